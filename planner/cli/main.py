@@ -1,0 +1,76 @@
+"""The `planner` command group and the one error boundary: every exception becomes a message on
+stderr and a documented exit code (docs/cli.md)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from planner import __version__
+from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanError, PlannerError
+
+ISSUES_URL = "https://github.com/planner-dev/planner/issues"
+
+
+class _Group(click.Group):
+    """Lists commands in the order they were added (the order of the docs)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="planner")
+@click.option("-v", "--verbose", count=True, help="More detail; tracebacks for internal errors.")
+def cli(verbose: int) -> None:
+    """planner: declarative transfer plans, validated, previewed and run against a Data
+    Transfer API."""
+
+
+def _register() -> None:
+    from planner.cli import graph, schema, validate
+
+    cli.add_command(validate.validate)
+    cli.add_command(graph.graph)
+    cli.add_command(schema.schema)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the process exit code; nothing else in planner exits."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"})
+                  for a in args)
+    try:
+        result = cli.main(args=args, prog_name="planner", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("planner: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_INVALID
+    except PlanError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        return exc.exit_code
+    except PlannerError as exc:
+        click.echo(f"planner: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("planner: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the boundary: a bug, reported once
+        click.echo(f"planner: internal error: {type(exc).__name__}: {exc}. This is a bug; please "
+                   f"report it at {ISSUES_URL} (run with -v for the traceback).", err=True)
+        if verbose:
+            traceback.print_exc()
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,35 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from planner.errors import UsageError
+from planner.plan.interpolate import parse_var_override
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def var_option(func: F) -> F:
+    """`--var NAME=VALUE` (repeatable): overrides a plan variable."""
+    return click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+                        help="Override a plan variable (repeatable). [a, b] gives a list.")(func)
+
+
+def parse_vars(values: tuple[str, ...]) -> dict[str, Any]:
+    """`--var` values -> {name: value}.
+
+    Raises:
+        UsageError: a malformed NAME=VALUE.
+    """
+    out: dict[str, Any] = {}
+    for text in values:
+        try:
+            name, value = parse_var_override(text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        out[name] = value
+    return out

@@ -1,0 +1,96 @@
+"""The whole exception tree of planner, and the located Diagnostic every user mistake becomes.
+
+    PlannerError            base; carries the process exit code
+      PlanError             exit 2: an invalid plan; holds every Diagnostic of the file(s)
+      UsageError            exit 2: a wrong command-line argument outside a plan
+
+Later layers add their branches here (API errors exit 3, failed runs exit 1); nothing else defines
+exceptions that reach the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based position in a file."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a plan: where it is, what is wrong, and which rule found it.
+
+    `code` names the family (yaml, schema, variable, path, storage, needs, duplicate-id,
+    cycle, conflict) so machine readers can filter; `pointer` is the plan path
+    (`copies[3].src`) when there is one.
+    """
+
+    location: Location
+    message: str
+    code: str
+    pointer: str = ""
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.location.file, self.location.line, self.location.col, self.message)
+
+    def __str__(self) -> str:
+        prefix = f"{self.pointer}: " if self.pointer else ""
+        return f"{self.location}: {prefix}{self.message}"
+
+
+class PlannerError(Exception):
+    """Base of every error planner reports to a user; `exit_code` is what the CLI returns."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class PlanError(PlannerError):
+    """An invalid plan: every Diagnostic found in the file(s), sorted by position."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: d.sort_key)
+        first = str(self.diagnostics[0]) if self.diagnostics else "invalid plan"
+        more = len(self.diagnostics) - 1
+        super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
+
+
+class UsageError(PlannerError):
+    """A wrong command-line argument (not a plan problem)."""
+
+    exit_code = EXIT_INVALID
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics while a stage keeps going, so all problems are reported together."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, location: Location, message: str, code: str, pointer: str = "") -> None:
+        self.diagnostics.append(Diagnostic(location, message, code, pointer))
+
+    def __bool__(self) -> bool:
+        return bool(self.diagnostics)
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise PlanError(self.diagnostics)

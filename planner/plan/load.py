@@ -1,0 +1,88 @@
+"""The one entry point of the front end: a plan file in, a valid Plan out (or every problem)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from planner.errors import Diagnostic, Location, PlanError
+from planner.plan.build import PlanBuilder
+from planner.plan.interpolate import SECTIONS, Expanded, expand_document
+from planner.plan.model import Plan
+from planner.plan.schema import validate_document
+from planner.plan.source import Pointer, SourceDoc, read_source
+
+
+def load_plan(
+    path: str | os.PathLike[str],
+    variables: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """Load, resolve and check one plan file.
+
+    `variables` override `vars` (like `--var`); `env` defaults to the process environment.
+
+    Raises:
+        PlanError: with every problem found, sorted by position.
+    """
+    file = Path(path)
+    source = read_source(file, display=str(path))
+    return plan_from_source(source, file.resolve().parent, variables or {}, env)
+
+
+def plan_from_source(
+    source: SourceDoc,
+    plan_dir: Path,
+    variables: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """Resolve, validate and build a parsed plan (see `load_plan`)."""
+    expanded = expand_document(source, variables, os.environ if env is None else env)
+
+    def locate(pointer: Pointer, key: bool = False) -> Location:
+        return source.locate(expanded.source_pointer(pointer), key=key)
+
+    diagnostics: list[Diagnostic] = list(dict.fromkeys(expanded.diagnostics))
+    schema_errors = validate_document(expanded.data, locate)
+    diagnostics.extend(schema_errors)
+    digest = hashlib.sha256(
+        source.text.encode() + json.dumps(dict(variables), sort_keys=True, default=str).encode()
+    ).hexdigest()
+    builder = PlanBuilder(expanded, locate, plan_dir, _invalid_parts(schema_errors))
+    plan, problems = builder.build(source.file, digest)
+    diagnostics.extend(problems)
+    if plan is not None and not diagnostics:
+        return plan
+    raise PlanError([_source_pointer(d, expanded) for d in dict.fromkeys(diagnostics)])
+
+
+def _source_pointer(diagnostic: Diagnostic, expanded: Expanded) -> Diagnostic:
+    """Rename `copies[4]` (an index after for_each expansion) to the entry's index in the file."""
+    section, bracket, rest = diagnostic.pointer.partition("[")
+    index, close, tail = rest.partition("]")
+    if section in SECTIONS and bracket and close and index.isdigit():
+        origin = expanded.origin.get((section, int(index)))
+        if origin is not None:
+            return replace(diagnostic, pointer=f"{section}[{origin[0]}]{tail}")
+    return diagnostic
+
+
+def _invalid_parts(errors: list[Diagnostic]) -> set[Pointer]:
+    """What schema errors make unusable for building: `(section, index)` of action entries,
+    `("storages", name)`, and `("defaults",)`."""
+    invalid: set[Pointer] = set()
+    for diagnostic in errors:
+        head, _, tail = diagnostic.pointer.partition(".")
+        section, _, rest = head.partition("[")
+        if section in SECTIONS and rest.endswith("]") and rest[:-1].isdigit():
+            invalid.add((section, int(rest[:-1])))
+        elif head == "storages" and tail:
+            invalid.add(("storages", tail.split(".", 1)[0]))
+        elif head == "defaults":
+            invalid.add(("defaults",))
+    return invalid

@@ -1,0 +1,204 @@
+"""The published JSON Schema (`schemas/plan.schema.json`): finding it, and turning its
+validation errors into located, human-worded Diagnostics."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from planner.errors import Diagnostic, Location
+from planner.plan.durations import DURATION_HINT
+from planner.plan.source import Pointer, format_pointer
+
+SCHEMA_NAME = "plan.schema.json"
+
+# Maps a pointer in the validated document to (location of the value, location of its key).
+Locator = Callable[[Pointer, bool], Location]
+
+
+def schema_path() -> Path:
+    """The schema file: inside the installed wheel, or `schemas/` of a source checkout."""
+    shipped = resources.files("planner") / "_schemas" / SCHEMA_NAME
+    if shipped.is_file():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
+
+
+def schema_bytes() -> bytes:
+    """The schema exactly as shipped."""
+    return schema_path().read_bytes()
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_bytes()))
+
+
+def validate_document(data: Any, locate: Locator) -> list[Diagnostic]:
+    """Validate a (resolved) plan document; one Diagnostic per problem."""
+    out: list[Diagnostic] = []
+    for error in _validator().iter_errors(data):
+        out.extend(_explain(error, locate))
+    return out
+
+
+_TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+_SCHEMA_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "a boolean",
+                 "number": "a number", "integer": "an integer", "null": "null"}
+
+
+def _kind(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _matches_type(value: Any, expected: str | list[str]) -> bool:
+    names = [expected] if isinstance(expected, str) else expected
+    checks = {
+        "object": isinstance(value, dict), "array": isinstance(value, list),
+        "string": isinstance(value, str), "null": value is None,
+        "boolean": isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+    }
+    return any(checks.get(n, False) for n in names)
+
+
+def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
+    pointer: Pointer = tuple(error.absolute_path)
+    where = format_pointer(pointer)
+    value = error.instance
+    keyword = error.validator
+
+    def diag(message: str, at: Pointer | None = None, key: bool = False) -> Diagnostic:
+        target = pointer if at is None else at
+        return Diagnostic(locate(target, key), message, "schema", format_pointer(target))
+
+    if keyword in ("anyOf", "oneOf"):
+        return _explain_alternatives(error, locate, diag)
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        out = []
+        for key in value:
+            if key in allowed:
+                continue
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            suffix = f" (did you mean '{hint[0]}'?)" if hint else f"; allowed: {', '.join(allowed)}"
+            out.append(diag(f"unknown key '{key}'{suffix}", (*pointer, key), key=True))
+        return out
+    if keyword == "required":
+        missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        return [diag(f"missing required key '{k}'") for k in missing]
+    if keyword == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_SCHEMA_TYPES.get(n, n) for n in names)
+        return [diag(f"expected {wanted}, got {_kind(value)}")]
+    if keyword == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        return [diag(f"invalid value {value!r}: expected one of {options}")]
+    if keyword == "const":
+        return [diag(f"invalid value {value!r}: must be {json.dumps(error.validator_value)}")]
+    if keyword == "pattern":
+        return [diag(_pattern_message(error, value))]
+    if keyword == "propertyNames":
+        return [diag(f"invalid name {value!r}: use letters, digits and '_' (starting with a letter)",
+                     key=True)]
+    if keyword == "minProperties" and pointer == ("storages",):
+        return [diag("declare at least one storage")]
+    if keyword == "minimum":
+        return [diag(f"must be at least {error.validator_value}, got {value!r}")]
+    if keyword == "minLength":
+        return [diag("must not be empty")]
+    return [diag(error.message)]
+
+
+_PATTERN_HINTS = {
+    "Path": "expected storage:relative/path without '..' or empty segments, backslashes or NUL",
+    "Action id": "use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit",
+    "Duration": DURATION_HINT,
+    "Reference": "expected a ${...} reference",
+}
+
+
+def _pattern_message(error: ValidationError, value: Any) -> str:
+    title = error.schema.get("title", "")
+    parent = error.parent
+    while not title and parent is not None:
+        title = parent.schema.get("title", "") if isinstance(parent.schema, dict) else ""
+        parent = parent.parent
+    if title == "Path" and isinstance(value, str):
+        from planner.plan.paths import explain_path_syntax
+
+        return f"invalid path {value!r}: {explain_path_syntax(value)}"
+    label = {"Action id": "id", "Duration": "duration"}.get(title, "value")
+    hint = _PATTERN_HINTS.get(title, f"must match {error.validator_value}")
+    return f"invalid {label} {value!r}: {hint}"
+
+
+def _explain_alternatives(
+    error: ValidationError, locate: Locator, diag: Callable[..., Diagnostic]
+) -> list[Diagnostic]:
+    """anyOf/oneOf: report the errors of the alternative the user most plausibly meant."""
+    value = error.instance
+    branches = error.validator_value
+    if all(set(b) == {"required"} for b in branches):
+        names = [b["required"][0] for b in branches]
+        if error.validator == "oneOf" and isinstance(value, dict):
+            given = [n for n in names if n in value]
+            if len(given) > 1:
+                return [diag(f"give exactly one of {', '.join(names)} (got {', '.join(given)})")]
+        how = "exactly one" if error.validator == "oneOf" else "at least one"
+        return [diag(f"needs {how} of: {', '.join(names)}")]
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in error.context or []:
+        by_branch.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    plausible = [i for i in range(len(branches)) if _fits_type(branches[i], value)]
+    if not plausible:
+        wanted = sorted({_describe_branch(b) for b in branches})
+        return [diag(f"expected {' or '.join(wanted)}, got {_kind(value)}")]
+    non_reference = [i for i in plausible if branches[i].get("$ref") != "#/$defs/placeholder"]
+    chosen = (non_reference or plausible)[0]
+    out: list[Diagnostic] = []
+    for sub in by_branch.get(chosen, []):
+        out.extend(_explain(sub, locate))
+    return out or [diag(error.message)]
+
+
+def _resolve(branch: dict[str, Any]) -> dict[str, Any]:
+    ref = branch.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        resolved: dict[str, Any] = _validator().schema["$defs"][ref.removeprefix("#/$defs/")]
+        return resolved
+    return branch
+
+
+def _fits_type(branch: dict[str, Any], value: Any) -> bool:
+    resolved = _resolve(branch)
+    if "type" in resolved:
+        return _matches_type(value, resolved["type"])
+    if "enum" in resolved:
+        return isinstance(value, str)
+    if "anyOf" in resolved:
+        return any(_fits_type(b, value) for b in resolved["anyOf"])
+    return True
+
+
+def _describe_branch(branch: dict[str, Any]) -> str:
+    resolved = _resolve(branch)
+    if resolved.get("title") in ("Path", "Reference", "Duration"):
+        return "a " + str(resolved["title"]).lower()
+    if "type" in resolved:
+        t = resolved["type"]
+        return " or ".join(_SCHEMA_TYPES.get(n, n) for n in ([t] if isinstance(t, str) else t))
+    if "enum" in resolved:
+        return "one of " + ", ".join(resolved["enum"])
+    return "a valid value"

@@ -1,0 +1,1 @@
+"""Renderers: text, json, github, graph formats; all read the same result objects."""

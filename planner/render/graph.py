@@ -1,0 +1,75 @@
+"""The compiled DAG as Mermaid, Graphviz DOT or JSON (format_version 1)."""
+
+from __future__ import annotations
+
+import json
+
+from planner.compile import CompiledPlan
+
+FORMAT_VERSION = 1
+
+
+def _ordered(compiled: CompiledPlan) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
+    nodes = [a.id for a in compiled.actions_in_order()]
+    rank = {n: i for i, n in enumerate(nodes)}
+    edges = sorted(((u, v, list(d["rules"])) for u, v, d in compiled.graph.edges(data=True)),
+                   key=lambda e: (rank[e[0]], rank[e[1]]))
+    return nodes, edges
+
+
+def _label(compiled: CompiledPlan, node: str) -> str:
+    return f"{node} ({compiled.graph.nodes[node]['action'].kind})"
+
+
+def render_mermaid(compiled: CompiledPlan) -> str:
+    """A Mermaid flowchart; inferred edges carry the rule that made them."""
+    nodes, edges = _ordered(compiled)
+    ident = {n: f"n{i}" for i, n in enumerate(nodes)}
+    lines = ["flowchart TD"]
+    for node in nodes:
+        label = _label(compiled, node).replace('"', "#quot;")
+        lines.append(f'    {ident[node]}["{label}"]')
+    for u, v, rules in edges:
+        inferred = [r for r in rules if r != "needs"]
+        arrow = f"-->|{', '.join(inferred)}|" if inferred else "-->"
+        lines.append(f"    {ident[u]} {arrow} {ident[v]}")
+    return "\n".join(lines)
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_dot(compiled: CompiledPlan) -> str:
+    """A Graphviz digraph; inferred edges are dashed and labelled by rule."""
+    nodes, edges = _ordered(compiled)
+    lines = [f"digraph {_dot_quote(compiled.plan.name)} {{", "    rankdir=TB;", "    node [shape=box];"]
+    for node in nodes:
+        lines.append(f"    {_dot_quote(node)} [label={_dot_quote(_label(compiled, node))}];")
+    for u, v, rules in edges:
+        inferred = [r for r in rules if r != "needs"]
+        attrs = f" [label={_dot_quote(', '.join(inferred))}, style=dashed]" if inferred else ""
+        lines.append(f"    {_dot_quote(u)} -> {_dot_quote(v)}{attrs};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def render_graph_json(compiled: CompiledPlan) -> str:
+    """`{"format_version": 1, "nodes": [...], "edges": [...]}` in execution order."""
+    nodes, edges = _ordered(compiled)
+    document = {
+        "format_version": FORMAT_VERSION,
+        "plan": compiled.plan.name,
+        "depth": compiled.depth,
+        "nodes": [
+            {"id": n, "kind": (a := compiled.graph.nodes[n]["action"]).kind,
+             "generation": compiled.generation[n], "priority": a.priority,
+             "location": {"file": a.location.file, "line": a.location.line, "col": a.location.col}}
+            for n in nodes
+        ],
+        "edges": [{"from": u, "to": v, "rules": rules} for u, v, rules in edges],
+    }
+    return json.dumps(document, indent=2)
+
+
+RENDERERS = {"mermaid": render_mermaid, "dot": render_dot, "json": render_graph_json}

@@ -1,0 +1,21 @@
+"""Whether and how to colour text output: only on a terminal, never with NO_COLOR set."""
+
+from __future__ import annotations
+
+import os
+from typing import IO
+
+import click
+
+
+def use_color(stream: IO[str]) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(text: str, color: bool, **style: object) -> str:
+    """`click.style` when colouring, the text unchanged otherwise."""
+    return click.style(text, **style) if color else text  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""Validation of plan files end to end (load + compile), collected per file, never raising for
+a plan problem: what `planner validate` reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.compile import CompiledPlan, compile_plan
+from planner.errors import Diagnostic, PlanError
+from planner.plan.load import load_plan
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating one plan file."""
+
+    file: str
+    compiled: CompiledPlan | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def is_valid(self) -> bool:
+        return self.compiled is not None and not self.diagnostics
+
+    def kinds(self) -> dict[str, int]:
+        """Number of actions per kind."""
+        if self.compiled is None:
+            return {}
+        return dict(Counter(a.kind for a in self.compiled.plan.actions))
+
+
+def load_and_compile(path: str, variables: Mapping[str, Any] | None = None) -> CompiledPlan:
+    """Load and compile one plan.
+
+    Raises:
+        PlanError: every problem of the file.
+    """
+    return compile_plan(load_plan(path, variables))
+
+
+def validate_file(path: str, variables: Mapping[str, Any] | None = None) -> ValidationResult:
+    """Validate one plan file; problems are returned, not raised."""
+    try:
+        return ValidationResult(path, load_and_compile(path, variables))
+    except PlanError as exc:
+        return ValidationResult(path, None, exc.diagnostics)
