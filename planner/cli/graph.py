@@ -12,8 +12,14 @@ from planner.validate import load_and_compile
 @click.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
 @var_option
-@click.option("--format", "output_format", type=click.Choice(list(RENDERERS)), default="mermaid",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(list(RENDERERS)),
+    default="mermaid",
+    show_default=True,
+    help="Output format.",
+)
 def graph(plan: str, variables: tuple[str, ...], output_format: str) -> int:
     """Print the DAG of PLAN: actions, `needs` edges and inferred edges labelled by rule."""
     compiled = load_and_compile(plan, parse_vars(variables))

@@ -43,8 +43,9 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the process exit code; nothing else in planner exits."""
     args = sys.argv[1:] if argv is None else argv
-    verbose = any(a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"})
-                  for a in args)
+    verbose = any(
+        a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args
+    )
     try:
         result = cli.main(args=args, prog_name="planner", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -68,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the boundary: a bug, reported once
-        click.echo(f"planner: internal error: {type(exc).__name__}: {exc}. This is a bug; please "
-                   f"report it at {ISSUES_URL} (run with -v for the traceback).", err=True)
+        click.echo(
+            f"planner: internal error: {type(exc).__name__}: {exc}. This is a bug; please "
+            f"report it at {ISSUES_URL} (run with -v for the traceback).",
+            err=True,
+        )
         if verbose:
             traceback.print_exc()
         return EXIT_INTERNAL

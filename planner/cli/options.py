@@ -15,8 +15,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def var_option(func: F) -> F:
     """`--var NAME=VALUE` (repeatable): overrides a plan variable."""
-    return click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
-                        help="Override a plan variable (repeatable). [a, b] gives a list.")(func)
+    return click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override a plan variable (repeatable). [a, b] gives a list.",
+    )(func)
 
 
 def parse_vars(values: tuple[str, ...]) -> dict[str, Any]:

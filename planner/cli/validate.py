@@ -16,10 +16,20 @@ from planner.validate import validate_file
 @click.command()
 @click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @var_option
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "github"]),
-              default="text", show_default=True, help="Output format.")
-@click.option("-q", "--quiet", is_flag=True, help="Print problems only, no summary for valid plans.")
-def validate(plans: tuple[str, ...], variables: tuple[str, ...], output_format: str, quiet: bool) -> int:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print problems only, no summary for valid plans."
+)
+def validate(
+    plans: tuple[str, ...], variables: tuple[str, ...], output_format: str, quiet: bool
+) -> int:
     """Check plans: schema, variables, paths and the DAG. No API calls.
 
     Exit 0 when every plan is valid, 2 otherwise.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from planner.plan.model import Action
+from planner.plan.model import Action, CopyAction, DirectoryAction, MoveAction, RemovalAction
 from planner.plan.paths import PathKey, PlanPath
 
 AccessKind = Literal["read", "write", "mkdir", "remove", "move-src"]
@@ -32,19 +32,18 @@ class Access:
 def accesses_of(action: Action) -> list[Access]:
     """Every access of one action."""
     aid = action.id
-    if action.kind == "directory":
+    if isinstance(action, DirectoryAction):
         return [Access(aid, "mkdir", action.path.key, action.path.key)]
-    if action.kind in ("copy", "move"):
+    if isinstance(action, CopyAction | MoveAction):
         out = [Access(aid, "read", action.src.key), _write(aid, action.src, action.dst)]
-        if action.kind == "move":
+        if isinstance(action, MoveAction):
             out.append(Access(aid, "move-src", action.src.key))
         return out
-    if action.kind == "removal":
-        path = action.path
-        if path.has_glob:
-            remote, segments = path.key
-            return [Access(aid, "remove", (remote, segments[:-1]), pattern=segments[-1])]
-        return [Access(aid, "remove", path.key)]
+    if isinstance(action, RemovalAction) and action.path.has_glob:
+        remote, segments = action.path.key
+        return [Access(aid, "remove", (remote, segments[:-1]), pattern=segments[-1])]
+    if isinstance(action, RemovalAction):
+        return [Access(aid, "remove", action.path.key)]
     return [Access(aid, "read", action.path.key)]
 
 

@@ -21,13 +21,20 @@ from planner.compile.accesses import Access, accesses_of
 from planner.compile.pathtrie import PathTrie, TrieNode
 from planner.errors import Diagnostic, PlanError
 from planner.plan.model import Action, Plan
+from planner.plan.paths import PathKey
 
 NEEDS = "needs"
 DIRECTORY_BEFORE_WRITE = "directory-before-write"
 WRITE_BEFORE_READ = "write-before-read"
 ACCESS_BEFORE_REMOVAL = "access-before-removal"
 ACCESS_BEFORE_MOVE = "access-before-move"
-RULES = (NEEDS, DIRECTORY_BEFORE_WRITE, WRITE_BEFORE_READ, ACCESS_BEFORE_REMOVAL, ACCESS_BEFORE_MOVE)
+RULES = (
+    NEEDS,
+    DIRECTORY_BEFORE_WRITE,
+    WRITE_BEFORE_READ,
+    ACCESS_BEFORE_REMOVAL,
+    ACCESS_BEFORE_MOVE,
+)
 
 _WRITES = ("write", "mkdir")
 _TOUCHES = ("read", "write", "mkdir")
@@ -44,8 +51,7 @@ class CompiledPlan:
 
     def actions_in_order(self) -> list[Action]:
         """Actions in a valid execution order: by generation, then priority, then file order."""
-        return sorted(self.plan.actions,
-                      key=lambda a: (self.generation[a.id], a.priority, a.order))
+        return sorted(self.plan.actions, key=lambda a: (self.generation[a.id], a.priority, a.order))
 
 
 def compile_plan(plan: Plan) -> CompiledPlan:
@@ -133,8 +139,12 @@ def _inferred_edges(trie: PathTrie, accesses: list[Access]) -> Iterator[tuple[st
                 targets: Iterable[TrieNode] = node.walk()
             else:
                 pattern = access.pattern
-                targets = (n for name, child in node.children.items()
-                           if fnmatch.fnmatchcase(name, pattern) for n in child.walk())
+                targets = (
+                    n
+                    for name, child in node.children.items()
+                    if fnmatch.fnmatchcase(name, pattern)
+                    for n in child.walk()
+                )
             for other in _in(targets, _TOUCHES):
                 yield other.action, access.action, rule
 
@@ -166,7 +176,7 @@ def _cycles(graph: nx.DiGraph, by_id: dict[str, Action]) -> list[Diagnostic]:
 def _conflicting_writers(
     graph: nx.DiGraph, accesses: list[Access], by_id: dict[str, Action]
 ) -> list[Diagnostic]:
-    writers: dict[object, list[str]] = {}
+    writers: dict[PathKey, list[str]] = {}
     for access in accesses:
         if access.kind == "write" and access.exact is not None:
             writers.setdefault(access.exact, []).append(access.action)
@@ -178,10 +188,12 @@ def _conflicting_writers(
                 if nx.has_path(graph, first, second) or nx.has_path(graph, second, first):
                     continue
                 a, b = by_id[first], by_id[second]
-                remote, segments = key  # type: ignore[misc]
+                remote, segments = key
                 where = f"{remote}:/{'/'.join(segments)}"
-                message = (f"conflicting writers: '{a.id}' ({a.location.line}:{a.location.col}) "
-                           f"and '{b.id}' both write {where} with no order between them "
-                           f"(add needs: [{a.id}] to '{b.id}')")
+                message = (
+                    f"conflicting writers: '{a.id}' ({a.location.line}:{a.location.col}) "
+                    f"and '{b.id}' both write {where} with no order between them "
+                    f"(add needs: [{a.id}] to '{b.id}')"
+                )
                 out.append(Diagnostic(b.location, message, "conflict"))
     return out

@@ -36,7 +36,9 @@ Locate = Callable[[Pointer, bool], Location]
 class PlanBuilder:
     """Builds a Plan from an expanded document, collecting every semantic problem."""
 
-    def __init__(self, expanded: Expanded, locate: Locate, plan_dir: Path, invalid: set[Pointer]) -> None:
+    def __init__(
+        self, expanded: Expanded, locate: Locate, plan_dir: Path, invalid: set[Pointer]
+    ) -> None:
         self.data = expanded.data
         self.expanded = expanded
         self.locate = locate
@@ -64,13 +66,20 @@ class PlanBuilder:
                     built.append((action, (section, index)))
         # file order: by position, for_each expansions in element order
         built.sort(key=lambda pair: (pair[0].location.line, pair[0].location.col, pair[1][1]))
-        actions: list[Action] = [a.model_copy(update={"order": n}) for n, (a, _) in enumerate(built)]
+        actions: list[Action] = [
+            a.model_copy(update={"order": n}) for n, (a, _) in enumerate(built)
+        ]
         self._check_ids_and_needs([(a, p) for a, (_, p) in zip(actions, built, strict=True)])
         if self.sink:
             return None, self.sink.diagnostics
-        plan = Plan(file=file, name=str(self.data.get("name") or Path(file).stem),
-                    description=str(self.data.get("description") or ""), digest=digest,
-                    storages=self.storages, actions=tuple(actions))
+        plan = Plan(
+            file=file,
+            name=str(self.data.get("name") or Path(file).stem),
+            description=str(self.data.get("description") or ""),
+            digest=digest,
+            storages=self.storages,
+            actions=tuple(actions),
+        )
         return plan, []
 
     # -- storages ------------------------------------------------------------------------------
@@ -83,17 +92,26 @@ class PlanBuilder:
             pointer: Pointer = ("storages", name, "root")
             if remote != LOCAL_REMOTE:
                 if root.startswith("/"):
-                    self._error(pointer, f"the root of a storage on remote '{remote}' must be "
-                                "relative (only remote 'local' takes absolute paths)", "storage")
+                    self._error(
+                        pointer,
+                        f"the root of a storage on remote '{remote}' must be "
+                        "relative (only remote 'local' takes absolute paths)",
+                        "storage",
+                    )
                     continue
                 if ".." in root.split("/") or "\\" in root or "\x00" in root:
-                    self._error(pointer, "root must not contain '..', backslashes or NUL", "storage")
+                    self._error(
+                        pointer, "root must not contain '..', backslashes or NUL", "storage"
+                    )
                     continue
-            self.storages[name] = Storage(name=name, remote=remote,
-                                          root=storage_root(remote, root, self.plan_dir))
+            self.storages[name] = Storage(
+                name=name, remote=remote, root=storage_root(remote, root, self.plan_dir)
+            )
 
     # -- one action ----------------------------------------------------------------------------
-    def _action(self, section: str, index: int, entry: Any, defaults: dict[str, Any]) -> Action | None:
+    def _action(
+        self, section: str, index: int, entry: Any, defaults: dict[str, Any]
+    ) -> Action | None:
         pointer: Pointer = (section, index)
         body: dict[str, Any] = {"path": entry} if isinstance(entry, str) else dict(entry)
         before = len(self.sink.diagnostics)
@@ -102,8 +120,12 @@ class PlanBuilder:
         if action_id is None:
             action_id = f"{section}.{origin}" + (f".{position}" if position is not None else "")
         elif not _ID.match(str(action_id)):
-            self._error((*pointer, "id"), f"invalid id {action_id!r}: use lowercase letters, digits, "
-                        "'_', '.' and '-', starting with a letter or digit", "schema")
+            self._error(
+                (*pointer, "id"),
+                f"invalid id {action_id!r}: use lowercase letters, digits, "
+                "'_', '.' and '-', starting with a letter or digit",
+                "schema",
+            )
         fields: dict[str, Any] = {
             "id": str(action_id),
             "needs": tuple(str(n) for n in body.get("needs") or ()),
@@ -116,7 +138,9 @@ class PlanBuilder:
         fields["retry"] = self._retry(pointer, defaults.get("retry") or {}, body.get("retry") or {})
         timeout = body.get("timeout", defaults.get("timeout"))
         if timeout is not None:
-            fields["timeout"] = self._duration((*pointer, "timeout") if "timeout" in body else ("defaults", "timeout"), timeout)
+            fields["timeout"] = self._duration(
+                (*pointer, "timeout") if "timeout" in body else ("defaults", "timeout"), timeout
+            )
         kind = KIND_OF_SECTION[section]
         fields["kind"] = kind
         for name in (f for f in _PATH_FIELDS if f in body):
@@ -127,8 +151,13 @@ class PlanBuilder:
         if kind in ("copy", "move"):
             fields["overwrite"] = body.get("overwrite", defaults.get("overwrite", "if-different"))
         if kind == "copy":
-            fields.update({k: tuple(body[k]) if isinstance(body[k], list) else body[k]
-                           for k in ("include", "exclude", "checksum", "symlinks") if k in body})
+            fields.update(
+                {
+                    k: tuple(body[k]) if isinstance(body[k], list) else body[k]
+                    for k in ("include", "exclude", "checksum", "symlinks")
+                    if k in body
+                }
+            )
         if kind == "permission":
             fields["grant"] = tuple(_grant(g) for g in body.get("grant") or ())
             fields["revoke"] = tuple(_grant(g) for g in body.get("revoke") or ())
@@ -149,8 +178,8 @@ class PlanBuilder:
         merged = {**base, **own}
         values: dict[str, Any] = {}
         for key, value in merged.items():
-            where: Pointer = (*pointer, "retry", key) if key in own else ("defaults", "retry", key)
-            values[key] = self._duration(where, value) if key in ("delay", "max_delay") else value
+            at: Pointer = (*pointer, "retry", key) if key in own else ("defaults", "retry", key)
+            values[key] = self._duration(at, value) if key in ("delay", "max_delay") else value
         return RetryPolicy(**values)
 
     def _duration(self, pointer: Pointer, value: Any) -> float:
@@ -173,15 +202,17 @@ class PlanBuilder:
             if storage_name in declared:
                 return None  # declared but invalid: already reported
             hint = difflib.get_close_matches(storage_name, declared, n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else f"; declared: {', '.join(declared)}"
+            extra = (
+                f" (did you mean '{hint[0]}'?)" if hint else f"; declared: {', '.join(declared)}"
+            )
             self._error(pointer, f"unknown storage '{storage_name}'{extra}", "storage")
             return None
         segments = [s for s in rest.split("/") if s]
         globbed = [s for s in segments if has_glob(s)]
         if globbed and (kind != "removal" or any(has_glob(s) for s in segments[:-1])):
             where = "in the last segment of a removal" if kind == "removal" else "in removals"
-            hint = "" if kind == "removal" else " (for copies, use include/exclude on a directory)"
-            self._error(pointer, f"glob characters are only allowed {where}{hint}", "path")
+            advice = "" if kind == "removal" else " (for copies: include/exclude on a directory)"
+            self._error(pointer, f"glob characters are only allowed {where}{advice}", "path")
             return None
         return resolve_path(text, storage.remote, storage.root)
 
@@ -193,10 +224,14 @@ class PlanBuilder:
             if first is not None:
                 where: Pointer = (*pointer, "id")
                 if first.location == action.location:
-                    message = (f"for_each gives every element the same id '{action.id}'; "
-                               "put ${item} in the id")
+                    message = (
+                        f"for_each gives every element the same id '{action.id}'; "
+                        "put ${item} in the id"
+                    )
                 else:
-                    message = f"duplicate id '{action.id}' (first used on line {first.location.line})"
+                    message = (
+                        f"duplicate id '{action.id}' (first used on line {first.location.line})"
+                    )
                 self._error(where, message, "duplicate-id")
             else:
                 seen[action.id] = action
@@ -216,7 +251,13 @@ class PlanBuilder:
         for part in self.invalid:
             section, index = part[0], part[-1]
             entries = self.data.get(str(section)) or []
-            if section in SECTIONS and isinstance(index, int) and isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+            if (
+                section in SECTIONS
+                and isinstance(index, int)
+                and isinstance(entries, list)
+                and index < len(entries)
+                and isinstance(entries[index], dict)
+            ):
                 ids.add(str(entries[index].get("id")))
         return ids
 
@@ -224,6 +265,6 @@ class PlanBuilder:
 def _grant(spec: dict[str, Any]) -> Grant:
     if spec.get("anyone"):
         return Grant(subject_type="any", subject=None, role=spec["role"])
-    kind = "user" if "user" in spec else "group"
-    return Grant(subject_type=kind, subject=str(spec[kind]), role=spec["role"])
-
+    if "user" in spec:
+        return Grant(subject_type="user", subject=str(spec["user"]), role=spec["role"])
+    return Grant(subject_type="group", subject=str(spec["group"]), role=spec["role"])

@@ -57,7 +57,9 @@ def parse_var_override(text: str) -> tuple[str, Any]:
     """
     name, sep, value = text.partition("=")
     if not sep or not _NAME.match(name):
-        raise ValueError(f"--var {text!r}: expected NAME=VALUE with NAME made of letters, digits, '_'")
+        raise ValueError(
+            f"--var {text!r}: expected NAME=VALUE with NAME made of letters, digits, '_'"
+        )
     if value.startswith("["):
         import yaml
 
@@ -74,7 +76,9 @@ def parse_var_override(text: str) -> tuple[str, Any]:
 class Interpolator:
     """Resolves references against vars (with overrides), the environment and a for_each item."""
 
-    def __init__(self, doc: SourceDoc, overrides: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, doc: SourceDoc, overrides: Mapping[str, Any], env: Mapping[str, str]
+    ) -> None:
         self.doc = doc
         self.env = env
         raw_vars = doc.data.get("vars")
@@ -98,7 +102,7 @@ class Interpolator:
                 extra = " (${item} is only defined inside a for_each entry)"
             raise _Unresolved(f"unknown variable '{name}'{extra}", reference)
         if name in self.resolving:
-            chain = " -> ".join([*self.resolving[self.resolving.index(name):], name])
+            chain = " -> ".join([*self.resolving[self.resolving.index(name) :], name])
             raise _Unresolved(f"variable refers to itself: {chain}", reference)
         self.resolving.append(name)
         try:
@@ -145,7 +149,9 @@ class Interpolator:
             if match.start() == 0 and match.end() == len(text):
                 return resolved  # a whole-value reference keeps its type (list, number, bool)
             if isinstance(resolved, list | dict):
-                raise _Unresolved(f"list variable '{match.group(1)}' cannot be part of a string", token)
+                raise _Unresolved(
+                    f"list variable '{match.group(1)}' cannot be part of a string", token
+                )
             parts.append(_text(resolved))
         parts.append(text[position:])
         return "".join(parts)
@@ -158,12 +164,17 @@ class Interpolator:
                 return self.env[name]
             if default is not None:
                 return default
-            raise _Unresolved(f"environment variable '{name}' is not set (give a default: "
-                              f"${{env:{name}:-value}})", token)
+            raise _Unresolved(
+                f"environment variable '{name}' is not set (give a default: "
+                f"${{env:{name}:-value}})",
+                token,
+            )
         if body == ITEM and item is not _NO_ITEM:
             return item
         if not _NAME.match(body):
-            raise _Unresolved(f"invalid reference '{token}': expected ${{name}} or ${{env:NAME}}", token)
+            raise _Unresolved(
+                f"invalid reference '{token}': expected ${{name}} or ${{env:NAME}}", token
+            )
         return self.variable(body, token)
 
 
@@ -171,8 +182,13 @@ _NO_ITEM: Any = object()
 
 
 def _describe(value: Any) -> str:
-    kind = {str: "the string", bool: "the boolean", int: "the number", float: "the number",
-            dict: "a mapping"}.get(type(value), type(value).__name__)
+    kind = {
+        str: "the string",
+        bool: "the boolean",
+        int: "the number",
+        float: "the number",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
     return f"{kind} {value!r}" if not isinstance(value, dict) else kind
 
 
@@ -182,7 +198,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def expand_document(doc: SourceDoc, overrides: Mapping[str, Any], env: Mapping[str, str]) -> Expanded:
+def expand_document(
+    doc: SourceDoc, overrides: Mapping[str, Any], env: Mapping[str, str]
+) -> Expanded:
     """Resolve every reference and expand for_each entries of every section."""
     interp = Interpolator(doc, overrides, env)
     for name in interp.raw_vars:
@@ -191,12 +209,17 @@ def expand_document(doc: SourceDoc, overrides: Mapping[str, Any], env: Mapping[s
                 interp.variable(name, "${" + name + "}")
             except _Unresolved as problem:  # a cycle through vars: report at the var
                 interp.diagnostics.append(
-                    Diagnostic(doc.locate(("vars", name)), problem.message, "variable"))
+                    Diagnostic(doc.locate(("vars", name)), problem.message, "variable")
+                )
     out: dict[str, Any] = {}
     expanded = Expanded(out)
     for key, value in doc.data.items():
         if key == "vars":
-            out[key] = {k: interp.resolved.get(k, v) for k, v in value.items()} if isinstance(value, dict) else value
+            out[key] = (
+                {k: interp.resolved.get(k, v) for k, v in value.items()}
+                if isinstance(value, dict)
+                else value
+            )
         elif key in SECTIONS and isinstance(value, list):
             out[key] = _expand_section(interp, key, value, expanded)
         else:
@@ -205,7 +228,9 @@ def expand_document(doc: SourceDoc, overrides: Mapping[str, Any], env: Mapping[s
     return expanded
 
 
-def _expand_section(interp: Interpolator, section: str, entries: list[Any], expanded: Expanded) -> list[Any]:
+def _expand_section(
+    interp: Interpolator, section: str, entries: list[Any], expanded: Expanded
+) -> list[Any]:
     result: list[Any] = []
     for index, entry in enumerate(entries):
         pointer: Pointer = (section, index)
@@ -224,7 +249,9 @@ def _expand_section(interp: Interpolator, section: str, entries: list[Any], expa
         for position, item in enumerate(items):
             if isinstance(item, list | dict):
                 location = interp.doc.locate((*pointer, "for_each", position))
-                interp.diagnostics.append(Diagnostic(location, "for_each elements must be scalars", "variable"))
+                interp.diagnostics.append(
+                    Diagnostic(location, "for_each elements must be scalars", "variable")
+                )
                 continue
             expanded.origin[(section, len(result))] = (index, position)
             expanded.items[(section, len(result))] = item

@@ -111,7 +111,12 @@ class CheckAction(ActionBase):
 
 
 Action = Annotated[
-    DirectoryAction | CopyAction | MoveAction | RemovalAction | PermissionAction | MetadataAction
+    DirectoryAction
+    | CopyAction
+    | MoveAction
+    | RemovalAction
+    | PermissionAction
+    | MetadataAction
     | CheckAction,
     Field(discriminator="kind"),
 ]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -50,10 +50,24 @@ def validate_document(data: Any, locate: Locator) -> list[Diagnostic]:
     return out
 
 
-_TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", type(None): "null"}
-_SCHEMA_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "a boolean",
-                 "number": "a number", "integer": "an integer", "null": "null"}
+_TYPE_NAMES = {
+    dict: "a mapping",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+_SCHEMA_TYPES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "a boolean",
+    "number": "a number",
+    "integer": "an integer",
+    "null": "null",
+}
 
 
 def _kind(value: Any) -> str:
@@ -63,8 +77,10 @@ def _kind(value: Any) -> str:
 def _matches_type(value: Any, expected: str | list[str]) -> bool:
     names = [expected] if isinstance(expected, str) else expected
     checks = {
-        "object": isinstance(value, dict), "array": isinstance(value, list),
-        "string": isinstance(value, str), "null": value is None,
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+        "string": isinstance(value, str),
+        "null": value is None,
         "boolean": isinstance(value, bool),
         "number": isinstance(value, int | float) and not isinstance(value, bool),
         "integer": isinstance(value, int) and not isinstance(value, bool),
@@ -72,9 +88,18 @@ def _matches_type(value: Any, expected: str | list[str]) -> bool:
     return any(checks.get(n, False) for n in names)
 
 
+def _schema_of(error: object) -> dict[str, Any]:
+    schema = getattr(error, "schema", None)
+    return schema if isinstance(schema, dict) else {}
+
+
+def _expected(error: ValidationError) -> Any:
+    """The keyword's value in the schema (e.g. the list of `required` keys)."""
+    return cast(Any, error.validator_value)
+
+
 def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
     pointer: Pointer = tuple(error.absolute_path)
-    where = format_pointer(pointer)
     value = error.instance
     keyword = error.validator
 
@@ -85,7 +110,7 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
     if keyword in ("anyOf", "oneOf"):
         return _explain_alternatives(error, locate, diag)
     if keyword == "additionalProperties" and isinstance(value, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(_schema_of(error).get("properties", {}))
         out = []
         for key in value:
             if key in allowed:
@@ -95,27 +120,31 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
             out.append(diag(f"unknown key '{key}'{suffix}", (*pointer, key), key=True))
         return out
     if keyword == "required":
-        missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        missing = [k for k in _expected(error) if isinstance(value, dict) and k not in value]
         return [diag(f"missing required key '{k}'") for k in missing]
     if keyword == "type":
-        expected = error.validator_value
+        expected = _expected(error)
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_SCHEMA_TYPES.get(n, n) for n in names)
         return [diag(f"expected {wanted}, got {_kind(value)}")]
     if keyword == "enum":
-        options = ", ".join(str(o) for o in error.validator_value)
+        options = ", ".join(str(o) for o in _expected(error))
         return [diag(f"invalid value {value!r}: expected one of {options}")]
     if keyword == "const":
-        return [diag(f"invalid value {value!r}: must be {json.dumps(error.validator_value)}")]
+        return [diag(f"invalid value {value!r}: must be {json.dumps(_expected(error))}")]
     if keyword == "pattern":
         return [diag(_pattern_message(error, value))]
     if keyword == "propertyNames":
-        return [diag(f"invalid name {value!r}: use letters, digits and '_' (starting with a letter)",
-                     key=True)]
+        return [
+            diag(
+                f"invalid name {value!r}: use letters, digits and '_' (starting with a letter)",
+                key=True,
+            )
+        ]
     if keyword == "minProperties" and pointer == ("storages",):
         return [diag("declare at least one storage")]
     if keyword == "minimum":
-        return [diag(f"must be at least {error.validator_value}, got {value!r}")]
+        return [diag(f"must be at least {_expected(error)}, got {value!r}")]
     if keyword == "minLength":
         return [diag("must not be empty")]
     return [diag(error.message)]
@@ -130,17 +159,17 @@ _PATTERN_HINTS = {
 
 
 def _pattern_message(error: ValidationError, value: Any) -> str:
-    title = error.schema.get("title", "")
+    title = _schema_of(error).get("title", "")
     parent = error.parent
     while not title and parent is not None:
-        title = parent.schema.get("title", "") if isinstance(parent.schema, dict) else ""
+        title = _schema_of(parent).get("title", "")
         parent = parent.parent
     if title == "Path" and isinstance(value, str):
         from planner.plan.paths import explain_path_syntax
 
         return f"invalid path {value!r}: {explain_path_syntax(value)}"
     label = {"Action id": "id", "Duration": "duration"}.get(title, "value")
-    hint = _PATTERN_HINTS.get(title, f"must match {error.validator_value}")
+    hint = _PATTERN_HINTS.get(title, f"must match {_expected(error)}")
     return f"invalid {label} {value!r}: {hint}"
 
 
@@ -149,7 +178,7 @@ def _explain_alternatives(
 ) -> list[Diagnostic]:
     """anyOf/oneOf: report the errors of the alternative the user most plausibly meant."""
     value = error.instance
-    branches = error.validator_value
+    branches = _expected(error)
     if all(set(b) == {"required"} for b in branches):
         names = [b["required"][0] for b in branches]
         if error.validator == "oneOf" and isinstance(value, dict):
@@ -176,7 +205,8 @@ def _explain_alternatives(
 def _resolve(branch: dict[str, Any]) -> dict[str, Any]:
     ref = branch.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        resolved: dict[str, Any] = _validator().schema["$defs"][ref.removeprefix("#/$defs/")]
+        schema = cast(dict[str, Any], _validator().schema)
+        resolved: dict[str, Any] = schema["$defs"][ref.removeprefix("#/$defs/")]
         return resolved
     return branch
 

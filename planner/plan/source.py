@@ -60,9 +60,12 @@ class SourceDoc:
                 for k, v in node.value:
                     if isinstance(k, yaml.ScalarNode) and k.value == part:
                         nxt = (v, k)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if 0 <= part < len(node.value):
-                    nxt = (node.value[part], None)
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and 0 <= part < len(node.value)
+            ):
+                nxt = (node.value[part], None)
             if nxt is None:
                 break
             node, key_node = nxt
@@ -112,12 +115,16 @@ def read_source(path: Path, display: str | None = None) -> SourceDoc:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise PlanError([Diagnostic(Location(name), f"cannot read plan: {exc.strerror}", "io")]) from exc
+        raise PlanError(
+            [Diagnostic(Location(name), f"cannot read plan: {exc.strerror}", "io")]
+        ) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        col = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        col = (
+            len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        )
         message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
         raise PlanError([Diagnostic(Location(name, line, col), message, "yaml")]) from exc
     return parse_source(text, name)
@@ -133,7 +140,11 @@ def parse_source(text: str, name: str) -> SourceDoc:
         problem = exc.problem or "syntax error"
         context = f" ({exc.context})" if exc.context and exc.context not in problem else ""
         lines = text.splitlines()
-        if mark and "flow" in (exc.context or "") and "${" in "".join(lines[mark.line : mark.line + 1]):
+        if (
+            mark
+            and "flow" in (exc.context or "")
+            and "${" in "".join(lines[mark.line : mark.line + 1])
+        ):
             context += "; quote values holding ${...} inside {...} or [...]"
         raise PlanError([Diagnostic(where, f"invalid YAML: {problem}{context}", "yaml")]) from exc
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
@@ -150,7 +161,9 @@ def parse_source(text: str, name: str) -> SourceDoc:
     if len(documents) > 1:
         mark = documents[1].start_mark
         message = "a plan file holds exactly one YAML document; found another here"
-        raise PlanError([Diagnostic(Location(name, mark.line + 1, mark.column + 1), message, "yaml")])
+        raise PlanError(
+            [Diagnostic(Location(name, mark.line + 1, mark.column + 1), message, "yaml")]
+        )
     root = documents[0]
     if not isinstance(root, yaml.MappingNode):
         mark = root.start_mark
@@ -179,7 +192,9 @@ class _Converter:
     def convert(self, node: yaml.Node) -> Any:
         self.count += 1
         if self.count > _MAX_NODES:
-            raise PlanError([Diagnostic(self._here(node), "document too large (alias expansion?)", "yaml")])
+            raise PlanError(
+                [Diagnostic(self._here(node), "document too large (alias expansion?)", "yaml")]
+            )
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node)
         if id(node) in self.active:
@@ -198,10 +213,14 @@ class _Converter:
         first_seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self.diagnostics.append(Diagnostic(self._here(key_node), "mapping keys must be plain strings", "yaml"))
+                self.diagnostics.append(
+                    Diagnostic(self._here(key_node), "mapping keys must be plain strings", "yaml")
+                )
                 continue
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self.diagnostics.append(Diagnostic(self._here(key_node), "merge keys (<<) are not supported", "yaml"))
+                self.diagnostics.append(
+                    Diagnostic(self._here(key_node), "merge keys (<<) are not supported", "yaml")
+                )
                 continue
             key = str(key_node.value)
             if key in first_seen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from planner.errors import Diagnostic
 from planner.render.style import paint
 from planner.validate import ValidationResult
@@ -10,15 +11,24 @@ from planner.validate import ValidationResult
 FORMAT_VERSION = 1
 
 
-_PLURAL = {"directory": "directories", "copy": "copies", "move": "moves", "removal": "removals",
-           "permission": "permissions", "metadata": "metadata", "check": "checks"}
+_PLURAL = {
+    "directory": "directories",
+    "copy": "copies",
+    "move": "moves",
+    "removal": "removals",
+    "permission": "permissions",
+    "metadata": "metadata",
+    "check": "checks",
+}
 
 
 def summary_line(result: ValidationResult) -> str:
     """`plan.yaml: valid: 5 actions (2 copies, 1 check), DAG depth 2`."""
     assert result.compiled is not None
     total = len(result.compiled.plan.actions)
-    parts = ", ".join(f"{n} {_PLURAL[k] if n != 1 else k}" for k, n in sorted(result.kinds().items()))
+    parts = ", ".join(
+        f"{n} {_PLURAL[k] if n != 1 else k}" for k, n in sorted(result.kinds().items())
+    )
     noun = "action" if total == 1 else "actions"
     details = f" ({parts})" if parts else ""
     return f"{result.file}: valid: {total} {noun}{details}, DAG depth {result.compiled.depth}"
@@ -38,29 +48,49 @@ def render_text(results: list[ValidationResult], color: bool, quiet: bool = Fals
     if errors:
         bad = sum(1 for r in results if r.diagnostics)
         noun = "error" if errors == 1 else "errors"
-        lines.append(f"Found {errors} {noun} in {bad} of {len(results)} "
-                     f"plan{'s' if len(results) != 1 else ''}.")
+        lines.append(
+            f"Found {errors} {noun} in {bad} of {len(results)} "
+            f"plan{'s' if len(results) != 1 else ''}."
+        )
     return "\n".join(lines)
 
 
 def diagnostic_json(d: Diagnostic) -> dict[str, object]:
     """The stable JSON shape of one diagnostic."""
-    return {"file": d.location.file, "line": d.location.line, "col": d.location.col,
-            "code": d.code, "pointer": d.pointer, "message": d.message}
+    return {
+        "file": d.location.file,
+        "line": d.location.line,
+        "col": d.location.col,
+        "code": d.code,
+        "pointer": d.pointer,
+        "message": d.message,
+    }
 
 
 def render_json(results: list[ValidationResult]) -> str:
     """The `validate --format json` document."""
     plans = []
     for r in results:
-        entry: dict[str, object] = {"file": r.file, "valid": r.is_valid,
-                                    "diagnostics": [diagnostic_json(d) for d in r.diagnostics]}
+        entry: dict[str, object] = {
+            "file": r.file,
+            "valid": r.is_valid,
+            "diagnostics": [diagnostic_json(d) for d in r.diagnostics],
+        }
         if r.compiled is not None:
-            entry.update({"name": r.compiled.plan.name, "actions": len(r.compiled.plan.actions),
-                          "kinds": r.kinds(), "depth": r.compiled.depth})
+            entry.update(
+                {
+                    "name": r.compiled.plan.name,
+                    "actions": len(r.compiled.plan.actions),
+                    "kinds": r.kinds(),
+                    "depth": r.compiled.depth,
+                }
+            )
         plans.append(entry)
-    document = {"format_version": FORMAT_VERSION, "valid": all(r.is_valid for r in results),
-                "plans": plans}
+    document = {
+        "format_version": FORMAT_VERSION,
+        "valid": all(r.is_valid for r in results),
+        "plans": plans,
+    }
     return json.dumps(document, indent=2)
 
 
@@ -79,8 +109,10 @@ def render_github(results: list[ValidationResult]) -> str:
         for d in r.diagnostics:
             loc = d.location
             prefix = f"{d.pointer}: " if d.pointer else ""
-            lines.append(f"::error file={_escape_property(loc.file)},line={loc.line},col={loc.col},"
-                         f"title={_escape_property('planner ' + d.code)}::{_escape_data(prefix + d.message)}")
+            lines.append(
+                f"::error file={_escape_property(loc.file)},line={loc.line},col={loc.col},"
+                f"title={_escape_property('planner ' + d.code)}::{_escape_data(prefix + d.message)}"
+            )
         if r.is_valid:
             lines.append(summary_line(r))
     return "\n".join(lines)

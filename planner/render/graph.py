@@ -12,8 +12,10 @@ FORMAT_VERSION = 1
 def _ordered(compiled: CompiledPlan) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
     nodes = [a.id for a in compiled.actions_in_order()]
     rank = {n: i for i, n in enumerate(nodes)}
-    edges = sorted(((u, v, list(d["rules"])) for u, v, d in compiled.graph.edges(data=True)),
-                   key=lambda e: (rank[e[0]], rank[e[1]]))
+    edges = sorted(
+        ((u, v, list(d["rules"])) for u, v, d in compiled.graph.edges(data=True)),
+        key=lambda e: (rank[e[0]], rank[e[1]]),
+    )
     return nodes, edges
 
 
@@ -43,7 +45,11 @@ def _dot_quote(text: str) -> str:
 def render_dot(compiled: CompiledPlan) -> str:
     """A Graphviz digraph; inferred edges are dashed and labelled by rule."""
     nodes, edges = _ordered(compiled)
-    lines = [f"digraph {_dot_quote(compiled.plan.name)} {{", "    rankdir=TB;", "    node [shape=box];"]
+    lines = [
+        f"digraph {_dot_quote(compiled.plan.name)} {{",
+        "    rankdir=TB;",
+        "    node [shape=box];",
+    ]
     for node in nodes:
         lines.append(f"    {_dot_quote(node)} [label={_dot_quote(_label(compiled, node))}];")
     for u, v, rules in edges:
@@ -62,9 +68,17 @@ def render_graph_json(compiled: CompiledPlan) -> str:
         "plan": compiled.plan.name,
         "depth": compiled.depth,
         "nodes": [
-            {"id": n, "kind": (a := compiled.graph.nodes[n]["action"]).kind,
-             "generation": compiled.generation[n], "priority": a.priority,
-             "location": {"file": a.location.file, "line": a.location.line, "col": a.location.col}}
+            {
+                "id": n,
+                "kind": (a := compiled.graph.nodes[n]["action"]).kind,
+                "generation": compiled.generation[n],
+                "priority": a.priority,
+                "location": {
+                    "file": a.location.file,
+                    "line": a.location.line,
+                    "col": a.location.col,
+                },
+            }
             for n in nodes
         ],
         "edges": [{"from": u, "to": v, "rules": rules} for u, v, rules in edges],
