@@ -20,6 +20,7 @@ import networkx as nx
 from planner.compile.accesses import Access, accesses_of
 from planner.compile.pathtrie import PathTrie, TrieNode
 from planner.errors import Diagnostic, PlanError
+from planner.gcpause import paused_gc
 from planner.plan.model import Action, Plan
 from planner.plan.paths import PathKey
 
@@ -60,21 +61,28 @@ def compile_plan(plan: Plan) -> CompiledPlan:
     Raises:
         PlanError: a cycle (printed `a -> b -> a` with locations) or conflicting writers.
     """
+    with paused_gc():
+        return _compile(plan)
+
+
+def _compile(plan: Plan) -> CompiledPlan:
     graph = nx.DiGraph()
     by_id = {a.id: a for a in plan.actions}
     for action in plan.actions:
         graph.add_node(action.id, action=action)
+    edges: dict[tuple[str, str], list[str]] = {}
     for action in plan.actions:
         for need in action.needs:
-            _add_edge(graph, need, action.id, NEEDS)
-    explicit = _ExplicitOrder(graph)
+            _add_edge(edges, need, action.id, NEEDS)
+    explicit = _ExplicitOrder(list(edges))
     trie = PathTrie()
     all_accesses = [acc for action in plan.actions for acc in accesses_of(action)]
     for access in all_accesses:
         trie.add(access)
     for before, after, rule in _inferred_edges(trie, all_accesses):
         if before != after and not explicit.orders(after, before):
-            _add_edge(graph, before, after, rule)
+            _add_edge(edges, before, after, rule)
+    graph.add_edges_from((u, v, {"rules": rules}) for (u, v), rules in edges.items())
     diagnostics = _cycles(graph, by_id)
     if not diagnostics:
         diagnostics = _conflicting_writers(graph, all_accesses, by_id)
@@ -88,19 +96,17 @@ def compile_plan(plan: Plan) -> CompiledPlan:
     return CompiledPlan(plan=plan, graph=graph, depth=depth, generation=generation)
 
 
-def _add_edge(graph: nx.DiGraph, before: str, after: str, rule: str) -> None:
-    data = graph.get_edge_data(before, after)
-    if data is None:
-        graph.add_edge(before, after, rules=[rule])
-    elif rule not in data["rules"]:
-        data["rules"].append(rule)
+def _add_edge(edges: dict[tuple[str, str], list[str]], before: str, after: str, rule: str) -> None:
+    rules = edges.setdefault((before, after), [])
+    if rule not in rules:
+        rules.append(rule)
 
 
 class _ExplicitOrder:
     """Reachability along `needs` edges only, computed lazily per node."""
 
-    def __init__(self, graph: nx.DiGraph) -> None:
-        self.needs = nx.DiGraph(graph.edges) if graph.number_of_edges() else None
+    def __init__(self, needs_edges: list[tuple[str, str]]) -> None:
+        self.needs = nx.DiGraph(needs_edges) if needs_edges else None
         self.cache: dict[str, set[str]] = {}
 
     def orders(self, first: str, then: str) -> bool:
@@ -122,7 +128,7 @@ def _in(nodes: Iterable[TrieNode], kinds: tuple[str, ...]) -> Iterator[Access]:
 def _inferred_edges(trie: PathTrie, accesses: list[Access]) -> Iterator[tuple[str, str, str]]:
     for access in accesses:
         if access.kind == "mkdir":
-            node = trie.find(access.key)
+            node = trie.get(access.key)
             for other in _in([node], ("write",)):
                 yield access.action, other.action, DIRECTORY_BEFORE_WRITE
             for child in node.children.values():
@@ -134,7 +140,7 @@ def _inferred_edges(trie: PathTrie, accesses: list[Access]) -> Iterator[tuple[st
                 yield access.action, other.action, WRITE_BEFORE_READ
         if access.kind in ("remove", "move-src"):
             rule = ACCESS_BEFORE_REMOVAL if access.kind == "remove" else ACCESS_BEFORE_MOVE
-            node = trie.find(access.key)
+            node = trie.get(access.key)
             if access.pattern is None:
                 targets: Iterable[TrieNode] = node.walk()
             else:
@@ -182,6 +188,8 @@ def _conflicting_writers(
             writers.setdefault(access.exact, []).append(access.action)
     out = []
     for key, actions in writers.items():
+        if len(actions) < 2:
+            continue
         unique = sorted(set(actions), key=lambda a: by_id[a].order)
         for i, first in enumerate(unique):
             for second in unique[i + 1 :]:

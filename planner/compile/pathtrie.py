@@ -48,8 +48,13 @@ class PathTrie:
             node = child
         return node
 
-    def find(self, key: PathKey) -> TrieNode:
-        return self._node(key)
+    def get(self, key: PathKey) -> TrieNode:
+        """The node at `key` (every queried key was added, so it exists)."""
+        remote, segments = key
+        node = self.roots[remote]
+        for segment in segments:
+            node = node.children[segment]
+        return node
 
     def ancestors(self, key: PathKey) -> Iterator[TrieNode]:
         """Nodes strictly above `key`, root first."""
@@ -63,4 +68,4 @@ class PathTrie:
 
     def subtree(self, key: PathKey) -> Iterator[TrieNode]:
         """The node at `key` and every node below it."""
-        yield from self.find(key).walk()
+        yield from self.get(key).walk()

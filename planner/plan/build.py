@@ -46,6 +46,7 @@ class PlanBuilder:
         self.invalid = invalid
         self.sink = DiagnosticSink()
         self.storages: dict[str, Storage] = {}
+        self._retry_cache: dict[tuple[tuple[str, str], ...], RetryPolicy] = {}
 
     def _error(self, pointer: Pointer, message: str, code: str, key: bool = False) -> None:
         self.sink.add(self.locate(pointer, key), message, code, format_pointer(pointer))
@@ -55,23 +56,23 @@ class PlanBuilder:
         defaults = self.data.get("defaults")
         if not isinstance(defaults, dict) or ("defaults",) in self.invalid:
             defaults = {}  # its problems are reported; build the actions without it
-        built: list[tuple[Action, Pointer]] = []
+        entries: list[tuple[Location, str, int, Any]] = []
         for section in SECTIONS:
-            entries = self.data.get(section)
-            for index, entry in enumerate(entries if isinstance(entries, list) else []):
-                if (section, index) in self.invalid:
-                    continue
-                action = self._action(section, index, entry, defaults)
-                if action is not None:
-                    built.append((action, (section, index)))
+            listed = self.data.get(section)
+            for index, entry in enumerate(listed if isinstance(listed, list) else []):
+                if (section, index) not in self.invalid:
+                    entries.append((self.locate((section, index), False), section, index, entry))
         # file order: by position, for_each expansions in element order
-        built.sort(key=lambda pair: (pair[0].location.line, pair[0].location.col, pair[1][1]))
-        actions: list[Action] = [
-            a.model_copy(update={"order": n}) for n, (a, _) in enumerate(built)
-        ]
-        self._check_ids_and_needs([(a, p) for a, (_, p) in zip(actions, built, strict=True)])
+        entries.sort(key=lambda e: (e[0].line, e[0].col, e[2]))
+        built: list[tuple[Action, Pointer]] = []
+        for order, (location, section, index, entry) in enumerate(entries):
+            action = self._action(section, index, entry, defaults, location, order)
+            if action is not None:
+                built.append((action, (section, index)))
+        self._check_ids_and_needs(built)
         if self.sink:
             return None, self.sink.diagnostics
+        actions = [action for action, _ in built]
         plan = Plan(
             file=file,
             name=str(self.data.get("name") or Path(file).stem),
@@ -110,7 +111,13 @@ class PlanBuilder:
 
     # -- one action ----------------------------------------------------------------------------
     def _action(
-        self, section: str, index: int, entry: Any, defaults: dict[str, Any]
+        self,
+        section: str,
+        index: int,
+        entry: Any,
+        defaults: dict[str, Any],
+        location: Location,
+        order: int,
     ) -> Action | None:
         pointer: Pointer = (section, index)
         body: dict[str, Any] = {"path": entry} if isinstance(entry, str) else dict(entry)
@@ -131,7 +138,8 @@ class PlanBuilder:
             "needs": tuple(str(n) for n in body.get("needs") or ()),
             "description": str(body.get("description") or ""),
             "priority": int(body.get("priority", defaults.get("priority", 100))),
-            "location": self.locate(pointer, False),
+            "location": location,
+            "order": order,
         }
         if position is not None:
             fields["item"] = self.expanded.items[(section, index)]
@@ -176,11 +184,16 @@ class PlanBuilder:
 
     def _retry(self, pointer: Pointer, base: dict[str, Any], own: dict[str, Any]) -> RetryPolicy:
         merged = {**base, **own}
+        cache_key = tuple(sorted((k, str(v)) for k, v in merged.items()))
+        cached = self._retry_cache.get(cache_key)
+        if cached is not None:
+            return cached
         values: dict[str, Any] = {}
         for key, value in merged.items():
             at: Pointer = (*pointer, "retry", key) if key in own else ("defaults", "retry", key)
             values[key] = self._duration(at, value) if key in ("delay", "max_delay") else value
-        return RetryPolicy(**values)
+        policy = self._retry_cache[cache_key] = RetryPolicy(**values)
+        return policy
 
     def _duration(self, pointer: Pointer, value: Any) -> float:
         try:

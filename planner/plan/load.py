@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import Diagnostic, Location, PlanError
+from planner.gcpause import paused_gc
 from planner.plan.build import PlanBuilder
 from planner.plan.interpolate import SECTIONS, Expanded, expand_document
 from planner.plan.model import Plan
@@ -31,8 +32,9 @@ def load_plan(
         PlanError: with every problem found, sorted by position.
     """
     file = Path(path)
-    source = read_source(file, display=str(path))
-    return plan_from_source(source, file.resolve().parent, variables or {}, env)
+    with paused_gc():
+        source = read_source(file, display=str(path))
+        return plan_from_source(source, file.resolve().parent, variables or {}, env)
 
 
 def plan_from_source(

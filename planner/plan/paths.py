@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -34,11 +35,11 @@ class PlanPath(BaseModel):
     remote: str
     path: str
 
-    @property
+    @cached_property
     def segments(self) -> tuple[str, ...]:
         return tuple(s for s in self.path.split("/") if s)
 
-    @property
+    @cached_property
     def key(self) -> PathKey:
         return (self.remote, self.segments)
 
@@ -108,4 +109,7 @@ def resolve_path(text: str, remote: str, root: str) -> PlanPath:
     full = posixpath.join(root, rel) if rel else root
     if remote == LOCAL_REMOTE and not full.startswith("/"):
         full = "/" + full
-    return PlanPath(text=text, storage=storage, rel=rel, is_dir=is_dir, remote=remote, path=full)
+    # every field is computed here from checked input: skip re-validation (large plans)
+    return PlanPath.model_construct(
+        text=text, storage=storage, rel=rel, is_dir=is_dir, remote=remote, path=full
+    )

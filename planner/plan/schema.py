@@ -39,7 +39,25 @@ def schema_bytes() -> bytes:
 
 @cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_bytes()))
+    schema = json.loads(schema_bytes())
+    # Inline the (non-recursive) local $refs once: resolving them per instance through
+    # `referencing` dominated validation time on large plans.
+    inlined = _inline_refs(schema, schema.get("$defs", {}))
+    return Draft202012Validator(inlined)
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        del out["$ref"]
+        out = {**target, **out}
+    return out
 
 
 def validate_document(data: Any, locate: Locator) -> list[Diagnostic]:
@@ -194,7 +212,7 @@ def _explain_alternatives(
     if not plausible:
         wanted = sorted({_describe_branch(b) for b in branches})
         return [diag(f"expected {' or '.join(wanted)}, got {_kind(value)}")]
-    non_reference = [i for i in plausible if branches[i].get("$ref") != "#/$defs/placeholder"]
+    non_reference = [i for i in plausible if branches[i].get("title") != "Reference"]
     chosen = (non_reference or plausible)[0]
     out: list[Diagnostic] = []
     for sub in by_branch.get(chosen, []):
@@ -202,33 +220,22 @@ def _explain_alternatives(
     return out or [diag(error.message)]
 
 
-def _resolve(branch: dict[str, Any]) -> dict[str, Any]:
-    ref = branch.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        schema = cast(dict[str, Any], _validator().schema)
-        resolved: dict[str, Any] = schema["$defs"][ref.removeprefix("#/$defs/")]
-        return resolved
-    return branch
-
-
 def _fits_type(branch: dict[str, Any], value: Any) -> bool:
-    resolved = _resolve(branch)
-    if "type" in resolved:
-        return _matches_type(value, resolved["type"])
-    if "enum" in resolved:
+    if "type" in branch:
+        return _matches_type(value, branch["type"])
+    if "enum" in branch:
         return isinstance(value, str)
-    if "anyOf" in resolved:
-        return any(_fits_type(b, value) for b in resolved["anyOf"])
+    if "anyOf" in branch:
+        return any(_fits_type(b, value) for b in branch["anyOf"])
     return True
 
 
 def _describe_branch(branch: dict[str, Any]) -> str:
-    resolved = _resolve(branch)
-    if resolved.get("title") in ("Path", "Reference", "Duration"):
-        return "a " + str(resolved["title"]).lower()
-    if "type" in resolved:
-        t = resolved["type"]
+    if branch.get("title") in ("Path", "Reference", "Duration"):
+        return "a " + str(branch["title"]).lower()
+    if "type" in branch:
+        t = branch["type"]
         return " or ".join(_SCHEMA_TYPES.get(n, n) for n in ([t] if isinstance(t, str) else t))
-    if "enum" in resolved:
-        return "one of " + ", ".join(resolved["enum"])
+    if "enum" in branch:
+        return "one of " + ", ".join(branch["enum"])
     return "a valid value"
