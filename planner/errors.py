@@ -55,6 +55,19 @@ class Diagnostic:
         return f"{self.location}: {prefix}{self.message}"
 
 
+def quote(value: object) -> str:
+    """A value as a plan author wrote it: strings in single quotes without Python escaping
+    (control characters made visible), other scalars in YAML spelling."""
+    if isinstance(value, str):
+        visible = value.replace("\x00", "\\0").replace("\n", "\\n").replace("\t", "\\t")
+        return f"'{visible}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
 class PlannerError(Exception):
     """Base of every error planner reports to a user; `exit_code` is what the CLI returns."""
 

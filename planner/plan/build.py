@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from planner.errors import Diagnostic, DiagnosticSink, Location
+from planner.errors import Diagnostic, DiagnosticSink, Location, quote
 from planner.plan.durations import DURATION_HINT, parse_duration
 from planner.plan.interpolate import SECTIONS, Expanded
-from planner.plan.model import KIND_OF_SECTION, Action, Grant, Plan, RetryPolicy, Storage
+from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
 from planner.plan.paths import (
     LOCAL_REMOTE,
     PlanPath,
@@ -27,6 +27,7 @@ from planner.plan.paths import (
 from planner.plan.source import Pointer, format_pointer
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
+_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _PATH_FIELDS = ("path", "src", "dst", "exists", "absent")
 _ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 
@@ -60,7 +61,7 @@ class PlanBuilder:
         for section in SECTIONS:
             listed = self.data.get(section)
             for index, entry in enumerate(listed if isinstance(listed, list) else []):
-                if (section, index) not in self.invalid:
+                if (section, index) not in self.invalid | self.expanded.unresolved:
                     entries.append((self.locate((section, index), False), section, index, entry))
         # file order: by position, for_each expansions in element order
         entries.sort(key=lambda e: (e[0].line, e[0].col, e[2]))
@@ -70,6 +71,10 @@ class PlanBuilder:
             if action is not None:
                 built.append((action, (section, index)))
         self._check_ids_and_needs(built)
+        name = self.data.get("name")
+        if isinstance(name, str) and not _NAME.match(name):
+            message = f"invalid name {quote(name)}: use letters, digits, '_', '.' and '-'"
+            self._error(("name",), message, "schema")
         if self.sink:
             return None, self.sink.diagnostics
         actions = [action for action, _ in built]
@@ -129,7 +134,7 @@ class PlanBuilder:
         elif not _ID.match(str(action_id)):
             self._error(
                 (*pointer, "id"),
-                f"invalid id {action_id!r}: use lowercase letters, digits, "
+                f"invalid id {quote(action_id)}: use lowercase letters, digits, "
                 "'_', '.' and '-', starting with a letter or digit",
                 "schema",
             )
@@ -153,7 +158,10 @@ class PlanBuilder:
         fields["kind"] = kind
         for name in (f for f in _PATH_FIELDS if f in body):
             target = "path" if name in ("exists", "absent") else name
-            fields[target] = self._path((*pointer, name), str(body[name]), kind)
+            where = pointer if isinstance(entry, str) else (*pointer, name)
+            fields[target] = self._path(where, str(body[name]), kind)
+        if any(fields.get(f, "") is None for f in ("path", "src", "dst")):
+            return None  # reported, here or at its storage
         if kind == "check":
             fields["expect"] = "exists" if "exists" in body else "absent"
         if kind in ("copy", "move"):
@@ -167,8 +175,8 @@ class PlanBuilder:
                 }
             )
         if kind == "permission":
-            fields["grant"] = tuple(_grant(g) for g in body.get("grant") or ())
-            fields["revoke"] = tuple(_grant(g) for g in body.get("revoke") or ())
+            fields["grant"] = [_grant(g) for g in body.get("grant") or ()]
+            fields["revoke"] = [_grant(g) for g in body.get("revoke") or ()]
         if kind == "metadata":
             fields["set"] = dict(body.get("set") or {})
             fields["unset"] = tuple(body.get("unset") or ())
@@ -192,20 +200,25 @@ class PlanBuilder:
         for key, value in merged.items():
             at: Pointer = (*pointer, "retry", key) if key in own else ("defaults", "retry", key)
             values[key] = self._duration(at, value) if key in ("delay", "max_delay") else value
-        policy = self._retry_cache[cache_key] = RetryPolicy(**values)
+        try:
+            policy = self._retry_cache[cache_key] = RetryPolicy(**values)
+        except ValidationError as exc:
+            for err in exc.errors():
+                self._error((*pointer, "retry", *err["loc"]), err["msg"], "schema")
+            return RetryPolicy()
         return policy
 
     def _duration(self, pointer: Pointer, value: Any) -> float:
         try:
             return parse_duration(value)
         except ValueError:
-            self._error(pointer, f"invalid duration {value!r}: {DURATION_HINT}", "schema")
+            self._error(pointer, f"invalid duration {quote(value)}: {DURATION_HINT}", "schema")
             return 0.0
 
     def _path(self, pointer: Pointer, text: str, kind: str) -> PlanPath | None:
         problem = explain_path_syntax(text)
         if problem:
-            self._error(pointer, f"invalid path {text!r}: {problem}", "path")
+            self._error(pointer, f"invalid path {quote(text)}: {problem}", "path")
             return None
         storage_name, rest = split_path(text)
         storage = self.storages.get(storage_name)
@@ -224,7 +237,7 @@ class PlanBuilder:
         globbed = [s for s in segments if has_glob(s)]
         if globbed and (kind != "removal" or any(has_glob(s) for s in segments[:-1])):
             where = "in the last segment of a removal" if kind == "removal" else "in removals"
-            advice = "" if kind == "removal" else " (for copies: include/exclude on a directory)"
+            advice = "" if kind == "removal" else " (to pick files, copy a directory with include)"
             self._error(pointer, f"glob characters are only allowed {where}{advice}", "path")
             return None
         return resolve_path(text, storage.remote, storage.root)
@@ -232,9 +245,11 @@ class PlanBuilder:
     # -- across actions ------------------------------------------------------------------------
     def _check_ids_and_needs(self, actions: list[tuple[Action, Pointer]]) -> None:
         seen: dict[str, Action] = {}
+        first_pointer: dict[str, Pointer] = {}
         for action, pointer in actions:
             first = seen.get(action.id)
             if first is not None:
+                first_at = self.locate((*first_pointer[action.id], "id"), False)
                 where: Pointer = (*pointer, "id")
                 if first.location == action.location:
                     message = (
@@ -242,12 +257,11 @@ class PlanBuilder:
                         "put ${item} in the id"
                     )
                 else:
-                    message = (
-                        f"duplicate id '{action.id}' (first used on line {first.location.line})"
-                    )
+                    message = f"duplicate id '{action.id}' (first used on line {first_at.line})"
                 self._error(where, message, "duplicate-id")
             else:
                 seen[action.id] = action
+                first_pointer[action.id] = pointer
         known = set(seen) | self._ids_of_invalid_entries()
         for action, pointer in actions:
             for n, need in enumerate(action.needs):
@@ -275,9 +289,9 @@ class PlanBuilder:
         return ids
 
 
-def _grant(spec: dict[str, Any]) -> Grant:
+def _grant(spec: dict[str, Any]) -> dict[str, Any]:
+    """A grant entry as Grant fields (validated with the action)."""
     if spec.get("anyone"):
-        return Grant(subject_type="any", subject=None, role=spec["role"])
-    if "user" in spec:
-        return Grant(subject_type="user", subject=str(spec["user"]), role=spec["role"])
-    return Grant(subject_type="group", subject=str(spec["group"]), role=spec["role"])
+        return {"subject_type": "any", "subject": None, "role": spec["role"]}
+    kind = "user" if "user" in spec else "group"
+    return {"subject_type": kind, "subject": str(spec[kind]), "role": spec["role"]}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.errors import Diagnostic
-from planner.plan.source import Pointer, SourceDoc
+from planner.plan.source import Pointer, SourceDoc, format_pointer
 
 SECTIONS = ("directories", "copies", "moves", "removals", "permissions", "metadata", "checks")
 ITEM = "item"
@@ -28,6 +28,8 @@ class Expanded:
     origin: dict[tuple[str, int], tuple[int, int | None]] = field(default_factory=dict)
     # (section, index after expansion) -> the for_each element of that entry
     items: dict[tuple[str, int], Any] = field(default_factory=dict)
+    # entries (section, index after expansion) holding a reference that could not be resolved
+    unresolved: set[tuple[str, int]] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def source_pointer(self, pointer: Pointer) -> Pointer:
@@ -87,6 +89,7 @@ class Interpolator:
         self.resolved: dict[str, Any] = dict(overrides)
         self.resolving: list[str] = []
         self.diagnostics: list[Diagnostic] = []
+        self.failures = 0  # references that could not be resolved so far
 
     # -- variables ---------------------------------------------------------------------------
     def variable(self, name: str, reference: str) -> Any:
@@ -130,7 +133,10 @@ class Interpolator:
             return self._string(text, item)
         except _Unresolved as problem:
             location = self.doc.locate_text(pointer, problem.reference)
-            self.diagnostics.append(Diagnostic(location, problem.message, "variable"))
+            self.diagnostics.append(
+                Diagnostic(location, problem.message, "variable", format_pointer(pointer))
+            )
+            self.failures += 1
             return text
 
     def _string(self, text: str, item: Any) -> Any:
@@ -208,8 +214,9 @@ def expand_document(
             try:
                 interp.variable(name, "${" + name + "}")
             except _Unresolved as problem:  # a cycle through vars: report at the var
+                location = doc.locate(("vars", name))
                 interp.diagnostics.append(
-                    Diagnostic(doc.locate(("vars", name)), problem.message, "variable")
+                    Diagnostic(location, problem.message, "variable", f"vars.{name}")
                 )
     out: dict[str, Any] = {}
     expanded = Expanded(out)
@@ -232,28 +239,39 @@ def _expand_section(
     interp: Interpolator, section: str, entries: list[Any], expanded: Expanded
 ) -> list[Any]:
     result: list[Any] = []
+
+    def add(entry: Any, pointer: Pointer, item: Any, origin: tuple[int, int | None]) -> None:
+        failures = interp.failures
+        key = (section, len(result))
+        expanded.origin[key] = origin
+        if item is not _NO_ITEM:
+            expanded.items[key] = item
+        result.append(interp.value(entry, pointer, item))
+        if interp.failures > failures:
+            expanded.unresolved.add(key)
+
     for index, entry in enumerate(entries):
         pointer: Pointer = (section, index)
         if not (isinstance(entry, dict) and "for_each" in entry):
-            expanded.origin[(section, len(result))] = (index, None)
-            result.append(interp.value(entry, pointer, _NO_ITEM))
+            add(entry, pointer, _NO_ITEM, (index, None))
             continue
-        items = interp.value(entry["for_each"], (*pointer, "for_each"), _NO_ITEM)
+        where: Pointer = (*pointer, "for_each")
+        items = interp.value(entry["for_each"], where, _NO_ITEM)
         if not isinstance(items, list):
             if not (isinstance(items, str) and "${" in items):  # unresolved: already reported
-                location = interp.doc.locate((*pointer, "for_each"))
                 message = f"for_each needs a list, got {_describe(items)}"
-                interp.diagnostics.append(Diagnostic(location, message, "variable"))
+                interp.diagnostics.append(
+                    Diagnostic(interp.doc.locate(where), message, "variable", format_pointer(where))
+                )
             continue
         body = {k: v for k, v in entry.items() if k != "for_each"}
         for position, item in enumerate(items):
             if isinstance(item, list | dict):
-                location = interp.doc.locate((*pointer, "for_each", position))
+                at: Pointer = (*where, position)
+                message = "for_each elements must be scalars"
                 interp.diagnostics.append(
-                    Diagnostic(location, "for_each elements must be scalars", "variable")
+                    Diagnostic(interp.doc.locate(at), message, "variable", format_pointer(at))
                 )
                 continue
-            expanded.origin[(section, len(result))] = (index, position)
-            expanded.items[(section, len(result))] = item
-            result.append(interp.value(body, pointer, item))
+            add(body, pointer, item, (index, position))
     return result

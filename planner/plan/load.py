@@ -49,7 +49,7 @@ def plan_from_source(
     def locate(pointer: Pointer, key: bool = False) -> Location:
         return source.locate(expanded.source_pointer(pointer), key=key)
 
-    diagnostics: list[Diagnostic] = list(dict.fromkeys(expanded.diagnostics))
+    diagnostics: list[Diagnostic] = list(expanded.diagnostics)
     schema_errors = validate_document(expanded.data, locate)
     diagnostics.extend(schema_errors)
     digest = hashlib.sha256(
@@ -60,7 +60,7 @@ def plan_from_source(
     diagnostics.extend(problems)
     if plan is not None and not diagnostics:
         return plan
-    raise PlanError([_source_pointer(d, expanded) for d in dict.fromkeys(diagnostics)])
+    raise PlanError(list(dict.fromkeys(_source_pointer(d, expanded) for d in diagnostics)))
 
 
 def _source_pointer(diagnostic: Diagnostic, expanded: Expanded) -> Diagnostic:

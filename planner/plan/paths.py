@@ -67,7 +67,7 @@ def explain_path_syntax(text: str) -> str:
         return "missing the 'storage:' prefix (write storage:relative/path)"
     storage, rest = split_path(text)
     if not _STORAGE_NAME.match(storage):
-        return f"invalid storage name {storage!r}"
+        return f"invalid storage name '{storage}'"
     if "\x00" in rest:
         return "NUL bytes are not allowed"
     if "\\" in rest:

@@ -14,7 +14,7 @@ from typing import Any, cast
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from planner.errors import Diagnostic, Location
+from planner.errors import Diagnostic, Location, quote
 from planner.plan.durations import DURATION_HINT
 from planner.plan.source import Pointer, format_pointer
 
@@ -121,9 +121,11 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
     value = error.instance
     keyword = error.validator
 
-    def diag(message: str, at: Pointer | None = None, key: bool = False) -> Diagnostic:
+    def diag(
+        message: str, at: Pointer | None = None, key: bool = False, code: str = "schema"
+    ) -> Diagnostic:
         target = pointer if at is None else at
-        return Diagnostic(locate(target, key), message, "schema", format_pointer(target))
+        return Diagnostic(locate(target, key), message, code, format_pointer(target))
 
     if keyword in ("anyOf", "oneOf"):
         return _explain_alternatives(error, locate, diag)
@@ -147,22 +149,23 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
         return [diag(f"expected {wanted}, got {_kind(value)}")]
     if keyword == "enum":
         options = ", ".join(str(o) for o in _expected(error))
-        return [diag(f"invalid value {value!r}: expected one of {options}")]
+        return [diag(f"invalid value {quote(value)}: expected one of {options}")]
     if keyword == "const":
-        return [diag(f"invalid value {value!r}: must be {json.dumps(_expected(error))}")]
+        return [diag(f"invalid value {quote(value)}: must be {json.dumps(_expected(error))}")]
     if keyword == "pattern":
-        return [diag(_pattern_message(error, value))]
+        message = _pattern_message(error, value)
+        return [diag(message, code="path" if message.startswith("invalid path") else "schema")]
     if keyword == "propertyNames":
         return [
             diag(
-                f"invalid name {value!r}: use letters, digits and '_' (starting with a letter)",
+                f"invalid name {quote(value)}: use letters, digits, '_' (starting with a letter)",
                 key=True,
             )
         ]
     if keyword == "minProperties" and pointer == ("storages",):
         return [diag("declare at least one storage")]
     if keyword == "minimum":
-        return [diag(f"must be at least {_expected(error)}, got {value!r}")]
+        return [diag(f"must be at least {_expected(error)}, got {quote(value)}")]
     if keyword == "minLength":
         return [diag("must not be empty")]
     return [diag(error.message)]
@@ -185,10 +188,10 @@ def _pattern_message(error: ValidationError, value: Any) -> str:
     if title == "Path" and isinstance(value, str):
         from planner.plan.paths import explain_path_syntax
 
-        return f"invalid path {value!r}: {explain_path_syntax(value)}"
+        return f"invalid path {quote(value)}: {explain_path_syntax(value)}"
     label = {"Action id": "id", "Duration": "duration"}.get(title, "value")
     hint = _PATTERN_HINTS.get(title, f"must match {_expected(error)}")
-    return f"invalid {label} {value!r}: {hint}"
+    return f"invalid {label} {quote(value)}: {hint}"
 
 
 def _explain_alternatives(
@@ -208,9 +211,16 @@ def _explain_alternatives(
     by_branch: dict[int, list[ValidationError]] = {}
     for sub in error.context or []:
         by_branch.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
-    plausible = [i for i in range(len(branches)) if _fits_type(branches[i], value)]
+    # after interpolation a value is a ${...} reference only if it still holds one
+    is_reference = isinstance(value, str) and "${" in value
+    plausible = [
+        i
+        for i in range(len(branches))
+        if _fits_type(branches[i], value)
+        and (is_reference or branches[i].get("title") != "Reference")
+    ]
     if not plausible:
-        wanted = sorted({_describe_branch(b) for b in branches})
+        wanted = sorted({_describe_branch(b) for b in branches if b.get("title") != "Reference"})
         return [diag(f"expected {' or '.join(wanted)}, got {_kind(value)}")]
     non_reference = [i for i in plausible if branches[i].get("title") != "Reference"]
     chosen = (non_reference or plausible)[0]

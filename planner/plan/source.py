@@ -84,7 +84,10 @@ class SourceDoc:
         node, _ = self.node_at(pointer)
         start = self._offset(node.start_mark.line, node.start_mark.column)
         end = self._offset(node.end_mark.line, node.end_mark.column)
-        found = self.text.find(needle, start, max(end, start + len(needle)))
+        stop = max(end, start + len(needle))
+        found = self.text.find(needle, start, stop)
+        while found > 0 and needle.startswith("${") and self.text[found - 1] == "$":
+            found = self.text.find(needle, found + 1, stop)  # skip `$${` escapes
         if found < 0:
             return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
         return self._location_of(found)
@@ -160,10 +163,13 @@ def parse_source(text: str, name: str) -> SourceDoc:
         raise PlanError([Diagnostic(Location(name), "plan is empty: expected a mapping", "yaml")])
     if len(documents) > 1:
         mark = documents[1].start_mark
+        line = mark.line
+        lines = text.splitlines()
+        while line > 0 and not lines[min(line, len(lines) - 1)].startswith("---"):
+            line -= 1  # point at the separator that starts the second document
+        where = Location(name, line + 1, 1) if line > 0 else Location(name, mark.line + 1, 1)
         message = "a plan file holds exactly one YAML document; found another here"
-        raise PlanError(
-            [Diagnostic(Location(name, mark.line + 1, mark.column + 1), message, "yaml")]
-        )
+        raise PlanError([Diagnostic(where, message, "yaml")])
     root = documents[0]
     if not isinstance(root, yaml.MappingNode):
         mark = root.start_mark
