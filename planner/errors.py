@@ -1,11 +1,16 @@
 """The whole exception tree of planner, and the located Diagnostic every user mistake becomes.
 
-    PlannerError            base; carries the process exit code
-      PlanError             exit 2: an invalid plan; holds every Diagnostic of the file(s)
-      UsageError            exit 2: a wrong command-line argument outside a plan
+    PlannerError              base; carries the process exit code
+      PlanError               exit 2: an invalid plan; holds every Diagnostic of the file(s)
+      UsageError              exit 2: a wrong command-line argument outside a plan
+      ApiError                a request to the Data Transfer API failed (client side)
+        ApiUnreachableError   exit 3: connection refused, DNS, timeouts after every retry
+        AuthError             exit 3: HTTP 401 / 403 on the API itself
+        TransientApiError     retried: 425, 429, 5xx, connection errors, timeouts
+        PermanentApiError     fails at once: 400, 404, 409, 422 (and other 4xx)
+      WorkerError             server side: an HTTP status and an RFC 9457 problem body
 
-Later layers add their branches here (API errors exit 3, failed runs exit 1); nothing else defines
-exceptions that reach the command line.
+Nothing else defines exceptions that reach the command line.
 """
 
 from __future__ import annotations
@@ -107,3 +112,44 @@ class DiagnosticSink:
     def raise_if_any(self) -> None:
         if self.diagnostics:
             raise PlanError(self.diagnostics)
+
+
+class ApiError(PlannerError):
+    """A request to the Data Transfer API failed; `status` is the HTTP status when there was one."""
+
+    exit_code = EXIT_UNREACHABLE
+
+    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class ApiUnreachableError(ApiError):
+    """The API could not be reached (connection refused, DNS, timeouts) after every retry."""
+
+
+class AuthError(ApiError):
+    """The API refused the credentials (401) or the caller's roles (403)."""
+
+
+class TransientApiError(ApiError):
+    """A failure worth retrying: 425, 429, 5xx, connection errors, timeouts."""
+
+
+class PermanentApiError(ApiError):
+    """A failure that retrying cannot fix: 400, 404, 409, 422 and other 4xx."""
+
+    exit_code = EXIT_FAILED
+
+
+class WorkerError(PlannerError):
+    """Raised inside the worker: becomes an HTTP response with an RFC 9457 problem body."""
+
+    def __init__(
+        self, status: int, detail: str, errors: list[dict[str, object]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []

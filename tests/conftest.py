@@ -48,3 +48,49 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, out.out, out.err)
 
     return run
+
+
+@dataclass
+class WorkerHandle:
+    """A running embedded worker: its API URL, token, storage roots and configuration."""
+
+    url: str
+    token: str
+    state_dir: Path
+    roots: dict[str, Path]
+    config: object
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def start_worker(tmp_path: Path, **options: object) -> tuple[object, WorkerHandle]:
+    """Start a real worker on 127.0.0.1 with a free port, storages under tmp_path."""
+    from planner.worker.auth import Authenticator
+    from planner.worker.serve import EmbeddedWorker
+    from planner.worker.service import WorkerConfig
+
+    token = str(options.pop("token", "test-token-0123456789"))
+    state_dir = tmp_path / "worker-state"
+    roots = {"data": tmp_path / "data"}
+    for root in roots.values():
+        root.mkdir(parents=True, exist_ok=True)
+    authenticator = options.pop("authenticator", None) or Authenticator.single_token(token)
+    config = WorkerConfig(
+        state_dir=state_dir, remotes=roots, authenticator=authenticator, **options
+    )  # type: ignore[arg-type]
+    embedded = EmbeddedWorker(config)
+    url = embedded.start()
+    all_roots = {"any": state_dir / "storage", **roots}
+    return embedded, WorkerHandle(url, token, state_dir, all_roots, config)
+
+
+@pytest.fixture
+def worker(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real embedded worker (single token, admin caller), stopped after the test."""
+    embedded, handle = start_worker(tmp_path)
+    try:
+        yield handle
+    finally:
+        embedded.stop()  # type: ignore[attr-defined]

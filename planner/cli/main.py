@@ -30,11 +30,12 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from planner.cli import graph, schema, validate
+    from planner.cli import graph, schema, validate, worker
 
     cli.add_command(validate.validate)
     cli.add_command(graph.graph)
     cli.add_command(schema.schema)
+    cli.add_command(worker.worker)
 
 
 _register()

@@ -1,0 +1,165 @@
+"""`planner worker serve`: run the embedded worker as a standalone server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+from planner.errors import UsageError
+from planner.plan.durations import parse_duration
+
+
+def _remote(text: str) -> tuple[str, Path]:
+    name, sep, directory = text.partition("=")
+    if not sep or not name or not directory:
+        raise UsageError(f"--remote {text!r}: expected NAME=DIR")
+    if name == "local":
+        raise UsageError("--remote local=...: 'local' is always the host filesystem")
+    return name, Path(directory).expanduser().resolve()
+
+
+def _token_from_file(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"--token-file {path}: cannot read: {exc.strerror}") from exc
+    if not token:
+        raise UsageError(f"--token-file {path}: the file is empty")
+    return token
+
+
+def _new_token_file(state_dir: Path) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "token"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
+@click.group()
+def worker() -> None:
+    """The embedded Data Transfer worker."""
+
+
+@worker.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: pick a free one).",
+)
+@click.option(
+    "--remote",
+    "remotes",
+    multiple=True,
+    metavar="NAME=DIR",
+    help="A named storage rooted at DIR (repeatable); 'any' defaults to STATE-DIR/storage.",
+)
+@click.option(
+    "--state-dir",
+    default=".planner/worker",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Operations, metadata and permissions database (and the default storage).",
+)
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file mapping tokens to users, groups and admins.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the one bearer token (its holder is admin).",
+)
+@click.option("--no-auth", is_flag=True, help="No authentication (loopback addresses only).")
+@click.option(
+    "--inject-faults",
+    "faults",
+    default="",
+    metavar="SPEC",
+    help="Testing aid: http=R,operation=R,delay=D,seed=N (see docs/worker.md).",
+)
+@click.option(
+    "--retention", default="24h", show_default=True, help="How long finished operations are kept."
+)
+@click.option(
+    "--pool",
+    default=0,
+    type=click.IntRange(0, 1024),
+    help="Item threads (0: sized for this machine).",
+)
+@click.option("--allow-shutdown", is_flag=True, help="Accept POST /api/v1/shutdown from admins.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+def serve(
+    host: str,
+    port: int,
+    remotes: tuple[str, ...],
+    state_dir: Path,
+    users_file: Path | None,
+    token_file: Path | None,
+    no_auth: bool,
+    faults: str,
+    retention: str,
+    pool: int,
+    allow_shutdown: bool,
+    verbose: bool,
+) -> int:
+    """Serve the Data Transfer API (WIRE.md) over local storages.
+
+    The first line printed is the bound API URL. Without --users, --token-file or --no-auth a
+    random token is written to STATE-DIR/token (mode 0600) and its path is printed.
+    """
+    from planner.worker.auth import Authenticator
+    from planner.worker.faults import parse_faults
+    from planner.worker.serve import is_loopback
+    from planner.worker.serve import serve as run_server
+    from planner.worker.service import WorkerConfig
+
+    if sum(bool(x) for x in (users_file, token_file, no_auth)) > 1:
+        raise UsageError("give at most one of --users, --token-file, --no-auth")
+    if no_auth and not is_loopback(host):
+        raise UsageError(f"--no-auth is refused on a non-loopback address ({host})")
+    notes = []
+    if users_file:
+        authenticator = Authenticator.from_users_file(users_file)
+    elif no_auth:
+        authenticator = Authenticator([], no_auth=True)
+    else:
+        if token_file is None:
+            token_file = _new_token_file(state_dir)
+            notes.append(f"token: written to {token_file} (send it as 'Authorization: Bearer')")
+        authenticator = Authenticator.single_token(_token_from_file(token_file))
+    try:
+        retention_seconds = parse_duration(retention)
+    except ValueError as exc:
+        raise UsageError(f"--retention {retention!r}: not a duration") from exc
+    config = WorkerConfig(
+        state_dir=state_dir.resolve(),
+        remotes=dict(_remote(r) for r in remotes),
+        authenticator=authenticator,
+        faults=parse_faults(faults),
+        pool_size=pool,
+        retention_seconds=retention_seconds,
+        allow_shutdown=allow_shutdown,
+    )
+
+    def ready(url: str) -> None:
+        click.echo(url)
+        for note in notes:
+            click.echo(note, err=True)
+        if config.faults.is_active:
+            click.echo(f"fault injection active: {faults}", err=True)
+
+    asyncio.run(
+        run_server(config, host, port, on_ready=ready, log_level="info" if verbose else "warning")
+    )
+    return 0

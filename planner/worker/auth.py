@@ -1,0 +1,130 @@
+"""Who is calling: bearer tokens or API keys mapped to users (a users file, a single token, or
+no auth on loopback). Tokens are compared as SHA-256 digests in constant time and never logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from planner.errors import UsageError
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated caller."""
+
+    name: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+    is_admin: bool = False
+
+
+ANONYMOUS_ADMIN = User("anonymous", frozenset(), True)
+
+
+class _UserEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    token_sha256: str | None = None
+    token: str | None = None
+    groups: list[str] = []
+    admin: bool = False
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> _UserEntry:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError("give exactly one of token_sha256 or token")
+        return self
+
+
+class _UsersFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[_UserEntry]
+
+
+def digest(token: str) -> bytes:
+    """SHA-256 of a token (what the users file stores, hex-encoded)."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class Authenticator:
+    """Maps a presented credential to a User, or None."""
+
+    def __init__(self, users: list[tuple[bytes, User]] | None, *, no_auth: bool = False) -> None:
+        self.users = users or []
+        self.no_auth = no_auth
+
+    @property
+    def requires_token(self) -> bool:
+        return not self.no_auth
+
+    @classmethod
+    def single_token(cls, token: str) -> Authenticator:
+        """One token; its holder is an admin (as WIRE.md asks of a single-token worker)."""
+        return cls([(digest(token), User("admin", frozenset(), True))])
+
+    @classmethod
+    def from_users_file(cls, path: Path) -> Authenticator:
+        """Load a users file (`users: [{name, token_sha256 | token, groups, admin}]`).
+
+        Raises:
+            UsageError: unreadable or invalid file (the message names the problem, never a token).
+        """
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            parsed = _UsersFile.model_validate(raw)
+        except OSError as exc:
+            raise UsageError(f"--users {path}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--users {path}: invalid YAML") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UsageError(f"--users {path}: {where}: {first['msg']}") from exc
+        users = []
+        for entry in parsed.users:
+            if entry.token is not None:
+                key = digest(entry.token)
+            else:
+                try:
+                    key = bytes.fromhex(str(entry.token_sha256))
+                except ValueError as exc:
+                    raise UsageError(
+                        f"--users {path}: {entry.name}: token_sha256 is not hex"
+                    ) from exc
+            users.append((key, User(entry.name, frozenset(entry.groups), entry.admin)))
+        return cls(users)
+
+    def user_named(self, name: str) -> User | None:
+        """The configured user called `name` (for permission checks about someone else)."""
+        return next((user for _, user in self.users if user.name == name), None)
+
+    def authenticate(self, credential: str | None) -> User | None:
+        """The user holding `credential`; every entry is compared, in constant time."""
+        if self.no_auth:
+            return ANONYMOUS_ADMIN
+        if not credential:
+            return None
+        presented = digest(credential)
+        found: User | None = None
+        for key, user in self.users:
+            if hmac.compare_digest(presented, key) and found is None:
+                found = user
+        return found
+
+
+def credential_from_headers(authorization: str | None, api_key: str | None) -> str | None:
+    """The credential of a request: `Authorization: Bearer <t>` or `X-API-Key: <k>`."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    if api_key:
+        return api_key.strip()
+    return None

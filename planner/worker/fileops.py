@@ -1,0 +1,315 @@
+"""The filesystem half of the storage layer: atomic file copies with XXH64 while copying, file
+hashing, the cross-device move fallback and the confined directory walk. Raises plain OSError
+(storage.py translates it).
+
+Paths here are already confined by `Storages.resolve`; nothing in this module checks them again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import shutil
+import stat
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import xxhash
+
+CHUNK_SIZE = 8 * 1024 * 1024
+# The kernel paths tried in order; a method the kernel refuses is dropped for the rest of a copy.
+METHODS: tuple[str, ...] = ("copy_file_range", "sendfile", "write")
+# Errors meaning "this kernel/filesystem cannot do that here", not "the copy failed".
+_REFUSALS = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENODEV}
+)
+_TEMP_MARK = ".planner-tmp-"
+_TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
+_buffers = threading.local()
+
+
+class CopyCancelledError(Exception):
+    """The cancel event was set between two chunks of a copy."""
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What a finished copy wrote: size, the preserved source mtime and the XXH64 (seed 0) hex."""
+
+    size: int
+    mtime_ns: int
+    checksum: str
+
+
+class TempRegistry(Protocol):
+    """Remembers temporary files so that a restarted worker can delete leftovers."""
+
+    def add(self, path: str) -> None: ...
+
+    def discard(self, path: str) -> None: ...
+
+    def leftovers(self) -> list[str]: ...
+
+
+class MemoryTempRegistry:
+    """An in-memory, thread-safe TempRegistry (leftovers do not survive a restart)."""
+
+    def __init__(self) -> None:
+        self._paths: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self._paths.add(path)
+
+    def discard(self, path: str) -> None:
+        with self._lock:
+            self._paths.discard(path)
+
+    def leftovers(self) -> list[str]:
+        with self._lock:
+            return sorted(self._paths)
+
+
+def is_inside(root: str, real: str) -> bool:
+    """Whether the resolved path `real` is `root` or lies below it."""
+    return root == "/" or real == root or real.startswith(root + os.sep)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a basename is one of ours: `.<name>.planner-tmp-<hex>`."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def temp_path_for(dst: Path) -> Path:
+    """A fresh temporary name next to `dst` (the name is cut so the result stays short)."""
+    return dst.parent / f".{dst.name[:64]}{_TEMP_MARK}{secrets.token_hex(6)}"
+
+
+def _buffer() -> memoryview:
+    """This thread's reusable chunk buffer (the caller runs copies on a thread pool)."""
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = memoryview(bytearray(CHUNK_SIZE))
+        _buffers.view = view
+    return view
+
+
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading without following a final symlink or blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode):
+        return fd, st
+    os.close(fd)
+    code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+    raise OSError(code, "not a regular file", str(path))
+
+
+def _write_range(
+    src_fd: int, dst_fd: int, data: memoryview, offset: int, methods: list[str]
+) -> None:
+    """Write `data` (read from `src_fd` at `offset`) to `dst_fd` at the same offset, by the first
+    method of `methods` the kernel accepts; refused methods are removed from the list."""
+    done = 0
+    while done < len(data):
+        method = methods[0]
+        at = offset + done
+        try:
+            if method == "copy_file_range":
+                n = os.copy_file_range(src_fd, dst_fd, len(data) - done, at, at)
+            elif method == "sendfile":
+                os.lseek(dst_fd, at, os.SEEK_SET)
+                n = os.sendfile(dst_fd, src_fd, at, len(data) - done)
+            else:
+                n = os.pwrite(dst_fd, data[done:], at)
+        except OSError as exc:
+            if exc.errno not in _REFUSALS or method == "write":
+                raise
+            n = 0
+        if n == 0:
+            # Refused, or a pseudo-file (procfs) the kernel copies as empty: the buffer holds it.
+            if method == "write":
+                raise OSError(errno.EIO, "write made no progress")
+            methods.pop(0)
+        done += n
+
+
+def copy_file(
+    src: Path,
+    dst: Path,
+    *,
+    registry: TempRegistry,
+    progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
+    methods: Sequence[str] = METHODS,
+) -> CopyResult:
+    """Copy the regular file `src` onto `dst` atomically, preserving its mtime.
+
+    The data goes to a temporary file next to `dst` (registered in `registry` before it exists),
+    which replaces `dst` once complete; on any error or cancel it is deleted and `dst` is untouched.
+    The XXH64 is computed from the same chunks while copying.
+
+    Raises:
+        OSError: from the filesystem.
+        CopyCancelledError: `cancel` was set.
+    """
+    src_fd, st = _open_regular(src)
+    try:
+        tmp = temp_path_for(dst)
+        registry.add(str(tmp))
+        try:
+            result = _copy_into(src_fd, st, tmp, list(methods), progress, cancel)
+            os.replace(tmp, dst)
+        except BaseException:
+            discard_temp(tmp, registry)
+            raise
+        registry.discard(str(tmp))
+        return result
+    finally:
+        os.close(src_fd)
+
+
+def _copy_into(
+    src_fd: int,
+    st: os.stat_result,
+    tmp: Path,
+    methods: list[str],
+    progress: Callable[[int], None] | None,
+    cancel: threading.Event | None,
+) -> CopyResult:
+    """Copy every chunk of `src_fd` into the new file `tmp` and give it the source mtime."""
+    dst_fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666
+    )
+    try:
+        buffer = _buffer()
+        hasher = xxhash.xxh64()
+        done = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise CopyCancelledError
+            n = os.preadv(src_fd, [buffer], done)
+            if n == 0:
+                break
+            chunk = buffer[:n]
+            hasher.update(chunk)
+            _write_range(src_fd, dst_fd, chunk, done, methods)
+            done += n
+            if progress is not None:
+                progress(done)
+        os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(dst_fd)
+    return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=hasher.hexdigest())
+
+
+def discard_temp(tmp: Path, registry: TempRegistry) -> bool:
+    """Delete a temporary file or directory and forget it; True if something was deleted.
+
+    A temp that cannot be deleted now stays registered for `Storages.cleanup_temp`.
+    """
+    try:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink()
+    except FileNotFoundError:
+        registry.discard(str(tmp))
+        return False
+    except OSError:
+        return False
+    registry.discard(str(tmp))
+    return True
+
+
+def hash_file(path: Path) -> str:
+    """The XXH64 (seed 0) lowercase hex of a regular file's content."""
+    fd, _ = _open_regular(path)
+    try:
+        buffer = _buffer()
+        hasher = xxhash.xxh64()
+        offset = 0
+        while n := os.preadv(fd, [buffer], offset):
+            hasher.update(buffer[:n])
+            offset += n
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def move_across_devices(src: Path, dst: Path, *, registry: TempRegistry) -> None:
+    """Move `src` onto `dst` when a rename cannot (EXDEV): copy atomically, then delete `src`.
+
+    A file is copied like `copy_file`; a directory is copied whole into a temporary directory
+    that is renamed onto `dst`; a symlink is recreated as a symlink.
+    """
+    st = os.lstat(src)
+    if stat.S_ISREG(st.st_mode):
+        copy_file(src, dst, registry=registry)
+        os.unlink(src)
+        return
+    tmp = temp_path_for(dst)
+    registry.add(str(tmp))
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            shutil.copytree(src, tmp, symlinks=True)
+        else:
+            os.symlink(os.readlink(src), tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        discard_temp(tmp, registry)
+        raise
+    registry.discard(str(tmp))
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(src)
+    else:
+        os.unlink(src)
+
+
+def walk(root: str, directory: str, *, recursive: bool) -> list[tuple[str, os.stat_result]]:
+    """The files and directories in `directory` (all below it if `recursive`) as (path relative
+    to `directory`, followed stat). Symlinks are followed only to targets inside `root`, never
+    into a directory already on the current path (so loops end); links that escape, dangle or
+    loop, special files and our temporary files are left out. Iterative: depth is unbounded."""
+    top = os.stat(directory)
+    entries: list[tuple[str, os.stat_result]] = []
+    pending = [(directory, "", frozenset({(top.st_dev, top.st_ino)}))]
+    while pending:
+        current, prefix, ancestors = pending.pop()
+        with os.scandir(current) as scan:
+            children = list(scan)
+        for child in children:
+            found = None if is_temp_name(child.name) else _follow(root, child)
+            if found is None:
+                continue
+            real, st = found
+            is_dir = stat.S_ISDIR(st.st_mode)
+            key = (st.st_dev, st.st_ino)
+            if (is_dir and key in ancestors) or not (is_dir or stat.S_ISREG(st.st_mode)):
+                continue
+            entries.append((prefix + child.name, st))
+            if recursive and is_dir:
+                pending.append((real, f"{prefix}{child.name}/", ancestors | {key}))
+    return entries
+
+
+def _follow(root: str, child: os.DirEntry[str]) -> tuple[str, os.stat_result] | None:
+    """The real path and followed stat of a directory entry; None if it is a link that escapes
+    `root`, dangles or loops, or if it vanished meanwhile."""
+    real = child.path
+    try:
+        if child.is_symlink():
+            real = os.path.realpath(child.path)
+            if not is_inside(root, real):
+                return None
+        return real, os.stat(real)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise

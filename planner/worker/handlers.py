@@ -1,0 +1,154 @@
+"""What each operation item does: the blocking functions the engine runs on its pool, one per
+route of WIRE.md, with metadata and grants following moves and removals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.api.wire import ListEntry, SrcDst, StoragePath
+from planner.worker.acl import resource_key
+from planner.worker.service import ItemContext, ItemFunction, Outcome, WorkerService
+from planner.worker.storage import FileInfo, StorageError
+
+
+def _key(sp: StoragePath) -> str:
+    return resource_key(sp.remote, sp.path)
+
+
+def copy_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
+    """Copy one file atomically; its checksum is recorded as metadata."""
+
+    def run(ctx: ItemContext) -> Outcome:
+        src, dst = item.src, item.dst
+        total = svc.storages.stat(src.remote, src.path).size
+        ctx.progress(0, total)
+        result = svc.storages.copy(
+            src.remote,
+            src.path,
+            dst.remote,
+            dst.path,
+            progress=lambda done: ctx.progress(done, total),
+            cancel=ctx.cancel,
+        )
+        ctx.progress(result.size, result.size)
+        svc.metadata.record_later(_key(dst), result.size, result.mtime_ns, result.checksum)
+        return Outcome(None, [dst.remote])
+
+    return run
+
+
+def move_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
+    """Rename a path (within or across remotes); its metadata and grants follow it."""
+
+    def run(ctx: ItemContext) -> Outcome:
+        svc.storages.move(item.src.remote, item.src.path, item.dst.remote, item.dst.path)
+        svc.metadata.move(_key(item.src), _key(item.dst))
+        svc.permissions.move(_key(item.src), _key(item.dst))
+        return Outcome(None, [item.dst.remote])
+
+    return run
+
+
+def exists_item(svc: WorkerService, sp: StoragePath) -> ItemFunction:
+    return lambda ctx: Outcome(svc.storages.exists(sp.remote, sp.path))
+
+
+def mkdir_item(svc: WorkerService, sp: StoragePath) -> ItemFunction:
+    def run(ctx: ItemContext) -> Outcome:
+        svc.storages.mkdir(sp.remote, sp.path)
+        return Outcome(None, [sp.remote])
+
+    return run
+
+
+def remove_item(svc: WorkerService, sp: StoragePath, recursive: bool) -> ItemFunction:
+    """remove (files) or rmdir (directories, recursively); metadata and grants go with them."""
+
+    def run(ctx: ItemContext) -> Outcome:
+        if recursive:
+            svc.storages.rmdir(sp.remote, sp.path)
+        else:
+            svc.storages.remove(sp.remote, sp.path)
+        svc.metadata.forget(_key(sp))
+        svc.permissions.forget(_key(sp))
+        return Outcome(None, [sp.remote])
+
+    return run
+
+
+def list_item(svc: WorkerService, sp: StoragePath, extended: bool, recursive: bool) -> ItemFunction:
+    """`{"remote:path": entries}`: names, or ListEntry objects with checksums when known."""
+
+    def run(ctx: ItemContext) -> Outcome:
+        entries = svc.storages.list(sp.remote, sp.path, recursive=recursive)
+        label = f"{sp.remote}:{sp.path}"
+        if not extended:
+            return Outcome({label: [e.name for e in entries]})
+        base = _key(sp)
+        known = svc.metadata.under(base)
+        single_file = (
+            len(entries) == 1
+            and entries[0].type == "file"
+            and not recursive
+            and (svc.storages.stat(sp.remote, sp.path).type == "file")
+        )
+        out = []
+        for entry in entries:
+            key = base if single_file else (f"{base}/{entry.name}" if base else entry.name)
+            record = known.get(key)
+            checksum = record.checksum_for(entry.size, entry.mtime_ns) if record else None
+            out.append(_entry(entry, checksum))
+        return Outcome({label: out})
+
+    return run
+
+
+def _entry(info: FileInfo, checksum: str | None) -> dict[str, Any]:
+    entry = ListEntry(
+        name=info.name, type=info.type, size=info.size, mtime=info.mtime, checksum=checksum
+    )
+    return entry.model_dump(mode="json", exclude_none=True)
+
+
+def metadata_get_item(svc: WorkerService, paths: list[tuple[str, StoragePath]]) -> ItemFunction:
+    """`{"<path as asked>": {size, mtime, checksum, custom, ...}}` for every path."""
+
+    def run(ctx: ItemContext) -> Outcome:
+        result: dict[str, Any] = {}
+        for label, sp in paths:
+            info = svc.storages.stat(sp.remote, sp.path)
+            key = _key(sp)
+            record = svc.metadata.get(key)
+            fields: dict[str, Any] = {
+                "size": info.size,
+                "uncompressed_size": info.size,
+                "type": info.type,
+                "mtime": info.mtime.isoformat().replace("+00:00", "Z"),
+                "custom": record.custom,
+            }
+            if info.type == "file":
+                checksum = record.checksum_for(info.size, info.mtime_ns)
+                if checksum is None:
+                    checksum = svc.storages.checksum(sp.remote, sp.path)
+                    svc.metadata.record_content(key, info.size, info.mtime_ns, checksum)
+                fields["checksum"] = checksum
+            result[label] = fields
+        return Outcome(result)
+
+    return run
+
+
+def metadata_set_item(
+    svc: WorkerService, assignments: list[tuple[StoragePath, dict[str, Any]]]
+) -> ItemFunction:
+    """Merge custom fields into existing ones (null removes); the paths must exist."""
+
+    def run(ctx: ItemContext) -> Outcome:
+        for sp, _ in assignments:
+            if not svc.storages.exists(sp.remote, sp.path):
+                raise StorageError(404, f"{sp.remote}:{sp.path}: no such file or directory")
+        for sp, custom in assignments:
+            svc.metadata.merge_custom(_key(sp), custom)
+        return Outcome(None)
+
+    return run

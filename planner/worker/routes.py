@@ -1,0 +1,345 @@
+"""The HTTP routes of WIRE.md: authentication, fault injection and problem responses around
+thin handlers that validate a request, check permissions at submission and start operations."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from planner import __version__
+from planner.api import wire
+from planner.api.wire import RoleType, StoragePath
+from planner.errors import WorkerError
+from planner.worker import handlers
+from planner.worker.acl import resource_key, split_resource
+from planner.worker.auth import User, credential_from_headers
+from planner.worker.problems import parse_body, problem
+from planner.worker.service import ItemFunction, WorkerService
+
+API = "/api/v1"
+Handler = Callable[[Request, WorkerService, User], Awaitable[Response]]
+
+READ, WRITE, ADMIN = RoleType.READER, RoleType.WRITER, RoleType.ADMIN
+
+
+def endpoint(
+    svc: WorkerService, handler: Handler, *, public: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: injected latency and 503s, authentication, errors as problem JSON."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        spec = svc.faults.spec
+        if spec.delay:
+            await asyncio.sleep(spec.delay)
+        if svc.faults.http_fails():
+            return problem(503, "injected fault (--inject-faults)", headers={"Retry-After": "0"})
+        user = svc.authenticator.authenticate(
+            credential_from_headers(
+                request.headers.get("authorization"), request.headers.get("x-api-key")
+            )
+        )
+        if user is None and not public:
+            return problem(
+                401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            return await handler(request, svc, user or User("anonymous"))
+        except WorkerError as exc:
+            return problem(exc.status, exc.detail, exc.errors)
+
+    return run
+
+
+def _require(svc: WorkerService, user: User, needs: list[tuple[str, str, RoleType]]) -> None:
+    """Refuse (403) a request naming a path the caller's roles do not cover."""
+    if user.is_admin:
+        return
+    denied: list[dict[str, object]] = [
+        {
+            "location": location,
+            "message": f"'{user.name}' lacks the {role.value} role on {key}",
+            "value": key,
+        }
+        for location, key, role in needs
+        if not svc.permissions.allows(user, key, role)
+    ]
+    if denied:
+        raise WorkerError(403, f"permission denied: {denied[0]['message']}", denied)
+
+
+def _ok(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+def _accepted(op_id: str) -> JSONResponse:
+    return _ok({"id": op_id, "location": f"{API}/operations/{op_id}"})
+
+
+# -- status and storages ---------------------------------------------------------------------
+async def status(request: Request, svc: WorkerService, user: User) -> Response:
+    auth = ["none"] if not svc.authenticator.requires_token else ["bearer", "api_key"]
+    features = wire.Features(
+        auth_types=auth,
+        storage_plugins=["posix"],
+        permissions_plugins=["planner"],
+        metadata_plugins=["planner"],
+        operation_plugins=[
+            wire.FEATURE_RECURSIVE_LIST,
+            wire.FEATURE_RECENT_OPERATIONS,
+            wire.FEATURE_CANCEL,
+            wire.FEATURE_DELETE,
+        ]
+        + ([wire.FEATURE_SHUTDOWN] if svc.config.allow_shutdown else []),
+    )
+    body = wire.StatusResponse(
+        ready=True,
+        time=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        build_info=wire.BuildInfo(version=__version__, version_hash="", branch="planner"),
+        features=features,
+    )
+    return _ok(body.model_dump(mode="json"))
+
+
+async def storages(request: Request, svc: WorkerService, user: User) -> Response:
+    names = sorted(svc.storages.names(), key=lambda n: (n != "any", n))
+    return _ok(
+        {"storage": [{"name": n, "type": "posix", "priority": i} for i, n in enumerate(names)]}
+    )
+
+
+# -- storage operations ------------------------------------------------------------------------
+_PATH_ROLES = {"exists": READ, "list": READ, "mkdir": WRITE, "remove": WRITE, "rmdir": WRITE}
+
+
+async def storage_operation(request: Request, svc: WorkerService, user: User) -> Response:
+    op = request.path_params["op"]
+    if op in ("copy", "move"):
+        pairs = (await parse_body(request, wire.CopyRequest)).operations
+        if not pairs:
+            raise WorkerError(422, "operations must not be empty")
+        src_role = READ if op == "copy" else WRITE
+        needs = [
+            (f"body.operations[{i}].{end}.path", resource_key(sp.remote, sp.path), role)
+            for i, p in enumerate(pairs)
+            for end, sp, role in (("src", p.src, src_role), ("dst", p.dst, WRITE))
+        ]
+        _require(svc, user, needs)
+        make = handlers.copy_item if op == "copy" else handlers.move_item
+        pair_items = [
+            (f"{op} {p.src.remote}:{p.src.path} -> {p.dst.remote}:{p.dst.path}", make(svc, p))
+            for p in pairs
+        ]
+        return _accepted(svc.submit(user, f"{op} {len(pairs)} items", pair_items))
+    if op not in _PATH_ROLES:
+        raise WorkerError(404, f"unknown storage operation '{op}'")
+    paths = (await parse_body(request, wire.OperationsRequest)).operations
+    if not paths:
+        raise WorkerError(422, "operations must not be empty")
+    _require(
+        svc,
+        user,
+        [
+            (f"body.operations[{i}].path", resource_key(sp.remote, sp.path), _PATH_ROLES[op])
+            for i, sp in enumerate(paths)
+        ],
+    )
+    extended = request.query_params.get("mode", "basic") == "extended"
+    recursive = request.query_params.get("recursive", "false").lower() in ("true", "1")
+    items: list[tuple[str, ItemFunction]] = [
+        (f"{op} {sp.remote}:{sp.path}", _path_item(svc, op, sp, extended, recursive))
+        for sp in paths
+    ]
+    return _accepted(svc.submit(user, f"{op} {len(paths)} items", items))
+
+
+def _path_item(
+    svc: WorkerService, op: str, sp: StoragePath, extended: bool, recursive: bool
+) -> ItemFunction:
+    if op == "exists":
+        return handlers.exists_item(svc, sp)
+    if op == "list":
+        return handlers.list_item(svc, sp, extended, recursive)
+    if op == "mkdir":
+        return handlers.mkdir_item(svc, sp)
+    return handlers.remove_item(svc, sp, recursive=op == "rmdir")
+
+
+# -- operations --------------------------------------------------------------------------------
+async def operations(request: Request, svc: WorkerService, user: User) -> Response:
+    ids = request.query_params.getlist("ids")
+    expand = request.query_params.get("expand", "false").lower() in ("true", "1")
+    if ids:
+        ops = [svc.operations.get(i, expand) for i in ids]
+    else:
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
+        except ValueError as exc:
+            raise WorkerError(400, "limit must be an integer") from exc
+        owner = None if user.is_admin else user.name
+        ops = svc.operations.recent(owner, limit, request.query_params.get("after"))
+    body: dict[str, Any] = {"operations": [o.model_dump(mode="json") for o in ops]}
+    if not ids and ops:
+        body["next_after"] = ops[-1].id
+    return _ok(body)
+
+
+async def operation(request: Request, svc: WorkerService, user: User) -> Response:
+    return _ok(
+        svc.operations.get(request.path_params["op_id"], expand=True).model_dump(mode="json")
+    )
+
+
+async def cancel_operation(request: Request, svc: WorkerService, user: User) -> Response:
+    op_id = request.path_params["op_id"]
+    if not svc.cancel(op_id) and svc.operations.get(op_id).error == "unknown operation":
+        raise WorkerError(404, f"unknown operation '{op_id}'")
+    return _ok(svc.operations.get(op_id).model_dump(mode="json"))
+
+
+async def delete_operation(request: Request, svc: WorkerService, user: User) -> Response:
+    op_id = request.path_params["op_id"]
+    current = svc.operations.get(op_id)
+    if not current.state.is_terminal:
+        raise WorkerError(
+            409, f"operation '{op_id}' is still {current.state.value}; cancel it first"
+        )
+    if not svc.operations.delete(op_id):
+        raise WorkerError(404, f"unknown operation '{op_id}'")
+    return Response(status_code=204)
+
+
+# -- metadata ----------------------------------------------------------------------------------
+def _metadata_path(svc: WorkerService, text: str) -> StoragePath:
+    remote, path = split_resource(text, set(svc.storages.names()))
+    return StoragePath(remote=remote, path=path)
+
+
+async def metadata_get(request: Request, svc: WorkerService, user: User) -> Response:
+    body = await parse_body(request, wire.GetMetadataRequest)
+    legacy = [f"{sp.remote}:{sp.path}" if sp.remote != "any" else sp.path for sp in body.operations]
+    labels = body.paths or legacy
+    if not labels:
+        raise WorkerError(422, "paths must not be empty")
+    paths = [(label, _metadata_path(svc, label)) for label in labels]
+    _require(
+        svc,
+        user,
+        [
+            (f"body.paths[{i}]", resource_key(sp.remote, sp.path), READ)
+            for i, (_, sp) in enumerate(paths)
+        ],
+    )
+    item = handlers.metadata_get_item(svc, paths)
+    return _accepted(svc.submit(user, f"metadata:get {len(paths)} paths", [("metadata:get", item)]))
+
+
+async def metadata_set(request: Request, svc: WorkerService, user: User) -> Response:
+    body = await parse_body(request, wire.SetMetadataRequest)
+    if not body.metadata:
+        raise WorkerError(422, "metadata must not be empty")
+    assignments = [(_metadata_path(svc, label), a.custom) for label, a in body.metadata.items()]
+    _require(
+        svc,
+        user,
+        [
+            (f"body.metadata[{label!r}]", resource_key(sp.remote, sp.path), WRITE)
+            for label, (sp, _) in zip(body.metadata, assignments, strict=True)
+        ],
+    )
+    item = handlers.metadata_set_item(svc, assignments)
+    return _accepted(
+        svc.submit(user, f"metadata:set {len(assignments)} paths", [("metadata:set", item)])
+    )
+
+
+# -- permissions -------------------------------------------------------------------------------
+async def permissions_check(request: Request, svc: WorkerService, user: User) -> Response:
+    body = await parse_body(request, wire.PermissionsRequest)
+    allowed = all(svc_check(svc, a) for a in body.permissions)
+    return _ok({"allowed": allowed})
+
+
+def svc_check(svc: WorkerService, a: wire.RoleAssignment) -> bool:
+    """Whether the assignment's subject holds at least its role (groups and ancestors count)."""
+    key = a.resource.path
+    subject = a.subject
+    if subject.type is wire.SubjectType.USER:
+        member = svc.authenticator.user_named(subject.id or "")
+        if member is not None:
+            return svc.permissions.allows(member, key, a.role)
+    return svc.permissions.holds(subject, key, a.role) or svc.permissions.holds(
+        wire.Subject(type=wire.SubjectType.ANY), key, a.role
+    )
+
+
+async def permissions_get(request: Request, svc: WorkerService, user: User) -> Response:
+    body = await parse_body(request, wire.PermissionsQueryRequest)
+    if not user.is_admin:
+        needs = [
+            (f"body.permissions[{i}].resource.path", q.resource.path, READ)
+            for i, q in enumerate(body.permissions)
+            if q.resource and q.resource.path
+        ]
+        if len(needs) != len(body.permissions):
+            raise WorkerError(403, "only admins may query permissions without a resource path")
+        _require(svc, user, needs)
+    found = svc.permissions.query(body.permissions)
+    return _ok({"permissions": [a.model_dump(mode="json") for a in found]})
+
+
+async def permissions_change(request: Request, svc: WorkerService, user: User) -> Response:
+    if request.path_params["op"] not in ("set", "remove"):
+        raise WorkerError(404, f"unknown permissions operation '{request.path_params['op']}'")
+    body = await parse_body(request, wire.PermissionsRequest)
+    _require(
+        svc,
+        user,
+        [
+            (f"body.permissions[{i}].resource.path", a.resource.path, ADMIN)
+            for i, a in enumerate(body.permissions)
+        ],
+    )
+    if request.path_params["op"] == "set":
+        svc.permissions.set(body.permissions)
+    else:
+        svc.permissions.remove(body.permissions)
+    return _ok({})
+
+
+async def shutdown(request: Request, svc: WorkerService, user: User) -> Response:
+    if not svc.config.allow_shutdown or not user.is_admin:
+        raise WorkerError(403, "this worker does not accept /shutdown from this caller")
+    svc.shutdown_requested.set()
+    return _ok({"message": "shutting down"}, status=202)
+
+
+def build_routes(svc: WorkerService) -> list[BaseRoute]:
+    """Every route, mounted under /api/v1."""
+
+    def r(path: str, handler: Handler, methods: list[str], public: bool = False) -> Route:
+        return Route(path, endpoint(svc, handler, public=public), methods=methods)
+
+    api = [
+        r("/", status, ["GET"], public=True),
+        r("/storage", storages, ["GET"]),
+        r("/storage:{op}", storage_operation, ["POST"]),
+        r("/operations", operations, ["GET"]),
+        r("/operations/{op_id}:cancel", cancel_operation, ["POST"]),
+        r("/operations/{op_id}", operation, ["GET"]),
+        r("/operations/{op_id}", delete_operation, ["DELETE"]),
+        r("/metadata:get", metadata_get, ["POST"]),
+        r("/metadata:set", metadata_set, ["POST"]),
+        r("/permissions:check", permissions_check, ["POST"]),
+        r("/permissions:get", permissions_get, ["POST"]),
+        r("/permissions:{op}", permissions_change, ["POST"]),
+        r("/shutdown", shutdown, ["POST"]),
+    ]
+    return [r(API, status, ["GET"], public=True), Mount(API, routes=api)]

@@ -1,0 +1,192 @@
+"""The worker's engine: configuration, the stores, a bounded thread pool that runs operation
+items off the event loop, the write-behind flusher, start-up recovery and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.worker.acl import PermissionStore
+from planner.worker.auth import Authenticator, User
+from planner.worker.db import SqliteTempRegistry, StateDB
+from planner.worker.faults import FaultInjector, FaultSpec
+from planner.worker.metadata import MetadataStore
+from planner.worker.operations import CANCELLED, LiveOperation, OperationStore
+from planner.worker.storage import StorageError, Storages
+
+log = logging.getLogger("planner.worker")
+
+FLUSH_INTERVAL = 0.05
+PRUNE_INTERVAL = 3600.0
+
+
+@dataclass
+class WorkerConfig:
+    """Everything `planner worker serve` (or an embedded start) configures."""
+
+    state_dir: Path
+    remotes: dict[str, Path] = field(default_factory=dict)
+    authenticator: Authenticator = field(default_factory=lambda: Authenticator([], no_auth=True))
+    faults: FaultSpec = field(default_factory=FaultSpec)
+    pool_size: int = 0  # 0: sized for the machine
+    retention_seconds: float = 24 * 3600.0
+    allow_shutdown: bool = True
+
+    def remote_roots(self) -> dict[str, Path]:
+        """Remotes with `any` defaulting to `<state-dir>/storage`."""
+        roots = {"any": self.state_dir / "storage", **self.remotes}
+        return roots
+
+
+@dataclass
+class Outcome:
+    """What an item produced."""
+
+    result: Any = None
+    succeeded_on: list[str] = field(default_factory=list)
+
+
+class ItemContext:
+    """Given to an item function running on the pool: progress reporting and cancellation."""
+
+    def __init__(self, live: LiveOperation) -> None:
+        self.live = live
+        self.cancel = live.cancel
+
+    def progress(self, done: int, total: int) -> None:
+        op = self.live.op
+        op.progress_total = total
+        op.progress_current = done
+        op.progress = min(done / total, 1.0) if total else 0.0
+        self.live.bytes_done = done
+
+
+ItemFunction = Callable[[ItemContext], Outcome]
+
+
+class WorkerService:
+    """Stores + engine; the routes call `submit` and read the stores."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.db = StateDB(config.state_dir / "worker.db")
+        self.temp_registry = SqliteTempRegistry(self.db)
+        self.storages = Storages(
+            {k: v for k, v in config.remote_roots().items()}, temp_registry=self.temp_registry
+        )
+        self.operations = OperationStore(self.db)
+        self.metadata = MetadataStore(self.db)
+        self.permissions = PermissionStore(self.db)
+        self.faults = FaultInjector(config.faults)
+        size = config.pool_size or min(32, (os.cpu_count() or 2) * 4)
+        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
+        self.slots = asyncio.Semaphore(size)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.background: list[asyncio.Task[None]] = []
+        self.shutdown_requested = asyncio.Event()
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self.config.authenticator
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recover from a previous process, then start the background tasks."""
+        failed = self.operations.fail_unfinished()
+        cleaned = self.storages.cleanup_temp()
+        pruned = self.operations.prune(self.config.retention_seconds)
+        if failed or cleaned or pruned:
+            log.info(
+                "recovered: %d unfinished operations failed, %d temporary files removed, "
+                "%d old operations pruned",
+                failed,
+                cleaned,
+                pruned,
+            )
+        self.background = [
+            asyncio.create_task(self._flusher()),
+            asyncio.create_task(self._pruner()),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel what runs, write every record, release the pool and the database."""
+        for live in list(self.operations.live.values()):
+            live.cancel.set()
+        for task in [*self.tasks, *self.background]:
+            task.cancel()
+        await asyncio.gather(*self.tasks, *self.background, return_exceptions=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.operations.flush()
+        self.metadata.flush()
+        self.db.close()
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            self.metadata.flush()
+            self.operations.flush()
+
+    async def _pruner(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL)
+            self.operations.prune(self.config.retention_seconds)
+
+    # -- running --------------------------------------------------------------------------------
+    def submit(self, user: User, description: str, items: list[tuple[str, ItemFunction]]) -> str:
+        """Record one operation (a group for several items) and start its items; returns the id
+        the client polls."""
+        top = self.operations.create(user.name, description, [d for d, _ in items])
+        targets = top.children or [top]
+        for live, (_, function) in zip(targets, items, strict=True):
+            task = asyncio.create_task(self._run(live, function))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return top.op.id
+
+    async def _run(self, live: LiveOperation, function: ItemFunction) -> None:
+        async with self.slots:
+            if live.is_terminal:
+                return  # cancelled while queued
+            if live.cancel.is_set():
+                self.operations.fail(live, CANCELLED, "cancelled")
+                return
+            self.operations.start(live)
+            if self.faults.item_fails():
+                self.operations.fail(live, 503, "injected transient fault (--inject-faults)")
+                return
+            try:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(self.pool, function, ItemContext(live))
+            except StorageError as exc:
+                self.operations.fail(live, exc.code, exc.message)
+            except asyncio.CancelledError:
+                if not live.is_terminal:
+                    self.operations.fail(live, CANCELLED, "cancelled")
+                raise
+            except Exception as exc:  # a bug in an item: fail it, keep serving
+                log.exception("item %s failed unexpectedly", live.op.id)
+                self.operations.fail(live, 500, f"internal error: {type(exc).__name__}")
+            else:
+                self.operations.succeed(live, outcome.result, outcome.succeeded_on)
+
+    def cancel(self, op_id: str) -> bool:
+        """Best effort: queued items fail at once, running ones stop at their next chunk."""
+        live = self.operations.live.get(op_id)
+        if live is None:
+            return False
+        for item in live.children or [live]:
+            item.cancel.set()
+            if item.op.state.value == "queued":
+                self.operations.fail(item, CANCELLED, "cancelled")
+        return True
+
+    async def call(self, function: Callable[[], Any]) -> Any:
+        """Run a blocking function on the pool (for request-time file checks)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, function)
