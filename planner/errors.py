@@ -7,6 +7,8 @@
         ApiUnreachableError   exit 3: connection refused, DNS, timeouts after every retry
         AuthError             exit 3: HTTP 401 / 403 on the API itself
         TransientApiError     retried: 425, 429, 5xx, connection errors, timeouts
+          RetryLaterError     ... whose Retry-After header names a minimum wait
+          WaitTimeoutError    wait_for gave up on unfinished operations
         PermanentApiError     fails at once: 400, 404, 409, 422 (and other 4xx)
       WorkerError             server side: an HTTP status and an RFC 9457 problem body
 
@@ -135,6 +137,24 @@ class AuthError(ApiError):
 
 class TransientApiError(ApiError):
     """A failure worth retrying: 425, 429, 5xx, connection errors, timeouts."""
+
+
+class RetryLaterError(TransientApiError):
+    """A transient answer (425, 429, 5xx) whose Retry-After header named a minimum wait."""
+
+    def __init__(
+        self, message: str, status: int | None = None, detail: str = "", *, retry_after: float
+    ) -> None:
+        super().__init__(message, status, detail)
+        self.retry_after = retry_after
+
+
+class WaitTimeoutError(TransientApiError):
+    """wait_for gave up: the operations were still unfinished when its timeout passed."""
+
+    def __init__(self, message: str, unfinished: list[str]) -> None:
+        super().__init__(message)
+        self.unfinished = unfinished
 
 
 class PermanentApiError(ApiError):

@@ -94,3 +94,13 @@ def worker(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield handle
     finally:
         embedded.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

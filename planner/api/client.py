@@ -19,8 +19,14 @@ import pydantic
 from planner import __version__
 from planner.api import wire
 from planner.api.retry import Backoff, Clock, Sleep, error_for_status, retry_call
-from planner.api.waiting import OnProgress, WaitTimeoutError, in_request_order, wait_for_operations
-from planner.errors import ApiUnreachableError, AuthError, PermanentApiError, TransientApiError
+from planner.api.waiting import OnProgress, in_request_order, wait_for_operations
+from planner.errors import (
+    ApiUnreachableError,
+    AuthError,
+    PermanentApiError,
+    TransientApiError,
+    WaitTimeoutError,
+)
 
 __all__ = ["ApiClient", "WaitTimeoutError"]
 

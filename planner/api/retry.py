@@ -15,7 +15,13 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from planner.errors import ApiError, AuthError, PermanentApiError, TransientApiError
+from planner.errors import (
+    ApiError,
+    AuthError,
+    PermanentApiError,
+    RetryLaterError,
+    TransientApiError,
+)
 
 T = TypeVar("T")
 
@@ -25,16 +31,6 @@ Sleep = Callable[[float], Awaitable[None]]
 # A Retry-After above this is not obeyed to the letter: a worker asking for an hour would
 # otherwise stall a run silently. One minute is far above what a busy worker needs.
 MAX_RETRY_AFTER = 60.0
-
-
-class RetryLaterError(TransientApiError):
-    """A transient answer (425, 429, 5xx) whose Retry-After header named a minimum wait."""
-
-    def __init__(
-        self, message: str, status: int | None = None, detail: str = "", *, retry_after: float
-    ) -> None:
-        super().__init__(message, status, detail)
-        self.retry_after = retry_after
 
 
 class Backoff:

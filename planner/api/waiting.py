@@ -10,18 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from planner.api.retry import Backoff, Clock, Sleep
 from planner.api.wire import ErrorDetail, Operation, OperationState
-from planner.errors import TransientApiError
+from planner.errors import WaitTimeoutError
 
 Poll = Callable[[list[str]], Awaitable[list[Operation]]]
 OnProgress = Callable[[list[Operation]], Awaitable[None]]
-
-
-class WaitTimeoutError(TransientApiError):
-    """wait_for gave up: the operations were still unfinished when its timeout passed."""
-
-    def __init__(self, message: str, unfinished: list[str]) -> None:
-        super().__init__(message)
-        self.unfinished = unfinished
 
 
 def in_request_order(ids: list[str], answered: list[Operation]) -> list[Operation]:

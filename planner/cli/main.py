@@ -30,12 +30,13 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from planner.cli import graph, schema, validate, worker
+    from planner.cli import graph, ops, schema, validate, worker
 
     cli.add_command(validate.validate)
     cli.add_command(graph.graph)
     cli.add_command(schema.schema)
     cli.add_command(worker.worker)
+    cli.add_command(ops.ops)
 
 
 _register()

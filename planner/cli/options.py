@@ -38,3 +38,27 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, Any]:
             raise UsageError(str(exc)) from exc
         out[name] = value
     return out
+
+
+def api_options(func: F) -> F:
+    """`--api-url` (env PLANNER_API_URL) and `--token-env` (default PLANNER_TOKEN)."""
+    func = click.option(
+        "--token-env",
+        default="PLANNER_TOKEN",
+        show_default=True,
+        metavar="NAME",
+        help="Environment variable holding the bearer token.",
+    )(func)
+    return click.option(
+        "--api-url",
+        envvar="PLANNER_API_URL",
+        metavar="URL",
+        help="API base URL including /api/v1 (env PLANNER_API_URL).",
+    )(func)
+
+
+def token_from_env(name: str) -> str | None:
+    """The token held by environment variable `name` (None when unset or empty)."""
+    import os
+
+    return os.environ.get(name) or None
