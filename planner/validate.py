@@ -3,14 +3,18 @@ a plan problem: what `planner validate` reports."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from planner.compile import CompiledPlan, compile_plan
 from planner.errors import Diagnostic, PlanError
-from planner.plan.load import load_plan
+from planner.plan.load import load_plan, load_plan_text
+
+STDIN_NAME = "<stdin>"
 
 
 @dataclass
@@ -42,8 +46,12 @@ def load_and_compile(path: str, variables: Mapping[str, Any] | None = None) -> C
 
 
 def validate_file(path: str, variables: Mapping[str, Any] | None = None) -> ValidationResult:
-    """Validate one plan file; problems are returned, not raised."""
+    """Validate one plan file (`-`: standard input); problems are returned, not raised."""
     try:
+        if path == "-":
+            text = sys.stdin.read()
+            plan = load_plan_text(text, STDIN_NAME, Path.cwd(), variables)
+            return ValidationResult(STDIN_NAME, compile_plan(plan))
         return ValidationResult(path, load_and_compile(path, variables))
     except PlanError as exc:
-        return ValidationResult(path, None, exc.diagnostics)
+        return ValidationResult(STDIN_NAME if path == "-" else path, None, exc.diagnostics)

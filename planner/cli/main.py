@@ -59,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_INVALID
     except PlanError as exc:
-        for diagnostic in exc.diagnostics:
-            click.echo(str(diagnostic), err=True)
+        from planner.render.diagnostics import render_diagnostics
+        from planner.render.style import use_color
+
+        click.echo(render_diagnostics(exc.diagnostics, use_color(sys.stderr)), err=True)
         return exc.exit_code
     except PlannerError as exc:
         click.echo(f"planner: error: {exc}", err=True)
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the boundary: a bug, reported once
         click.echo(
             f"planner: internal error: {type(exc).__name__}: {exc}. This is a bug; please "
-            f"report it at {ISSUES_URL} (run with -v for the traceback).",
+            f"report it at {ISSUES_URL} (run `planner -v ...` for the traceback).",
             err=True,
         )
         if verbose:

@@ -14,7 +14,7 @@ from planner.validate import validate_file
 
 
 @click.command()
-@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @var_option
 @click.option(
     "--format",

@@ -197,7 +197,8 @@ def _conflicting_writers(
                     continue
                 a, b = by_id[first], by_id[second]
                 remote, segments = key
-                where = f"{remote}:/{'/'.join(segments)}"
+                lead = "/" if remote == "local" else ""
+                where = f"{remote}:{lead}{'/'.join(segments)}"
                 message = (
                     f"conflicting writers: '{a.id}' ({a.location.line}:{a.location.col}) "
                     f"and '{b.id}' both write {where} with no order between them "

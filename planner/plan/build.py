@@ -237,7 +237,7 @@ class PlanBuilder:
         globbed = [s for s in segments if has_glob(s)]
         if globbed and (kind != "removal" or any(has_glob(s) for s in segments[:-1])):
             where = "in the last segment of a removal" if kind == "removal" else "in removals"
-            advice = "" if kind == "removal" else " (to pick files, copy a directory with include)"
+            advice = " (to pick files, copy a directory with include)" if kind == "copy" else ""
             self._error(pointer, f"glob characters are only allowed {where}{advice}", "path")
             return None
         return resolve_path(text, storage.remote, storage.root)
@@ -252,8 +252,14 @@ class PlanBuilder:
                 first_at = self.locate((*first_pointer[action.id], "id"), False)
                 where: Pointer = (*pointer, "id")
                 if first.location == action.location:
+                    item = self.expanded.items.get((str(pointer[0]), int(pointer[1])))
+                    first_item = self.expanded.items.get(
+                        (str(first_pointer[action.id][0]), int(first_pointer[action.id][1]))
+                    )
                     message = (
-                        f"for_each gives every element the same id '{action.id}'; "
+                        f"for_each repeats the element {quote(item)} (id '{action.id}')"
+                        if item == first_item
+                        else f"for_each gives every element the same id '{action.id}'; "
                         "put ${item} in the id"
                     )
                 else:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.errors import Diagnostic
+from planner.errors import Diagnostic, quote
 from planner.plan.source import Pointer, SourceDoc, format_pointer
 
 SECTIONS = ("directories", "copies", "moves", "removals", "permissions", "metadata", "checks")
@@ -85,11 +85,36 @@ class Interpolator:
         self.env = env
         raw_vars = doc.data.get("vars")
         self.raw_vars: dict[str, Any] = dict(raw_vars) if isinstance(raw_vars, dict) else {}
-        self.overrides = dict(overrides)
-        self.resolved: dict[str, Any] = dict(overrides)
         self.resolving: list[str] = []
         self.diagnostics: list[Diagnostic] = []
         self.failures = 0  # references that could not be resolved so far
+        self.overrides = {k: self._typed_override(k, v) for k, v in overrides.items()}
+        self.resolved: dict[str, Any] = dict(self.overrides)
+
+    def _typed_override(self, name: str, value: Any) -> Any:
+        """A `--var` value as the type the plan declares for that variable (Terraform-like)."""
+        where = ("vars", name) if name in self.raw_vars else ("vars",)
+        if name not in self.raw_vars:
+            declared = ", ".join(sorted(self.raw_vars)) or "none"
+            message = f"--var {name}: the plan declares no variable '{name}' (declared: {declared})"
+            self.diagnostics.append(
+                Diagnostic(self.doc.locate(where, key=True), message, "variable", "vars")
+            )
+            return value
+        declared_value = self.raw_vars[name]
+        if not isinstance(value, str) or isinstance(declared_value, str):
+            return value
+        converted = _convert(value, declared_value)
+        if converted is None:
+            kind = {bool: "a boolean (true or false)", int: "an integer", float: "a number"}.get(
+                type(declared_value), "value"
+            )
+            message = f"--var {name}={value}: expected {kind}, like the declared value"
+            self.diagnostics.append(
+                Diagnostic(self.doc.locate(where), message, "variable", f"vars.{name}")
+            )
+            return declared_value
+        return converted
 
     # -- variables ---------------------------------------------------------------------------
     def variable(self, name: str, reference: str) -> Any:
@@ -187,6 +212,39 @@ class Interpolator:
 _NO_ITEM: Any = object()
 
 
+def _ids_as_text(entry: dict[str, Any]) -> dict[str, Any]:
+    def text(value: Any) -> Any:
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return str(value) if is_number else value
+
+    out: dict[str, Any] = {}
+    if "id" in entry:
+        out["id"] = text(entry["id"])
+    if isinstance(entry.get("needs"), list):
+        out["needs"] = [text(n) for n in entry["needs"]]
+    return out
+
+
+def _convert(text: str, like: Any) -> Any:
+    """`text` parsed as the type of `like` (bool, int, float, list), or None."""
+    if isinstance(like, bool):
+        lowered = text.lower()
+        return {"true": True, "false": False}.get(lowered)
+    if isinstance(like, int):
+        try:
+            return int(text)
+        except ValueError:
+            return None
+    if isinstance(like, float):
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    if isinstance(like, list):
+        return [item.strip() for item in text.split(",")] if text else []
+    return text
+
+
 def _describe(value: Any) -> str:
     kind = {
         str: "the string",
@@ -194,8 +252,9 @@ def _describe(value: Any) -> str:
         int: "the number",
         float: "the number",
         dict: "a mapping",
+        list: "the list",
     }.get(type(value), type(value).__name__)
-    return f"{kind} {value!r}" if not isinstance(value, dict) else kind
+    return f"{kind} {quote(value)}" if not isinstance(value, dict | list) else kind
 
 
 def _text(value: Any) -> str:
@@ -246,7 +305,10 @@ def _expand_section(
         expanded.origin[key] = origin
         if item is not _NO_ITEM:
             expanded.items[key] = item
-        result.append(interp.value(entry, pointer, item))
+        resolved = interp.value(entry, pointer, item)
+        if isinstance(resolved, dict):  # ids are text even when ${item} is a number
+            resolved.update(_ids_as_text(resolved))
+        result.append(resolved)
         if interp.failures > failures:
             expanded.unresolved.add(key)
 

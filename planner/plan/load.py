@@ -16,7 +16,7 @@ from planner.plan.build import PlanBuilder
 from planner.plan.interpolate import SECTIONS, Expanded, expand_document
 from planner.plan.model import Plan
 from planner.plan.schema import validate_document
-from planner.plan.source import Pointer, SourceDoc, read_source
+from planner.plan.source import Pointer, SourceDoc, parse_source, read_source
 
 
 def load_plan(
@@ -37,6 +37,22 @@ def load_plan(
         return plan_from_source(source, file.resolve().parent, variables or {}, env)
 
 
+def load_plan_text(
+    text: str,
+    name: str,
+    plan_dir: Path,
+    variables: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """`load_plan` for text that is not in a file (`planner validate -` reads stdin).
+
+    Raises:
+        PlanError: with every problem found, sorted by position.
+    """
+    with paused_gc():
+        return plan_from_source(parse_source(text, name), plan_dir, variables or {}, env)
+
+
 def plan_from_source(
     source: SourceDoc,
     plan_dir: Path,
@@ -49,18 +65,19 @@ def plan_from_source(
     def locate(pointer: Pointer, key: bool = False) -> Location:
         return source.locate(expanded.source_pointer(pointer), key=key)
 
-    diagnostics: list[Diagnostic] = list(expanded.diagnostics)
     schema_errors = validate_document(expanded.data, locate)
-    diagnostics.extend(schema_errors)
+    diagnostics: list[Diagnostic] = list(schema_errors)
     digest = hashlib.sha256(
         source.text.encode() + json.dumps(dict(variables), sort_keys=True, default=str).encode()
     ).hexdigest()
     builder = PlanBuilder(expanded, locate, plan_dir, _invalid_parts(schema_errors))
     plan, problems = builder.build(source.file, digest)
     diagnostics.extend(problems)
-    if plan is not None and not diagnostics:
+    if plan is not None and not diagnostics and not expanded.diagnostics:
         return plan
-    raise PlanError(list(dict.fromkeys(_source_pointer(d, expanded) for d in diagnostics)))
+    # interpolation reports in file terms already; the later stages see the expanded document
+    in_file = [*expanded.diagnostics, *(_source_pointer(d, expanded) for d in diagnostics)]
+    raise PlanError(list(dict.fromkeys(in_file)))
 
 
 def _source_pointer(diagnostic: Diagnostic, expanded: Expanded) -> Diagnostic:

@@ -151,17 +151,14 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
         options = ", ".join(str(o) for o in _expected(error))
         return [diag(f"invalid value {quote(value)}: expected one of {options}")]
     if keyword == "const":
-        return [diag(f"invalid value {quote(value)}: must be {json.dumps(_expected(error))}")]
+        expected = _expected(error)
+        kind = f" ({_kind(value)})" if _kind(value) != _kind(expected) else ""
+        return [diag(f"invalid value {quote(value)}{kind}: must be {json.dumps(expected)}")]
+    if keyword == "pattern" and "propertyNames" in error.schema_path and isinstance(value, str):
+        return [diag(_pattern_message(error, value), (*pointer, value), key=True)]
     if keyword == "pattern":
         message = _pattern_message(error, value)
         return [diag(message, code="path" if message.startswith("invalid path") else "schema")]
-    if keyword == "propertyNames":
-        return [
-            diag(
-                f"invalid name {quote(value)}: use letters, digits, '_' (starting with a letter)",
-                key=True,
-            )
-        ]
     if keyword == "minProperties" and pointer == ("storages",):
         return [diag("declare at least one storage")]
     if keyword == "minimum":
@@ -176,6 +173,18 @@ _PATTERN_HINTS = {
     "Action id": "use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit",
     "Duration": DURATION_HINT,
     "Reference": "expected a ${...} reference",
+    "Plan name": "use letters, digits, '_', '.' and '-'",
+    "Variable name": "use letters, digits and '_', not starting with a digit",
+    "Storage name": "use letters, digits, '_' and '-', starting with a letter",
+    "Remote": "use letters, digits, '_' and '-', starting with a letter",
+}
+_LABELS = {
+    "Action id": "id",
+    "Duration": "duration",
+    "Plan name": "name",
+    "Variable name": "variable name",
+    "Storage name": "storage name",
+    "Remote": "remote",
 }
 
 
@@ -189,7 +198,7 @@ def _pattern_message(error: ValidationError, value: Any) -> str:
         from planner.plan.paths import explain_path_syntax
 
         return f"invalid path {quote(value)}: {explain_path_syntax(value)}"
-    label = {"Action id": "id", "Duration": "duration"}.get(title, "value")
+    label = _LABELS.get(title, "value")
     hint = _PATTERN_HINTS.get(title, f"must match {_expected(error)}")
     return f"invalid {label} {quote(value)}: {hint}"
 

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 Pointer = tuple[str | int, ...]
 
 _MAX_NODES = 5_000_000  # bounds alias expansion ("billion laughs")
+_MAX_DEPTH = 100  # no plan nests this deep; bounds recursion
 _TYPED_TAGS = {
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
@@ -203,6 +204,9 @@ class _Converter:
             )
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node)
+        if len(self.active) >= _MAX_DEPTH:
+            message = f"nesting deeper than {_MAX_DEPTH} levels"
+            raise PlanError([Diagnostic(self._here(node), message, "yaml")])
         if id(node) in self.active:
             self.diagnostics.append(Diagnostic(self._here(node), "recursive alias", "yaml"))
             return None

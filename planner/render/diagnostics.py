@@ -34,14 +34,25 @@ def summary_line(result: ValidationResult) -> str:
     return f"{result.file}: valid: {total} {noun}{details}, DAG depth {result.compiled.depth}"
 
 
+def diagnostic_line(d: Diagnostic, color: bool) -> str:
+    """`file:line:col: error: pointer: message`."""
+    where = paint(str(d.location), color, bold=True)
+    prefix = f"{d.pointer}: " if d.pointer else ""
+    return f"{where}: {paint('error', color, fg='red')}: {prefix}{d.message}"
+
+
+def render_diagnostics(diagnostics: list[Diagnostic], color: bool) -> str:
+    """Problems of one plan outside `validate` (graph, plan, run), with the summary line."""
+    noun = "error" if len(diagnostics) == 1 else "errors"
+    lines = [diagnostic_line(d, color) for d in diagnostics]
+    return "\n".join([*lines, f"Found {len(diagnostics)} {noun}; the plan is invalid."])
+
+
 def render_text(results: list[ValidationResult], color: bool, quiet: bool = False) -> str:
     """One line per problem, sorted by position, then one summary line per plan or overall."""
-    lines = []
+    lines: list[str] = []
     for result in results:
-        for d in result.diagnostics:
-            where = paint(str(d.location), color, bold=True)
-            prefix = f"{d.pointer}: " if d.pointer else ""
-            lines.append(f"{where}: {paint('error', color, fg='red')}: {prefix}{d.message}")
+        lines.extend(diagnostic_line(d, color) for d in result.diagnostics)
         if result.is_valid and not quiet:
             lines.append(summary_line(result))
     errors = sum(len(r.diagnostics) for r in results)

@@ -32,8 +32,8 @@ def render_mermaid(compiled: CompiledPlan) -> str:
         label = _label(compiled, node).replace('"', "#quot;")
         lines.append(f'    {ident[node]}["{label}"]')
     for u, v, rules in edges:
-        inferred = [r for r in rules if r != "needs"]
-        arrow = f"-->|{', '.join(inferred)}|" if inferred else "-->"
+        inferred = any(r != "needs" for r in rules)
+        arrow = f"-->|{', '.join(rules)}|" if inferred else "-->"
         lines.append(f"    {ident[u]} {arrow} {ident[v]}")
     return "\n".join(lines)
 
@@ -53,8 +53,11 @@ def render_dot(compiled: CompiledPlan) -> str:
     for node in nodes:
         lines.append(f"    {_dot_quote(node)} [label={_dot_quote(_label(compiled, node))}];")
     for u, v, rules in edges:
-        inferred = [r for r in rules if r != "needs"]
-        attrs = f" [label={_dot_quote(', '.join(inferred))}, style=dashed]" if inferred else ""
+        if any(r != "needs" for r in rules):
+            style = "" if "needs" in rules else ", style=dashed"
+            attrs = f" [label={_dot_quote(', '.join(rules))}{style}]"
+        else:
+            attrs = ""
         lines.append(f"    {_dot_quote(u)} -> {_dot_quote(v)}{attrs};")
     lines.append("}")
     return "\n".join(lines)

@@ -187,6 +187,6 @@ def test_graph_of_an_invalid_plan_exits_2_with_located_errors(write_plan, run_cl
     path = write_plan(HEADER + "copies: [{id: cp, src: 'nope:x', dst: 'a:y'}]\n")
     result = run_cli("graph", path)
     assert result.code == 2
-    assert f"{path}:6:24: copies[0].src: unknown storage 'nope'; declared: a, alias, s" in (
+    assert f"{path}:6:24: error: copies[0].src: unknown storage 'nope'; declared: a, alias, s" in (
         result.stderr
     )

@@ -220,10 +220,7 @@ def test_var_override_fixes_an_error(write_plan, run_cli) -> None:
     assert fixed.stdout.splitlines() == [f"{path}: valid: 1 action (1 copy), DAG depth 1"]
 
 
-def test_var_override_cannot_fill_a_numeric_field_and_says_why(write_plan, run_cli) -> None:
-    # docs/plan-reference.md: `--var` values are strings, so a numeric key filled by one fails
-    # the schema check; the message must name the expected type, not ask for a ${...} reference
-    # (the user did write one)
+def test_var_override_takes_the_type_of_the_declared_variable(write_plan, run_cli) -> None:
     path = write_plan(
         """
         version: 1
@@ -237,11 +234,31 @@ def test_var_override_cannot_fill_a_numeric_field_and_says_why(write_plan, run_c
             retry: {attempts: "${attempts}"}
         """
     )
-    assert run_cli("validate", path).code == 0
-    result = run_cli("validate", "--var", "attempts=5", path)
+    assert run_cli("validate", "--var", "attempts=5", path).code == 0
+    result = run_cli("validate", "--var", "attempts=many", path)
     assert result.code == 2
     assert result.stdout.splitlines() == [
-        f"{path}:9:23: error: copies[0].retry.attempts: expected an integer, got a string",
+        f"{path}:3:13: error: vars.attempts: --var attempts=many: expected an integer, like the "
+        "declared value",
+        ONE_ERROR,
+    ]
+
+
+def test_var_override_of_an_undeclared_variable_is_an_error(write_plan, run_cli) -> None:
+    path = write_plan(
+        """
+        version: 1
+        vars:
+          run: x
+        storages:
+          scratch: {remote: local}
+        """
+    )
+    result = run_cli("validate", "--var", "typo=1", path)
+    assert result.code == 2
+    assert result.stdout.splitlines() == [
+        f"{path}:2:1: error: vars: --var typo: the plan declares no variable 'typo' "
+        "(declared: run)",
         ONE_ERROR,
     ]
 

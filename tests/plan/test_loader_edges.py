@@ -1,0 +1,71 @@
+"""Edge cases of loading: deep nesting, repeated for_each elements, numeric ids, stdin."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+
+def test_deeply_nested_yaml_is_a_located_error_not_a_crash(write_plan, run_cli) -> None:
+    path = write_plan("version: 1\nstorages: " + "[" * 1000 + "]" * 1000 + "\n")
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert result.stdout.splitlines()[0] == (f"{path}:2:110: error: nesting deeper than 100 levels")
+
+
+def test_repeated_for_each_element_is_named(write_plan, run_cli) -> None:
+    path = write_plan(
+        """
+        version: 1
+        storages:
+          s: {remote: local}
+        directories:
+          - {for_each: [a, a], id: "d-${item}", path: "s:${item}"}
+        """
+    )
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert result.stdout.splitlines()[0] == (
+        f"{path}:5:28: error: directories[0].id: for_each repeats the element 'a' (id 'd-a')"
+    )
+
+
+def test_numeric_for_each_elements_make_text_ids(write_plan, run_cli) -> None:
+    path = write_plan(
+        """
+        version: 1
+        storages:
+          s: {remote: local}
+        directories:
+          - {for_each: [1, 2], id: "${item}", path: "s:d${item}"}
+        """
+    )
+    result = run_cli("graph", path, "--format", "json")
+    assert result.code == 0, result.stderr
+    assert [n["id"] for n in json.loads(result.stdout)["nodes"]] == ["1", "2"]
+
+
+def test_validate_reads_a_plan_from_standard_input(run_cli, monkeypatch) -> None:
+    plan = "version: 1\nstorages: {s: {remote: local}}\ndirectories: [s:x]\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(plan))
+    result = run_cli("validate", "-")
+    assert result.code == 0
+    assert result.stdout.strip() == "<stdin>: valid: 1 action (1 directory), DAG depth 1"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("FALSE", False)])
+def test_boolean_var_override_fills_a_boolean_key(write_plan, run_cli, value, expected) -> None:
+    path = write_plan(
+        """
+        version: 1
+        vars: {verify: false}
+        storages:
+          s: {remote: local}
+        copies:
+          - {id: c, src: "s:a", dst: "s:b", checksum: "${verify}"}
+        """
+    )
+    result = run_cli("graph", path, "--format", "json", "--var", f"verify={value}")
+    assert result.code == 0, result.stderr
