@@ -1,0 +1,131 @@
+"""planner's client against the real embedded worker: retries on injected 503s, typed permanent
+errors, and wait_for's backoff as observed through an injected clock and sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+
+import pytest
+
+from planner.api.client import ApiClient
+from planner.api.wire import Operation, SrcDst, StoragePath
+from planner.errors import AuthError, PermanentApiError
+from planner.worker.faults import FaultSpec
+from tests.conftest import start_worker
+
+
+class FakeTime:
+    """A clock that only moves when the client sleeps; each sleep also yields for real, briefly,
+    so the worker (on its own thread) makes progress."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0.002)
+
+
+@pytest.fixture
+def faulty_worker(tmp_path):
+    embedded, handle = start_worker(tmp_path, faults=FaultSpec(http=0.5, seed=3))
+    yield handle
+    embedded.stop()
+
+
+def test_injected_503s_are_retried_until_success(faulty_worker) -> None:
+    fake = FakeTime()
+
+    async def scenario() -> list[int]:
+        async with ApiClient(
+            faulty_worker.url,
+            token=faulty_worker.token,
+            request_attempts=30,
+            clock=fake.clock,
+            sleep=fake.sleep,
+            rng=random.Random(1),
+        ) as api:
+            return [len(await api.storages()) for _ in range(10)]
+
+    assert asyncio.run(scenario()) == [3] * 10
+    assert fake.sleeps, "with half of the requests failing, some must have been retried"
+
+
+def test_permanent_errors_raise_typed_errors_at_once(worker) -> None:
+    fake = FakeTime()
+
+    async def scenario() -> None:
+        async with ApiClient(
+            worker.url, token=worker.token, clock=fake.clock, sleep=fake.sleep
+        ) as api:
+            with pytest.raises(PermanentApiError) as caught:
+                await api.copy([])
+            assert caught.value.status == 422
+        async with ApiClient(
+            worker.url, token="wrong-token-value", clock=fake.clock, sleep=fake.sleep
+        ) as api:
+            with pytest.raises(AuthError) as denied:
+                await api.storages()
+            assert denied.value.status == 401
+            assert "wrong-token-value" not in str(denied.value)
+
+    asyncio.run(scenario())
+    assert fake.sleeps == []
+
+
+def test_wait_for_backs_off_while_nothing_changes_and_resets_on_progress(tmp_path) -> None:
+    embedded, worker = start_worker(tmp_path, pool_size=1)
+    try:
+        for n in range(6):
+            (worker.roots["data"] / f"big{n}.bin").write_bytes(os.urandom(1 << 25))
+        fake = FakeTime()
+        seed = 11
+        rounds: list[list[tuple[str, float, int]]] = []
+
+        async def record(ops: list[Operation]) -> None:
+            rounds.append([(o.state.value, o.progress, o.progress_current) for o in ops])
+
+        async def scenario() -> list[Operation]:
+            async with ApiClient(
+                worker.url,
+                token=worker.token,
+                clock=fake.clock,
+                sleep=fake.sleep,
+                rng=random.Random(seed),
+            ) as api:
+                await api.copy(
+                    [
+                        SrcDst(
+                            src=StoragePath(remote="data", path=f"big{n}.bin"),
+                            dst=StoragePath(path=f"copy{n}.bin"),
+                        )
+                        for n in range(6)
+                    ]
+                )
+                queued = await api.mkdir([StoragePath(path="after")])  # waits for the pool
+                return await api.wait_for([queued], on_progress=record)
+
+        (done,) = asyncio.run(scenario())
+        assert done.state.value == "succeeded"
+        assert len(rounds) == len(fake.sleeps) + 1
+        # replay the policy: full jitter under 0.1 * 2**n (capped at 2 s), n back to 0 whenever
+        # a round differs from the one before
+        rng, attempt, expected = random.Random(seed), 0, []
+        previous = None
+        for current in rounds[:-1]:
+            if previous is not None and current != previous:
+                attempt = 0
+            expected.append(rng.uniform(0.0, min(2.0, 0.1 * 2**attempt)))
+            attempt += 1
+            previous = current
+        assert fake.sleeps == pytest.approx(expected)
+        assert len(fake.sleeps) >= 2, "the mkdir should have waited several rounds"
+    finally:
+        embedded.stop()
