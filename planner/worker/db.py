@@ -3,6 +3,7 @@ connection, WAL mode, schema created on open."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -75,19 +76,42 @@ class StateDB:
 
 
 class SqliteTempRegistry:
-    """Temporary files of copies in flight, so a restarted worker deletes what a kill left."""
+    """Where copies in flight write their temporary files, so a restarted worker deletes what a
+    kill left. It records the *directories* (one row the first time a directory is written in,
+    instead of two writes per file copied); at start-up, `leftovers` lists the temporary names
+    (`.<name>.planner-tmp-<hex>`) found in them and forgets the directories."""
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
+        self.known: set[str] = set()
+        self.lock = threading.Lock()
 
     def add(self, path: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO temp_files (path) VALUES (?)", (path,))
+        directory = os.path.dirname(path)
+        if directory in self.known:
+            return
+        with self.lock:
+            if directory not in self.known:
+                self.db.execute("INSERT OR IGNORE INTO temp_files (path) VALUES (?)", (directory,))
+                self.known.add(directory)
 
     def discard(self, path: str) -> None:
-        self.db.execute("DELETE FROM temp_files WHERE path = ?", (path,))
+        """Nothing to do: directories stay recorded until the next start-up."""
 
     def leftovers(self) -> list[str]:
-        return [str(row[0]) for row in self.db.execute("SELECT path FROM temp_files")]
+        from planner.worker.fileops import is_temp_name
+
+        found = []
+        for (directory,) in self.db.execute("SELECT path FROM temp_files"):
+            try:
+                with os.scandir(str(directory)) as entries:
+                    found += [e.path for e in entries if is_temp_name(e.name)]
+            except OSError:
+                continue  # the directory is gone, and its temporary files with it
+        with self.lock:
+            self.db.execute("DELETE FROM temp_files")
+            self.known.clear()
+        return found
 
 
 def below_clause(column: str, top: str) -> tuple[str, tuple[object, ...]]:

@@ -20,15 +20,20 @@ def copy_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
 
     def run(ctx: ItemContext) -> Outcome:
         src, dst = item.src, item.dst
-        total = svc.storages.stat(src.remote, src.path).size
-        ctx.progress(0, total)
+        total = [0]  # learnt from the copy itself (one resolution of the source per item)
+
+        def sized(size: int) -> None:
+            total[0] = size
+            ctx.progress(0, size)
+
         result = svc.storages.copy(
             src.remote,
             src.path,
             dst.remote,
             dst.path,
-            progress=lambda done: ctx.progress(done, total),
+            progress=lambda done: ctx.progress(done, total[0]),
             cancel=ctx.cancel,
+            on_size=sized,
         )
         ctx.progress(result.size, result.size)
         svc.metadata.record_later(_key(dst), result.size, result.mtime_ns, result.checksum)

@@ -91,7 +91,7 @@ class OperationStore:
         self.db = db
         self.live: dict[str, LiveOperation] = {}
         self.dirty: set[str] = set()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # item threads and the event loop both change records
 
     # -- creation -------------------------------------------------------------------------------
     def create(self, user_id: str, description: str, items: list[str]) -> LiveOperation:
@@ -136,6 +136,20 @@ class OperationStore:
         return top
 
     # -- transitions ----------------------------------------------------------------------------
+    def start_unless_finished(self, live: LiveOperation) -> bool:
+        """Mark an item running, unless it already ended (cancelled while queued)."""
+        with self.lock:
+            if live.is_terminal:
+                return False
+            self.start(live)
+            return True
+
+    def fail_if_queued(self, live: LiveOperation, code: int, message: str) -> None:
+        """Fail an item that has not started yet (cancellation)."""
+        with self.lock:
+            if live.op.state is OperationState.QUEUED:
+                self.fail(live, code, message)
+
     def start(self, live: LiveOperation) -> None:
         live.op.state = OperationState.RUNNING
         live.op.started_at = _now()
@@ -149,6 +163,12 @@ class OperationStore:
     def succeed(
         self, live: LiveOperation, result: Any = None, succeeded_on: list[str] | None = None
     ) -> None:
+        with self.lock:
+            self._succeed(live, result, succeeded_on)
+
+    def _succeed(
+        self, live: LiveOperation, result: Any = None, succeeded_on: list[str] | None = None
+    ) -> None:
         op = live.op
         op.state, op.result, op.progress = OperationState.SUCCEEDED, result, 1.0
         if op.progress_total:
@@ -157,6 +177,10 @@ class OperationStore:
         self._end(live)
 
     def fail(self, live: LiveOperation, code: int, message: str) -> None:
+        with self.lock:
+            self._fail(live, code, message)
+
+    def _fail(self, live: LiveOperation, code: int, message: str) -> None:
         op = live.op
         op.state, op.error = OperationState.FAILED, message
         op.error_detail = ErrorDetail(code=code, message=message)
@@ -166,10 +190,9 @@ class OperationStore:
             op.started_at = _now()
         self._end(live)
 
-    def _end(self, live: LiveOperation) -> None:
+    def _end(self, live: LiveOperation) -> None:  # called with self.lock held
         live.op.ended_at = _now()
-        with self.lock:
-            self.dirty.add(live.op.id)
+        self.dirty.add(live.op.id)
         parent = live.parent
         if parent is None:
             return
@@ -181,10 +204,10 @@ class OperationStore:
                 code = first.error_detail.code if first.error_detail else 500
                 transient = all(c.op.is_transient_failure for c in failed)
                 message = f"{len(failed)} of {len(parent.children)} items failed: {first.error}"
-                self.fail(parent, TRANSIENT if transient else int(code or 500), message)
+                self._fail(parent, TRANSIENT if transient else int(code or 500), message)
             else:
                 results = [c.op.result for c in parent.children]
-                self.succeed(parent, merge_results(results))
+                self._succeed(parent, merge_results(results))
 
     # -- reading --------------------------------------------------------------------------------
     def get(self, op_id: str, expand: bool = False) -> Operation:

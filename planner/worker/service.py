@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class WorkerService:
         self.permissions = PermissionStore(self.db)
         self.faults = FaultInjector(config.faults)
         size = config.pool_size or min(32, (os.cpu_count() or 2) * 4)
+        self.size = size
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
         self.slots = asyncio.Semaphore(size)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -140,40 +142,53 @@ class WorkerService:
     # -- running --------------------------------------------------------------------------------
     def submit(self, user: User, description: str, items: list[tuple[str, ItemFunction]]) -> str:
         """Record one operation (a group for several items) and start its items; returns the id
-        the client polls."""
+        the client polls.
+
+        Items are drained from a queue by at most `pool` runners, each taking one slot of the
+        pool and running item after item on its thread: per-item hops between the event loop
+        and the pool cost more than copying a small file.
+        """
         top = self.operations.create(user.name, description, [d for d, _ in items])
         targets = top.children or [top]
-        for live, (_, function) in zip(targets, items, strict=True):
-            task = asyncio.create_task(self._run(live, function))
+        queue = deque(zip(targets, (f for _, f in items), strict=True))
+        for _ in range(min(len(queue), self.size)):
+            task = asyncio.create_task(self._drain(queue))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return top.op.id
 
-    async def _run(self, live: LiveOperation, function: ItemFunction) -> None:
+    async def _drain(self, queue: deque[tuple[LiveOperation, ItemFunction]]) -> None:
         async with self.slots:
-            if live.is_terminal:
-                return  # cancelled while queued
-            if live.cancel.is_set():
-                self.operations.fail(live, CANCELLED, "cancelled")
-                return
-            self.operations.start(live)
-            if self.faults.item_fails():
-                self.operations.fail(live, 503, "injected transient fault (--inject-faults)")
-                return
-            try:
+            if queue:
                 loop = asyncio.get_running_loop()
-                outcome = await loop.run_in_executor(self.pool, function, ItemContext(live))
-            except StorageError as exc:
-                self.operations.fail(live, exc.code, exc.message)
-            except asyncio.CancelledError:
-                if not live.is_terminal:
-                    self.operations.fail(live, CANCELLED, "cancelled")
-                raise
-            except Exception as exc:  # a bug in an item: fail it, keep serving
-                log.exception("item %s failed unexpectedly", live.op.id)
-                self.operations.fail(live, 500, f"internal error: {type(exc).__name__}")
-            else:
-                self.operations.succeed(live, outcome.result, outcome.succeeded_on)
+                await loop.run_in_executor(self.pool, self._drain_on_thread, queue)
+
+    def _drain_on_thread(self, queue: deque[tuple[LiveOperation, ItemFunction]]) -> None:
+        while True:
+            try:
+                live, function = queue.popleft()  # deque pops are atomic across threads
+            except IndexError:
+                return
+            self._run_item(live, function)
+
+    def _run_item(self, live: LiveOperation, function: ItemFunction) -> None:
+        if not self.operations.start_unless_finished(live):
+            return  # cancelled while queued
+        if live.cancel.is_set():
+            self.operations.fail(live, CANCELLED, "cancelled")
+            return
+        if self.faults.item_fails():
+            self.operations.fail(live, 503, "injected transient fault (--inject-faults)")
+            return
+        try:
+            outcome = function(ItemContext(live))
+        except StorageError as exc:
+            self.operations.fail(live, exc.code, exc.message)
+        except Exception as exc:  # a bug in an item: fail it, keep serving
+            log.exception("item %s failed unexpectedly", live.op.id)
+            self.operations.fail(live, 500, f"internal error: {type(exc).__name__}")
+        else:
+            self.operations.succeed(live, outcome.result, outcome.succeeded_on)
 
     def cancel(self, op_id: str) -> bool:
         """Best effort: queued items fail at once, running ones stop at their next chunk."""
@@ -182,8 +197,7 @@ class WorkerService:
             return False
         for item in live.children or [live]:
             item.cancel.set()
-            if item.op.state.value == "queued":
-                self.operations.fail(item, CANCELLED, "cancelled")
+            self.operations.fail_if_queued(item, CANCELLED, "cancelled")
         return True
 
     async def call(self, function: Callable[[], Any]) -> Any:

@@ -147,15 +147,19 @@ class Storages:
             raise StorageError(400, f"unknown remote {remote!r} (known: {', '.join(self.names())})")
         parts = self._parts(remote, path)
         lexical = os.path.join(root, *parts)
-        real = os.path.realpath(lexical)
-        if not fileops.is_inside(root, real):
-            raise StorageError(403, f"{remote}:{path}: outside the storage root")
         if not for_write or not parts:
+            real = os.path.realpath(lexical)
+            if not fileops.is_inside(root, real):
+                raise StorageError(403, f"{remote}:{path}: outside the storage root")
             return Path(real)
+        # one realpath (of the parent) per write: this runs for every file copied
         parent = os.path.realpath(os.path.dirname(lexical))
         if not fileops.is_inside(root, parent):
             raise StorageError(403, f"{remote}:{path}: outside the storage root")
-        return Path(parent, parts[-1])
+        final = os.path.join(parent, parts[-1])
+        if os.path.islink(final) and not fileops.is_inside(root, os.path.realpath(final)):
+            raise StorageError(403, f"{remote}:{path}: outside the storage root")
+        return Path(final)
 
     @staticmethod
     def _parts(remote: str, path: str) -> list[str]:
@@ -312,6 +316,7 @@ class Storages:
         *,
         progress: Callable[[int], None] | None = None,
         cancel: threading.Event | None = None,
+        on_size: Callable[[int], None] | None = None,
     ) -> CopyResult:
         """Copy a file onto the full destination path, atomically, preserving its mtime; creates
         missing parents and replaces an existing destination file. `progress` gets the bytes
@@ -329,11 +334,21 @@ class Storages:
                 raise StorageError(400, "copy copies files; list the directory and copy its files")
             if not stat.S_ISREG(st.st_mode):
                 raise StorageError(400, f"{src_remote}:{src_path}: not a regular file")
-            if dst.is_dir():
+            try:
+                existing = os.stat(dst)
+            except FileNotFoundError:
+                existing = None
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
                 raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory")
-            if os.path.realpath(dst) == str(src):
+            if existing is not None and (existing.st_dev, existing.st_ino) == (
+                st.st_dev,
+                st.st_ino,
+            ):
                 return CopyResult(st.st_size, st.st_mtime_ns, fileops.hash_file(src))
-            os.makedirs(dst.parent, exist_ok=True)
+            if on_size is not None:
+                on_size(st.st_size)
+            if existing is None:
+                os.makedirs(dst.parent, exist_ok=True)
             return fileops.copy_file(
                 src, dst, registry=self._registry, progress=progress, cancel=cancel
             )
