@@ -43,15 +43,26 @@ def bench(base: Path, repeat: int) -> None:
         chunk = os.urandom(1 << 20)
         for _ in range(256):
             handle.write(chunk)
-    config = WorkerConfig(state_dir=base / "state", remotes={"src": src},
-                          authenticator=Authenticator.single_token(TOKEN))
+    config = WorkerConfig(
+        state_dir=base / "state",
+        remotes={"src": src},
+        authenticator=Authenticator.single_token(TOKEN),
+    )
     batch, big_worker, big_cp, polls = [], [], [], []
-    with EmbeddedWorker(config) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-    ) as client:
+    with (
+        EmbeddedWorker(config) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ) as client,
+    ):
         for n in range(repeat):
-            ops = [{"src": {"remote": "src", "path": f"small/f{i:03d}.bin"},
-                    "dst": {"remote": "any", "path": f"run{n}/f{i:03d}.bin"}} for i in range(500)]
+            ops = [
+                {
+                    "src": {"remote": "src", "path": f"small/f{i:03d}.bin"},
+                    "dst": {"remote": "any", "path": f"run{n}/f{i:03d}.bin"},
+                }
+                for i in range(500)
+            ]
             start = time.perf_counter()
             op_id = client.post("/storage:copy", json={"operations": ops}).json()["id"]
             op = _wait(client, op_id)
@@ -62,9 +73,17 @@ def bench(base: Path, repeat: int) -> None:
                 client.get("/operations", params={"ids": [op_id], "expand": "true"}).json()
                 polls.append(time.perf_counter() - start)
             start = time.perf_counter()
-            op_id = client.post("/storage:copy", json={"operations": [
-                {"src": {"remote": "src", "path": "big.bin"},
-                 "dst": {"remote": "any", "path": f"big{n}.bin"}}]}).json()["id"]
+            op_id = client.post(
+                "/storage:copy",
+                json={
+                    "operations": [
+                        {
+                            "src": {"remote": "src", "path": "big.bin"},
+                            "dst": {"remote": "any", "path": f"big{n}.bin"},
+                        }
+                    ]
+                },
+            ).json()["id"]
             assert _wait(client, op_id)["state"] == "succeeded"
             big_worker.append(time.perf_counter() - start)
             start = time.perf_counter()
@@ -76,8 +95,10 @@ def bench(base: Path, repeat: int) -> None:
     b, w, c, p = (statistics.median(x) for x in (batch, big_worker, big_cp, polls))
     print(f"disk: {base}  (median of {repeat})")
     print(f"500 x 4 KiB copy batch: {b * 1000:.0f} ms  = {500 / b:.0f} ops/s")
-    print(f"256 MiB copy: worker {256 / w:.0f} MB/s, cp {256 / c:.0f} MB/s, "
-          f"worker/cp time ratio {w / c:.2f}")
+    print(
+        f"256 MiB copy: worker {256 / w:.0f} MB/s, cp {256 / c:.0f} MB/s, "
+        f"worker/cp time ratio {w / c:.2f}"
+    )
     print(f"poll of 500 children with expand=true: {p * 1000:.1f} ms")
 
 
