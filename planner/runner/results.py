@@ -1,0 +1,121 @@
+"""What a run did, action by action and file by file: the one model the journal stores and the
+text, JSON and JUnit outputs render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ActionState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not run: something it depends on failed, or the run stopped
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.SKIPPED)
+
+
+class Change(StrEnum):
+    """What an action did (or, in a preview, would do), Terraform-style."""
+
+    CREATE = "+"
+    UPDATE = "~"
+    UNCHANGED = "="
+    DELETE = "-"
+    FAIL = "!"
+
+
+class ItemState(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNCHANGED = "unchanged"  # nothing to do (identical destination, absent path, ...)
+
+
+@dataclass
+class ItemRecord:
+    """One unit of work sent to the engine: a file copied, a path removed, a directory made."""
+
+    action_id: str
+    key: str  # stable within its action: the relative path for directory copies, else the path
+    kind: str  # copy, move, remove, rmdir, mkdir, metadata, permission, check
+    src: str = ""  # remote:path
+    dst: str = ""  # remote:path (or the path acted on)
+    size: int = 0
+    state: ItemState = ItemState.PENDING
+    attempts: int = 0
+    error: str = ""
+    checksum: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+@dataclass
+class ActionResult:
+    """One action of the plan after (or during) a run."""
+
+    id: str
+    kind: str
+    state: ActionState = ActionState.PENDING
+    change: Change = Change.UNCHANGED
+    attempts: int = 0
+    error: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    files_done: int = 0  # files copied/moved/removed, directories created, keys set, grants...
+    files_unchanged: int = 0
+    bytes_done: int = 0
+    detail: list[str] = field(default_factory=list)  # human lines: grants given, keys set, ...
+    items: list[ItemRecord] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        if self.started_at is None or self.ended_at is None:
+            return 0.0
+        return max(0.0, self.ended_at - self.started_at)
+
+
+@dataclass
+class RunResult:
+    """A whole run."""
+
+    run_id: str
+    plan_file: str
+    plan_name: str
+    digest: str
+    started_at: float
+    ended_at: float | None = None
+    interrupted: bool = False
+    actions: list[ActionResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ActionResult]:
+        return [a for a in self.actions if a.state is ActionState.FAILED]
+
+    @property
+    def skipped(self) -> list[ActionResult]:
+        return [a for a in self.actions if a.state is ActionState.SKIPPED]
+
+    @property
+    def succeeded(self) -> list[ActionResult]:
+        return [a for a in self.actions if a.state is ActionState.SUCCEEDED]
+
+    @property
+    def is_success(self) -> bool:
+        return not self.interrupted and all(a.state is ActionState.SUCCEEDED for a in self.actions)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, (self.ended_at or self.started_at) - self.started_at)
+
+    def totals(self) -> dict[str, int]:
+        """Files copied/unchanged and bytes over every action."""
+        return {
+            "files_done": sum(a.files_done for a in self.actions),
+            "files_unchanged": sum(a.files_unchanged for a in self.actions),
+            "bytes": sum(a.bytes_done for a in self.actions),
+        }
