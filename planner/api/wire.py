@@ -241,6 +241,7 @@ class ListEntry(WireModel):
     size: int = 0
     mtime: datetime | None = None
     checksum: str | None = None
+    link: bool | None = None  # planner extension: true when reached through a symbolic link
 
 
 # Feature flags advertised in StatusResponse.features.operation_plugins: the planner extensions.

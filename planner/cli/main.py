@@ -30,9 +30,10 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from planner.cli import graph, ops, schema, validate, worker
+    from planner.cli import graph, ops, run, schema, validate, worker
 
     cli.add_command(validate.validate)
+    cli.add_command(run.run)
     cli.add_command(graph.graph)
     cli.add_command(schema.schema)
     cli.add_command(worker.worker)

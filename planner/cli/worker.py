@@ -113,7 +113,7 @@ def serve(
     allow_shutdown: bool,
     verbose: bool,
 ) -> int:
-    """Serve the Data Transfer API (WIRE.md) over local storages.
+    """Serve the Data Transfer API (docs/api.md) over local storages.
 
     The first line printed is the bound API URL. Without --users, --token-file or --no-auth a
     random token is written to STATE-DIR/token (mode 0600) and its path is printed.

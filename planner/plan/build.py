@@ -142,7 +142,7 @@ class PlanBuilder:
             "id": str(action_id),
             "needs": tuple(str(n) for n in body.get("needs") or ()),
             "description": str(body.get("description") or ""),
-            "priority": int(body.get("priority", defaults.get("priority", 100))),
+            "priority": _integer(body.get("priority", defaults.get("priority")), 100),
             "location": location,
             "order": order,
         }
@@ -293,6 +293,11 @@ class PlanBuilder:
             ):
                 ids.add(str(entries[index].get("id")))
         return ids
+
+
+def _integer(value: Any, default: int) -> int:
+    """An integer field; a value that is not one was reported already (an unresolved ${...})."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _grant(spec: dict[str, Any]) -> dict[str, Any]:

@@ -272,16 +272,18 @@ def move_across_devices(src: Path, dst: Path, *, registry: TempRegistry) -> None
         os.unlink(src)
 
 
-def walk(root: str, directory: str, *, recursive: bool) -> list[tuple[str, os.stat_result]]:
+def walk(root: str, directory: str, *, recursive: bool) -> list[tuple[str, os.stat_result, bool]]:
     """The files and directories in `directory` (all below it if `recursive`) as (path relative
-    to `directory`, followed stat). Symlinks are followed only to targets inside `root`, never
-    into a directory already on the current path (so loops end); links that escape, dangle or
-    loop, special files and our temporary files are left out. Iterative: depth is unbounded."""
+    to `directory`, followed stat, reached through a symlink). Symlinks are followed only to
+    targets inside `root`, never into a directory already on the current path (so loops end);
+    links that escape, dangle or loop, special files and our temporary files are left out; what
+    lies below a linked directory counts as reached through a link. Iterative: depth is
+    unbounded."""
     top = os.stat(directory)
-    entries: list[tuple[str, os.stat_result]] = []
-    pending = [(directory, "", frozenset({(top.st_dev, top.st_ino)}))]
+    entries: list[tuple[str, os.stat_result, bool]] = []
+    pending = [(directory, "", frozenset({(top.st_dev, top.st_ino)}), False)]
     while pending:
-        current, prefix, ancestors = pending.pop()
+        current, prefix, ancestors, under_link = pending.pop()
         with os.scandir(current) as scan:
             children = list(scan)
         for child in children:
@@ -293,9 +295,10 @@ def walk(root: str, directory: str, *, recursive: bool) -> list[tuple[str, os.st
             key = (st.st_dev, st.st_ino)
             if (is_dir and key in ancestors) or not (is_dir or stat.S_ISREG(st.st_mode)):
                 continue
-            entries.append((prefix + child.name, st))
+            linked = under_link or child.is_symlink()
+            entries.append((prefix + child.name, st, linked))
             if recursive and is_dir:
-                pending.append((real, f"{prefix}{child.name}/", ancestors | {key}))
+                pending.append((real, f"{prefix}{child.name}/", ancestors | {key}, linked))
     return entries
 
 

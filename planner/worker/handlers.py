@@ -110,7 +110,12 @@ def list_item(svc: WorkerService, sp: StoragePath, extended: bool, recursive: bo
 
 def _entry(info: FileInfo, checksum: str | None) -> dict[str, Any]:
     entry = ListEntry(
-        name=info.name, type=info.type, size=info.size, mtime=info.mtime, checksum=checksum
+        name=info.name,
+        type=info.type,
+        size=info.size,
+        mtime=info.mtime,
+        checksum=checksum,
+        link=True if info.is_link else None,
     )
     return entry.model_dump(mode="json", exclude_none=True)
 

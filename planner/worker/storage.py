@@ -83,6 +83,7 @@ class FileInfo:
     type: str
     size: int
     mtime_ns: int
+    is_link: bool = False  # reached through a symbolic link (for `symlinks: skip`)
 
     @property
     def mtime(self) -> datetime:
@@ -91,12 +92,12 @@ class FileInfo:
         return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
 
 
-def _info(name: str, st: os.stat_result) -> FileInfo | None:
+def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | None:
     """FileInfo of a followed stat result; None for anything but files and directories."""
     if stat.S_ISDIR(st.st_mode):
-        return FileInfo(name, "dir", 0, st.st_mtime_ns)
+        return FileInfo(name, "dir", 0, st.st_mtime_ns, is_link)
     if stat.S_ISREG(st.st_mode):
-        return FileInfo(name, "file", st.st_size, st.st_mtime_ns)
+        return FileInfo(name, "file", st.st_size, st.st_mtime_ns, is_link)
     return None
 
 
@@ -223,7 +224,7 @@ class Storages:
                 info = _info(_basename(path), st)
                 return [info] if info is not None else []
             found = fileops.walk(self._roots[remote], str(real), recursive=recursive)
-            entries = [_info(name, entry) for name, entry in found]
+            entries = [_info(name, entry, linked) for name, entry, linked in found]
             return sorted((e for e in entries if e is not None), key=lambda e: e.name)
 
     def checksum(self, remote: str, path: str) -> str:

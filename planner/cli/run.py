@@ -1,0 +1,126 @@
+"""`planner run PLAN`: execute a plan against the embedded worker or `--api-url`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+from planner.errors import UsageError
+from planner.plan.durations import parse_duration
+from planner.validate import load_and_compile
+
+
+def _duration(text: str, option: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r}: not a duration (e.g. 30s, 5m)") from exc
+
+
+@click.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+@var_option
+@api_options
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="API operations in flight at once.",
+)
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Items per API request.",
+)
+@click.option("--keep-going", is_flag=True, help="After a failure, run every independent branch.")
+@click.option(
+    "--grace",
+    default="30s",
+    show_default=True,
+    help="On Ctrl-C/SIGTERM, how long running actions may finish before cancelling.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal database (default: .planner/state.db beside the plan).",
+)
+@click.option("--resume", is_flag=True, help="Continue the latest unfinished run of this plan.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format (json: one document on stdout).",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a JUnit XML report (one testcase per action).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
+@click.option("--dry-run", is_flag=True, help="Preview only (same as `planner plan`).")
+def run(
+    plan: str,
+    variables: tuple[str, ...],
+    api_url: str | None,
+    token_env: str,
+    concurrency: int,
+    batch_size: int,
+    keep_going: bool,
+    grace: str,
+    state_path: Path | None,
+    resume: bool,
+    output_format: str,
+    report: Path | None,
+    quiet: bool,
+    dry_run: bool,
+) -> int:
+    """Run PLAN: copy, move, remove, grant and tag as it says, then check.
+
+    Without --api-url (or PLANNER_API_URL) an embedded worker serves the plan for the duration
+    of the command, with remotes `local` and `any` (.planner/storage beside the plan).
+    Exit 0 when every action succeeded, 1 when one failed, 2 for an invalid plan or usage,
+    3 when the API cannot be reached, 130 when interrupted.
+    """
+    if dry_run:
+        raise UsageError("--dry-run: previews arrive with `planner plan` (not implemented yet)")
+    from planner.render.junit import write_junit
+    from planner.render.run_json import render_run_json
+    from planner.render.style import use_color
+    from planner.runner.executor import RunOptions
+    from planner.runner.progress import make_reporter
+    from planner.runner.session import SessionOptions, run_session
+
+    compiled = load_and_compile(plan, parse_vars(variables))
+    options = SessionOptions(
+        api_url=api_url,
+        token=token_from_env(token_env),
+        state_path=state_path,
+        resume=resume,
+        run=RunOptions(
+            concurrency=concurrency,
+            batch_size=batch_size,
+            keep_going=keep_going,
+            grace=_duration(grace, "--grace"),
+        ),
+    )
+    stream = sys.stderr if output_format == "json" else sys.stdout
+
+    def reporter():  # type: ignore[no-untyped-def]
+        return make_reporter(stream, quiet=quiet, color=use_color(stream))
+
+    result, code = asyncio.run(run_session(compiled, options, reporter))
+    if report is not None:
+        write_junit(result, report)
+    if output_format == "json":
+        click.echo(render_run_json(result, code))
+    return code

@@ -1,0 +1,115 @@
+"""A run as text for people: one status per action and the final summary every reporter prints
+(docs/commands/run.md). Sizes use decimal units (kB, MB, GB); durations read 12.4s or 3m05s."""
+
+from __future__ import annotations
+
+from planner.render.style import paint
+from planner.runner.results import ActionResult, ActionState, RunResult
+
+_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+_STATE_COLOR = {
+    ActionState.SUCCEEDED: "green",
+    ActionState.FAILED: "red",
+    ActionState.SKIPPED: "yellow",
+    ActionState.RUNNING: "cyan",
+}
+_OUTCOME_COLOR = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}
+
+
+def human_size(nbytes: float) -> str:
+    """`512 B`, `3.4 MB`, `1.2 GB`: decimal units, one decimal above bytes."""
+    if nbytes < 1000:
+        return f"{int(nbytes)} B"
+    value = float(nbytes)
+    for unit in _UNITS[1:]:
+        value /= 1000
+        # 999.95 kB would print as "1000.0 kB": move up a unit instead.
+        if round(value, 1) < 1000 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    """`0.8s`, `12.4s`, `3m05s`, `1h02m07s`."""
+    seconds = max(0.0, seconds)
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s"
+
+
+def count(n: int, noun: str) -> str:
+    """`1 file`, `1,234 files`."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def outcome(run: RunResult) -> str:
+    """`succeeded`, `failed` or `interrupted`: the word the summary and the JSON document use."""
+    if run.interrupted:
+        return "interrupted"
+    return "succeeded" if run.is_success else "failed"
+
+
+def action_status(action: ActionResult, color: bool = False) -> str:
+    """`running`, `succeeded: 12 files, 3.4 MB in 1.2s`, `failed: <error>`, `skipped: ...`."""
+    state = paint(action.state.value, color, fg=_STATE_COLOR.get(action.state))
+    match action.state:
+        case ActionState.SUCCEEDED:
+            parts = [count(action.files_done, "file")] if action.files_done else []
+            if action.files_unchanged:
+                parts.append(f"{action.files_unchanged:,} unchanged")
+            if action.bytes_done:
+                parts.append(human_size(action.bytes_done))
+            done = f": {', '.join(parts)}" if parts else ""  # a check or a no-op has no counts
+            return f"{state}{done} in {human_duration(action.duration)}"
+        case ActionState.FAILED:
+            return f"{state}: {action.error or 'no error recorded'}"
+        case ActionState.SKIPPED:
+            # The executor records why ("skipped: 'fetch' failed"); keep the word coloured.
+            reason = action.error.removeprefix("skipped").lstrip(": ")
+            return f"{state}: {reason}" if reason else state
+        case _:
+            return state
+
+
+def action_line(action: ActionResult, color: bool = False) -> str:
+    """`fetch-inputs (copy): succeeded: 12 files, 3.4 MB in 1.2s`."""
+    return f"{action.id} ({action.kind}): {action_status(action, color)}"
+
+
+def summary_lines(run: RunResult, color: bool = False) -> list[str]:
+    """The final summary: one line of counts, then one line per failed action with its error.
+
+    `Run 20261123T184500-3f2a succeeded: 4 actions succeeded, 0 failed, 0 skipped;
+    120 files copied, 88 unchanged, 340.2 MB in 12.4s` (on one line).
+    """
+    word = outcome(run)
+    succeeded, failed, skipped = len(run.succeeded), len(run.failed), len(run.skipped)
+    not_run = len(run.actions) - succeeded - failed - skipped
+    actions = f"{count(succeeded, 'action')} succeeded, {failed:,} failed, {skipped:,} skipped"
+    if not_run:
+        actions += f", {not_run:,} not run"
+    totals = run.totals()
+    files = (
+        f"{count(totals['files_done'], 'file')} copied, {totals['files_unchanged']:,} unchanged, "
+        f"{human_size(totals['bytes'])} in {human_duration(run.duration)}"
+    )
+    head = f"Run {run.run_id} {paint(word, color, fg=_OUTCOME_COLOR[word], bold=True)}"
+    lines = [f"{head}: {actions}; {files}"]
+    red = paint("failed", color, fg="red")
+    lines.extend(f"  {a.id} ({a.kind}) {red}: {a.error or 'no error recorded'}" for a in run.failed)
+    return lines
+
+
+def render_run_text(run: RunResult, color: bool = False) -> str:
+    """Every action in plan order, aligned (`+ fetch  copy  succeeded: ...`), then the summary."""
+    id_width = max((len(a.id) for a in run.actions), default=0)
+    kind_width = max((len(a.kind) for a in run.actions), default=0)
+    lines = [
+        f"{a.change.value} {a.id:<{id_width}}  {a.kind:<{kind_width}}  {action_status(a, color)}"
+        for a in run.actions
+    ]
+    return "\n".join([*lines, *summary_lines(run, color)])

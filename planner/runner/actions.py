@@ -1,0 +1,339 @@
+"""What each kind of action does against the engine, idempotently: probe, decide, act, and
+report `+` created, `~` changed, `=` unchanged, `-` deleted. A directory copy lists both trees
+once and copies only what the overwrite policy asks for."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from planner.plan.model import (
+    Action,
+    CheckAction,
+    CopyAction,
+    DirectoryAction,
+    MetadataAction,
+    MoveAction,
+    PermissionAction,
+    RemovalAction,
+)
+from planner.plan.paths import PlanPath
+from planner.runner.context import ActionContext, ActionFailedError, first_failure
+from planner.runner.engine import Item, ItemKind, Outcome, RoleGrant, Target
+from planner.runner.expand import Entry, Filters, decide_file, expand_directory, match_removal
+from planner.runner.results import Change, ItemRecord, ItemState
+
+ROLE_RANK = {"reader": 1, "writer": 2, "admin": 3}
+
+
+def target(path: PlanPath) -> Target:
+    return Target(path.remote, path.path)
+
+
+def _join(base: Target, rel: str) -> Target:
+    if not rel:
+        return base
+    return Target(base.remote, posixpath.join(base.path, rel) if base.path else rel)
+
+
+async def run_action(ctx: ActionContext) -> None:
+    """Run one action; raises ActionFailedError when it cannot succeed."""
+    action: Action = ctx.action
+    if isinstance(action, DirectoryAction):
+        await _directory(ctx, action)
+    elif isinstance(action, CopyAction):
+        await _copy(ctx, action)
+    elif isinstance(action, MoveAction):
+        await _move(ctx, action)
+    elif isinstance(action, RemovalAction):
+        await _removal(ctx, action)
+    elif isinstance(action, PermissionAction):
+        await _permission(ctx, action)
+    elif isinstance(action, MetadataAction):
+        await _metadata(ctx, action)
+    else:
+        assert isinstance(action, CheckAction)
+        await _check(ctx, action)
+
+
+async def _one(ctx: ActionContext, item: Item, what: str) -> Outcome:
+    (outcome,) = await ctx.run([item])
+    if not outcome.ok and outcome.code != 404:
+        raise ActionFailedError(
+            f"{what}: {outcome.error}" + (f" (code {outcome.code})" if outcome.code else "")
+        )
+    return outcome
+
+
+async def _listing(ctx: ActionContext, where: Target, *, recursive: bool) -> list[Entry] | None:
+    """Entries of a directory (a file lists as itself); None when the path does not exist."""
+    kind = ItemKind.LIST if recursive else ItemKind.LIST_CHILDREN
+    outcome = await _one(ctx, Item(kind, where), f"cannot list {where}")
+    if not outcome.ok:
+        return None
+    try:
+        return [Entry.from_wire(raw) for raw in outcome.result or []]
+    except ValueError as exc:
+        raise ActionFailedError(f"unexpected listing of {where}: {exc}") from exc
+
+
+async def _entry(ctx: ActionContext, path: Target) -> Entry | None:
+    """The file or directory at `path` (via a listing of its parent), or None."""
+    parent, name = posixpath.split(path.path.rstrip("/"))
+    if not name:
+        return Entry(path="", type="dir", size=0, mtime_ns=0, checksum=None)
+    entries = await _listing(ctx, Target(path.remote, parent), recursive=False)
+    return next((e for e in entries or [] if e.path == name), None)
+
+
+# -- directories ------------------------------------------------------------------------------
+async def _directory(ctx: ActionContext, action: DirectoryAction) -> None:
+    where = target(action.path)
+    found = await _entry(ctx, where)
+    if found is not None and found.type == "dir":
+        ctx.result.change = Change.UNCHANGED
+        ctx.result.files_unchanged = 1
+        return
+    if found is not None:
+        raise ActionFailedError(f"{action.path}: a file is in the way")
+    record = ItemRecord(ctx.action.id, action.path.text, "mkdir", dst=str(where))
+    outcomes = await ctx.run([Item(ItemKind.MKDIR, where)], records=[record])
+    _raise_on_failure(outcomes)
+    ctx.result.change = Change.CREATE
+    ctx.result.files_done = 1
+
+
+# -- copies -----------------------------------------------------------------------------------
+async def _copy(ctx: ActionContext, action: CopyAction) -> None:
+    src, dst = target(action.src), target(action.dst)
+    found = await _entry(ctx, src)
+    if found is None:
+        raise ActionFailedError(f"{action.src}: no such file or directory")
+    if found.type == "file":
+        if action.src.is_dir:
+            raise ActionFailedError(
+                f"{action.src}: is a file, but the trailing '/' asks for a directory"
+            )
+        destination = _join(dst, action.src.name) if action.dst.is_dir else dst
+        await _copy_file(ctx, action, found, src, destination)
+        return
+    source = await _listing(ctx, src, recursive=True) or []
+    existing = await _listing(ctx, dst, recursive=True) or []
+    plan = expand_directory(
+        source,
+        existing,
+        filters=Filters(action.include, action.exclude),
+        overwrite=action.overwrite,
+        checksum=action.checksum,
+        symlinks=action.symlinks,
+    )
+    present = {e.path for e in existing}
+    await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in plan.to_copy], src, dst)
+    ctx.result.files_unchanged = len(plan.unchanged)
+    if plan.unchanged:
+        ctx.result.detail.append(f"{len(plan.unchanged)} files unchanged")
+    if plan.filtered:
+        ctx.result.detail.append(f"{plan.filtered} files filtered out")
+
+
+async def _copy_file(
+    ctx: ActionContext, action: CopyAction, entry: Entry, src: Target, dst: Target
+) -> None:
+    current = await _entry(ctx, dst)
+    if current is not None and current.type == "dir":
+        raise ActionFailedError(f"{dst}: is a directory")
+    if decide_file(entry, current, overwrite=action.overwrite, checksum=action.checksum) is None:
+        ctx.result.change = Change.UNCHANGED
+        ctx.result.files_unchanged = 1
+        return
+    record = ItemRecord(
+        ctx.action.id, entry.path, "copy", src=str(src), dst=str(dst), size=entry.size
+    )
+    outcomes = await ctx.run([Item(ItemKind.COPY, dst, src=src)], records=[record])
+    _raise_on_failure(outcomes)
+    ctx.result.change = Change.UPDATE if current is not None else Change.CREATE
+    ctx.result.files_done, ctx.result.bytes_done = 1, entry.size
+
+
+async def _copy_files(
+    ctx: ActionContext, files: list[tuple[str, int, bool]], src: Target, dst: Target
+) -> None:
+    records = [
+        ItemRecord(
+            ctx.action.id,
+            rel,
+            "copy",
+            src=str(_join(src, rel)),
+            dst=str(_join(dst, rel)),
+            size=size,
+        )
+        for rel, size, _ in files
+    ]
+    items = [Item(ItemKind.COPY, _join(dst, rel), src=_join(src, rel)) for rel, _, _ in files]
+    outcomes = await ctx.run(items, records=records) if items else []
+    done = [r for r, o in zip(records, outcomes, strict=True) if o.ok]
+    ctx.result.files_done = len(done)
+    ctx.result.bytes_done = sum(r.size for r in done)
+    ctx.result.items = records
+    if not files:
+        ctx.result.change = Change.UNCHANGED
+    elif any(replaced for _, _, replaced in files):
+        ctx.result.change = Change.UPDATE
+    else:
+        ctx.result.change = Change.CREATE
+    _raise_on_failure(outcomes)
+
+
+# -- moves ------------------------------------------------------------------------------------
+async def _move(ctx: ActionContext, action: MoveAction) -> None:
+    src = target(action.src)
+    dst = _join(target(action.dst), action.src.name) if action.dst.is_dir else target(action.dst)
+    source = await _entry(ctx, src)
+    current = await _entry(ctx, dst)
+    if source is None:
+        if current is not None:  # done before (idempotency: a move is complete)
+            ctx.result.change = Change.UNCHANGED
+            ctx.result.files_unchanged = 1
+            return
+        raise ActionFailedError(f"{action.src}: no such file or directory")
+    if (
+        current is not None
+        and source.type == "file"
+        and decide_file(source, current, overwrite=action.overwrite, checksum=False) is None
+    ):
+        ctx.result.change = Change.UNCHANGED
+        ctx.result.files_unchanged = 1
+        ctx.result.detail.append(f"{dst} kept (overwrite: {action.overwrite})")
+        return
+
+    async def settled(item: Item, outcome: Outcome) -> bool:
+        # a lost acknowledgement: the move happened if the source is gone and the destination
+        # is there with the expected size
+        gone = await _entry(ctx, src) is None
+        there = await _entry(ctx, dst)
+        return gone and there is not None and (source.type == "dir" or there.size == source.size)
+
+    record = ItemRecord(
+        ctx.action.id, action.src.text, "move", src=str(src), dst=str(dst), size=source.size
+    )
+    outcomes = await ctx.run(
+        [Item(ItemKind.MOVE, dst, src=src)], records=[record], before_retry=settled
+    )
+    _raise_on_failure(outcomes)
+    ctx.result.change = Change.CREATE
+    ctx.result.files_done, ctx.result.bytes_done = 1, source.size
+
+
+# -- removals ---------------------------------------------------------------------------------
+async def _removal(ctx: ActionContext, action: RemovalAction) -> None:
+    where = target(action.path)
+    if action.path.has_glob:
+        parent_path, pattern = posixpath.split(where.path)
+        parent = Target(where.remote, parent_path)
+        children = await _listing(ctx, parent, recursive=False) or []
+        names = set(match_removal(children, pattern))
+        doomed = [e for e in children if e.path in names]
+    else:
+        found = await _entry(ctx, where)
+        doomed = [] if found is None else [found]
+        parent = Target(where.remote, posixpath.dirname(where.path.rstrip("/")))
+    if not doomed:
+        ctx.result.change = Change.UNCHANGED
+        ctx.result.files_unchanged = 1
+        return
+    items, records = [], []
+    for entry in doomed:
+        path = _join(parent, posixpath.basename(entry.path)) if action.path.has_glob else where
+        kind = ItemKind.RMDIR if entry.type == "dir" else ItemKind.REMOVE
+        items.append(Item(kind, path))
+        records.append(
+            ItemRecord(ctx.action.id, str(path), kind.value, dst=str(path), size=entry.size)
+        )
+    outcomes = await ctx.run(items, records=records)
+    ctx.result.items = records
+    ctx.result.files_done = sum(1 for o in outcomes if o.ok)
+    ctx.result.change = Change.DELETE
+    _raise_on_failure([o for o in outcomes if o.code != 404])
+
+
+# -- permissions ------------------------------------------------------------------------------
+async def _permission(ctx: ActionContext, action: PermissionAction) -> None:
+    resource = target(action.path)
+    held = {(g.subject_type, g.subject or "", g.role) for g in await ctx.engine.grants(resource)}
+
+    def grant_of(spec: Any) -> RoleGrant:
+        return RoleGrant(resource, spec.role, spec.subject_type, spec.subject)
+
+    to_grant = [
+        grant_of(g)
+        for g in action.grant
+        if not _covered(held, g.subject_type, g.subject or "", g.role)
+    ]
+    to_revoke = [
+        grant_of(g) for g in action.revoke if (g.subject_type, g.subject or "", g.role) in held
+    ]
+    if to_grant:
+        await ctx.engine.grant(to_grant)
+    if to_revoke:
+        await ctx.engine.revoke(to_revoke)
+    ctx.result.detail += [f"grant {_who(g)}: {g.role}" for g in to_grant]
+    ctx.result.detail += [f"revoke {_who(g)}: {g.role}" for g in to_revoke]
+    ctx.result.files_done = len(to_grant) + len(to_revoke)
+    ctx.result.files_unchanged = len(action.grant) + len(action.revoke) - ctx.result.files_done
+    ctx.result.change = Change.UPDATE if ctx.result.files_done else Change.UNCHANGED
+
+
+def _covered(held: set[tuple[str, str, str]], kind: str, who: str, role: str) -> bool:
+    return any(k == kind and w == who and ROLE_RANK[r] >= ROLE_RANK[role] for k, w, r in held)
+
+
+def _who(grant: RoleGrant) -> str:
+    return "anyone" if grant.subject_type == "any" else f"{grant.subject_type} {grant.subject}"
+
+
+# -- metadata ---------------------------------------------------------------------------------
+async def _metadata(ctx: ActionContext, action: MetadataAction) -> None:
+    where = target(action.path)
+    outcome = await _one(
+        ctx, Item(ItemKind.METADATA_GET, where), f"cannot read metadata of {where}"
+    )
+    if not outcome.ok:
+        raise ActionFailedError(f"{action.path}: no such file or directory")
+    custom = dict((outcome.result or {}).get("custom") or {})
+    changes: dict[str, Any] = {k: v for k, v in action.set.items() if custom.get(k) != v}
+    changes.update({k: None for k in action.unset if k in custom})
+    if not changes:
+        ctx.result.change = Change.UNCHANGED
+        ctx.result.files_unchanged = len(action.set) + len(action.unset)
+        return
+    outcomes = await ctx.run([Item(ItemKind.METADATA_SET, where, data=changes)])
+    _raise_on_failure(outcomes)
+    ctx.result.detail += [
+        f"set {k}={v!r}" if v is not None else f"unset {k}" for k, v in sorted(changes.items())
+    ]
+    ctx.result.files_done = len(changes)
+    ctx.result.change = Change.UPDATE
+
+
+# -- checks -----------------------------------------------------------------------------------
+async def _check(ctx: ActionContext, action: CheckAction) -> None:
+    where = target(action.path)
+    outcome = await _one(ctx, Item(ItemKind.EXISTS, where), f"cannot check {where}")
+    exists = bool(outcome.result) if outcome.ok else False
+    wanted = action.expect == "exists"
+    if exists != wanted:
+        ctx.result.change = Change.FAIL
+        what = "does not exist" if wanted else "exists"
+        raise ActionFailedError(f"check failed: {action.path} {what}")
+    ctx.result.change = Change.UNCHANGED
+
+
+def _raise_on_failure(outcomes: list[Outcome]) -> None:
+    problem = first_failure(outcomes)
+    if problem is not None:
+        raise ActionFailedError(problem)
+
+
+def mark_items(records: list[ItemRecord], state: ItemState) -> None:
+    for record in records:
+        record.state = state

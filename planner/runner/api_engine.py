@@ -1,0 +1,146 @@
+"""The Data Transfer API as a runner engine (the only runner module that knows the wire)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from planner.api import wire
+from planner.api.client import ApiClient
+from planner.runner.engine import (
+    BatchStatus,
+    EngineInfo,
+    Item,
+    ItemKind,
+    Outcome,
+    RoleGrant,
+    Target,
+)
+
+DEFAULT_REMOTE = "any"
+
+
+def resource_path(target: Target) -> str:
+    """How metadata and permission routes name a path: plain on `any`, `remote:path` elsewhere
+    (docs/api.md)."""
+    return target.path if target.remote == DEFAULT_REMOTE else f"{target.remote}:{target.path}"
+
+
+def _storage_path(target: Target) -> wire.StoragePath:
+    return wire.StoragePath(remote=target.remote, path=target.path)
+
+
+class ApiEngine:
+    """Engine over one ApiClient."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+        self.recursive_listing = True
+
+    async def connect(self) -> EngineInfo:
+        status = await self.client.status()
+        storages = await self.client.storages()
+        self.recursive_listing = await self.client.has_feature(wire.FEATURE_RECURSIVE_LIST)
+        return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
+
+    async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
+        api = self.client
+        paths = [_storage_path(i.target) for i in items]
+        if kind in (ItemKind.COPY, ItemKind.MOVE):
+            pairs = [
+                wire.SrcDst(src=_storage_path(i.src or i.target), dst=p)
+                for i, p in zip(items, paths, strict=True)
+            ]
+            return await (api.copy(pairs) if kind is ItemKind.COPY else api.move(pairs))
+        if kind is ItemKind.EXISTS:
+            return await api.exists(paths)
+        if kind is ItemKind.LIST:
+            return await api.list(paths, extended=True, recursive=True)
+        if kind is ItemKind.LIST_CHILDREN:
+            return await api.list(paths, extended=True)
+        if kind is ItemKind.MKDIR:
+            return await api.mkdir(paths)
+        if kind is ItemKind.REMOVE:
+            return await api.remove(paths)
+        if kind is ItemKind.RMDIR:
+            return await api.rmdir(paths)
+        if kind is ItemKind.METADATA_GET:
+            return await api.get_metadata([resource_path(i.target) for i in items])
+        assignments = {
+            resource_path(i.target): wire.DataAssignment(custom=dict(i.data or {})) for i in items
+        }
+        return await api.set_metadata(assignments)
+
+    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+        ops = await self.client.operations(list(handles))
+        return [
+            BatchStatus(
+                handle=o.id,
+                done=o.state.is_terminal,
+                progress=o.progress,
+                progress_current=o.progress_current,
+            )
+            for o in ops
+        ]
+
+    async def outcomes(self, handle: str, count: int) -> list[Outcome]:
+        op = await self.client.operation(handle)
+        if count > 1 and op.children_detail and len(op.children_detail) == count:
+            return [_outcome(child) for child in op.children_detail]
+        if count > 1 and not op.children:
+            # one operation for many items (metadata routes): every item shares its fate
+            return [_outcome(op, index) for index in range(count)]
+        return [_outcome(op)]
+
+    async def cancel(self, handles: Sequence[str]) -> None:
+        if not await self.client.has_feature(wire.FEATURE_CANCEL):
+            return
+        for handle in handles:
+            await self.client.cancel(handle)
+
+    async def grants(self, resource: Target) -> list[RoleGrant]:
+        query = wire.RoleQuery(resource=wire.Resource(path=resource_path(resource)))
+        found = await self.client.get_permissions([query])
+        return [
+            RoleGrant(
+                resource=resource,
+                role=a.role.value,
+                subject_type=a.subject.type.value,
+                subject=a.subject.id,
+            )
+            for a in found
+        ]
+
+    async def grant(self, grants: Sequence[RoleGrant]) -> None:
+        await self.client.set_permissions([_assignment(g) for g in grants])
+
+    async def revoke(self, grants: Sequence[RoleGrant]) -> None:
+        await self.client.remove_permissions([_assignment(g) for g in grants])
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _assignment(grant: RoleGrant) -> wire.RoleAssignment:
+    return wire.RoleAssignment(
+        resource=wire.Resource(path=resource_path(grant.resource)),
+        role=wire.RoleType(grant.role),
+        subject=wire.Subject(id=grant.subject, type=wire.SubjectType(grant.subject_type)),
+    )
+
+
+def _outcome(op: wire.Operation, index: int | None = None) -> Outcome:
+    if op.state is wire.OperationState.SUCCEEDED:
+        return Outcome(ok=True, result=_single(op.result), size=op.progress_total)
+    code = op.error_detail.code if op.error_detail else None
+    return Outcome(
+        ok=False, error=op.error or "failed", code=code, transient=op.is_transient_failure
+    )
+
+
+def _single(result: Any) -> Any:
+    """A list result is keyed by the listed path; a single item's result is its value."""
+    if isinstance(result, dict) and len(result) == 1:
+        (value,) = result.values()
+        return value
+    return result

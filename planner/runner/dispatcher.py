@@ -1,0 +1,202 @@
+"""Batching and waiting, shared by every running action: items of one kind are gathered into
+requests of up to `batch_size`, at most `concurrency` batches are in flight, and all of them are
+polled together in one request per round (0.1 s doubling to 2 s, full jitter, reset when anything
+moves). The number of requests grows with batches and rounds, not with files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from planner.api.retry import Backoff
+from planner.errors import ApiError, AuthError, PermanentApiError
+from planner.runner.engine import Engine, Item, ItemKind, Outcome
+
+# one request per item for these: the metadata routes answer one operation for a whole request,
+# so a single missing path would fail every path batched with it
+_SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
+
+
+@dataclass
+class _Batch:
+    kind: ItemKind
+    items: list[Item]
+    futures: list[asyncio.Future[Outcome]]
+    handle: str = ""
+    last: tuple[float, int] = (-1.0, -1)
+
+
+@dataclass
+class DispatchStats:
+    """Requests made, for the benchmark's requests-per-file figure."""
+
+    submits: int = 0
+    polls: int = 0
+    fetches: int = 0
+    handles: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return self.submits + self.polls + self.fetches
+
+
+class Dispatcher:
+    """Runs items for many concurrent callers through few requests."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 500,
+        concurrency: int = 8,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.batch_size = max(1, batch_size)
+        self.concurrency = max(1, concurrency)
+        self.sleep = sleep
+        self.backoff = Backoff(rng=rng or random.Random())
+        self.queues: dict[ItemKind, list[tuple[Item, asyncio.Future[Outcome]]]] = {}
+        self.inflight: dict[str, _Batch] = {}
+        self.wakeup = asyncio.Event()
+        self.stats = DispatchStats()
+        self.fatal: BaseException | None = None
+
+    def enqueue(self, items: Sequence[Item]) -> list[asyncio.Future[Outcome]]:
+        """Queue items (any kinds); each future resolves with its item's outcome. A batch that
+        cannot even be submitted (after the client's own retries) resolves its items as
+        transient or permanent failures rather than raising, so each action's retry policy
+        decides."""
+        if self.fatal is not None:
+            raise self.fatal
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Outcome]] = []
+        for item in items:
+            future: asyncio.Future[Outcome] = loop.create_future()
+            self.queues.setdefault(item.kind, []).append((item, future))
+            futures.append(future)
+        self.wakeup.set()
+        return futures
+
+    async def run(self, items: Sequence[Item]) -> list[Outcome]:
+        """Run items and return their outcomes in order (see `enqueue`)."""
+        return list(await asyncio.gather(*self.enqueue(items)))
+
+    async def serve(self) -> None:
+        """The loop that submits and polls; runs until cancelled."""
+        while True:
+            await asyncio.sleep(0)  # let every ready caller enqueue before cutting batches
+            await self._submit_ready()
+            if not self.inflight:
+                self.wakeup.clear()
+                if not any(self.queues.values()):
+                    await self.wakeup.wait()
+                continue
+            moved = await self._poll()
+            if moved:
+                self.backoff.reset()
+            self.wakeup.clear()
+            delay = self.backoff.next_delay()
+            with contextlib.suppress(TimeoutError):
+                # new work can start at once if there is room; otherwise wait the delay
+                if len(self.inflight) < self.concurrency:
+                    await asyncio.wait_for(self.wakeup.wait(), delay)
+                else:
+                    await self.sleep(delay)
+
+    async def _submit_ready(self) -> None:
+        for kind in list(self.queues):
+            queue = self.queues[kind]
+            limit = 1 if kind in _SINGLE else self.batch_size
+            while queue and len(self.inflight) < self.concurrency:
+                taken, self.queues[kind] = queue[:limit], queue[limit:]
+                queue = self.queues[kind]
+                batch = _Batch(kind, [i for i, _ in taken], [f for _, f in taken])
+                try:
+                    batch.handle = await self.engine.submit(kind, batch.items)
+                except AuthError as exc:
+                    self.fatal = exc
+                    _fail(batch, str(exc), exc.status, transient=False)
+                    continue
+                except ApiError as exc:
+                    _fail(
+                        batch,
+                        str(exc),
+                        exc.status,
+                        transient=not isinstance(exc, PermanentApiError),
+                    )
+                    continue
+                self.stats.submits += 1
+                self.inflight[batch.handle] = batch
+
+    async def _poll(self) -> bool:
+        handles = list(self.inflight)
+        try:
+            statuses = await self.engine.poll(handles)
+        except ApiError as exc:
+            if isinstance(exc, AuthError):
+                self.fatal = exc
+            for handle in handles:
+                _fail(
+                    self.inflight.pop(handle),
+                    f"lost track of the operation: {exc}",
+                    exc.status,
+                    transient=True,
+                )
+            return True
+        self.stats.polls += 1
+        moved = False
+        for status in statuses:
+            batch = self.inflight.get(status.handle)
+            if batch is None:
+                continue
+            now = (status.progress, status.progress_current)
+            moved = moved or now != batch.last
+            batch.last = now
+            if status.done:
+                del self.inflight[status.handle]
+                await self._finish(batch)
+                moved = True
+        return moved
+
+    async def _finish(self, batch: _Batch) -> None:
+        try:
+            outcomes = await self.engine.outcomes(batch.handle, len(batch.items))
+            self.stats.fetches += 1
+        except ApiError as exc:
+            _fail(
+                batch, f"could not read the operation's result: {exc}", exc.status, transient=True
+            )
+            return
+        for future, outcome in zip(batch.futures, outcomes, strict=False):
+            if not future.done():
+                future.set_result(outcome)
+        _fail(batch, "the engine answered fewer results than items", None, transient=True)
+
+    async def cancel_all(self) -> None:
+        """Ask the engine to stop every batch in flight (their items end failed)."""
+        handles = list(self.inflight)
+        if handles:
+            with contextlib.suppress(ApiError):
+                await self.engine.cancel(handles)
+
+    def abandon(self, reason: str) -> None:
+        """Fail everything queued or in flight (shutdown)."""
+        for queue in self.queues.values():
+            for _, future in queue:
+                if not future.done():
+                    future.set_result(Outcome(ok=False, error=reason, code=499))
+        self.queues.clear()
+        for batch in self.inflight.values():
+            _fail(batch, reason, 499, transient=False)
+        self.inflight.clear()
+
+
+def _fail(batch: _Batch, error: str, code: int | None, *, transient: bool) -> None:
+    for future in batch.futures:
+        if not future.done():
+            future.set_result(Outcome(ok=False, error=error, code=code, transient=transient))

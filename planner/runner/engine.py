@@ -1,0 +1,119 @@
+"""The small interface the runner drives: submit items, poll, fetch per-item outcomes, cancel,
+and the permission routes. The Data Transfer API client is the first engine (api_engine.py);
+another transfer engine (rclone's remote control, say) is one more module implementing this."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ItemKind(StrEnum):
+    COPY = "copy"
+    MOVE = "move"
+    EXISTS = "exists"
+    LIST = "list"  # extended, recursive listing (entries relative to the path)
+    LIST_CHILDREN = "list-children"  # extended listing of the direct children only
+    MKDIR = "mkdir"
+    REMOVE = "remove"  # a file
+    RMDIR = "rmdir"  # a directory, recursively
+    METADATA_GET = "metadata-get"
+    METADATA_SET = "metadata-set"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A path on a remote of the engine (absolute for `local`, relative elsewhere)."""
+
+    remote: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.remote}:{self.path}"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of work: `target` for single-path kinds, `src` -> `target` for copy/move,
+    `data` the custom fields of metadata-set."""
+
+    kind: ItemKind
+    target: Target
+    src: Target | None = None
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of one item. `code` is HTTP-like (404 missing, 403 denied, 503 transient)."""
+
+    ok: bool
+    result: Any = None
+    error: str = ""
+    code: int | None = None
+    transient: bool = False
+    size: int = 0  # bytes moved, for copies
+
+
+@dataclass
+class BatchStatus:
+    """A submitted batch as a poll sees it."""
+
+    handle: str
+    done: bool
+    progress: float = 0.0
+    progress_current: int = 0
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """A role on a resource held by a user, a group or anyone (`subject` None)."""
+
+    resource: Target
+    role: str
+    subject_type: str  # user | group | any
+    subject: str | None = None
+
+
+@dataclass
+class EngineInfo:
+    """What the engine told us when we connected."""
+
+    version: str
+    remotes: set[str] = field(default_factory=set)
+
+
+class Engine(Protocol):
+    """What the runner needs from a transfer engine."""
+
+    async def connect(self) -> EngineInfo:
+        """Check the engine answers and accepts our credentials (raises ApiError otherwise)."""
+        ...
+
+    async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
+        """Start one batch of items of one kind; returns its handle."""
+        ...
+
+    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+        """The status of every handle, in order, in as few requests as the engine allows."""
+        ...
+
+    async def outcomes(self, handle: str, count: int) -> list[Outcome]:
+        """Per-item outcomes of a finished batch of `count` items, in submission order."""
+        ...
+
+    async def cancel(self, handles: Sequence[str]) -> None:
+        """Best effort: stop what still runs."""
+        ...
+
+    async def grants(self, resource: Target) -> list[RoleGrant]:
+        """Roles held on exactly this resource."""
+        ...
+
+    async def grant(self, grants: Sequence[RoleGrant]) -> None: ...
+
+    async def revoke(self, grants: Sequence[RoleGrant]) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,201 @@
+"""The DAG executor: dispatches ready actions by priority, DAG depth and file order, runs them
+concurrently, stops after a failure (or, with keep-going, skips only what depends on it), and
+handles interruption: stop dispatching, give running actions a grace period, then cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from planner.compile import CompiledPlan
+from planner.errors import ApiError, AuthError
+from planner.plan.model import Action
+from planner.runner.actions import run_action
+from planner.runner.context import ActionContext, ActionFailedError
+from planner.runner.dispatcher import Dispatcher
+from planner.runner.engine import Engine
+from planner.runner.progress import ProgressReporter
+from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
+
+
+@dataclass
+class RunOptions:
+    """The knobs of `planner run` that shape execution."""
+
+    concurrency: int = 8
+    batch_size: int = 500
+    keep_going: bool = False
+    grace: float = 30.0
+
+
+class Journaling:
+    """Where the executor reports state changes (the journal, or nothing in tests)."""
+
+    def action(self, result: ActionResult) -> None:
+        """An action changed state."""
+
+    def items(self, records: list[ItemRecord]) -> None:
+        """Items changed state."""
+
+
+class Executor:
+    """Runs one compiled plan against one engine."""
+
+    def __init__(
+        self,
+        compiled: CompiledPlan,
+        engine: Engine,
+        run: RunResult,
+        *,
+        options: RunOptions,
+        reporter: ProgressReporter,
+        journaling: Journaling | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.compiled = compiled
+        self.engine = engine
+        self.run = run
+        self.options = options
+        self.reporter = reporter
+        self.journaling = journaling or Journaling()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.results = {a.id: a for a in run.actions}
+        self.dispatcher = Dispatcher(
+            engine,
+            batch_size=options.batch_size,
+            concurrency=options.concurrency,
+            sleep=sleep,
+            rng=self.rng,
+        )
+        self.stop = asyncio.Event()  # set on interruption: dispatch nothing new
+        self.failed = False
+
+    # -- the loop ---------------------------------------------------------------------------------
+    async def execute(self) -> RunResult:
+        """Run every action that is not already done; returns the (updated) run."""
+        graph = self.compiled.graph
+        remaining = {
+            n: sum(
+                1
+                for p in graph.predecessors(n)
+                if self.results[p].state is not ActionState.SUCCEEDED
+            )
+            for n in graph
+        }
+        ready: list[tuple[int, int, int, str]] = []
+        for node, count in remaining.items():
+            if count == 0 and self.results[node].state is not ActionState.SUCCEEDED:
+                self._push(ready, node)
+        running: dict[asyncio.Task[None], str] = {}
+        serving = asyncio.create_task(self.dispatcher.serve())
+        try:
+            while ready or running:
+                while ready and len(running) < self.options.concurrency and self._may_start():
+                    node = heapq.heappop(ready)[3]
+                    running[asyncio.create_task(self._run_action(node))] = node
+                if not running:
+                    break
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    node = running.pop(task)
+                    if self.results[node].state is ActionState.SUCCEEDED:
+                        for child in graph.successors(node):
+                            remaining[child] -= 1
+                            if remaining[child] == 0:
+                                self._push(ready, child)
+                    elif self.options.keep_going:
+                        self._skip(nx.descendants(graph, node), f"'{node}' failed")
+                    else:
+                        self.failed = True
+        except asyncio.CancelledError:
+            await self._cancel(running)
+            raise
+        finally:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+        reason = "the run was interrupted" if self.stop.is_set() else "an earlier action failed"
+        self._skip([a.id for a in self.run.actions if not a.state.is_final], reason)
+        return self.run
+
+    def _may_start(self) -> bool:
+        return not self.stop.is_set() and not (self.failed and not self.options.keep_going)
+
+    def _push(self, heap: list[tuple[int, int, int, str]], node: str) -> None:
+        action: Action = self.compiled.graph.nodes[node]["action"]
+        depth = self.compiled.generation[node]
+        heapq.heappush(heap, (action.priority, depth, action.order, node))
+
+    def _skip(self, nodes: object, reason: str) -> None:
+        for node in nodes:  # type: ignore[attr-defined]
+            result = self.results[node]
+            if not result.state.is_final:
+                result.state = ActionState.SKIPPED
+                result.error = f"skipped: {reason}"
+                self.reporter.action_changed(result)
+                self.journaling.action(result)
+
+    # -- one action -------------------------------------------------------------------------------
+    async def _run_action(self, node: str) -> None:
+        action: Action = self.compiled.graph.nodes[node]["action"]
+        result = self.results[node]
+        result.state, result.started_at, result.error = ActionState.RUNNING, time.time(), ""
+        result.items, result.detail = [], []
+        result.files_done = result.files_unchanged = result.bytes_done = 0
+        self.reporter.action_changed(result)
+        self.journaling.action(result)
+
+        def progressed(files: int, nbytes: int) -> None:
+            self.reporter.advance(result, files=files, nbytes=nbytes)
+
+        ctx = ActionContext(
+            action=action,
+            result=result,
+            dispatcher=self.dispatcher,
+            engine=self.engine,
+            on_items=self.journaling.items,
+            on_progress=progressed,
+            sleep=self.sleep,
+            rng=self.rng,
+        )
+        try:
+            async with asyncio.timeout(action.timeout):
+                await run_action(ctx)
+            result.state = ActionState.SUCCEEDED
+        except ActionFailedError as exc:
+            result.state, result.error = ActionState.FAILED, str(exc)
+        except TimeoutError:
+            result.state = ActionState.FAILED
+            result.error = f"timed out after {action.timeout:g}s (timeout covers its retries)"
+        except AuthError as exc:
+            result.state, result.error = ActionState.FAILED, str(exc)
+            self.failed = True
+        except ApiError as exc:
+            result.state, result.error = ActionState.FAILED, str(exc)
+        except asyncio.CancelledError:
+            result.state, result.error = ActionState.FAILED, "interrupted"
+            raise
+        finally:
+            result.ended_at = time.time()
+            self.reporter.action_changed(result)
+            self.journaling.action(result)
+
+    # -- interruption -----------------------------------------------------------------------------
+    async def interrupt(self, running_grace: float | None = None) -> None:
+        """Stop dispatching; the caller cancels the execute task after the grace period."""
+        self.stop.set()
+        self.run.interrupted = True
+
+    async def _cancel(self, running: dict[asyncio.Task[None], str]) -> None:
+        await self.dispatcher.cancel_all()
+        self.dispatcher.abandon("interrupted")
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

@@ -1,0 +1,290 @@
+"""A directory copy expanded into file items: the source listing filtered by include/exclude and
+symlinks, then compared with the destination listing under the overwrite policy (PRODUCT.md §1, §3).
+Pure: listings in (docs/api.md, recursive extended `list`), decisions out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from planner.gcpause import paused_gc
+from planner.runner.filters import Filters, match_removal
+
+__all__ = [
+    "OVERWRITE_POLICIES",
+    "SYMLINK_POLICIES",
+    "Decision",
+    "Entry",
+    "Expansion",
+    "Filters",
+    "decide_file",
+    "expand_directory",
+    "listing_from_wire",
+    "match_removal",
+]
+
+OVERWRITE_POLICIES = ("always", "never", "if-newer", "if-different")
+SYMLINK_POLICIES = ("follow", "skip")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file or directory of a listing."""
+
+    path: str  # relative to the listed directory, "/"-separated
+    type: str  # "file" | "dir"
+    size: int
+    mtime_ns: int  # nanoseconds since the epoch (UTC)
+    checksum: str | None  # XXH64 lowercase hex, None when the worker does not know it
+    is_link: bool = False  # reached through a symbolic link (itself or a linked directory above)
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Entry:
+        """An entry of a recursive extended listing: `{"name", "type", "size", "mtime",
+        "checksum"?, "link"?}`. A directory may omit `size` and `mtime`.
+
+        Raises:
+            ValueError: the entry is malformed; the message names the entry and the field.
+        """
+        # ValueError, not TypeError: every malformation of a worker's answer is one error family.
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"malformed list entry {raw!r}: expected an object")  # noqa: TRY004
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"malformed list entry {dict(raw)!r}: 'name' must be a non-empty string"
+            )
+        if not _is_relative_path(name):
+            raise ValueError(f"malformed list entry {name!r}: 'name' must be a relative path")
+        kind = raw.get("type")
+        if kind not in ("file", "dir"):
+            raise ValueError(f"malformed list entry {name!r}: 'type' must be 'file' or 'dir'")
+        is_file = kind == "file"
+        size = raw.get("size")
+        if size is None and not is_file:
+            size = 0
+        if type(size) is not int or size < 0:
+            raise ValueError(f"malformed list entry {name!r}: 'size' must be an integer >= 0")
+        mtime = raw.get("mtime")
+        if mtime is None and not is_file:
+            mtime_ns = 0
+        elif isinstance(mtime, str):
+            mtime_ns = _parse_mtime(name, mtime)
+        else:
+            raise ValueError(f"malformed list entry {name!r}: 'mtime' must be an RFC 3339 string")
+        checksum = raw.get("checksum")
+        if checksum is not None:
+            if not isinstance(checksum, str) or not _HEX.fullmatch(checksum):
+                raise ValueError(f"malformed list entry {name!r}: 'checksum' must be a hex string")
+            checksum = checksum.lower()
+        link = raw.get("link")
+        if link is not None and not isinstance(link, bool):
+            raise ValueError(f"malformed list entry {name!r}: 'link' must be a boolean")
+        return cls(name, kind, size, mtime_ns, checksum, link is True)
+
+
+def listing_from_wire(raw: Any) -> list[Entry]:
+    """Every entry of one recursive extended listing (a JSON array of entry objects).
+
+    Raises:
+        ValueError: `raw` is not an array, or one of its entries is malformed.
+    """
+    if not isinstance(raw, list):  # ValueError, as for a malformed entry: one error family
+        raise ValueError(  # noqa: TRY004
+            f"malformed listing: expected an array of entries, got {type(raw).__name__}"
+        )
+    with paused_gc():  # 100k small objects: see planner/gcpause.py
+        return [Entry.from_wire(item) for item in raw]
+
+
+def _is_relative_path(name: str) -> bool:
+    """No empty, "." or ".." segment (so no leading or trailing "/") and no NUL byte; the cheap
+    tests first, as this runs once per listed entry."""
+    if name[0] == "/" or name[-1] == "/" or "//" in name or "\0" in name:
+        return False
+    if name[0] != "." and "/." not in name:
+        return True
+    return all(segment not in (".", "..") for segment in name.split("/"))
+
+
+def _parse_mtime(name: str, text: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 timestamp with a timezone, keeping every
+    fractional digit up to nanoseconds (`fromisoformat` alone stops at microseconds)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(
+            f"malformed list entry {name!r}: 'mtime' {text!r} is not an RFC 3339 timestamp "
+            "with a timezone"
+        )
+    ns = ((moment - _EPOCH) // _MICROSECOND) * 1000
+    dot = text.find(".")
+    if dot >= 0 and text[dot + 7 : dot + 8].isdigit():  # more than 6 fractional digits (rare)
+        end = dot + 7
+        while end < dot + 10 and text[end : end + 1].isdigit():
+            end += 1
+        ns += int(text[dot + 7 : end].ljust(3, "0"))
+    return ns
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One file to copy and why: "new" (absent at the destination), "changed" (if-different),
+    "newer" (if-newer), "always", or "conflict" (a directory is in the way at the destination,
+    or a file where the destination needs a directory: the worker fails the item with 409)."""
+
+    path: str  # relative to the copy's src and dst
+    size: int
+    reason: str
+
+
+@dataclass
+class Expansion:
+    """What a directory copy needs to do; every list is sorted by path."""
+
+    to_copy: list[Decision]
+    unchanged: list[str]  # files the overwrite policy skipped
+    filtered: int  # files left out by include/exclude or by `symlinks: skip`
+    directories: list[str]  # directories holding a copied or unchanged file (with their parents)
+    checksum_unknown: int = 0  # checksum comparisons that fell back to size + mtime
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(d.size for d in self.to_copy)
+
+
+def decide_file(src: Entry, dst: Entry | None, *, overwrite: str, checksum: bool) -> str | None:
+    """The reason to copy `src` over `dst` (absent: None), or None when the policy skips it.
+
+    Raises:
+        ValueError: an unknown overwrite policy, or `src` is not a file.
+    """
+    _check_choice("overwrite", overwrite, OVERWRITE_POLICIES)
+    if src.type != "file":
+        raise ValueError(f"{src.path!r} is a directory, not a file")
+    return _decide(src, dst, overwrite, checksum)[0]
+
+
+def _decide(
+    src: Entry, dst: Entry | None, overwrite: str, checksum: bool
+) -> tuple[str | None, bool]:
+    """(reason or None, whether a checksum comparison fell back to size + mtime)."""
+    if dst is None:
+        return "new", False
+    if dst.type != "file":
+        return "conflict", False
+    if overwrite == "always":
+        return "always", False
+    if overwrite == "never":
+        return None, False
+    # The wire carries RFC 3339 with microseconds (docs/api.md), so a file whose mtime was
+    # preserved by a copy compares equal only at that precision.
+    src_us, dst_us = src.mtime_ns // 1000, dst.mtime_ns // 1000
+    if overwrite == "if-newer":
+        return ("newer" if src_us > dst_us else None), False
+    if src.size != dst.size:
+        return "changed", False
+    if checksum:
+        if src.checksum is not None and dst.checksum is not None:
+            return ("changed" if src.checksum != dst.checksum else None), False
+        return ("changed" if src_us != dst_us else None), True
+    return ("changed" if src_us != dst_us else None), False
+
+
+def expand_directory(
+    src: Sequence[Entry],
+    dst: Sequence[Entry],
+    *,
+    filters: Filters,
+    overwrite: str,
+    checksum: bool,
+    symlinks: str,
+) -> Expansion:
+    """The file items of a directory copy, from recursive listings of `src` and `dst`.
+
+    Only files are copied (the worker creates a copy's destination parents); directory entries
+    only matter for `symlinks: skip`, which drops a linked file and everything below a linked
+    directory. Filtered files are counted; the rest are copied or left unchanged by `overwrite`.
+
+    Raises:
+        ValueError: an unknown overwrite or symlinks policy.
+    """
+    _check_choice("overwrite", overwrite, OVERWRITE_POLICIES)
+    _check_choice("symlinks", symlinks, SYMLINK_POLICIES)
+    skip_links = symlinks == "skip"
+    linked_dirs = {e.path for e in src if skip_links and e.is_link and e.type == "dir"}
+    check_filters = not filters.accepts_everything
+    expansion = Expansion([], [], 0, [])
+    with paused_gc():  # see planner/gcpause.py: one Decision per file, none in a cycle
+        dst_by_path = {e.path: e for e in dst}
+        # Per directory holding a kept file (and its ancestors): whether a destination file
+        # stands where it must be a directory, a conflict for every file below.
+        parents: dict[str, bool] = {}
+        for entry in src:
+            if entry.type != "file":
+                continue
+            path = entry.path
+            if (
+                skip_links and (entry.is_link or (linked_dirs and _is_below(path, linked_dirs)))
+            ) or (check_filters and not filters.accepts(path)):
+                expansion.filtered += 1
+                continue
+            parent = path.rpartition("/")[0]
+            blocked = parents.get(parent)
+            if blocked is None:
+                blocked = _add_parents(parent, parents, dst_by_path)
+            if blocked:
+                reason: str | None = "conflict"
+            else:
+                reason, fell_back = _decide(entry, dst_by_path.get(path), overwrite, checksum)
+                expansion.checksum_unknown += fell_back
+            if reason is None:
+                expansion.unchanged.append(path)
+            else:
+                expansion.to_copy.append(Decision(path, entry.size, reason))
+    expansion.to_copy.sort(key=lambda d: d.path)
+    expansion.unchanged.sort()
+    expansion.directories = sorted(p for p in parents if p)
+    return expansion
+
+
+def _is_below(path: str, directories: set[str]) -> bool:
+    """Whether one of `path`'s ancestors is in `directories`."""
+    end = path.find("/")
+    while end >= 0:
+        if path[:end] in directories:
+            return True
+        end = path.find("/", end + 1)
+    return False
+
+
+def _add_parents(directory: str, parents: dict[str, bool], dst: Mapping[str, Entry]) -> bool:
+    """Record `directory` and its ancestors in `parents`; whether a destination file stands
+    where one of them must be a directory. Iterative: depth is unbounded."""
+    missing = []
+    head = directory
+    while head not in parents:
+        missing.append(head)
+        if not head:
+            break
+        head = head.rpartition("/")[0]
+    blocked = parents.get(head, False)
+    for name in reversed(missing):
+        found = dst.get(name) if name else None
+        blocked = blocked or (found is not None and found.type == "file")
+        parents[name] = blocked
+    return blocked
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} policy {value!r}; expected one of {', '.join(choices)}")

@@ -1,0 +1,191 @@
+"""One `planner run`: the engine (an embedded worker, or a remote API), the journal and its
+lock, the executor, and interruption (first signal: stop dispatching and wait up to the grace
+period; second signal or the end of the grace period: cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.api.client import ApiClient
+from planner.compile import CompiledPlan
+from planner.errors import ApiError, ApiUnreachableError, AuthError, UsageError
+from planner.runner.api_engine import ApiEngine
+from planner.runner.executor import Executor, Journaling, RunOptions
+from planner.runner.journal import Journal
+from planner.runner.progress import ProgressReporter
+from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class SessionOptions:
+    """Where to run and how."""
+
+    api_url: str | None = None
+    token: str | None = None
+    state_path: Path | None = None
+    resume: bool = False
+    run: RunOptions | None = None
+
+
+def plan_dir_of(compiled: CompiledPlan) -> Path:
+    return Path(compiled.plan.file).resolve().parent
+
+
+@contextlib.asynccontextmanager
+async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncIterator[ApiEngine]:
+    """An engine connected to `--api-url`, or to an embedded worker started for this command
+    (on a thread of this process, so it cannot outlive it) and stopped afterwards.
+
+    Raises:
+        ApiUnreachableError, AuthError: exit 3.
+        UsageError: a storage of the plan names a remote the worker does not have.
+    """
+    embedded = None
+    url, token = options.api_url, options.token
+    if not url:
+        from planner.worker.auth import Authenticator
+        from planner.worker.serve import EmbeddedWorker
+        from planner.worker.service import WorkerConfig
+
+        base = plan_dir_of(compiled) / ".planner"
+        token = secrets.token_urlsafe(24)
+        embedded = EmbeddedWorker(
+            WorkerConfig(
+                state_dir=base / "worker",
+                remotes={"any": base / "storage"},
+                authenticator=Authenticator.single_token(token),
+            )
+        )
+        url = embedded.start()
+    engine = ApiEngine(ApiClient(url, token=token, concurrency=32))
+    try:
+        try:
+            info = await engine.connect()
+        except AuthError as exc:
+            raise AuthError(f"the API at {url} refused the credentials: {exc}", exc.status) from exc
+        except ApiError as exc:
+            raise ApiUnreachableError(f"cannot reach the API at {url}: {exc}") from exc
+        missing = sorted({s.remote for s in compiled.plan.storages.values()} - info.remotes)
+        if missing:
+            raise UsageError(
+                f"the worker at {url} has no remote {', '.join(map(repr, missing))} "
+                f"(it has: {', '.join(sorted(info.remotes))})"
+            )
+        yield engine
+    finally:
+        await engine.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+class _JournalHooks(Journaling):
+    def __init__(self, journal: Journal, run_id: str) -> None:
+        self.journal = journal
+        self.run_id = run_id
+
+    def action(self, result: ActionResult) -> None:
+        self.journal.save_action(self.run_id, result)
+        if result.state.is_final and result.items:
+            self.journal.save_items(self.run_id, result.items)
+
+    def items(self, records: list[ItemRecord]) -> None:
+        self.journal.save_items(self.run_id, records)
+
+
+def _plan_key(file: str) -> str:
+    """Runs of the same plan file share a lock and resume each other."""
+    return str(Path(file).resolve())
+
+
+def _fresh_actions(compiled: CompiledPlan) -> list[ActionResult]:
+    return [ActionResult(id=a.id, kind=a.kind) for a in compiled.actions_in_order()]
+
+
+async def run_session(
+    compiled: CompiledPlan,
+    options: SessionOptions,
+    make_reporter: Callable[[], ProgressReporter],
+) -> tuple[RunResult, int]:
+    """Run the plan; returns the run and the exit code (0, 1 or 130).
+
+    Raises:
+        JournalError, UsageError: exit 2; ApiUnreachableError, AuthError: exit 3.
+    """
+    plan = compiled.plan
+    plan_key = _plan_key(plan.file)
+    state = options.state_path or plan_dir_of(compiled) / ".planner" / "state.db"
+    journal = Journal(state)
+    try:
+        with journal.lock(plan_key):
+            async with open_engine(compiled, options) as engine:
+                if options.resume:
+                    run = journal.resume(plan_key, plan.digest)
+                    for result in run.actions:
+                        if result.state is not ActionState.SUCCEEDED:
+                            result.state = ActionState.PENDING
+                else:
+                    run = journal.start_run(
+                        plan_key, plan.file, plan.name, plan.digest, _fresh_actions(compiled)
+                    )
+                reporter = make_reporter()
+                reporter.start(run)
+                executor = Executor(
+                    compiled,
+                    engine,
+                    run,
+                    options=options.run or RunOptions(),
+                    reporter=reporter,
+                    journaling=_JournalHooks(journal, run.run_id),
+                )
+                await _execute_interruptibly(executor)
+                run.ended_at = time.time()
+                journal.finish_run(run)
+                reporter.finish(run)
+    finally:
+        journal.close()
+    if run.interrupted:
+        return run, EXIT_INTERRUPTED
+    return run, EXIT_OK if run.is_success else EXIT_FAILED
+
+
+async def _execute_interruptibly(executor: Executor) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(executor.execute())
+    signals = 0
+
+    def interrupted() -> None:
+        nonlocal signals
+        signals += 1
+        executor.stop.set()
+        executor.run.interrupted = True
+        if signals == 1:
+            loop.call_later(executor.options.grace, task.cancel)
+        else:
+            task.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, interrupted)
+            installed.append(signum)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not executor.run.interrupted:
+            raise
+        for result in executor.run.actions:
+            if not result.state.is_final:
+                result.state, result.error = ActionState.SKIPPED, "skipped: the run was interrupted"
+                executor.journaling.action(result)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

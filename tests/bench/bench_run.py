@@ -1,0 +1,141 @@
+"""`planner run` against rsync -a, rclone copy and cp, on the same trees, in one script:
+20,000 files of 4 KiB, and one 256 MiB file; also the API requests per file. Runs on a tmpfs
+(/dev/shm) when there is one. Not part of the test run.
+
+Run: python -m tests.bench.bench_run [--files 20000] [--repeat 3] [--dir DIR]
+Needs rsync and rclone on PATH for their columns (apt-get install rsync rclone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from planner.compile import compile_plan
+from planner.plan.load import load_plan
+from planner.runner.executor import RunOptions
+from planner.runner.progress import make_reporter
+from planner.runner.session import SessionOptions, run_session
+
+
+def _tree(base: Path, files: int) -> Path:
+    src = base / "small"
+    for i in range(files):
+        d = src / f"d{i % 100:02d}"
+        if i < 100:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:05d}.bin").write_bytes(os.urandom(4096))
+    return src
+
+
+def _big(base: Path) -> Path:
+    src = base / "big"
+    src.mkdir()
+    with (src / "big.bin").open("wb") as handle:
+        chunk = os.urandom(1 << 20)
+        for _ in range(256):
+            handle.write(chunk)
+    return src
+
+
+def _planner(base: Path, src: Path, dst: Path) -> tuple[float, int]:
+    plan = base / f"plan-{dst.name}.yaml"
+    plan.write_text(
+        "version: 1\nstorages:\n"
+        f"  src: {{remote: local, root: {src}}}\n  dst: {{remote: local, root: {dst}}}\n"
+        "copies:\n  - {id: tree, src: 'src:', dst: 'dst:'}\n"
+    )
+    compiled = compile_plan(load_plan(plan))
+    counted: list[int] = []
+
+    def reporter():  # type: ignore[no-untyped-def]
+        return make_reporter(open(os.devnull, "w"), quiet=True)
+
+    start = time.perf_counter()
+    from planner.runner import session
+
+    original = session.Executor
+
+    class Counting(original):  # type: ignore[misc,valid-type]
+        async def execute(self):  # type: ignore[no-untyped-def]
+            try:
+                return await super().execute()
+            finally:
+                counted.append(self.dispatcher.stats.requests)
+
+    session.Executor = Counting  # type: ignore[misc]
+    try:
+        run, code = asyncio.run(run_session(compiled, SessionOptions(run=RunOptions()), reporter))
+    finally:
+        session.Executor = original  # type: ignore[misc]
+    elapsed = time.perf_counter() - start
+    assert code == 0, [a.error for a in run.actions]
+    return elapsed, counted[0]
+
+
+def _timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def bench(base: Path, files: int, repeat: int) -> None:
+    trees = {"small": _tree(base, files), "big": _big(base)}
+    for name, src in trees.items():
+        rows: dict[str, list[float]] = {"planner": [], "cp -r": []}
+        if shutil.which("rsync"):
+            rows["rsync -a"] = []
+        if shutil.which("rclone"):
+            rows["rclone copy"] = []
+        requests = 0
+        for n in range(repeat):
+
+            def fresh(tag: str) -> Path:
+                return base / f"out-{name}-{tag}-{n}"  # noqa: B023
+
+            elapsed, requests = _planner(base, src, fresh("planner"))
+            rows["planner"].append(elapsed)
+            rows["cp -r"].append(_timed(["cp", "-r", str(src), str(fresh("cp"))]))
+            if "rsync -a" in rows:
+                rows["rsync -a"].append(_timed(["rsync", "-a", f"{src}/", str(fresh("rsync"))]))
+            if "rclone copy" in rows:
+                rows["rclone copy"].append(
+                    _timed(["rclone", "copy", "--transfers", "8", str(src), str(fresh("rclone"))])
+                )
+            for out in base.glob("out-*"):
+                shutil.rmtree(out)
+        medians = {k: statistics.median(v) for k, v in rows.items()}
+        count = files if name == "small" else 1
+        print(f"\n{name}: {count} files, median of {repeat} ({base})")
+        for tool, seconds in medians.items():
+            line = f"  {tool:12s} {seconds:8.3f} s"
+            if tool != "planner":
+                line += f"   planner/{tool} time ratio: {medians['planner'] / seconds:5.2f}"
+            print(line)
+        print(f"  API requests: {requests} ({requests / count:.4f} per file)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="planner-run-bench-", dir=args.dir))
+    try:
+        bench(base, args.files, args.repeat)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
