@@ -53,12 +53,24 @@ def outcome(run: RunResult) -> str:
     return "succeeded" if run.is_success else "failed"
 
 
+# what an action's files_done counts, per kind: (noun, verb)
+_WORDS = {
+    "copy": ("file", "copied"),
+    "move": ("path", "moved"),
+    "removal": ("path", "removed"),
+    "directory": ("directory", "created"),
+    "metadata": ("key", "changed"),
+    "permission": ("grant", "changed"),
+}
+
+
 def action_status(action: ActionResult, color: bool = False) -> str:
     """`running`, `succeeded: 12 files, 3.4 MB in 1.2s`, `failed: <error>`, `skipped: ...`."""
     state = paint(action.state.value, color, fg=_STATE_COLOR.get(action.state))
     match action.state:
         case ActionState.SUCCEEDED:
-            parts = [count(action.files_done, "file")] if action.files_done else []
+            noun, verb = _WORDS.get(action.kind, ("item", "done"))
+            parts = [f"{count(action.files_done, noun)} {verb}"] if action.files_done else []
             if action.files_unchanged:
                 parts.append(f"{action.files_unchanged:,} unchanged")
             if action.bytes_done:
@@ -94,7 +106,7 @@ def summary_lines(run: RunResult, color: bool = False) -> list[str]:
         actions += f", {not_run:,} not run"
     totals = run.totals()
     files = (
-        f"{count(totals['files_done'], 'file')} copied, {totals['files_unchanged']:,} unchanged, "
+        f"{count(totals['files_copied'], 'file')} copied, {totals['files_skipped']:,} unchanged, "
         f"{human_size(totals['bytes'])} in {human_duration(run.duration)}"
     )
     head = f"Run {run.run_id} {paint(word, color, fg=_OUTCOME_COLOR[word], bold=True)}"

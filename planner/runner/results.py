@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+_TRANSFERS = ("copy", "move")
+
 
 class ActionState(StrEnum):
     PENDING = "pending"
@@ -116,6 +118,8 @@ class RunResult:
         """Files copied/unchanged and bytes over every action."""
         return {
             "files_done": sum(a.files_done for a in self.actions),
+            "files_copied": sum(a.files_done for a in self.actions if a.kind in _TRANSFERS),
+            "files_skipped": sum(a.files_unchanged for a in self.actions if a.kind in _TRANSFERS),
             "files_unchanged": sum(a.files_unchanged for a in self.actions),
             "bytes": sum(a.bytes_done for a in self.actions),
         }

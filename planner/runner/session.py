@@ -146,10 +146,12 @@ async def run_session(
                     reporter=reporter,
                     journaling=_JournalHooks(journal, run.run_id),
                 )
-                await _execute_interruptibly(executor)
-                run.ended_at = time.time()
-                journal.finish_run(run)
-                reporter.finish(run)
+                try:
+                    await _execute_interruptibly(executor)
+                finally:  # the journal and the terminal are left tidy whatever happened
+                    run.ended_at = time.time()
+                    journal.finish_run(run)
+                    reporter.finish(run)
     finally:
         journal.close()
     if run.interrupted:

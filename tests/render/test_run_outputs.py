@@ -183,7 +183,7 @@ def test_durations_read_as_seconds_then_minutes(seconds: float, text: str) -> No
 
 def test_action_status_per_state() -> None:
     fetch, publish, cleanup = failed_run().actions
-    assert action_status(fetch) == "succeeded: 990 files, 340.2 MB in 4.2s"
+    assert action_status(fetch) == "succeeded: 990 files copied, 340.2 MB in 4.2s"
     assert action_status(publish).startswith("failed: 2 of 10 items failed")
     assert action_status(cleanup) == "skipped: 'publish' failed"
     assert action_status(ActionResult(id="x", kind="copy", state=ActionState.RUNNING)) == (
@@ -199,7 +199,7 @@ def test_action_status_per_state() -> None:
 def test_text_lists_every_action_aligned_then_the_summary() -> None:
     lines = render_run_text(failed_run()).splitlines()
     assert lines[:3] == [
-        "+ fetch    copy     succeeded: 990 files, 340.2 MB in 4.2s",
+        "+ fetch    copy     succeeded: 990 files copied, 340.2 MB in 4.2s",
         "~ publish  copy     failed: 2 of 10 items failed: data/f0000.bin: permission denied "
         "(code EACCES)",
         "= cleanup  removal  skipped: 'publish' failed",

@@ -93,7 +93,7 @@ def test_plain_reporter_writes_one_line_per_state_change() -> None:
     assert _lines(stream) == [
         "run R1: plan nightly (plan.yaml), 3 actions",
         "fetch (copy): running",
-        "fetch (copy): succeeded: 12 files, 3.4 MB in 1.2s",
+        "fetch (copy): succeeded: 12 files copied, 3.4 MB in 1.2s",
         "publish (copy): running",
         "publish (copy): failed: permission denied",
         "cleanup (removal): skipped: 'publish' failed",
@@ -122,7 +122,7 @@ def test_plain_reporter_summarises_only_once_the_interval_has_passed() -> None:
     fetch.state = ActionState.SUCCEEDED
     reporter.action_changed(fetch)
     assert _lines(stream)[-2:] == [
-        "fetch (copy): succeeded: 1,235 files, 76.7 MB in 0.0s",
+        "fetch (copy): succeeded: 1,235 files copied, 76.7 MB in 0.0s",
         "progress: 1/3 actions done, 1,235 files, 76.7 MB, 2.0 MB/s",
     ]
 
@@ -195,7 +195,7 @@ def test_rich_reporter_on_a_terminal_shows_bars_and_ends_with_the_summary() -> N
     output = stream.getvalue()
     for line in summary_lines(run):
         assert line in output
-    assert "fetch (copy): succeeded: 10 files, 10.0 MB in 2.0s" in output
+    assert "fetch (copy): succeeded: 10 files copied, 10.0 MB in 2.0s" in output
     assert "publish (copy): failed: permission denied" in output
 
 
