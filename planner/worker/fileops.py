@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import re
 import secrets
 import shutil
@@ -31,6 +32,8 @@ _REFUSALS = frozenset(
 _TEMP_MARK = ".planner-tmp-"
 _TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
 _buffers = threading.local()
+# temporary names need uniqueness, not secrecy: a seeded generator saves a getrandom() per file
+_names = random.Random(secrets.randbits(64))
 
 
 class CopyCancelledError(Exception):
@@ -88,7 +91,7 @@ def is_temp_name(name: str) -> bool:
 
 def temp_path_for(dst: Path) -> Path:
     """A fresh temporary name next to `dst` (the name is cut so the result stays short)."""
-    return dst.parent / f".{dst.name[:64]}{_TEMP_MARK}{secrets.token_hex(6)}"
+    return dst.parent / f".{dst.name[:64]}{_TEMP_MARK}{_names.getrandbits(48):012x}"
 
 
 def _buffer() -> memoryview:

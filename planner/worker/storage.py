@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | No
     return None
 
 
+_DIR_CACHE_SECONDS = 1.0
+
+
 class Storages:
     """The remotes of one worker: `name -> root`, with `local` (root "/", absolute paths) always
     present. Every path is confined to its remote's root, symlinks included."""
@@ -126,6 +130,33 @@ class Storages:
                 os.makedirs(root, exist_ok=True)
             self._roots[name] = os.path.realpath(root)
         self._registry: TempRegistry = temp_registry or MemoryTempRegistry()
+        # Directory resolutions are reused for a moment: a tree copy resolves the same few
+        # directories thousands of times, and realpath (one lstat per component) dominated it.
+        # The window is no wider in kind than the check-then-use race every resolution has.
+        self._real_dirs: dict[str, tuple[float, str]] = {}
+        self._made_dirs: dict[str, float] = {}
+
+    def _real_dir(self, lexical: str) -> str:
+        now = time.monotonic()
+        cached = self._real_dirs.get(lexical)
+        if cached is not None and now - cached[0] < _DIR_CACHE_SECONDS:
+            return cached[1]
+        real = os.path.realpath(lexical)
+        if len(self._real_dirs) > 50_000:
+            self._real_dirs.clear()
+        self._real_dirs[lexical] = (now, real)
+        return real
+
+    def _ensure_dir(self, directory: str) -> None:
+        """`mkdir -p`, skipped for a directory this worker made or saw a moment ago."""
+        now = time.monotonic()
+        seen = self._made_dirs.get(directory)
+        if seen is not None and now - seen < _DIR_CACHE_SECONDS and os.path.isdir(directory):
+            return
+        os.makedirs(directory, exist_ok=True)
+        if len(self._made_dirs) > 50_000:
+            self._made_dirs.clear()
+        self._made_dirs[directory] = now
 
     def names(self) -> list[str]:
         """The remote names, sorted (`local` included)."""
@@ -148,19 +179,19 @@ class Storages:
             raise StorageError(400, f"unknown remote {remote!r} (known: {', '.join(self.names())})")
         parts = self._parts(remote, path)
         lexical = os.path.join(root, *parts)
-        if not for_write or not parts:
-            real = os.path.realpath(lexical)
-            if not fileops.is_inside(root, real):
-                raise StorageError(403, f"{remote}:{path}: outside the storage root")
-            return Path(real)
-        # one realpath (of the parent) per write: this runs for every file copied
-        parent = os.path.realpath(os.path.dirname(lexical))
+        if not parts:
+            return Path(root)
+        parent = self._real_dir(os.path.dirname(lexical))
         if not fileops.is_inside(root, parent):
             raise StorageError(403, f"{remote}:{path}: outside the storage root")
         final = os.path.join(parent, parts[-1])
-        if os.path.islink(final) and not fileops.is_inside(root, os.path.realpath(final)):
+        if not os.path.islink(final):
+            return Path(final)
+        real = os.path.realpath(final)
+        if not fileops.is_inside(root, real):
             raise StorageError(403, f"{remote}:{path}: outside the storage root")
-        return Path(final)
+        # for writing, the link itself (a rename or unlink replaces it, never its target)
+        return Path(final if for_write else real)
 
     @staticmethod
     def _parts(remote: str, path: str) -> list[str]:
@@ -349,7 +380,7 @@ class Storages:
             if on_size is not None:
                 on_size(st.st_size)
             if existing is None:
-                os.makedirs(dst.parent, exist_ok=True)
+                self._ensure_dir(str(dst.parent))
             return fileops.copy_file(
                 src, dst, registry=self._registry, progress=progress, cancel=cancel
             )
