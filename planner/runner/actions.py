@@ -170,11 +170,14 @@ async def _copy_files(
         for rel, size, _ in files
     ]
     items = [Item(ItemKind.COPY, _join(dst, rel), src=_join(src, rel)) for rel, _, _ in files]
-    outcomes = await ctx.run(items, records=records) if items else []
-    done = [r for r, o in zip(records, outcomes, strict=True) if o.ok]
-    ctx.result.files_done = len(done)
-    ctx.result.bytes_done = sum(r.size for r in done)
     ctx.result.items = records
+    outcomes = []
+    try:
+        outcomes = await ctx.run(items, records=records) if items else []
+    finally:  # counted from the records, so an interrupted copy still tells what it did
+        done = [r for r in records if r.state is ItemState.SUCCEEDED]
+        ctx.result.files_done = len(done)
+        ctx.result.bytes_done = sum(r.size for r in done)
     if not files:
         ctx.result.change = Change.UNCHANGED
     elif any(replaced for _, _, replaced in files):

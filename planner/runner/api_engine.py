@@ -77,6 +77,7 @@ class ApiEngine:
             BatchStatus(
                 handle=o.id,
                 done=o.state.is_terminal,
+                succeeded=o.state is wire.OperationState.SUCCEEDED,
                 progress=o.progress,
                 progress_current=o.progress_current,
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from planner.api.retry import Backoff
 from planner.errors import ApiError, AuthError, PermanentApiError
-from planner.runner.engine import Engine, Item, ItemKind, Outcome
+from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
 
 # one request per item for these: the metadata routes answer one operation for a whole request,
 # so a single missing path would fail every path batched with it
@@ -65,6 +65,7 @@ class Dispatcher:
         self.wakeup = asyncio.Event()
         self.stats = DispatchStats()
         self.fatal: BaseException | None = None
+        self.halted = False
 
     def enqueue(self, items: Sequence[Item]) -> list[asyncio.Future[Outcome]]:
         """Queue items (any kinds); each future resolves with its item's outcome. A batch that
@@ -74,6 +75,8 @@ class Dispatcher:
         if self.fatal is not None:
             raise self.fatal
         loop = asyncio.get_running_loop()
+        if self.halted:
+            return [_halted(loop) for _ in items]
         futures: list[asyncio.Future[Outcome]] = []
         for item in items:
             future: asyncio.Future[Outcome] = loop.create_future()
@@ -159,7 +162,13 @@ class Dispatcher:
             batch.last = now
             if status.done:
                 del self.inflight[status.handle]
-                await self._finish(batch)
+                if status.succeeded and batch.kind.value in RESULTLESS:
+                    # nothing to learn per item: spare the request (and parsing 500 children)
+                    for future in batch.futures:
+                        if not future.done():
+                            future.set_result(Outcome(ok=True))
+                else:
+                    await self._finish(batch)
                 moved = True
         return moved
 
@@ -177,12 +186,39 @@ class Dispatcher:
                 future.set_result(outcome)
         _fail(batch, "the engine answered fewer results than items", None, transient=True)
 
+    def halt(self, reason: str) -> None:
+        """Submit nothing more: queued items fail now (not transient), batches in flight go on."""
+        self.halted = True
+        for queue in self.queues.values():
+            for _, future in queue:
+                if not future.done():
+                    future.set_result(Outcome(ok=False, error=reason, code=499))
+        self.queues.clear()
+        self.wakeup.set()
+
     async def cancel_all(self) -> None:
         """Ask the engine to stop every batch in flight (their items end failed)."""
         handles = list(self.inflight)
         if handles:
             with contextlib.suppress(ApiError):
                 await self.engine.cancel(handles)
+
+    async def settle(self, reason: str) -> None:
+        """After a cancel: learn which items of the batches in flight did finish (so the run
+        reports exactly what was copied); the others fail with `reason`."""
+        self.halt(reason)
+        for handle, batch in list(self.inflight.items()):
+            try:
+                outcomes = await self.engine.outcomes(handle, len(batch.items))
+            except ApiError:
+                continue
+            for future, outcome in zip(batch.futures, outcomes, strict=False):
+                if not future.done():
+                    finished = outcome.ok or outcome.code is not None
+                    future.set_result(
+                        outcome if finished else Outcome(ok=False, error=reason, code=499)
+                    )
+        self.abandon(reason)
 
     def abandon(self, reason: str) -> None:
         """Fail everything queued or in flight (shutdown)."""
@@ -194,6 +230,12 @@ class Dispatcher:
         for batch in self.inflight.values():
             _fail(batch, reason, 499, transient=False)
         self.inflight.clear()
+
+
+def _halted(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Outcome]:
+    future: asyncio.Future[Outcome] = loop.create_future()
+    future.set_result(Outcome(ok=False, error="interrupted", code=499))
+    return future
 
 
 def _fail(batch: _Batch, error: str, code: int | None, *, transient: bool) -> None:

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+# kinds whose successful items carry no result worth fetching
+RESULTLESS = frozenset({"copy", "move", "mkdir", "remove", "rmdir", "metadata-set"})
+
 
 class ItemKind(StrEnum):
     COPY = "copy"
@@ -63,6 +66,7 @@ class BatchStatus:
 
     handle: str
     done: bool
+    succeeded: bool = False  # every item of the batch succeeded
     progress: float = 0.0
     progress_current: int = 0
 

@@ -195,7 +195,9 @@ class Executor:
 
     async def _cancel(self, running: dict[asyncio.Task[None], str]) -> None:
         await self.dispatcher.cancel_all()
-        self.dispatcher.abandon("interrupted")
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await self.dispatcher.settle("interrupted")
+        if running:  # the actions see their items' fates and end on their own
+            _, late = await asyncio.wait(running, timeout=5.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +16,7 @@ from planner.api.client import ApiClient
 from planner.compile import CompiledPlan
 from planner.errors import ApiError, ApiUnreachableError, AuthError, UsageError
 from planner.runner.api_engine import ApiEngine
+from planner.runner.embedded import embedded_worker
 from planner.runner.executor import Executor, Journaling, RunOptions
 from planner.runner.journal import Journal
 from planner.runner.progress import ProgressReporter
@@ -49,23 +49,18 @@ async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncI
         ApiUnreachableError, AuthError: exit 3.
         UsageError: a storage of the plan names a remote the worker does not have.
     """
-    embedded = None
     url, token = options.api_url, options.token
-    if not url:
-        from planner.worker.auth import Authenticator
-        from planner.worker.serve import EmbeddedWorker
-        from planner.worker.service import WorkerConfig
+    with contextlib.ExitStack() as stack:
+        if not url:
+            url, token = stack.enter_context(embedded_worker(plan_dir_of(compiled) / ".planner"))
+        async with _connected(compiled, url, token) as engine:
+            yield engine
 
-        base = plan_dir_of(compiled) / ".planner"
-        token = secrets.token_urlsafe(24)
-        embedded = EmbeddedWorker(
-            WorkerConfig(
-                state_dir=base / "worker",
-                remotes={"any": base / "storage"},
-                authenticator=Authenticator.single_token(token),
-            )
-        )
-        url = embedded.start()
+
+@contextlib.asynccontextmanager
+async def _connected(
+    compiled: CompiledPlan, url: str, token: str | None
+) -> AsyncIterator[ApiEngine]:
     engine = ApiEngine(ApiClient(url, token=token, concurrency=32))
     try:
         try:
@@ -83,8 +78,6 @@ async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncI
         yield engine
     finally:
         await engine.close()
-        if embedded is not None:
-            embedded.stop()
 
 
 class _JournalHooks(Journaling):
@@ -169,6 +162,7 @@ async def _execute_interruptibly(executor: Executor) -> None:
         signals += 1
         executor.stop.set()
         executor.run.interrupted = True
+        executor.dispatcher.halt("interrupted")
         if signals == 1:
             loop.call_later(executor.options.grace, task.cancel)
         else:
