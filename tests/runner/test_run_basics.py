@@ -1,0 +1,294 @@
+"""`planner run` end to end through the real CLI and the real embedded worker: the quickstart,
+a filtered directory tree copied byte for byte, idempotent re-runs (nothing rewritten), one
+changed file copied alone, and the order the compiler infers observed while running."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLES, CliResult
+
+TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
+
+
+@pytest.fixture(autouse=True)
+def _no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API URL or token exported in the developer's shell must not redirect these runs."""
+    monkeypatch.delenv("PLANNER_API_URL", raising=False)
+    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+
+
+# -- helpers (also used by the other test_run_* modules) ---------------------------------------
+def make_tree(root: Path, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Write `files` ({"a/b.bin": content}) below root; returns them."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return files
+
+
+def temp_files(root: Path) -> list[Path]:
+    """Temporary copies the worker left (`.<name>.planner-tmp-<hex>`) below root."""
+    return sorted(p for p in root.rglob("*") if TEMP_NAME.match(p.name))
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every regular file below root (temporary copies aside): relative path -> content."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not TEMP_NAME.match(p.name)
+    }
+
+
+def tree_stats(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every regular file below root: relative path -> (inode, mtime_ns, ctime_ns)."""
+    out = {}
+    for p in root.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            out[p.relative_to(root).as_posix()] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    return out
+
+
+def run_json(run_cli: Callable[..., CliResult], plan: Path, *args: str) -> tuple[int, Any]:
+    """`planner run PLAN --format json ARGS...` in-process: exit code and the parsed document."""
+    result = run_cli("run", plan, "--format", "json", *args)
+    assert result.stdout.strip(), f"no JSON on stdout (exit {result.code}): {result.stderr}"
+    document = json.loads(result.stdout)
+    assert document["format_version"] == 1
+    assert document["exit_code"] == result.code
+    return result.code, document
+
+
+def actions_of(document: Any) -> dict[str, Any]:
+    return {a["id"]: a for a in document["actions"]}
+
+
+def copied_keys(document: Any, action_id: str) -> set[str]:
+    return {
+        i["key"]
+        for i in actions_of(document)[action_id]["items"]
+        if i["kind"] == "copy" and i["state"] == "succeeded"
+    }
+
+
+def parents_of(paths: Iterable[str]) -> set[str]:
+    out = set()
+    for rel in paths:
+        parts = rel.split("/")[:-1]
+        out |= {"/".join(parts[: i + 1]) for i in range(len(parts))}
+    return out
+
+
+# -- the quickstart ---------------------------------------------------------------------------
+def test_quickstart_runs_then_reruns_without_changing_anything(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    example = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLES / "quickstart", example, ignore=shutil.ignore_patterns(".planner"))
+    plan = example / "plan.yaml"
+    source = example / "data" / "results"
+    archive = example / ".planner" / "storage" / "quickstart" / "runs" / "demo" / "results"
+    expected = {k: v for k, v in tree_bytes(source).items() if not k.endswith(".tmp")}
+    assert len(expected) == 3
+
+    first = run_cli("run", plan)
+    assert first.code == 0, first.stdout + first.stderr
+    assert tree_bytes(archive) == expected  # solver.tmp excluded, the rest byte for byte
+    # no terminal: one plain line per state change, then the summary
+    for action in ("directories.0 (directory)", "results (copy)", "tag-results (metadata)"):
+        assert f"{action}: running" in first.stdout
+        assert f"{action}: succeeded" in first.stdout
+    assert "succeeded: 4 actions succeeded, 0 failed, 0 skipped; 3 files copied" in first.stdout
+
+    before = tree_stats(archive)
+    code, again = run_json(run_cli, plan)
+    assert code == 0
+    assert again["result"] == "succeeded"
+    assert again["totals"]["files_done"] == 0
+    assert {a["id"]: a["change"] for a in again["actions"]} == {
+        "directories.0": "unchanged",
+        "results": "unchanged",
+        "tag-results": "unchanged",
+        "summary-arrived": "unchanged",
+    }
+    assert actions_of(again)["results"]["files_unchanged"] == 3
+    assert tree_stats(archive) == before
+
+
+# -- directory copies -------------------------------------------------------------------------
+FILTERED_PLAN = """
+    version: 1
+    storages:
+      src: {remote: local, root: ./src}
+      dst: {remote: local, root: ./dst}
+    copies:
+      - id: tree
+        src: src:results/
+        dst: dst:copy/
+        include: ["*.csv", "*.h5", "/docs/"]
+        exclude: ["scratch/", "*.bak.csv"]
+"""
+
+
+@pytest.fixture
+def filtered_tree(tmp_path: Path, write_plan: Callable[..., Path]) -> tuple[Path, dict[str, bytes]]:
+    """A source tree under src/results and the files FILTERED_PLAN must copy (by relative path)."""
+    rng = random.Random(1)
+    files = make_tree(
+        tmp_path / "src" / "results",
+        {
+            "top.csv": b"a,b\n1,2\n",
+            "notes.txt": b"not included\n",
+            "a/b/deep.csv": rng.randbytes(70_000),
+            "a/b/old.bak.csv": b"excluded by *.bak.csv\n",
+            "fields/pressure.h5": rng.randbytes(3 * 1024 * 1024 + 17),
+            "fields/empty.h5": b"",
+            "scratch/x.csv": b"excluded: below scratch/\n",
+            "a/scratch/y.csv": b"excluded: scratch/ matches at any depth\n",
+            "docs/readme.md": b"# included by /docs/\n",
+            "docs/img/logo.png": rng.randbytes(4096),
+            "sub/docs/other.md": b"not included: /docs/ is anchored\n",
+            "with space/\u00fcn\u00efcode \u00e9.csv": b"unicode names too\n",
+        },
+    )
+    wanted = {
+        "top.csv",
+        "a/b/deep.csv",
+        "fields/pressure.h5",
+        "fields/empty.h5",
+        "docs/readme.md",
+        "docs/img/logo.png",
+        "with space/\u00fcn\u00efcode \u00e9.csv",
+    }
+    return write_plan(FILTERED_PLAN), {k: v for k, v in files.items() if k in wanted}
+
+
+def test_directory_copy_copies_exactly_the_filtered_files_byte_for_byte(
+    tmp_path: Path,
+    run_cli: Callable[..., CliResult],
+    filtered_tree: tuple[Path, dict[str, bytes]],
+) -> None:
+    plan, expected = filtered_tree
+    code, document = run_json(run_cli, plan)
+
+    assert code == 0, document
+    copy = tmp_path / "dst" / "copy"
+    assert tree_bytes(copy) == expected
+    # nothing else: no directory of an excluded file, no temporary file
+    present = {p.relative_to(copy).as_posix() for p in copy.rglob("*")}
+    assert present == set(expected) | parents_of(expected)
+    for rel in expected:  # the source mtime is kept (what if-different compares on re-runs)
+        src_mtime = (tmp_path / "src" / "results" / rel).stat().st_mtime_ns
+        assert (copy / rel).stat().st_mtime_ns == src_mtime, rel
+    # the JSON document tells the same story, file by file
+    tree = actions_of(document)["tree"]
+    assert tree["state"] == "succeeded"
+    assert tree["change"] == "create"
+    assert copied_keys(document, "tree") == set(expected)
+    assert tree["files_done"] == len(expected)
+    assert tree["bytes"] == sum(len(v) for v in expected.values())
+    assert document["totals"]["bytes"] == tree["bytes"]
+    for item in tree["items"]:
+        assert item["dst"].endswith("/dst/copy/" + item["key"]), item
+        assert item["size"] == len(expected[item["key"]])
+
+
+def test_rerun_copies_nothing_and_rewrites_no_destination_file(
+    tmp_path: Path,
+    run_cli: Callable[..., CliResult],
+    filtered_tree: tuple[Path, dict[str, bytes]],
+) -> None:
+    plan, expected = filtered_tree
+    assert run_cli("run", plan).code == 0
+    copy = tmp_path / "dst" / "copy"
+    before = tree_stats(copy)
+
+    code, document = run_json(run_cli, plan)
+
+    assert code == 0
+    tree = actions_of(document)["tree"]
+    assert (tree["state"], tree["change"]) == ("succeeded", "unchanged")
+    assert (tree["files_done"], tree["files_unchanged"], tree["bytes"]) == (0, len(expected), 0)
+    assert copied_keys(document, "tree") == set()
+    assert tree_stats(copy) == before  # same inodes, mtimes and ctimes: not even touched
+    assert tree_bytes(copy) == expected
+
+
+def test_one_changed_source_file_is_the_only_file_copied(
+    tmp_path: Path,
+    run_cli: Callable[..., CliResult],
+    filtered_tree: tuple[Path, dict[str, bytes]],
+) -> None:
+    plan, expected = filtered_tree
+    assert run_cli("run", plan).code == 0
+    copy = tmp_path / "dst" / "copy"
+    before = tree_stats(copy)
+    changed = "a/b/deep.csv"
+    expected[changed] = b"rewritten, and shorter\n"
+    (tmp_path / "src" / "results" / changed).write_bytes(expected[changed])
+
+    code, document = run_json(run_cli, plan)
+
+    assert code == 0
+    tree = actions_of(document)["tree"]
+    assert copied_keys(document, "tree") == {changed}
+    assert (tree["change"], tree["files_done"], tree["files_unchanged"]) == (
+        "update",
+        1,
+        len(expected) - 1,
+    )
+    assert tree["bytes"] == len(expected[changed])
+    assert tree_bytes(copy) == expected
+    after = tree_stats(copy)
+    assert {rel for rel in before if after[rel] != before[rel]} == {changed}
+
+
+# -- inferred order ---------------------------------------------------------------------------
+def test_inferred_order_holds_even_against_priorities(
+    tmp_path: Path, run_cli: Callable[..., CliResult], write_plan: Callable[..., Path]
+) -> None:
+    # Priorities ask for the opposite order: without the inferred edges the removal (priority 0)
+    # would delete the source before the copy reads it, and the check would find nothing.
+    expected = make_tree(
+        tmp_path / "src" / "data",
+        {"a.txt": b"alpha\n", "nested/b.bin": random.Random(2).randbytes(200_000)},
+    )
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          src: {remote: local, root: ./src}
+          dst: {remote: local, root: ./dst}
+        directories:
+          - {id: make-archive, path: "dst:archive", priority: 300}
+        copies:
+          - {id: upload, src: "src:data/", dst: "dst:archive/data/", priority: 200}
+        removals:
+          - {id: cleanup, path: "src:data", priority: 0}
+        checks:
+          - {id: arrived, exists: "dst:archive/data/nested/b.bin", priority: 0}
+        """
+    )
+
+    code, document = run_json(run_cli, plan)
+
+    assert code == 0, document
+    assert tree_bytes(tmp_path / "dst" / "archive" / "data") == expected
+    assert not (tmp_path / "src" / "data").exists()
+    a = actions_of(document)
+    assert all(x["state"] == "succeeded" for x in a.values()), a
+    assert a["make-archive"]["ended_at"] <= a["upload"]["started_at"]
+    assert a["upload"]["ended_at"] <= a["cleanup"]["started_at"]
+    assert a["upload"]["ended_at"] <= a["arrived"]["started_at"]
+    assert (a["cleanup"]["change"], a["cleanup"]["files_done"]) == ("delete", 1)
