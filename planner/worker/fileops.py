@@ -151,8 +151,10 @@ def copy_file(
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
     methods: Sequence[str] = METHODS,
+    on_open: Callable[[os.stat_result], None] | None = None,
 ) -> CopyResult:
-    """Copy the regular file `src` onto `dst` atomically, preserving its mtime.
+    """Copy the regular file `src` onto `dst` atomically, preserving its mtime (`on_open` gets
+    the source's stat once it is open).
 
     The data goes to a temporary file next to `dst` (registered in `registry` before it exists),
     which replaces `dst` once complete; on any error or cancel it is deleted and `dst` is untouched.
@@ -164,6 +166,8 @@ def copy_file(
     """
     src_fd, st = _open_regular(src)
     try:
+        if on_open is not None:
+            on_open(st)
         tmp = temp_path_for(dst)
         registry.add(str(tmp))
         try:

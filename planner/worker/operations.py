@@ -8,6 +8,7 @@ created and when they end, so a restarted worker reports what was running as fai
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import threading
 import time
@@ -23,9 +24,13 @@ CANCELLED = 499
 UNKNOWN_OPERATION = 404
 
 
+# ids must be unique, not secret (the token authorises): a seeded generator, not getrandom()
+_ids = random.Random(secrets.randbits(128))
+
+
 def new_id() -> str:
     """A random, URL-safe operation id."""
-    return secrets.token_hex(12)
+    return f"{_ids.getrandbits(96):024x}"
 
 
 def _now() -> datetime:

@@ -361,29 +361,31 @@ class Storages:
         with _translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
             src = self.resolve(src_remote, src_path)
             dst = self.resolve(dst_remote, dst_path, for_write=True)
-            st = os.stat(src)
-            if stat.S_ISDIR(st.st_mode):
-                raise StorageError(400, "copy copies files; list the directory and copy its files")
-            if not stat.S_ISREG(st.st_mode):
-                raise StorageError(400, f"{src_remote}:{src_path}: not a regular file")
-            try:
-                existing = os.stat(dst)
-            except FileNotFoundError:
-                existing = None
-            if existing is not None and stat.S_ISDIR(existing.st_mode):
-                raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory")
-            if existing is not None and (existing.st_dev, existing.st_ino) == (
-                st.st_dev,
-                st.st_ino,
-            ):
+            # Few syscalls per file (this runs 20,000 times for a tree): the source's type comes
+            # from the open descriptor, a directory in the way fails the final rename.
+            if str(dst) == str(src):  # onto itself: nothing to write
+                st = os.stat(src)
                 return CopyResult(st.st_size, st.st_mtime_ns, fileops.hash_file(src))
-            if on_size is not None:
-                on_size(st.st_size)
-            if existing is None:
-                self._ensure_dir(str(dst.parent))
-            return fileops.copy_file(
-                src, dst, registry=self._registry, progress=progress, cancel=cancel
-            )
+            self._ensure_dir(str(dst.parent))
+            try:
+                return fileops.copy_file(
+                    src,
+                    dst,
+                    registry=self._registry,
+                    progress=progress,
+                    cancel=cancel,
+                    on_open=(lambda st: on_size(st.st_size)) if on_size else None,
+                )
+            except IsADirectoryError as exc:
+                if exc.filename == str(src):
+                    raise StorageError(
+                        400, "copy copies files; list the directory and copy its files"
+                    ) from exc
+                raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory") from exc
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and exc.filename == str(src):
+                    raise StorageError(400, f"{src_remote}:{src_path}: not a regular file") from exc
+                raise
 
     def cleanup_temp(self) -> int:
         """Delete every leftover temporary file the registry knows (call it before any copy
