@@ -11,6 +11,8 @@
           WaitTimeoutError    wait_for gave up on unfinished operations
         PermanentApiError     fails at once: 400, 404, 409, 422 (and other 4xx)
       WorkerError             server side: an HTTP status and an RFC 9457 problem body
+      JournalError            exit 2: the run journal refuses (lock held, nothing to resume,
+                              plan changed); defined in planner/runner/journal.py
 
 Nothing else defines exceptions that reach the command line.
 """
