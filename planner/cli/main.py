@@ -3,6 +3,7 @@ stderr and a documented exit code (docs/cli.md)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 
@@ -14,11 +15,32 @@ from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanEr
 ISSUES_URL = "https://github.com/planner-dev/planner/issues"
 
 
+# command name -> module under planner.cli: imported only when that command runs, so that
+# `planner --version` and the embedded worker's start do not load networkx, jsonschema, ...
+COMMANDS = {
+    "validate": "validate",
+    "run": "run",
+    "graph": "graph",
+    "schema": "schema",
+    "worker": "worker",
+    "ops": "ops",
+}
+
+
 class _Group(click.Group):
-    """Lists commands in the order they were added (the order of the docs)."""
+    """Lists commands in the order of the docs and imports each one lazily."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"planner.cli.{module_name}")
+        command = getattr(module, cmd_name)
+        assert isinstance(command, click.Command)
+        return command
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,20 +49,6 @@ class _Group(click.Group):
 def cli(verbose: int) -> None:
     """planner: declarative transfer plans, validated, previewed and run against a Data
     Transfer API."""
-
-
-def _register() -> None:
-    from planner.cli import graph, ops, run, schema, validate, worker
-
-    cli.add_command(validate.validate)
-    cli.add_command(run.run)
-    cli.add_command(graph.graph)
-    cli.add_command(schema.schema)
-    cli.add_command(worker.worker)
-    cli.add_command(ops.ops)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:
