@@ -171,6 +171,7 @@ async def _copy_files(
     ]
     items = [Item(ItemKind.COPY, _join(dst, rel), src=_join(src, rel)) for rel, _, _ in files]
     ctx.result.items = records
+    ctx.on_totals(len(records), sum(r.size for r in records))
     outcomes = []
     try:
         outcomes = await ctx.run(items, records=records) if items else []

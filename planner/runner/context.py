@@ -29,6 +29,7 @@ class ActionContext:
     engine: Engine
     on_items: Callable[[list[ItemRecord]], None] = lambda items: None
     on_progress: Callable[[int, int], None] = lambda files, nbytes: None
+    on_totals: Callable[[int, int], None] = lambda files, nbytes: None  # learnt work ahead
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
 

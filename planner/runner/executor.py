@@ -155,6 +155,9 @@ class Executor:
         def progressed(files: int, nbytes: int) -> None:
             self.reporter.advance(result, files=files, nbytes=nbytes)
 
+        def totals(files: int, nbytes: int) -> None:
+            self.reporter.advance(result, total_files=files, total_bytes=nbytes)
+
         ctx = ActionContext(
             action=action,
             result=result,
@@ -162,6 +165,7 @@ class Executor:
             engine=self.engine,
             on_items=self.journaling.items,
             on_progress=progressed,
+            on_totals=totals,
             sleep=self.sleep,
             rng=self.rng,
         )
