@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -100,6 +101,11 @@ def run(
     from planner.runner.progress import make_reporter
     from planner.runner.session import SessionOptions, run_session
 
+    if report is not None and not os.access(report.parent.resolve(), os.W_OK):
+        raise UsageError(
+            f"--report {report}: cannot write into {report.parent} (checked before "
+            "running, so the run is not wasted)"
+        )
     compiled = load_and_compile(plan, parse_vars(variables))
     options = SessionOptions(
         api_url=api_url,

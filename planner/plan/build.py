@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from planner.errors import Diagnostic, DiagnosticSink, Location, quote
 from planner.plan.durations import DURATION_HINT, parse_duration
+from planner.plan.filters import Filters
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
 from planner.plan.paths import (
@@ -167,6 +168,7 @@ class PlanBuilder:
         if kind in ("copy", "move"):
             fields["overwrite"] = body.get("overwrite", defaults.get("overwrite", "if-different"))
         if kind == "copy":
+            self._check_patterns(pointer, body)
             fields.update(
                 {
                     k: tuple(body[k]) if isinstance(body[k], list) else body[k]
@@ -189,6 +191,16 @@ class PlanBuilder:
                 loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
                 self._error((*pointer, *loc[1:]), err["msg"], "schema")
             return None
+
+    def _check_patterns(self, pointer: Pointer, body: dict[str, Any]) -> None:
+        """include/exclude must compile as gitignore patterns (found now, not mid-run)."""
+        for key in ("include", "exclude"):
+            for n, pattern in enumerate(body.get(key) or []):
+                try:
+                    Filters([pattern], []) if key == "include" else Filters([], [pattern])
+                except (ValueError, TypeError) as exc:
+                    message = str(exc).split(": ", 1)[-1]
+                    self._error((*pointer, key, n), f"{key} {message}", "schema")
 
     def _retry(self, pointer: Pointer, base: dict[str, Any], own: dict[str, Any]) -> RetryPolicy:
         merged = {**base, **own}

@@ -1,5 +1,5 @@
 """A run as text for people: one status per action and the final summary every reporter prints
-(docs/commands/run.md). Sizes use decimal units (kB, MB, GB); durations read 12.4s or 3m05s."""
+(docs/run.md). Sizes use decimal units (kB, MB, GB); durations read 12.4s or 3m05s."""
 
 from __future__ import annotations
 

@@ -131,9 +131,9 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
     await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in plan.to_copy], src, dst)
     ctx.result.files_unchanged = len(plan.unchanged)
     if plan.unchanged:
-        ctx.result.detail.append(f"{len(plan.unchanged)} files unchanged")
+        ctx.result.detail.append(_files(len(plan.unchanged), "unchanged"))
     if plan.filtered:
-        ctx.result.detail.append(f"{plan.filtered} files filtered out")
+        ctx.result.detail.append(_files(plan.filtered, "filtered out"))
 
 
 async def _copy_file(
@@ -330,6 +330,10 @@ async def _check(ctx: ActionContext, action: CheckAction) -> None:
         what = "does not exist" if wanted else "exists"
         raise ActionFailedError(f"check failed: {action.path} {what}")
     ctx.result.change = Change.UNCHANGED
+
+
+def _files(n: int, what: str) -> str:
+    return f"{n:,} file{'s' if n != 1 else ''} {what}"
 
 
 def _raise_on_failure(outcomes: list[Outcome]) -> None:

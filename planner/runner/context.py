@@ -99,6 +99,8 @@ class ActionContext:
                 nbytes += record.size
             changed.append(record)
         if files or nbytes:
+            self.result.files_done += files
+            self.result.bytes_done += nbytes
             self.on_progress(files, nbytes)
         self.on_items(changed)
 

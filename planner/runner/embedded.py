@@ -78,6 +78,9 @@ def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            # its own session: a terminal's Ctrl-C reaches planner only, which then decides
+            # (grace period, cancel) and stops the worker itself
+            start_new_session=True,
             preexec_fn=lambda: _die_with_parent(parent),
         )
     try:

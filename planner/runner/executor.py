@@ -186,6 +186,9 @@ class Executor:
         except asyncio.CancelledError:
             result.state, result.error = ActionState.FAILED, "interrupted"
             raise
+        except Exception as exc:  # a bug: fail this action visibly, keep the run consistent
+            result.state = ActionState.FAILED
+            result.error = f"internal error: {type(exc).__name__}: {exc} (please report it)"
         finally:
             result.ended_at = time.time()
             self.reporter.action_changed(result)

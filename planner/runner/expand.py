@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from planner.gcpause import paused_gc
-from planner.runner.filters import Filters, match_removal
+from planner.plan.filters import Filters, match_removal
 
 __all__ = [
     "OVERWRITE_POLICIES",

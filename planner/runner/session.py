@@ -43,7 +43,7 @@ def plan_dir_of(compiled: CompiledPlan) -> Path:
 @contextlib.asynccontextmanager
 async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncIterator[ApiEngine]:
     """An engine connected to `--api-url`, or to an embedded worker started for this command
-    (on a thread of this process, so it cannot outlive it) and stopped afterwards.
+    (a child process the kernel kills with planner, see embedded.py) and stopped afterwards.
 
     Raises:
         ApiUnreachableError, AuthError: exit 3.

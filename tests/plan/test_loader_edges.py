@@ -69,3 +69,20 @@ def test_boolean_var_override_fills_a_boolean_key(write_plan, run_cli, value, ex
     )
     result = run_cli("graph", path, "--format", "json", "--var", f"verify={value}")
     assert result.code == 0, result.stderr
+
+
+def test_invalid_copy_patterns_are_found_at_validation(write_plan, run_cli) -> None:
+    path = write_plan(
+        """
+        version: 1
+        storages:
+          s: {remote: local}
+        copies:
+          - {src: "s:a/", dst: "s:b/", exclude: ["ok", "a["]}
+        """
+    )
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert result.stdout.splitlines()[0].startswith(
+        f"{path}:5:48: error: copies[0].exclude[1]: exclude pattern 'a[' can never match"
+    )

@@ -329,3 +329,19 @@ def test_resume_with_nothing_to_resume_exits_2(
     assert result.code == 2
     assert "nothing to resume" in result.stderr
     assert os.path.isdir(tmp_path / "data" / "made")
+
+
+def test_an_unwritable_report_path_is_refused_before_running(tmp_path, write_plan, run_cli) -> None:
+    (tmp_path / "src").mkdir()
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          s: {remote: local, root: .}
+        directories: [s:made]
+        """
+    )
+    result = run_cli("run", plan, "--report", tmp_path / "missing" / "junit.xml")
+    assert result.code == 2
+    assert "--report" in result.stderr
+    assert not (tmp_path / "made").exists()
