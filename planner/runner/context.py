@@ -61,7 +61,13 @@ class ActionContext:
             waiting: set[asyncio.Future[Outcome]] = set(futures)
             retry: list[int] = []
             while waiting:  # record items as their batches finish, not all at the end
-                finished, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    finished, waiting = await asyncio.wait(
+                        waiting, return_when=asyncio.FIRST_COMPLETED
+                    )
+                except asyncio.CancelledError:  # timeout or interruption: leave nothing running
+                    await self.dispatcher.withdraw(list(waiting), "cancelled: the action stopped")
+                    raise
                 landed = []
                 for future in finished:
                     i, outcome = index_of[id(future)], future.result()

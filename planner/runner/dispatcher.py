@@ -186,6 +186,27 @@ class Dispatcher:
                 future.set_result(outcome)
         _fail(batch, "the engine answered fewer results than items", None, transient=True)
 
+    async def withdraw(self, futures: Sequence[asyncio.Future[Outcome]], reason: str) -> None:
+        """An action gave up (its timeout): drop its queued items and cancel the batches in
+        flight that hold only its items, so nothing keeps running on its behalf."""
+        mine = {id(f) for f in futures if not f.done()}
+        for kind, queue in self.queues.items():
+            kept = []
+            for item, future in queue:
+                if id(future) in mine:
+                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                else:
+                    kept.append((item, future))
+            self.queues[kind] = kept
+        handles = [
+            handle
+            for handle, batch in self.inflight.items()
+            if all(f.done() or id(f) in mine for f in batch.futures)
+        ]
+        if handles:
+            with contextlib.suppress(ApiError):
+                await self.engine.cancel(handles)
+
     def halt(self, reason: str) -> None:
         """Submit nothing more: queued items fail now (not transient), batches in flight go on."""
         self.halted = True
