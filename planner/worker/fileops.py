@@ -7,6 +7,7 @@ Paths here are already confined by `Storages.resolve`; nothing in this module ch
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import os
 import random
@@ -34,6 +35,9 @@ _TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
 _buffers = threading.local()
 # temporary names need uniqueness, not secrecy: a seeded generator saves a getrandom() per file
 _names = random.Random(secrets.randbits(64))
+# files this large hash on a helper thread while the kernel copies them
+_PARALLEL_HASH_SIZE = 32 * 1024 * 1024
+_HASHERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="planner-hash")
 
 
 class CopyCancelledError(Exception):
@@ -195,6 +199,12 @@ def _copy_into(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666
     )
     try:
+        if st.st_size >= _PARALLEL_HASH_SIZE and methods[0] == "copy_file_range":
+            result = _copy_hashing_alongside(src_fd, dst_fd, st, progress, cancel)
+            if result is not None:
+                os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+                return result
+            methods.pop(0)  # the kernel refused: copy through the buffer below
         buffer = _buffer()
         hasher = xxhash.xxh64()
         done = 0
@@ -214,6 +224,54 @@ def _copy_into(
     finally:
         os.close(dst_fd)
     return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=hasher.hexdigest())
+
+
+def _copy_hashing_alongside(
+    src_fd: int,
+    dst_fd: int,
+    st: os.stat_result,
+    progress: Callable[[int], None] | None,
+    cancel: threading.Event | None,
+) -> CopyResult | None:
+    """Large files: the kernel copies (copy_file_range) while another thread reads the same
+    file from the page cache and hashes it, so the checksum costs no time of its own. None when
+    the kernel refuses copy_file_range before anything was written."""
+    hashed = _HASHERS.submit(_hash_fd, src_fd, cancel)
+    done = 0
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise CopyCancelledError
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, CHUNK_SIZE, done, done)
+            except OSError as exc:
+                if done == 0 and exc.errno in _REFUSALS:
+                    return None
+                raise
+            if n == 0:
+                break
+            done += n
+            if progress is not None:
+                progress(done)
+        if done == 0 and st.st_size:  # a pseudo-file the kernel copies as empty
+            return None
+    finally:
+        checksum, hashed_size = hashed.result()
+    if hashed_size != done:
+        raise OSError(errno.EAGAIN, "the source changed while it was copied")
+    return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=checksum)
+
+
+def _hash_fd(fd: int, cancel: threading.Event | None) -> tuple[str, int]:
+    buffer = _buffer()
+    hasher = xxhash.xxh64()
+    offset = 0
+    while n := os.preadv(fd, [buffer], offset):
+        hasher.update(buffer[:n])
+        offset += n
+        if cancel is not None and cancel.is_set():
+            break
+    return hasher.hexdigest(), offset
 
 
 def discard_temp(tmp: Path, registry: TempRegistry) -> bool:

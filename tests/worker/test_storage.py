@@ -817,3 +817,18 @@ def test_cleanup_temp_never_deletes_a_path_that_is_not_a_temp_name(
     assert storages.cleanup_temp() == 0
     assert precious.read_text() == "keep"
     assert registry.leftovers() == []
+
+
+def test_a_large_copy_hashes_alongside_the_kernel_copy(tmp_path: Path) -> None:
+    size = fileops._PARALLEL_HASH_SIZE + 3 * 1024 * 1024 + 17  # several chunks, a ragged end
+    data = random.Random(5).randbytes(size)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "big.bin").write_bytes(data)
+    storages = Storages({"s": tmp_path / "src", "d": tmp_path / "dst"})
+    seen: list[int] = []
+    result = storages.copy("s", "big.bin", "d", "out/big.bin", progress=seen.append)
+    assert (tmp_path / "dst" / "out" / "big.bin").read_bytes() == data
+    assert result.size == size
+    assert result.checksum == xxhash.xxh64(data).hexdigest()
+    assert seen == sorted(seen)
+    assert seen[-1] == size
