@@ -86,7 +86,7 @@ def worker() -> None:
     "faults",
     default="",
     metavar="SPEC",
-    help="Testing aid: http=R,operation=R,delay=D,seed=N (see docs/worker.md).",
+    help="Testing aid: http=R,operation=R,delay=D,item_delay=D,seed=N (docs/worker.md).",
 )
 @click.option(
     "--retention", default="24h", show_default=True, help="How long finished operations are kept."

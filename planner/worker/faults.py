@@ -20,11 +20,12 @@ class FaultSpec:
     http: float = 0.0
     operation: float = 0.0
     delay: float = 0.0
+    item_delay: float = 0.0  # every operation item waits this long before it runs (cancellable)
     seed: int = 0
 
     @property
     def is_active(self) -> bool:
-        return bool(self.http or self.operation or self.delay)
+        return bool(self.http or self.operation or self.delay or self.item_delay)
 
 
 def parse_faults(text: str) -> FaultSpec:
@@ -36,8 +37,10 @@ def parse_faults(text: str) -> FaultSpec:
     values: dict[str, float | int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
-        if key not in ("http", "operation", "delay", "seed"):
-            raise UsageError(f"--inject-faults: unknown key '{key}' (http, operation, delay, seed)")
+        if key not in ("http", "operation", "delay", "item_delay", "seed"):
+            raise UsageError(
+                f"--inject-faults: unknown key '{key}' (http, operation, delay, item_delay, seed)"
+            )
         parsed = _fault_value(key, value)
         if parsed is None:
             raise UsageError(f"--inject-faults: invalid '{part}'")
@@ -49,7 +52,7 @@ def _fault_value(key: str, value: str) -> float | int | None:
     try:
         if key == "seed":
             return int(value)
-        if key == "delay":
+        if key in ("delay", "item_delay"):
             return parse_duration(value)
         rate = float(value)
     except ValueError:

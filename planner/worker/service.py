@@ -182,6 +182,9 @@ class WorkerService:
         if self.faults.item_fails():
             self.operations.fail(live, 503, "injected transient fault (--inject-faults)")
             return
+        if self.faults.spec.item_delay and live.cancel.wait(self.faults.spec.item_delay):
+            self.operations.fail(live, CANCELLED, "cancelled")
+            return
         try:
             outcome = function(ItemContext(live))
         except StorageError as exc:

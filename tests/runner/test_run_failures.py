@@ -345,3 +345,43 @@ def test_an_unwritable_report_path_is_refused_before_running(tmp_path, write_pla
     assert result.code == 2
     assert "--report" in result.stderr
     assert not (tmp_path / "made").exists()
+
+
+def test_a_timed_out_action_leaves_nothing_running_on_the_worker(
+    tmp_path, write_plan, run_cli, monkeypatch
+) -> None:
+    import time
+
+    import httpx
+
+    from planner.worker.faults import FaultSpec
+    from tests.conftest import start_worker
+
+    embedded, worker = start_worker(tmp_path / "w", faults=FaultSpec(item_delay=30), pool_size=1)
+    try:
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "a.bin").write_bytes(b"a")
+        plan = write_plan(
+            """
+            version: 1
+            storages:
+              s: {remote: local, root: .}
+            copies:
+              - {id: slow, src: "s:src/", dst: "s:dst/", timeout: 300ms}
+            """
+        )
+        monkeypatch.setenv("WTOKEN", worker.token)
+        result = run_cli("run", plan, "--api-url", worker.url, "--token-env", "WTOKEN")
+        assert result.code == 1
+        assert "timed out after 0.3s" in result.stdout
+        with httpx.Client(base_url=worker.url, headers=worker.headers) as client:
+            deadline = time.monotonic() + 5
+            while True:
+                ops = client.get("/operations", params={"limit": 50}).json()["operations"]
+                if ops and all(o["state"] == "failed" for o in ops):
+                    break
+                assert time.monotonic() < deadline, f"still running: {ops}"
+                time.sleep(0.02)
+        assert all(o["error_detail"]["code"] == 499 for o in ops)
+    finally:
+        embedded.stop()  # type: ignore[attr-defined]
