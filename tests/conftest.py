@@ -13,6 +13,7 @@ from planner.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+ONE_ERROR = "Found 1 error in 1 of 1 plan."  # the summary line of one invalid plan
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-ONE_ERROR = "Found 1 error in 1 of 1 plan."
+from tests.conftest import ONE_ERROR
 
 
 def test_unknown_key_points_at_the_key_and_suggests_the_closest(write_plan, run_cli) -> None:

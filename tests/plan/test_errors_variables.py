@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-ONE_ERROR = "Found 1 error in 1 of 1 plan."
+from tests.conftest import ONE_ERROR
+
 ENV_NAME = "PLANNER_TEST_SURELY_UNSET"
 
 

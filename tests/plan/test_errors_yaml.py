@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ONE_ERROR = "Found 1 error in 1 of 1 plan."
+from tests.conftest import ONE_ERROR
 
 
 def test_yaml_syntax_error_points_at_the_offending_token(write_plan, run_cli) -> None:
