@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -160,6 +160,7 @@ class ApiClient:
         *,
         params: Query | None = None,
         body: wire.WireModel | None = None,
+        raw: dict[str, Any] | None = None,
         attempts: int | None = None,
     ) -> httpx.Response:
         """Send one request (retried), and return its 2xx answer.
@@ -174,7 +175,7 @@ class ApiClient:
         attempts = attempts or self._attempts
         # Only the top-level fields this client set: deprecated siblings stay off the wire.
         payload = (
-            None if body is None else body.model_dump(mode="json", include=body.model_fields_set)
+            raw if body is None else body.model_dump(mode="json", include=body.model_fields_set)
         )
         query = tuple(params) if params else None  # a tuple: covariant, unlike list
 
@@ -258,6 +259,14 @@ class ApiClient:
     async def copy(self, operations: list[wire.SrcDst]) -> str:
         """POST /storage:copy ; the operation id."""
         return await self._submit("/storage:copy", wire.CopyRequest(operations=operations))
+
+    async def submit_pairs(self, route: str, pairs: list[dict[str, Any]]) -> str:
+        """POST /storage:copy or /storage:move with SrcDst pairs given as plain JSON (bulk
+        submissions skip building models); the operation id."""
+        response = await self._request("POST", f"/storage:{route}", raw={"operations": pairs})
+        what = _redact(f"POST {self._prefix}/storage:{route}", self._secrets)
+        with _translated(what, self._secrets):
+            return wire.OperationIdResponse.model_validate_json(response.content).id
 
     async def move(self, operations: list[wire.SrcDst]) -> str:
         """POST /storage:move ; the operation id."""

@@ -33,7 +33,11 @@ def target(path: PlanPath) -> Target:
 def _join(base: Target, rel: str) -> Target:
     if not rel:
         return base
-    return Target(base.remote, posixpath.join(base.path, rel) if base.path else rel)
+    if not base.path:
+        return Target(base.remote, rel)
+    if rel[0] == "/" or base.path[-1] == "/":
+        return Target(base.remote, posixpath.join(base.path, rel))
+    return Target(base.remote, f"{base.path}/{rel}")
 
 
 async def run_action(ctx: ActionContext) -> None:
@@ -158,18 +162,22 @@ async def _copy_file(
 async def _copy_files(
     ctx: ActionContext, files: list[tuple[str, int, bool]], src: Target, dst: Target
 ) -> None:
-    records = [
-        ItemRecord(
-            ctx.action.id,
-            rel,
-            "copy",
-            src=str(_join(src, rel)),
-            dst=str(_join(dst, rel)),
-            size=size,
+    action_id = ctx.action.id
+    records = []
+    items = []
+    for rel, size, _ in files:  # runs once per file of a tree: plain string work
+        src_file, dst_file = _join(src, rel), _join(dst, rel)
+        records.append(
+            ItemRecord(
+                action_id,
+                rel,
+                "copy",
+                src=f"{src_file.remote}:{src_file.path}",
+                dst=f"{dst_file.remote}:{dst_file.path}",
+                size=size,
+            )
         )
-        for rel, size, _ in files
-    ]
-    items = [Item(ItemKind.COPY, _join(dst, rel), src=_join(src, rel)) for rel, _, _ in files]
+        items.append(Item(ItemKind.COPY, dst_file, src=src_file))
     ctx.result.items = records
     ctx.on_totals(len(records), sum(r.size for r in records))
     outcomes = []

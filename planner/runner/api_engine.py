@@ -45,13 +45,17 @@ class ApiEngine:
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
         api = self.client
-        paths = [_storage_path(i.target) for i in items]
         if kind in (ItemKind.COPY, ItemKind.MOVE):
+            # plain JSON, not models: this builds thousands of pairs per tree
             pairs = [
-                wire.SrcDst(src=_storage_path(i.src or i.target), dst=p)
-                for i, p in zip(items, paths, strict=True)
+                {
+                    "src": {"remote": (i.src or i.target).remote, "path": (i.src or i.target).path},
+                    "dst": {"remote": i.target.remote, "path": i.target.path},
+                }
+                for i in items
             ]
-            return await (api.copy(pairs) if kind is ItemKind.COPY else api.move(pairs))
+            return await api.submit_pairs("copy" if kind is ItemKind.COPY else "move", pairs)
+        paths = [_storage_path(i.target) for i in items]
         if kind is ItemKind.EXISTS:
             return await api.exists(paths)
         if kind is ItemKind.LIST:

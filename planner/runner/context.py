@@ -4,6 +4,7 @@ and journal hooks, and the retry loop that resubmits only transient failures."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,20 +58,23 @@ class ActionContext:
                     records[i].attempts = attempt
                     records[i].started_at = records[i].started_at or now
             futures = self.dispatcher.enqueue([items[i] for i in pending])
-            index_of = {id(f): i for f, i in zip(futures, pending, strict=True)}
-            waiting: set[asyncio.Future[Outcome]] = set(futures)
+            arrivals = _Arrivals()
+            for future, i in zip(futures, pending, strict=True):
+                arrivals.watch(future, i)
+            by_index = dict(zip(pending, futures, strict=True))
+            remaining = len(pending)
             retry: list[int] = []
-            while waiting:  # record items as their batches finish, not all at the end
+            while remaining:  # record items as their batches finish, not all at the end
                 try:
-                    finished, waiting = await asyncio.wait(
-                        waiting, return_when=asyncio.FIRST_COMPLETED
-                    )
+                    finished = await arrivals.next()
                 except asyncio.CancelledError:  # timeout or interruption: leave nothing running
-                    await self.dispatcher.withdraw(list(waiting), "cancelled: the action stopped")
+                    unfinished = [f for f in futures if not f.done()]
+                    await self.dispatcher.withdraw(unfinished, "cancelled: the action stopped")
                     raise
+                remaining -= len(finished)
                 landed = []
-                for future in finished:
-                    i, outcome = index_of[id(future)], future.result()
+                for i in finished:
+                    outcome = by_index[i].result()
                     outcomes[i] = outcome
                     if not outcome.ok and outcome.transient and attempt < policy.attempts:
                         if before_retry is not None and await before_retry(items[i], outcome):
@@ -109,6 +113,29 @@ class ActionContext:
             self.result.bytes_done += nbytes
             self.on_progress(files, nbytes)
         self.on_items(changed)
+
+
+class _Arrivals:
+    """The indexes of futures as they resolve: one callback per future, where asyncio.wait
+    over the whole set would cost O(items) for every batch that lands."""
+
+    def __init__(self) -> None:
+        self.ready: list[int] = []
+        self.wake = asyncio.Event()
+
+    def watch(self, future: asyncio.Future[Outcome], index: int) -> None:
+        future.add_done_callback(functools.partial(self._note, index))
+
+    def _note(self, index: int, _: asyncio.Future[Outcome]) -> None:
+        self.ready.append(index)
+        self.wake.set()
+
+    async def next(self) -> list[int]:
+        """Wait for at least one more resolved future; their indexes."""
+        await self.wake.wait()
+        self.wake.clear()
+        landed, self.ready = self.ready, []
+        return landed
 
 
 def _describe(outcome: Outcome) -> str:

@@ -37,6 +37,9 @@ _buffers = threading.local()
 _names = random.Random(secrets.randbits(64))
 # files this large hash on a helper thread while the kernel copies them
 _PARALLEL_HASH_SIZE = 32 * 1024 * 1024
+# files up to this size are copied with one read and one write
+_SMALL_FILE_SIZE = 1024 * 1024
+_xxh64 = xxhash.xxh64_hexdigest
 _HASHERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="planner-hash")
 
 
@@ -93,9 +96,10 @@ def is_temp_name(name: str) -> bool:
     return _TEMP_NAME.match(name) is not None
 
 
-def temp_path_for(dst: Path) -> Path:
+def temp_path_for(dst: str | Path) -> str:
     """A fresh temporary name next to `dst` (the name is cut so the result stays short)."""
-    return dst.parent / f".{dst.name[:64]}{_TEMP_MARK}{_names.getrandbits(48):012x}"
+    head, name = os.path.split(os.fspath(dst))
+    return os.path.join(head, f".{name[:64]}{_TEMP_MARK}{_names.getrandbits(48):012x}")
 
 
 def _buffer() -> memoryview:
@@ -107,15 +111,16 @@ def _buffer() -> memoryview:
     return view
 
 
-def _open_regular(path: Path) -> tuple[int, os.stat_result]:
-    """Open a regular file for reading without following a final symlink or blocking on a FIFO."""
+def open_regular(path: str | Path) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading without following a final symlink (ELOOP) or blocking on
+    a FIFO; anything but a regular file is EISDIR (a directory) or EINVAL."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     st = os.fstat(fd)
     if stat.S_ISREG(st.st_mode):
         return fd, st
     os.close(fd)
     code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
-    raise OSError(code, "not a regular file", str(path))
+    raise OSError(code, "not a regular file", os.fspath(path))
 
 
 def _write_range(
@@ -148,48 +153,67 @@ def _write_range(
 
 
 def copy_file(
-    src: Path,
-    dst: Path,
+    src: str | Path,
+    dst: str | Path,
     *,
     registry: TempRegistry,
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
     methods: Sequence[str] = METHODS,
-    on_open: Callable[[os.stat_result], None] | None = None,
 ) -> CopyResult:
-    """Copy the regular file `src` onto `dst` atomically, preserving its mtime (`on_open` gets
-    the source's stat once it is open).
-
-    The data goes to a temporary file next to `dst` (registered in `registry` before it exists),
-    which replaces `dst` once complete; on any error or cancel it is deleted and `dst` is untouched.
-    The XXH64 is computed from the same chunks while copying.
+    """Copy the regular file `src` onto `dst` atomically, preserving its mtime (see
+    `copy_open_file`).
 
     Raises:
         OSError: from the filesystem.
         CopyCancelledError: `cancel` was set.
     """
-    src_fd, st = _open_regular(src)
+    src_fd, st = open_regular(src)
     try:
-        if on_open is not None:
-            on_open(st)
-        tmp = temp_path_for(dst)
-        registry.add(str(tmp))
-        try:
-            result = _copy_into(src_fd, st, tmp, list(methods), progress, cancel)
-            os.replace(tmp, dst)
-        except BaseException:
-            discard_temp(tmp, registry)
-            raise
-        registry.discard(str(tmp))
-        return result
+        return copy_open_file(
+            src_fd, st, dst, registry=registry, progress=progress, cancel=cancel, methods=methods
+        )
     finally:
         os.close(src_fd)
+
+
+def copy_open_file(
+    src_fd: int,
+    st: os.stat_result,
+    dst: str | Path,
+    *,
+    registry: TempRegistry,
+    progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
+    methods: Sequence[str] = METHODS,
+) -> CopyResult:
+    """Copy the open regular file `src_fd` (whose fstat is `st`) onto `dst` atomically,
+    preserving its mtime.
+
+    The data goes to a temporary file next to `dst` (registered in `registry` before it exists),
+    which replaces `dst` once complete; on any error or cancel it is deleted and `dst` is untouched.
+    The XXH64 is computed from the same bytes while copying.
+
+    Raises:
+        OSError: from the filesystem.
+        CopyCancelledError: `cancel` was set.
+    """
+    tmp = temp_path_for(dst)
+    registry.add(tmp)
+    try:
+        result = _copy_into(src_fd, st, tmp, list(methods), progress, cancel)
+        os.replace(tmp, dst)
+    except BaseException:
+        discard_temp(tmp, registry)
+        raise
+    registry.discard(tmp)
+    return result
 
 
 def _copy_into(
     src_fd: int,
     st: os.stat_result,
-    tmp: Path,
+    tmp: str,
     methods: list[str],
     progress: Callable[[int], None] | None,
     cancel: threading.Event | None,
@@ -199,30 +223,60 @@ def _copy_into(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666
     )
     try:
-        if st.st_size >= _PARALLEL_HASH_SIZE and methods[0] == "copy_file_range":
+        if cancel is not None and cancel.is_set():
+            raise CopyCancelledError
+        result = None
+        if st.st_size <= _SMALL_FILE_SIZE:
+            result = _copy_small(src_fd, dst_fd, st)
+            if result is not None and progress is not None:
+                progress(result.size)
+        elif st.st_size >= _PARALLEL_HASH_SIZE and methods[0] == "copy_file_range":
             result = _copy_hashing_alongside(src_fd, dst_fd, st, progress, cancel)
-            if result is not None:
-                os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-                return result
-            methods.pop(0)  # the kernel refused: copy through the buffer below
-        buffer = _buffer()
-        hasher = xxhash.xxh64()
-        done = 0
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise CopyCancelledError
-            n = os.preadv(src_fd, [buffer], done)
-            if n == 0:
-                break
-            chunk = buffer[:n]
-            hasher.update(chunk)
-            _write_range(src_fd, dst_fd, chunk, done, methods)
-            done += n
-            if progress is not None:
-                progress(done)
+            if result is None:
+                methods.pop(0)  # the kernel refused: copy through the buffer below
+        if result is None:
+            result = _copy_chunks(src_fd, dst_fd, st, methods, progress, cancel)
         os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
     finally:
         os.close(dst_fd)
+    return result
+
+
+def _copy_small(src_fd: int, dst_fd: int, st: os.stat_result) -> CopyResult | None:
+    """A small file in one read and one write (most files of a tree); None when the file is
+    longer than its stat said (it grows: copy it chunk by chunk) or a write comes up short."""
+    data = os.pread(src_fd, st.st_size + 1, 0)
+    if len(data) > st.st_size:
+        return None
+    if data and os.write(dst_fd, data) != len(data):
+        os.ftruncate(dst_fd, 0)
+        return None
+    return CopyResult(size=len(data), mtime_ns=st.st_mtime_ns, checksum=_xxh64(data))
+
+
+def _copy_chunks(
+    src_fd: int,
+    dst_fd: int,
+    st: os.stat_result,
+    methods: list[str],
+    progress: Callable[[int], None] | None,
+    cancel: threading.Event | None,
+) -> CopyResult:
+    buffer = _buffer()
+    hasher = xxhash.xxh64()
+    done = 0
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise CopyCancelledError
+        n = os.preadv(src_fd, [buffer], done)
+        if n == 0:
+            break
+        chunk = buffer[:n]
+        hasher.update(chunk)
+        _write_range(src_fd, dst_fd, chunk, done, methods)
+        done += n
+        if progress is not None:
+            progress(done)
     return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=hasher.hexdigest())
 
 
@@ -274,38 +328,38 @@ def _hash_fd(fd: int, cancel: threading.Event | None) -> tuple[str, int]:
     return hasher.hexdigest(), offset
 
 
-def discard_temp(tmp: Path, registry: TempRegistry) -> bool:
+def discard_temp(tmp: str | Path, registry: TempRegistry) -> bool:
     """Delete a temporary file or directory and forget it; True if something was deleted.
 
     A temp that cannot be deleted now stays registered for `Storages.cleanup_temp`.
     """
+    path = os.fspath(tmp)
     try:
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp)
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
         else:
-            tmp.unlink()
+            os.unlink(path)
     except FileNotFoundError:
-        registry.discard(str(tmp))
+        registry.discard(path)
         return False
     except OSError:
         return False
-    registry.discard(str(tmp))
+    registry.discard(path)
     return True
 
 
-def hash_file(path: Path) -> str:
+def hash_file(path: str | Path) -> str:
     """The XXH64 (seed 0) lowercase hex of a regular file's content."""
-    fd, _ = _open_regular(path)
+    fd, _ = open_regular(path)
     try:
-        buffer = _buffer()
-        hasher = xxhash.xxh64()
-        offset = 0
-        while n := os.preadv(fd, [buffer], offset):
-            hasher.update(buffer[:n])
-            offset += n
-        return hasher.hexdigest()
+        return hash_fd(fd)
     finally:
         os.close(fd)
+
+
+def hash_fd(fd: int) -> str:
+    """The XXH64 (seed 0) lowercase hex of an open regular file's content."""
+    return _hash_fd(fd, None)[0]
 
 
 def move_across_devices(src: Path, dst: Path, *, registry: TempRegistry) -> None:
@@ -320,7 +374,7 @@ def move_across_devices(src: Path, dst: Path, *, registry: TempRegistry) -> None
         os.unlink(src)
         return
     tmp = temp_path_for(dst)
-    registry.add(str(tmp))
+    registry.add(tmp)
     try:
         if stat.S_ISDIR(st.st_mode):
             shutil.copytree(src, tmp, symlinks=True)
@@ -330,7 +384,7 @@ def move_across_devices(src: Path, dst: Path, *, registry: TempRegistry) -> None
     except BaseException:
         discard_temp(tmp, registry)
         raise
-    registry.discard(str(tmp))
+    registry.discard(tmp)
     if stat.S_ISDIR(st.st_mode):
         shutil.rmtree(src)
     else:

@@ -3,19 +3,20 @@ route of WIRE.md, with metadata and grants following moves and removals."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from planner.api.wire import ListEntry, SrcDst, StoragePath
 from planner.worker.acl import resource_key
+from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemContext, ItemFunction, Outcome, WorkerService
 from planner.worker.storage import FileInfo, StorageError
 
 
-def _key(sp: StoragePath) -> str:
+def _key(sp: Place) -> str:
     return resource_key(sp.remote, sp.path)
 
 
-def copy_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
+def copy_item(svc: WorkerService, item: Pair) -> ItemFunction:
     """Copy one file atomically; its checksum is recorded as metadata."""
 
     def run(ctx: ItemContext) -> Outcome:
@@ -42,7 +43,7 @@ def copy_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
     return run
 
 
-def move_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
+def move_item(svc: WorkerService, item: Pair) -> ItemFunction:
     """Rename a path (within or across remotes); its metadata and grants follow it."""
 
     def run(ctx: ItemContext) -> Outcome:
@@ -54,11 +55,11 @@ def move_item(svc: WorkerService, item: SrcDst) -> ItemFunction:
     return run
 
 
-def exists_item(svc: WorkerService, sp: StoragePath) -> ItemFunction:
+def exists_item(svc: WorkerService, sp: Place) -> ItemFunction:
     return lambda ctx: Outcome(svc.storages.exists(sp.remote, sp.path))
 
 
-def mkdir_item(svc: WorkerService, sp: StoragePath) -> ItemFunction:
+def mkdir_item(svc: WorkerService, sp: Place) -> ItemFunction:
     def run(ctx: ItemContext) -> Outcome:
         svc.storages.mkdir(sp.remote, sp.path)
         return Outcome(None, [sp.remote])
@@ -66,7 +67,7 @@ def mkdir_item(svc: WorkerService, sp: StoragePath) -> ItemFunction:
     return run
 
 
-def remove_item(svc: WorkerService, sp: StoragePath, recursive: bool) -> ItemFunction:
+def remove_item(svc: WorkerService, sp: Place, recursive: bool) -> ItemFunction:
     """remove (files) or rmdir (directories, recursively); metadata and grants go with them."""
 
     def run(ctx: ItemContext) -> Outcome:
@@ -81,7 +82,7 @@ def remove_item(svc: WorkerService, sp: StoragePath, recursive: bool) -> ItemFun
     return run
 
 
-def list_item(svc: WorkerService, sp: StoragePath, extended: bool, recursive: bool) -> ItemFunction:
+def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) -> ItemFunction:
     """`{"remote:path": entries}`: names, or ListEntry objects with checksums when known."""
 
     def run(ctx: ItemContext) -> Outcome:
@@ -109,18 +110,30 @@ def list_item(svc: WorkerService, sp: StoragePath, extended: bool, recursive: bo
 
 
 def _entry(info: FileInfo, checksum: str | None) -> dict[str, Any]:
-    entry = ListEntry(
-        name=info.name,
-        type=info.type,
-        size=info.size,
-        mtime=info.mtime,
-        checksum=checksum,
-        link=True if info.is_link else None,
-    )
-    return entry.model_dump(mode="json", exclude_none=True)
+    """A ListEntry as JSON (built directly: a tree lists thousands of them)."""
+    entry: dict[str, Any] = {
+        "name": info.name,
+        "type": info.type,
+        "size": info.size,
+        "mtime": rfc3339_ns(info.mtime_ns),
+    }
+    if checksum is not None:
+        entry["checksum"] = checksum
+    if info.is_link:
+        entry["link"] = True
+    return entry
 
 
-def metadata_get_item(svc: WorkerService, paths: list[tuple[str, StoragePath]]) -> ItemFunction:
+def rfc3339_ns(mtime_ns: int) -> str:
+    """An epoch in nanoseconds as RFC 3339 UTC to the microsecond, as the wire models write it
+    (`2026-11-22T10:00:00.123456Z`, no fraction when it is zero)."""
+    seconds, ns = divmod(mtime_ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    micros = ns // 1000
+    return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
+
+
+def metadata_get_item(svc: WorkerService, paths: list[tuple[str, Place]]) -> ItemFunction:
     """`{"<path as asked>": {size, mtime, checksum, custom, ...}}` for every path."""
 
     def run(ctx: ItemContext) -> Outcome:
@@ -149,7 +162,7 @@ def metadata_get_item(svc: WorkerService, paths: list[tuple[str, StoragePath]]) 
 
 
 def metadata_set_item(
-    svc: WorkerService, assignments: list[tuple[StoragePath, dict[str, Any]]]
+    svc: WorkerService, assignments: list[tuple[Place, dict[str, Any]]]
 ) -> ItemFunction:
     """Merge custom fields into existing ones (null removes); the paths must exist."""
 

@@ -42,11 +42,28 @@ async def parse_body(request: Request, model: type[M]) -> M:
         WorkerError: 400 for a body that is not JSON, 422 for one that does not fit the model
             (each problem located as `body.operations[0].dst.path`).
     """
+    return validate_body(await read_json(request), model)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON (an empty body is `{}`).
+
+    Raises:
+        WorkerError: 400 for a body that is not JSON.
+    """
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        return json.loads(raw) if raw.strip() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WorkerError(400, f"request body is not valid JSON: {exc}") from exc
+
+
+def validate_body(data: Any, model: type[M]) -> M:
+    """A parsed JSON body as `model`.
+
+    Raises:
+        WorkerError: 422 for one that does not fit the model (each problem located).
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -15,12 +15,14 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from planner import __version__
 from planner.api import wire
-from planner.api.wire import RoleType, StoragePath
+from planner.api.wire import RoleType
 from planner.errors import WorkerError
 from planner.worker import handlers
 from planner.worker.acl import resource_key, split_resource
 from planner.worker.auth import User, credential_from_headers
-from planner.worker.problems import parse_body, problem
+from planner.worker.operations import UNKNOWN_ERROR
+from planner.worker.problems import parse_body, problem, read_json, validate_body
+from planner.worker.requests import Pair, Place, read_pairs, read_places
 from planner.worker.service import ItemFunction, WorkerService
 
 API = "/api/v1"
@@ -122,7 +124,13 @@ _PATH_ROLES = {"exists": READ, "list": READ, "mkdir": WRITE, "remove": WRITE, "r
 async def storage_operation(request: Request, svc: WorkerService, user: User) -> Response:
     op = request.path_params["op"]
     if op in ("copy", "move"):
-        pairs = (await parse_body(request, wire.CopyRequest)).operations
+        body = await read_json(request)
+        pairs = read_pairs(body)
+        if pairs is None:  # not the plain shape: the models locate what is wrong
+            pairs = [
+                Pair(Place(p.src.remote, p.src.path), Place(p.dst.remote, p.dst.path))
+                for p in validate_body(body, wire.CopyRequest).operations
+            ]
         if not pairs:
             raise WorkerError(422, "operations must not be empty")
         src_role = READ if op == "copy" else WRITE
@@ -140,7 +148,13 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
         return _accepted(svc.submit(user, f"{op} {len(pairs)} items", pair_items))
     if op not in _PATH_ROLES:
         raise WorkerError(404, f"unknown storage operation '{op}'")
-    paths = (await parse_body(request, wire.OperationsRequest)).operations
+    body = await read_json(request)
+    paths = read_places(body)
+    if paths is None:
+        paths = [
+            Place(sp.remote, sp.path)
+            for sp in validate_body(body, wire.OperationsRequest).operations
+        ]
     if not paths:
         raise WorkerError(422, "operations must not be empty")
     _require(
@@ -161,7 +175,7 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
 
 
 def _path_item(
-    svc: WorkerService, op: str, sp: StoragePath, extended: bool, recursive: bool
+    svc: WorkerService, op: str, sp: Place, extended: bool, recursive: bool
 ) -> ItemFunction:
     if op == "exists":
         return handlers.exists_item(svc, sp)
@@ -185,41 +199,37 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
             raise WorkerError(400, "limit must be an integer") from exc
         owner = None if user.is_admin else user.name
         ops = svc.operations.recent(owner, limit, request.query_params.get("after"))
-    body: dict[str, Any] = {"operations": [o.model_dump(mode="json") for o in ops]}
+    body: dict[str, Any] = {"operations": ops}
     if not ids and ops:
-        body["next_after"] = ops[-1].id
+        body["next_after"] = ops[-1]["id"]
     return _ok(body)
 
 
 async def operation(request: Request, svc: WorkerService, user: User) -> Response:
-    return _ok(
-        svc.operations.get(request.path_params["op_id"], expand=True).model_dump(mode="json")
-    )
+    return _ok(svc.operations.get(request.path_params["op_id"], expand=True))
 
 
 async def cancel_operation(request: Request, svc: WorkerService, user: User) -> Response:
     op_id = request.path_params["op_id"]
-    if not svc.cancel(op_id) and svc.operations.get(op_id).error == "unknown operation":
+    if not svc.cancel(op_id) and svc.operations.get(op_id)["error"] == UNKNOWN_ERROR:
         raise WorkerError(404, f"unknown operation '{op_id}'")
-    return _ok(svc.operations.get(op_id).model_dump(mode="json"))
+    return _ok(svc.operations.get(op_id))
 
 
 async def delete_operation(request: Request, svc: WorkerService, user: User) -> Response:
     op_id = request.path_params["op_id"]
     current = svc.operations.get(op_id)
-    if not current.state.is_terminal:
-        raise WorkerError(
-            409, f"operation '{op_id}' is still {current.state.value}; cancel it first"
-        )
+    if current["state"] not in ("succeeded", "failed"):
+        raise WorkerError(409, f"operation '{op_id}' is still {current['state']}; cancel it first")
     if not svc.operations.delete(op_id):
         raise WorkerError(404, f"unknown operation '{op_id}'")
     return Response(status_code=204)
 
 
 # -- metadata ----------------------------------------------------------------------------------
-def _metadata_path(svc: WorkerService, text: str) -> StoragePath:
+def _metadata_path(svc: WorkerService, text: str) -> Place:
     remote, path = split_resource(text, set(svc.storages.names()))
-    return StoragePath(remote=remote, path=path)
+    return Place(remote, path)
 
 
 async def metadata_get(request: Request, svc: WorkerService, user: User) -> Response:

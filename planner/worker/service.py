@@ -18,7 +18,7 @@ from planner.worker.auth import Authenticator, User
 from planner.worker.db import SqliteTempRegistry, StateDB
 from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
-from planner.worker.operations import CANCELLED, LiveOperation, OperationStore
+from planner.worker.operations import CANCELLED, Group, Item, OperationStore
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")
@@ -56,16 +56,16 @@ class Outcome:
 class ItemContext:
     """Given to an item function running on the pool: progress reporting and cancellation."""
 
-    def __init__(self, live: LiveOperation) -> None:
-        self.live = live
-        self.cancel = live.cancel
+    __slots__ = ("cancel", "item")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.cancel = item.group.cancel
 
     def progress(self, done: int, total: int) -> None:
-        op = self.live.op
-        op.progress_total = total
-        op.progress_current = done
-        op.progress = min(done / total, 1.0) if total else 0.0
-        self.live.bytes_done = done
+        item = self.item
+        item.group.bytes_done += done - item.current
+        item.total, item.current = total, done
 
 
 ItemFunction = Callable[[ItemContext], Outcome]
@@ -120,8 +120,8 @@ class WorkerService:
 
     async def stop(self) -> None:
         """Cancel what runs, write every record, release the pool and the database."""
-        for live in list(self.operations.live.values()):
-            live.cancel.set()
+        for group in list(self.operations.live.values()):
+            group.cancel.set()
         for task in [*self.tasks, *self.background]:
             task.cancel()
         await asyncio.gather(*self.tasks, *self.background, return_exceptions=True)
@@ -150,22 +150,21 @@ class WorkerService:
         pool and running item after item on its thread: per-item hops between the event loop
         and the pool cost more than copying a small file.
         """
-        top = self.operations.create(user.name, description, [d for d, _ in items])
-        targets = top.children or [top]
-        queue = deque(zip(targets, (f for _, f in items), strict=True))
+        group = self.operations.create(user.name, description, [d for d, _ in items])
+        queue = deque(zip(group.items, (f for _, f in items), strict=True))
         for _ in range(min(len(queue), self.size)):
             task = asyncio.create_task(self._drain(queue))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return top.op.id
+        return group.id
 
-    async def _drain(self, queue: deque[tuple[LiveOperation, ItemFunction]]) -> None:
+    async def _drain(self, queue: deque[tuple[Item, ItemFunction]]) -> None:
         async with self.slots:
             if queue:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self.pool, self._drain_on_thread, queue)
 
-    def _drain_on_thread(self, queue: deque[tuple[LiveOperation, ItemFunction]]) -> None:
+    def _drain_on_thread(self, queue: deque[tuple[Item, ItemFunction]]) -> None:
         while True:
             try:
                 live, function = queue.popleft()  # deque pops are atomic across threads
@@ -173,35 +172,42 @@ class WorkerService:
                 return
             self._run_item(live, function)
 
-    def _run_item(self, live: LiveOperation, function: ItemFunction) -> None:
-        if not self.operations.start_unless_finished(live):
+    def _run_item(self, item: Item, function: ItemFunction) -> None:
+        operations = self.operations
+        if not operations.start_unless_finished(item):
             return  # cancelled while queued
-        if live.cancel.is_set():
-            self.operations.fail(live, CANCELLED, "cancelled")
+        if item.is_cancelled():
+            operations.fail(item, CANCELLED, "cancelled")
             return
         if self.faults.item_fails():
-            self.operations.fail(live, 503, "injected transient fault (--inject-faults)")
+            operations.fail(item, 503, "injected transient fault (--inject-faults)")
             return
-        if self.faults.spec.item_delay and live.cancel.wait(self.faults.spec.item_delay):
-            self.operations.fail(live, CANCELLED, "cancelled")
+        if self.faults.spec.item_delay and item.group.cancel.wait(self.faults.spec.item_delay):
+            operations.fail(item, CANCELLED, "cancelled")
             return
         try:
-            outcome = function(ItemContext(live))
+            outcome = function(ItemContext(item))
         except StorageError as exc:
-            self.operations.fail(live, exc.code, exc.message)
+            operations.fail(item, exc.code, exc.message)
         except Exception as exc:  # a bug in an item: fail it, keep serving
-            log.exception("item %s failed unexpectedly", live.op.id)
-            self.operations.fail(live, 500, f"internal error: {type(exc).__name__}")
+            log.exception("item %s failed unexpectedly", item.id)
+            operations.fail(item, 500, f"internal error: {type(exc).__name__}")
         else:
-            self.operations.succeed(live, outcome.result, outcome.succeeded_on)
+            operations.succeed(item, outcome.result, outcome.succeeded_on)
 
     def cancel(self, op_id: str) -> bool:
-        """Best effort: queued items fail at once, running ones stop at their next chunk."""
-        live = self.operations.live.get(op_id)
-        if live is None:
+        """Best effort: queued items fail at once, running ones stop at their next chunk (a
+        single child of a group only fails if it has not started)."""
+        found = self.operations.item(op_id)
+        if found is None:
             return False
-        for item in live.children or [live]:
-            item.cancel.set()
+        if isinstance(found, Group):
+            found.cancel.set()
+            items = found.items
+        else:
+            found.cancelled = True
+            items = [found]
+        for item in items:
             self.operations.fail_if_queued(item, CANCELLED, "cancelled")
         return True
 

@@ -147,11 +147,12 @@ class Storages:
         self._real_dirs[lexical] = (now, real)
         return real
 
-    def _ensure_dir(self, directory: str) -> None:
-        """`mkdir -p`, skipped for a directory this worker made or saw a moment ago."""
+    def _ensure_dir(self, directory: str, *, known_missing: bool = False) -> None:
+        """`mkdir -p`, skipped for a directory this worker made or saw a moment ago (unless the
+        caller just found it missing)."""
         now = time.monotonic()
         seen = self._made_dirs.get(directory)
-        if seen is not None and now - seen < _DIR_CACHE_SECONDS and os.path.isdir(directory):
+        if seen is not None and now - seen < _DIR_CACHE_SECONDS and not known_missing:
             return
         os.makedirs(directory, exist_ok=True)
         if len(self._made_dirs) > 50_000:
@@ -174,24 +175,31 @@ class Storages:
         Raises:
             StorageError: 400 unknown remote or invalid path; 403 outside the storage root.
         """
+        return Path(self._resolve(remote, path, for_write=for_write))
+
+    def _resolve(
+        self, remote: str, path: str, *, for_write: bool = False, check_link: bool = True
+    ) -> str:
+        """`resolve` as a string; with `check_link` False the last name is not looked at (the
+        caller opens it with O_NOFOLLOW and comes back on ELOOP)."""
         root = self._roots.get(remote)
         if root is None:
             raise StorageError(400, f"unknown remote {remote!r} (known: {', '.join(self.names())})")
         parts = self._parts(remote, path)
-        lexical = os.path.join(root, *parts)
         if not parts:
-            return Path(root)
+            return root
+        lexical = os.path.join(root, *parts)
         parent = self._real_dir(os.path.dirname(lexical))
         if not fileops.is_inside(root, parent):
             raise StorageError(403, f"{remote}:{path}: outside the storage root")
         final = os.path.join(parent, parts[-1])
-        if not os.path.islink(final):
-            return Path(final)
+        if not check_link or not os.path.islink(final):
+            return final
         real = os.path.realpath(final)
         if not fileops.is_inside(root, real):
             raise StorageError(403, f"{remote}:{path}: outside the storage root")
         # for writing, the link itself (a rename or unlink replaces it, never its target)
-        return Path(final if for_write else real)
+        return final if for_write else real
 
     @staticmethod
     def _parts(remote: str, path: str) -> list[str]:
@@ -359,33 +367,50 @@ class Storages:
                 is a directory; 499 cancelled; see `resolve`.
         """
         with _translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
-            src = self.resolve(src_remote, src_path)
-            dst = self.resolve(dst_remote, dst_path, for_write=True)
-            # Few syscalls per file (this runs 20,000 times for a tree): the source's type comes
-            # from the open descriptor, a directory in the way fails the final rename.
-            if str(dst) == str(src):  # onto itself: nothing to write
-                st = os.stat(src)
-                return CopyResult(st.st_size, st.st_mtime_ns, fileops.hash_file(src))
-            self._ensure_dir(str(dst.parent))
+            # Few syscalls per file (this runs 20,000 times for a tree): the source is opened
+            # without following a final symlink (a link is resolved and confined only then),
+            # its type comes from the open descriptor, a directory in the way fails the rename.
+            src = self._resolve(src_remote, src_path, check_link=False)
+            dst = self._resolve(dst_remote, dst_path, for_write=True)
             try:
-                return fileops.copy_file(
-                    src,
-                    dst,
-                    registry=self._registry,
-                    progress=progress,
-                    cancel=cancel,
-                    on_open=(lambda st: on_size(st.st_size)) if on_size else None,
-                )
-            except IsADirectoryError as exc:
-                if exc.filename == str(src):
-                    raise StorageError(
-                        400, "copy copies files; list the directory and copy its files"
-                    ) from exc
-                raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory") from exc
+                src_fd, st = fileops.open_regular(src)
             except OSError as exc:
-                if exc.errno == errno.EINVAL and exc.filename == str(src):
-                    raise StorageError(400, f"{src_remote}:{src_path}: not a regular file") from exc
-                raise
+                if exc.errno != errno.ELOOP:
+                    raise self._not_a_file(exc, src, src_remote, src_path) from exc
+                src = self._resolve(src_remote, src_path)
+                try:
+                    src_fd, st = fileops.open_regular(src)
+                except OSError as again:
+                    raise self._not_a_file(again, src, src_remote, src_path) from again
+            try:
+                if dst == src:  # onto itself: nothing to write
+                    return CopyResult(st.st_size, st.st_mtime_ns, fileops.hash_fd(src_fd))
+                if on_size is not None:
+                    on_size(st.st_size)
+                parent = os.path.dirname(dst)
+                self._ensure_dir(parent)
+                try:
+                    return fileops.copy_open_file(
+                        src_fd, st, dst, registry=self._registry, progress=progress, cancel=cancel
+                    )
+                except FileNotFoundError:  # the parent went away since it was seen
+                    self._ensure_dir(parent, known_missing=True)
+                    return fileops.copy_open_file(
+                        src_fd, st, dst, registry=self._registry, progress=progress, cancel=cancel
+                    )
+            except IsADirectoryError as exc:
+                raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory") from exc
+            finally:
+                os.close(src_fd)
+
+    @staticmethod
+    def _not_a_file(exc: OSError, src: str, remote: str, path: str) -> OSError | StorageError:
+        """What a failed open of a copy's source means for the client."""
+        if exc.errno == errno.EISDIR:
+            return StorageError(400, "copy copies files; list the directory and copy its files")
+        if exc.errno == errno.EINVAL and exc.filename == src:
+            return StorageError(400, f"{remote}:{path}: not a regular file")
+        return exc
 
     def cleanup_temp(self) -> int:
         """Delete every leftover temporary file the registry knows (call it before any copy
