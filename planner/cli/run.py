@@ -12,7 +12,6 @@ import click
 from planner.cli.options import api_options, parse_vars, token_from_env, var_option
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
-from planner.validate import load_and_compile
 
 
 def _duration(text: str, option: str) -> float:
@@ -94,12 +93,52 @@ def run(
     """
     if dry_run:
         raise UsageError("--dry-run: previews arrive with `planner plan` (not implemented yet)")
+    from planner.runner import embedded
+
+    if not api_url:
+        embedded.prestart()  # its start-up overlaps the imports and plan loading below
+    try:
+        return _run(
+            plan,
+            variables,
+            api_url,
+            token_env,
+            concurrency,
+            batch_size,
+            keep_going,
+            grace,
+            state_path,
+            resume,
+            output_format,
+            report,
+            quiet,
+        )
+    finally:
+        embedded.discard_prestarted()
+
+
+def _run(
+    plan: str,
+    variables: tuple[str, ...],
+    api_url: str | None,
+    token_env: str,
+    concurrency: int,
+    batch_size: int,
+    keep_going: bool,
+    grace: str,
+    state_path: Path | None,
+    resume: bool,
+    output_format: str,
+    report: Path | None,
+    quiet: bool,
+) -> int:
     from planner.render.junit import write_junit
     from planner.render.run_json import render_run_json
     from planner.render.style import use_color
     from planner.runner.executor import RunOptions
     from planner.runner.progress import make_reporter
     from planner.runner.session import SessionOptions, run_session
+    from planner.validate import load_and_compile
 
     if report is not None and not os.access(report.parent.resolve(), os.W_OK):
         raise UsageError(

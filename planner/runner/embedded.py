@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import secrets
 import select
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from planner.errors import UsageError
 
@@ -31,62 +33,83 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _new_token(state_dir: Path) -> tuple[str, Path]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    path = state_dir / "token"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(token)
-    return token, path
+_prestarted: list[subprocess.Popen[bytes]] = []
+
+
+def prestart() -> None:
+    """Start the embedded worker's interpreter now (Linux), so that its imports overlap
+    planner's own and the plan's loading; `embedded_worker` configures it later. It writes
+    nothing until then, and exits if it is never configured (`discard_prestarted`, or planner
+    exiting)."""
+    if sys.platform.startswith("linux") and not _prestarted:
+        _prestarted.append(_spawn())
+
+
+def discard_prestarted() -> None:
+    """Stop a prestarted worker nobody configured (an invalid plan, say)."""
+    while _prestarted:
+        process = _prestarted.pop()
+        _close(process.stdin)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _close(process.stdout)
+        _close(process.stderr)
+
+
+def _spawn() -> subprocess.Popen[bytes]:
+    parent = os.getpid()
+    return subprocess.Popen(
+        [sys.executable, "-m", "planner.worker.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # until configured: then its log file
+        # its own session: a terminal's Ctrl-C reaches planner only, which then decides
+        # (grace period, cancel) and stops the worker itself
+        start_new_session=True,
+        preexec_fn=lambda: _die_with_parent(parent),
+    )
+
+
+def _close(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
 @contextlib.contextmanager
 def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
-    """Serve `<base>/storage` as remote `any` (and `local`) for the block; yields (url, token).
+    """Serve `<base>/storage` as remote `any` (and `local`) for the block, with a fresh random
+    token; yields (url, token).
 
     Raises:
         UsageError: the worker did not start (its log is quoted).
     """
     state, storage = base / "worker", base / "storage"
-    token, token_file = _new_token(state)
+    token = secrets.token_urlsafe(24)
     if not sys.platform.startswith("linux"):
         yield from _in_thread(state, storage, token)
         return
+    process = _prestarted.pop() if _prestarted else _spawn()
+    state.mkdir(parents=True, exist_ok=True)
     log_path = state / "worker.log"
-    parent = os.getpid()
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "planner",
-                "worker",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--state-dir",
-                str(state),
-                "--remote",
-                f"any={storage}",
-                "--token-file",
-                str(token_file),
-                "--allow-shutdown",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            # its own session: a terminal's Ctrl-C reaches planner only, which then decides
-            # (grace period, cancel) and stops the worker itself
-            start_new_session=True,
-            preexec_fn=lambda: _die_with_parent(parent),
-        )
+    settings = {
+        "state_dir": str(state.resolve()),
+        "remotes": {"any": str(storage)},
+        "token": token,  # through the pipe: never on a command line or in a file
+        "log": str(log_path),
+    }
     try:
+        assert process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died: _first_line says why
+            process.stdin.write(json.dumps(settings).encode() + b"\n")
+            process.stdin.flush()
         url = _first_line(process, log_path)
         yield url, token
     finally:
+        _close(process.stdin)
         if process.poll() is None:
             process.terminate()
             try:
@@ -94,8 +117,8 @@ def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        _close(process.stdout)
+        _close(process.stderr)
 
 
 def _first_line(process: subprocess.Popen[bytes], log_path: Path) -> str:
@@ -109,7 +132,13 @@ def _first_line(process: subprocess.Popen[bytes], log_path: Path) -> str:
                 return line
         if process.poll() is not None:
             break
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+    early = b""
+    if process.poll() is not None and process.stderr is not None:
+        early = process.stderr.read()  # what it said before it was configured
+    said = early.decode(errors="replace").strip().splitlines()
+    if log_path.exists():
+        said += log_path.read_text(errors="replace").strip().splitlines()
+    tail = said[-5:]
     raise UsageError("the embedded worker did not start: " + (" | ".join(tail) or "no output"))
 
 

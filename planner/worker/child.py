@@ -1,0 +1,52 @@
+"""The embedded worker's process (`python -m planner.worker.child`, started by `planner run`).
+
+It imports the worker first and only then reads its configuration, one JSON line on stdin, so
+`planner run` can start it before loading the plan (the two interpreters import side by side)
+and configure it once the plan is valid: nothing is written before that. An end of input before
+the configuration means "not needed": it exits at once, quietly. Once configured, its stderr
+goes to the log file named in the configuration and the first line on stdout is the API URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from planner.errors import UsageError
+from planner.worker.auth import Authenticator
+from planner.worker.serve import serve
+from planner.worker.service import WorkerConfig
+
+
+def main() -> int:
+    """Wait for the configuration, then serve until SIGTERM/SIGINT or POST /shutdown."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    settings = json.loads(line)
+    log = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    config = WorkerConfig(
+        state_dir=Path(settings["state_dir"]),
+        remotes={name: Path(root) for name, root in settings["remotes"].items()},
+        authenticator=Authenticator.single_token(settings["token"]),
+        allow_shutdown=True,
+    )
+
+    def ready(url: str) -> None:
+        print(url, flush=True)
+
+    try:
+        asyncio.run(serve(config, "127.0.0.1", 0, on_ready=ready))
+    except UsageError as exc:
+        print(f"planner worker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
