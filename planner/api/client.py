@@ -139,6 +139,7 @@ class ApiClient:
         self._backoff = Backoff(rng=self._rng)
         self._status: wire.StatusResponse | None = None
         self._status_lock = asyncio.Lock()
+        self.requests_sent = 0  # HTTP requests, retries included
 
     def __repr__(self) -> str:
         return f"ApiClient({self._where + self._prefix!r}, auth={self._auth})"
@@ -181,6 +182,7 @@ class ApiClient:
 
         async def once() -> httpx.Response:
             with _translated(what, self._secrets):
+                self.requests_sent += 1
                 response = await self._http.request(method, path, params=query, json=payload)
             if not response.is_success:
                 title, detail = _problem_text(response)

@@ -114,6 +114,7 @@ def _totals(run: RunResult) -> dict[str, int]:
         "files_done": done["files_done"],
         "files_unchanged": done["files_unchanged"],
         "bytes": done["bytes"],
+        "api_requests": run.api_requests,
     }
 
 

@@ -122,6 +122,9 @@ class ApiEngine:
     async def revoke(self, grants: Sequence[RoleGrant]) -> None:
         await self.client.remove_permissions([_assignment(g) for g in grants])
 
+    def requests_sent(self) -> int:
+        return self.client.requests_sent
+
     async def close(self) -> None:
         await self.client.aclose()
 

@@ -93,6 +93,7 @@ class RunResult:
     ended_at: float | None = None
     interrupted: bool = False
     actions: list[ActionResult] = field(default_factory=list)
+    api_requests: int = 0  # requests this command made to the engine
 
     @property
     def failed(self) -> list[ActionResult]:

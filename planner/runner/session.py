@@ -143,6 +143,7 @@ async def run_session(
                     await _execute_interruptibly(executor)
                 finally:  # the journal and the terminal are left tidy whatever happened
                     run.ended_at = time.time()
+                    run.api_requests = engine.requests_sent()
                     journal.finish_run(run)
                     reporter.finish(run)
     finally:

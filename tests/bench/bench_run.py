@@ -1,6 +1,8 @@
 """`planner run` against rsync -a, rclone copy and cp, on the same trees, in one script:
-20,000 files of 4 KiB, and one 256 MiB file; also the API requests per file. Runs on a tmpfs
-(/dev/shm) when there is one. Not part of the test run.
+20,000 files of 4 KiB, and one 256 MiB file; also the API requests per file. Every tool runs
+as a fresh process into a fresh destination, so planner's times include its start-up (imports,
+the embedded worker's start and stop). Runs on a tmpfs (/dev/shm) when there is one. Not part
+of the test run.
 
 Run: python -m tests.bench.bench_run [--files 20000] [--repeat 3] [--dir DIR]
 Needs rsync and rclone on PATH for their columns (apt-get install rsync rclone).
@@ -9,7 +11,7 @@ Needs rsync and rclone on PATH for their columns (apt-get install rsync rclone).
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -18,12 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from planner.compile import compile_plan
-from planner.plan.load import load_plan
-from planner.runner.executor import RunOptions
-from planner.runner.progress import make_reporter
-from planner.runner.session import SessionOptions, run_session
 
 
 def _tree(base: Path, files: int) -> Path:
@@ -47,38 +43,23 @@ def _big(base: Path) -> Path:
 
 
 def _planner(base: Path, src: Path, dst: Path) -> tuple[float, int]:
+    """`planner run` as a user runs it (a fresh process: imports, the embedded worker's start
+    and stop included); the seconds and the API requests its JSON document counts."""
     plan = base / f"plan-{dst.name}.yaml"
     plan.write_text(
         "version: 1\nstorages:\n"
         f"  src: {{remote: local, root: {src}}}\n  dst: {{remote: local, root: {dst}}}\n"
         "copies:\n  - {id: tree, src: 'src:', dst: 'dst:'}\n"
     )
-    compiled = compile_plan(load_plan(plan))
-    counted: list[int] = []
-
-    def reporter():  # type: ignore[no-untyped-def]
-        return make_reporter(open(os.devnull, "w"), quiet=True)
-
+    command = [sys.executable, "-m", "planner", "run", str(plan), "-q", "--format", "json"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
     start = time.perf_counter()
-    from planner.runner import session
-
-    original = session.Executor
-
-    class Counting(original):  # type: ignore[misc,valid-type]
-        async def execute(self):  # type: ignore[no-untyped-def]
-            try:
-                return await super().execute()
-            finally:
-                counted.append(self.dispatcher.stats.requests)
-
-    session.Executor = Counting  # type: ignore[misc]
-    try:
-        run, code = asyncio.run(run_session(compiled, SessionOptions(run=RunOptions()), reporter))
-    finally:
-        session.Executor = original  # type: ignore[misc]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     elapsed = time.perf_counter() - start
-    assert code == 0, [a.error for a in run.actions]
-    return elapsed, counted[0]
+    if done.returncode != 0:
+        raise SystemExit(f"planner run failed ({done.returncode}): {done.stderr[-2000:]}")
+    document = json.loads(done.stdout)
+    return elapsed, int(document["totals"]["api_requests"])
 
 
 def _timed(command: list[str]) -> float:

@@ -21,7 +21,8 @@ def test_nesting_beyond_the_parsers_own_limit_is_located_too(write_plan, run_cli
     result = run_cli("validate", path)
     assert result.code == 2
     first = result.stdout.splitlines()[0]
-    assert first.startswith(f"{path}:2:") and ": error: " in first
+    assert first.startswith(f"{path}:2:")
+    assert ": error: " in first
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -292,3 +292,35 @@ def test_inferred_order_holds_even_against_priorities(
     assert a["upload"]["ended_at"] <= a["cleanup"]["started_at"]
     assert a["upload"]["ended_at"] <= a["arrived"]["started_at"]
     assert (a["cleanup"]["change"], a["cleanup"]["files_done"]) == ("delete", 1)
+
+
+# -- requests -----------------------------------------------------------------------------------
+def test_requests_grow_with_batches_not_with_files(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    for i in range(200):
+        path = tmp_path / "src" / f"d{i % 4}" / f"f{i:03d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"file {i}\n")
+    counts = {}
+    for batch in (500, 10):
+        plan = write_plan(
+            f"""
+            version: 1
+            storages:
+              src: {{remote: local, root: ./src}}
+              dst: {{remote: local, root: ./dst-{batch}}}
+            copies:
+              - {{id: tree, src: "src:", dst: "dst:"}}
+            """,
+            name=f"plan-{batch}.yaml",
+        )
+        code, document = run_json(run_cli, plan, "--batch-size", str(batch))
+        assert code == 0, document
+        assert document["totals"]["files_done"] == 200
+        counts[batch] = document["totals"]["api_requests"]
+    # 20 batches of 10 need at least 20 submissions; one batch of 200 needs one, plus the
+    # status, storages, listings and polls every run makes
+    assert counts[10] >= 20
+    assert counts[500] < counts[10]
+    assert counts[500] <= 200 / 10
