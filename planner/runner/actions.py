@@ -20,7 +20,14 @@ from planner.plan.model import (
 from planner.plan.paths import PlanPath
 from planner.runner.context import ActionContext, ActionFailedError, first_failure
 from planner.runner.engine import Item, ItemKind, Outcome, RoleGrant, Target
-from planner.runner.expand import Entry, Filters, decide_file, expand_directory, match_removal
+from planner.runner.expand import (
+    Decision,
+    Entry,
+    Filters,
+    decide_file,
+    expand_directory,
+    match_removal,
+)
 from planner.runner.results import Change, ItemRecord, ItemState
 
 ROLE_RANK = {"reader": 1, "writer": 2, "admin": 3}
@@ -101,6 +108,7 @@ async def _directory(ctx: ActionContext, action: DirectoryAction) -> None:
     if found is not None:
         raise ActionFailedError(f"{action.path}: a file is in the way")
     record = ItemRecord(ctx.action.id, action.path.text, "mkdir", dst=str(where))
+    ctx.result.items = [record]
     outcomes = await ctx.run([Item(ItemKind.MKDIR, where)], records=[record])
     _raise_on_failure(outcomes)
     ctx.result.change = Change.CREATE
@@ -131,13 +139,40 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         checksum=action.checksum,
         symlinks=action.symlinks,
     )
+    to_copy, carried = _not_copied_before(ctx, plan.to_copy, source, existing)
     present = {e.path for e in existing}
-    await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in plan.to_copy], src, dst)
-    ctx.result.files_unchanged = len(plan.unchanged)
-    if plan.unchanged:
-        ctx.result.detail.append(_files(len(plan.unchanged), "unchanged"))
+    await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in to_copy], src, dst)
+    ctx.result.files_unchanged = len(plan.unchanged) + carried
+    if plan.unchanged or carried:
+        ctx.result.detail.append(_files(len(plan.unchanged) + carried, "unchanged"))
     if plan.filtered:
         ctx.result.detail.append(_files(plan.filtered, "filtered out"))
+
+
+def _not_copied_before(
+    ctx: ActionContext, decided: list[Decision], source: list[Entry], existing: list[Entry]
+) -> tuple[list[Decision], int]:
+    """On --resume, leave out what the interrupted run already copied (its items carried over
+    as succeeded) when the destination still holds it: it matters for `overwrite: always`, which
+    would copy it again; the other policies find such files unchanged anyway. The files to copy,
+    and how many were left out."""
+    done_before = {r.key for r in ctx.carried if r.kind == "copy"}
+    if not done_before:
+        return decided, 0
+    sources = {e.path: e for e in source}
+    there = {e.path: e for e in existing}
+
+    def still_there(path: str) -> bool:
+        ours, theirs = sources.get(path), there.get(path)
+        return (
+            ours is not None
+            and theirs is not None
+            and theirs.type == "file"
+            and (theirs.size, theirs.mtime_ns) == (ours.size, ours.mtime_ns)
+        )
+
+    kept = [d for d in decided if d.path not in done_before or not still_there(d.path)]
+    return kept, len(decided) - len(kept)
 
 
 async def _copy_file(
@@ -153,6 +188,7 @@ async def _copy_file(
     record = ItemRecord(
         ctx.action.id, entry.path, "copy", src=str(src), dst=str(dst), size=entry.size
     )
+    ctx.result.items = [record]
     outcomes = await ctx.run([Item(ItemKind.COPY, dst, src=src)], records=[record])
     _raise_on_failure(outcomes)
     ctx.result.change = Change.UPDATE if current is not None else Change.CREATE
@@ -228,6 +264,7 @@ async def _move(ctx: ActionContext, action: MoveAction) -> None:
     record = ItemRecord(
         ctx.action.id, action.src.text, "move", src=str(src), dst=str(dst), size=source.size
     )
+    ctx.result.items = [record]
     outcomes = await ctx.run(
         [Item(ItemKind.MOVE, dst, src=src)], records=[record], before_retry=settled
     )

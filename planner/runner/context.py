@@ -33,6 +33,7 @@ class ActionContext:
     on_totals: Callable[[int, int], None] = lambda files, nbytes: None  # learnt work ahead
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
+    carried: Sequence[ItemRecord] = ()  # items an interrupted run of this action completed
 
     async def run(
         self,

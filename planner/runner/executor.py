@@ -21,7 +21,7 @@ from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.dispatcher import Dispatcher
 from planner.runner.engine import Engine
 from planner.runner.progress import ProgressReporter
-from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
+from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
 
 
 @dataclass
@@ -147,6 +147,8 @@ class Executor:
         action: Action = self.compiled.graph.nodes[node]["action"]
         result = self.results[node]
         result.state, result.started_at, result.error = ActionState.RUNNING, time.time(), ""
+        # what an interrupted run of this action did (on --resume)
+        carried = [i for i in result.items if i.state is ItemState.SUCCEEDED]
         result.items, result.detail = [], []
         result.files_done = result.files_unchanged = result.bytes_done = 0
         self.reporter.action_changed(result)
@@ -168,6 +170,7 @@ class Executor:
             on_totals=totals,
             sleep=self.sleep,
             rng=self.rng,
+            carried=carried,
         )
         try:
             async with asyncio.timeout(action.timeout):

@@ -263,6 +263,7 @@ def test_json_has_the_documented_keys_in_order() -> None:
         "files_done": 998,
         "files_unchanged": 0,
         "bytes": 340_208_000,
+        "api_requests": 0,
     }
     assert list(document["actions"][1]) == [
         "id",

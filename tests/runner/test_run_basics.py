@@ -324,3 +324,35 @@ def test_requests_grow_with_batches_not_with_files(
     assert counts[10] >= 20
     assert counts[500] < counts[10]
     assert counts[500] <= 200 / 10
+
+
+def test_single_file_copies_moves_and_directories_list_their_item(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "one.txt").write_text("one\n")
+    (tmp_path / "src" / "moving.txt").write_text("moving!\n")
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          src: {remote: local, root: ./src}
+          dst: {remote: local, root: ./dst}
+        directories:
+          - {id: made, path: "dst:made"}
+        copies:
+          - {id: one, src: "src:one.txt", dst: "dst:copied/one.txt"}
+        moves:
+          - {id: moved, src: "src:moving.txt", dst: "dst:moved.txt"}
+        """
+    )
+    code, document = run_json(run_cli, plan)
+    assert code == 0, document
+    items = {a["id"]: a["items"] for a in document["actions"]}
+    ((copied,), (moved,), (made,)) = items["one"], items["moved"], items["made"]
+    assert (copied["kind"], copied["state"], copied["size"]) == ("copy", "succeeded", 4)
+    assert copied["dst"].endswith("/dst/copied/one.txt")
+    assert (moved["kind"], moved["state"], moved["size"]) == ("move", "succeeded", 8)
+    assert moved["src"].endswith("/src/moving.txt")
+    assert (made["kind"], made["state"]) == ("mkdir", "succeeded")
+    assert (tmp_path / "dst" / "copied" / "one.txt").read_text() == "one\n"

@@ -22,6 +22,7 @@ from tests.runner.test_run_basics import (
     temp_files,
     tree_bytes,
 )
+from tests.runner.test_run_resume import processes_mentioning
 from tests.worker.test_api_security import WorkerProcess
 
 
@@ -316,6 +317,8 @@ def test_invalid_plan_exits_2_and_touches_nothing(
     assert "nowhere" in result.stderr
     assert not (tmp_path / "data").exists()
     assert not (tmp_path / ".planner").exists()
+    # the worker started while the plan was loading is gone too
+    assert processes_mentioning("planner.worker.child") == []
 
 
 def test_resume_with_nothing_to_resume_exits_2(

@@ -4,10 +4,12 @@ byte, redoing nothing; the plan's lock refuses a second run; SIGINT exits 130.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -179,6 +181,51 @@ def test_run_killed_mid_way_resumes_to_a_byte_exact_tree_redoing_nothing(
     )
     after = tree_stats(dst)
     assert all(after[rel] == stat for rel, stat in stats_before.items() if rel in done_before)
+
+
+def journaled_copies(state: Path) -> set[str]:
+    """The keys of the copies a run's journal recorded as succeeded (read while it runs)."""
+    if not state.exists():
+        return set()
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "SELECT key FROM items WHERE kind = 'copy' AND state = 'succeeded'"
+            ).fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        return set()
+    return {str(key) for (key,) in rows}
+
+
+def test_resume_with_overwrite_always_copies_nothing_the_journal_recorded_again(
+    tmp_path: Path,
+    run_cli: Callable[..., CliResult],
+    write_plan: Callable[..., Path],
+    start_run: Callable[..., RunProcess],
+) -> None:
+    total = 1200
+    source = many_files(tmp_path / "src", total, 16 * 1024, seed=5)
+    plan = write_plan(TREE_PLAN.replace('dst: "dst:"}', 'dst: "dst:", overwrite: always}'))
+    state = tmp_path / ".planner" / "state.db"
+    run = start_run(plan, "-q", "--batch-size", "50")
+    run.wait_until(lambda: len(journaled_copies(state)) >= 100, "100 copies were journaled")
+    run.proc.send_signal(signal.SIGKILL)
+    assert run.proc.wait(timeout=60) == -signal.SIGKILL
+    recorded = journaled_copies(state)
+    assert 100 <= len(recorded) < total, "the kill should have come mid-way"
+    stats_before = tree_stats(tmp_path / "dst")
+
+    code, document = run_json(run_cli, plan, "--resume")
+
+    assert code == 0, document
+    assert tree_bytes(tmp_path / "dst") == source
+    copied = copied_keys(document, "tree")
+    # `always` copies everything, except what this run already did (as far as it recorded)
+    assert copied.isdisjoint(recorded)
+    assert copied | recorded == set(source)
+    assert actions_of(document)["tree"]["files_unchanged"] == len(recorded)
+    after = tree_stats(tmp_path / "dst")
+    assert all(after[rel] == stats_before[rel] for rel in recorded)
 
 
 def test_run_killed_while_writing_large_files_leaves_no_partial_file(
