@@ -19,6 +19,7 @@ ISSUES_URL = "https://github.com/planner-dev/planner/issues"
 # `planner --version` and the embedded worker's start do not load networkx, jsonschema, ...
 COMMANDS = {
     "validate": "validate",
+    "plan": "plan",
     "run": "run",
     "graph": "graph",
     "schema": "schema",

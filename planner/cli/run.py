@@ -67,7 +67,9 @@ def _duration(text: str, option: str) -> float:
     help="Write a JUnit XML report (one testcase per action).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
-@click.option("--dry-run", is_flag=True, help="Preview only (same as `planner plan`).")
+@click.option(
+    "--dry-run", is_flag=True, help="Preview only, change nothing (same as `planner plan`)."
+)
 def run(
     plan: str,
     variables: tuple[str, ...],
@@ -91,8 +93,10 @@ def run(
     Exit 0 when every action succeeded, 1 when one failed, 2 for an invalid plan or usage,
     3 when the API cannot be reached, 130 when interrupted.
     """
-    if dry_run:
-        raise UsageError("--dry-run: previews arrive with `planner plan` (not implemented yet)")
+    if dry_run:  # the same preview as `planner plan`
+        from planner.cli.plan import preview
+
+        return preview(plan, variables, api_url, token_env, output_format=output_format)
     from planner.runner import embedded
 
     if not api_url:

@@ -193,6 +193,7 @@ async def _copy_file(
     _raise_on_failure(outcomes)
     ctx.result.change = Change.UPDATE if current is not None else Change.CREATE
     ctx.result.files_done, ctx.result.bytes_done = 1, entry.size
+    ctx.result.files_replaced = 1 if current is not None else 0
 
 
 async def _copy_files(
@@ -221,7 +222,9 @@ async def _copy_files(
         outcomes = await ctx.run(items, records=records) if items else []
     finally:  # counted from the records, so an interrupted copy still tells what it did
         done = [r for r in records if r.state is ItemState.SUCCEEDED]
+        replacing = {rel for rel, _, replaced in files if replaced}
         ctx.result.files_done = len(done)
+        ctx.result.files_replaced = sum(1 for r in done if r.key in replacing)
         ctx.result.bytes_done = sum(r.size for r in done)
     if not files:
         ctx.result.change = Change.UNCHANGED
@@ -271,6 +274,7 @@ async def _move(ctx: ActionContext, action: MoveAction) -> None:
     _raise_on_failure(outcomes)
     ctx.result.change = Change.CREATE
     ctx.result.files_done, ctx.result.bytes_done = 1, source.size
+    ctx.result.files_replaced = 1 if current is not None else 0
 
 
 # -- removals ---------------------------------------------------------------------------------

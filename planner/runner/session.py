@@ -186,3 +186,61 @@ async def _execute_interruptibly(executor: Executor) -> None:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+class _SilentReporter:
+    """A preview prints its own report at the end, nothing while it probes."""
+
+    def start(self, run: RunResult) -> None: ...
+
+    def action_changed(self, action: ActionResult) -> None: ...
+
+    def advance(
+        self,
+        action: ActionResult,
+        files: int = 0,
+        nbytes: int = 0,
+        total_files: int | None = None,
+        total_bytes: int | None = None,
+    ) -> None: ...
+
+    def finish(self, run: RunResult) -> None: ...
+
+
+async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunResult:
+    """What `planner run` would do now: the run's own action code against a PreviewEngine
+    (reads reach the worker, writes only a model of their effects). Every independent branch is
+    previewed (as with --keep-going); nothing is journaled and no lock is taken.
+
+    Raises:
+        UsageError: exit 2; ApiUnreachableError, AuthError: exit 3.
+    """
+    from planner.runner.preview import PreviewEngine
+
+    plan = compiled.plan
+    run = RunResult(
+        "preview",
+        plan.file,
+        plan.name,
+        plan.digest,
+        time.time(),
+        actions=_fresh_actions(compiled),
+    )
+    async with open_engine(compiled, options) as real:
+        engine = PreviewEngine(real)
+        base = options.run or RunOptions()
+        executor = Executor(
+            compiled,
+            engine,
+            run,
+            options=RunOptions(
+                concurrency=base.concurrency, batch_size=base.batch_size, keep_going=True
+            ),
+            reporter=_SilentReporter(),
+        )
+        try:
+            await executor.execute()
+        finally:
+            run.ended_at = time.time()
+            run.api_requests = engine.requests_sent()
+    return run

@@ -1,0 +1,129 @@
+"""`planner plan PLAN` (and `planner run --dry-run`): preview what a run would do, with
+read-only API calls only (docs/preview.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+
+EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@var_option
+@api_options
+@click.option("--offline", is_flag=True, help="Print the compiled order only; no API calls.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing would change, 1 on errors, 2 when changes are pending.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format (markdown: a table for pull-request comments).",
+)
+def plan(
+    plan_file: str,
+    variables: tuple[str, ...],
+    api_url: str | None,
+    token_env: str,
+    offline: bool,
+    detailed_exitcode: bool,
+    output_format: str,
+) -> int:
+    """Preview what `planner run PLAN` would do, without changing anything.
+
+    Every action is shown in execution order: + create, ~ change or overwrite, = unchanged,
+    - delete, ! would fail. Only read-only requests reach the API (list, exists, metadata:get,
+    permissions:get). Exit 0 (or, with --detailed-exitcode, 0 no changes / 2 changes pending),
+    1 when an action would fail, 2 for an invalid plan, 3 when the API cannot be reached.
+    """
+    return preview(
+        plan_file,
+        variables,
+        api_url,
+        token_env,
+        offline=offline,
+        detailed_exitcode=detailed_exitcode,
+        output_format=output_format,
+    )
+
+
+def preview(
+    plan_file: str,
+    variables: tuple[str, ...],
+    api_url: str | None,
+    token_env: str,
+    *,
+    offline: bool = False,
+    detailed_exitcode: bool = False,
+    output_format: str = "text",
+) -> int:
+    """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
+    from planner.runner import embedded
+
+    if not api_url and not offline:
+        embedded.prestart()
+    try:
+        return _preview(
+            plan_file, variables, api_url, token_env, offline, detailed_exitcode, output_format
+        )
+    finally:
+        embedded.discard_prestarted()
+
+
+def _preview(
+    plan_file: str,
+    variables: tuple[str, ...],
+    api_url: str | None,
+    token_env: str,
+    offline: bool,
+    detailed_exitcode: bool,
+    output_format: str,
+) -> int:
+    from planner.render import preview as render
+    from planner.render.style import use_color
+    from planner.runner.session import SessionOptions, run_preview
+    from planner.validate import load_and_compile
+
+    compiled = load_and_compile(plan_file, parse_vars(variables))
+    if offline:
+        order = compiled.actions_in_order()
+        if output_format == "json":
+            document = {
+                "format_version": 1,
+                "plan": {"file": compiled.plan.file, "name": compiled.plan.name},
+                "offline": True,
+                "order": [{"id": a.id, "kind": a.kind} for a in order],
+            }
+            click.echo(json.dumps(document, indent=2))
+        else:
+            click.echo(f"Compiled order of {compiled.plan.file} (offline: nothing was probed):")
+            for number, action in enumerate(order, 1):
+                click.echo(f"  {number:>3}. {action.id}  ({action.kind})")
+        return EXIT_NO_CHANGES
+    options = SessionOptions(api_url=api_url, token=token_from_env(token_env))
+    result = asyncio.run(run_preview(compiled, options))
+    where = api_url or "the embedded worker"
+    if output_format == "json":
+        click.echo(render.render_preview_json(result, where))
+    elif output_format == "markdown":
+        click.echo(render.render_preview_markdown(result, where))
+    else:
+        click.echo(render.render_preview_text(result, where, color=use_color(sys.stdout)))
+    summary = render.totals(result)
+    if summary.failing or summary.skipped:
+        return EXIT_ERRORS
+    if detailed_exitcode and summary.changes:
+        return EXIT_CHANGES
+    return EXIT_NO_CHANGES

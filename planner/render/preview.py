@@ -1,0 +1,237 @@
+"""The outputs of `planner plan`: Terraform-style text, a markdown table for pull requests, and
+the JSON document (format_version 1). Each action is one line with its symbol: `+` create,
+`~` change or overwrite, `=` unchanged, `-` delete, `!` would fail (or would be skipped after a
+failure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from planner.render.run_json import FORMAT_VERSION
+from planner.render.run_text import count, human_size
+from planner.render.style import paint
+from planner.runner.results import ActionResult, ActionState, Change, RunResult
+
+_COLORS = {"+": "green", "~": "yellow", "-": "red", "!": "red", "=": None}
+
+
+@dataclass
+class PreviewTotals:
+    """What the whole preview adds up to."""
+
+    to_copy: int = 0
+    bytes_to_copy: int = 0
+    to_overwrite: int = 0
+    to_move: int = 0
+    to_delete: int = 0
+    directories: int = 0
+    grants: int = 0
+    revokes: int = 0
+    metadata: int = 0
+    unchanged: int = 0
+    failing: int = 0
+    skipped: int = 0
+
+    @property
+    def changes(self) -> int:
+        return (
+            self.to_copy
+            + self.to_overwrite
+            + self.to_move
+            + self.to_delete
+            + self.directories
+            + self.grants
+            + self.revokes
+            + self.metadata
+        )
+
+
+def symbol(action: ActionResult) -> str:
+    """The action's preview symbol."""
+    if action.state is not ActionState.SUCCEEDED:
+        return "!"
+    return action.change.value
+
+
+def describe(action: ActionResult) -> str:
+    """What the action would do, in a few words."""
+    if action.state is ActionState.FAILED:
+        return f"would fail: {action.error}"
+    if action.state is ActionState.SKIPPED:
+        return "would be skipped: " + action.error.removeprefix("skipped: ")
+    if action.state is not ActionState.SUCCEEDED:
+        return "not previewed"
+    if action.change is Change.UNCHANGED:
+        if action.kind == "check":
+            return "holds"
+        files = f" ({count(action.files_unchanged, 'file')})" if _files(action) else ""
+        return "unchanged" + files
+    parts: list[str] = []
+    if action.kind in ("copy", "move"):
+        new = action.files_done - action.files_replaced
+        verb = "to copy" if action.kind == "copy" else "to move"
+        if new:
+            parts.append(f"{count(new, 'file')} {verb}")
+        if action.files_replaced:
+            parts.append(f"{action.files_replaced} to overwrite")
+        parts[-1] += f" ({human_size(action.bytes_done)})" if parts else ""
+        if action.files_unchanged:
+            parts.append(f"{action.files_unchanged} unchanged")
+    elif action.kind == "removal":
+        parts.append(f"{count(action.files_done, 'path')} to delete")
+    elif action.kind == "directory":
+        parts.append("to create")
+    else:  # permission, metadata: the exact changes
+        parts.extend(action.detail)
+    return ", ".join(parts)
+
+
+def _files(action: ActionResult) -> bool:
+    return action.kind == "copy" and action.files_unchanged > 0
+
+
+def totals(run: RunResult) -> PreviewTotals:
+    """Add every action's predicted changes up."""
+    t = PreviewTotals()
+    for a in run.actions:
+        if a.state is ActionState.FAILED:
+            t.failing += 1
+            continue
+        if a.state is not ActionState.SUCCEEDED:
+            t.skipped += 1
+            continue
+        t.unchanged += a.files_unchanged
+        if a.kind == "copy":
+            t.to_copy += a.files_done - a.files_replaced
+            t.to_overwrite += a.files_replaced
+            t.bytes_to_copy += a.bytes_done
+        elif a.kind == "move":
+            t.to_move += a.files_done - a.files_replaced
+            t.to_overwrite += a.files_replaced
+        elif a.kind == "removal":
+            t.to_delete += a.files_done
+        elif a.kind == "directory":
+            t.directories += a.files_done
+        elif a.kind == "permission":
+            t.grants += sum(1 for d in a.detail if d.startswith("grant "))
+            t.revokes += sum(1 for d in a.detail if d.startswith("revoke "))
+        elif a.kind == "metadata":
+            t.metadata += a.files_done
+    return t
+
+
+def totals_line(t: PreviewTotals) -> str:
+    """`Plan: 120 files (340 MB) to copy, 3 to overwrite, 2 to delete, ...; 88 unchanged.`"""
+    parts = [f"{count(t.to_copy, 'file')} ({human_size(t.bytes_to_copy)}) to copy"]
+    for n, what in (
+        (t.to_overwrite, "to overwrite"),
+        (t.to_move, "to move"),
+        (t.to_delete, "to delete"),
+        (t.directories, "directories to create" if t.directories != 1 else "directory to create"),
+        (t.grants, "grants" if t.grants != 1 else "grant"),
+        (t.revokes, "revokes" if t.revokes != 1 else "revoke"),
+        (t.metadata, "metadata changes" if t.metadata != 1 else "metadata change"),
+    ):
+        if n:
+            parts.append(f"{n} {what}")
+    line = f"Plan: {', '.join(parts)}; {t.unchanged} unchanged"
+    if t.failing or t.skipped:
+        line += f"; {count(t.failing, 'action')} would fail"
+        if t.skipped:
+            line += f", {t.skipped} would be skipped"
+    return line + "."
+
+
+def render_preview_text(run: RunResult, where: str, color: bool = False) -> str:
+    """Terraform-like: one line per action in execution order, then the totals line."""
+    width = max((len(a.id) for a in run.actions), default=0)
+    kinds = max((len(a.kind) for a in run.actions), default=0)
+    lines = [f"Preview of {run.plan_file} against {where}:", ""]
+    for action in run.actions:
+        mark = symbol(action)
+        shown = paint(mark, color, fg=_COLORS[mark], bold=True) if _COLORS[mark] else mark
+        lines.append(f"  {shown} {action.id:<{width}}  {action.kind:<{kinds}}  {describe(action)}")
+    lines += ["", totals_line(totals(run))]
+    return "\n".join(lines)
+
+
+def render_preview_markdown(run: RunResult, where: str) -> str:
+    """A compact table for a pull-request comment, with per-action details folded away."""
+    t = totals(run)
+    lines = [
+        f"### planner plan: `{run.plan_file}`",
+        "",
+        totals_line(t),
+        "",
+        "| | action | kind | change |",
+        "|---|---|---|---|",
+    ]
+    for action in run.actions:
+        text = describe(action).replace("|", "\\|")
+        lines.append(f"| `{symbol(action)}` | `{action.id}` | {action.kind} | {text} |")
+    detailed = [a for a in run.actions if a.detail or a.items]
+    if detailed:
+        lines += ["", "<details><summary>Details per action</summary>", ""]
+        for action in detailed:
+            lines.append(f"**{action.id}**")
+            lines += [f"- {d}" for d in action.detail]
+            shown = action.items[:50]
+            lines += [f"- `{i.kind}` {i.dst or i.key}" for i in shown]
+            if len(action.items) > len(shown):
+                lines.append(f"- … and {len(action.items) - len(shown)} more")
+            lines.append("")
+        lines.append("</details>")
+    lines += ["", f"<sub>previewed against {where}</sub>"]
+    return "\n".join(lines)
+
+
+def preview_document(run: RunResult, where: str) -> dict[str, object]:
+    """The `plan --format json` document as plain data."""
+    t = totals(run)
+    return {
+        "format_version": FORMAT_VERSION,
+        "plan": {"file": run.plan_file, "name": run.plan_name, "digest": run.digest},
+        "api": where,
+        "changes_pending": t.changes > 0,
+        "would_fail": t.failing > 0,
+        "totals": {
+            "to_copy": t.to_copy,
+            "bytes_to_copy": t.bytes_to_copy,
+            "to_overwrite": t.to_overwrite,
+            "to_move": t.to_move,
+            "to_delete": t.to_delete,
+            "directories": t.directories,
+            "grants": t.grants,
+            "revokes": t.revokes,
+            "metadata": t.metadata,
+            "unchanged": t.unchanged,
+            "failing": t.failing,
+            "skipped": t.skipped,
+            "api_requests": run.api_requests,
+        },
+        "actions": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "symbol": symbol(a),
+                "state": "would-succeed" if a.state is ActionState.SUCCEEDED else a.state.value,
+                "summary": describe(a),
+                "files": a.files_done,
+                "files_replaced": a.files_replaced,
+                "files_unchanged": a.files_unchanged,
+                "bytes": a.bytes_done,
+                "error": a.error,
+                "detail": list(a.detail),
+                "items": [
+                    {"key": i.key, "kind": i.kind, "src": i.src, "dst": i.dst, "size": i.size}
+                    for i in a.items
+                ],
+            }
+            for a in run.actions
+        ],
+    }
+
+
+def render_preview_json(run: RunResult, where: str) -> str:
+    return json.dumps(preview_document(run, where), indent=2)

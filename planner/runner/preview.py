@@ -1,0 +1,351 @@
+"""The preview engine: the real engine for reading, a model of the changes for writing.
+
+`planner plan` runs the very action code `planner run` runs, against this engine. Reads
+(list, exists, metadata-get, grants) go to the real worker and come back corrected by the changes
+earlier actions of the preview would have made; writes (copy, move, mkdir, remove, rmdir,
+metadata-set, grant, revoke) never leave this process: they only update that model. So the
+preview sends no mutating request, and what it predicts is what the run's own decisions would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import posixpath
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.runner.engine import (
+    BatchStatus,
+    Engine,
+    EngineInfo,
+    Item,
+    ItemKind,
+    Outcome,
+    RoleGrant,
+    Target,
+)
+
+READS = frozenset({ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.METADATA_GET})
+_SIMULATED = "preview-"
+
+
+@dataclass
+class _File:
+    """A file as the preview predicts it (a wire list entry, minus its name)."""
+
+    size: int
+    mtime: str
+    checksum: str | None = None
+
+
+def _key(target: Target) -> tuple[str, str]:
+    return target.remote, target.path.rstrip("/") if target.path != "/" else "/"
+
+
+def _under(path: str, top: str) -> bool:
+    """`path` is `top` or below it ("" and "/" are roots)."""
+    if top in ("", "/"):
+        return True
+    return path == top or path.startswith(top + "/")
+
+
+def _relative(path: str, top: str) -> str:
+    if top in ("", "/"):
+        return path.lstrip("/")
+    return path[len(top) + 1 :]
+
+
+def _join(top: str, rel: str) -> str:
+    if not rel:
+        return top
+    if top in ("",):
+        return rel
+    return posixpath.join(top, rel)
+
+
+@dataclass
+class Overlay:
+    """The changes of the preview so far, per remote: files and directories it would create,
+    paths it would delete, custom metadata and grants it would change."""
+
+    files: dict[tuple[str, str], _File] = field(default_factory=dict)
+    dirs: set[tuple[str, str]] = field(default_factory=set)
+    gone: set[tuple[str, str]] = field(default_factory=set)
+    custom: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    granted: set[tuple[str, str, str, str, str]] = field(default_factory=set)
+    revoked: set[tuple[str, str, str, str, str]] = field(default_factory=set)
+
+    def hidden(self, remote: str, path: str) -> bool:
+        """A real path the preview deleted (and did not create again)."""
+        return any(r == remote and _under(path, top) for r, top in self.gone)
+
+    def delete(self, remote: str, top: str) -> None:
+        self.files = {
+            k: v for k, v in self.files.items() if not (k[0] == remote and _under(k[1], top))
+        }
+        self.dirs = {k for k in self.dirs if not (k[0] == remote and _under(k[1], top))}
+        self.custom = {
+            k: v for k, v in self.custom.items() if not (k[0] == remote and _under(k[1], top))
+        }
+        self.gone.add((remote, top))
+
+    def add_file(self, remote: str, path: str, entry: _File) -> None:
+        self.files[(remote, path)] = entry
+        parent = posixpath.dirname(path)
+        while parent not in ("", "/") and (remote, parent) not in self.dirs:
+            self.dirs.add((remote, parent))
+            parent = posixpath.dirname(parent)
+
+    def add_dir(self, remote: str, path: str) -> None:
+        while path not in ("", "/") and (remote, path) not in self.dirs:
+            self.dirs.add((remote, path))
+            path = posixpath.dirname(path)
+
+    def created(self, remote: str, top: str) -> list[tuple[str, dict[str, Any]]]:
+        """Entries the preview created at or below `top`: (full path, wire entry)."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for (r, path), entry in self.files.items():
+            if r == remote and _under(path, top):
+                wire: dict[str, Any] = {"type": "file", "size": entry.size, "mtime": entry.mtime}
+                if entry.checksum:
+                    wire["checksum"] = entry.checksum
+                found.append((path, wire))
+        for r, path in self.dirs:
+            if r == remote and _under(path, top):
+                found.append((path, {"type": "dir", "size": 0, "mtime": _NOW}))
+        return found
+
+
+_NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class _Pending:
+    kind: ItemKind
+    items: Sequence[Item]
+    outcomes: list[Outcome] | None = None  # set for simulated batches
+
+
+class PreviewEngine:
+    """An Engine that reads through `real` and keeps every write to itself (see module doc)."""
+
+    def __init__(self, real: Engine) -> None:
+        self.real = real
+        self.overlay = Overlay()
+        self.known: dict[tuple[str, str], dict[str, Any]] = {}  # real entries seen, by full path
+        self.batches: dict[str, _Pending] = {}
+        self._ids = itertools.count(1)
+
+    async def connect(self) -> EngineInfo:
+        return await self.real.connect()
+
+    def requests_sent(self) -> int:
+        return self.real.requests_sent()
+
+    async def close(self) -> None:
+        await self.real.close()
+
+    # -- batches ----------------------------------------------------------------------------------
+    async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
+        if kind in READS:
+            handle = await self.real.submit(kind, items)
+            self.batches[handle] = _Pending(kind, items)
+            return handle
+        outcomes = [await self._apply(kind, item) for item in items]
+        handle = f"{_SIMULATED}{next(self._ids)}"
+        self.batches[handle] = _Pending(kind, items, outcomes)
+        return handle
+
+    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+        real = [h for h in handles if not h.startswith(_SIMULATED)]
+        answered = {s.handle: s for s in (await self.real.poll(real) if real else [])}
+        statuses = []
+        for handle in handles:
+            if handle in answered:
+                statuses.append(answered[handle])
+                continue
+            outcomes = self.batches[handle].outcomes or []
+            ok = all(o.ok for o in outcomes)
+            statuses.append(BatchStatus(handle, done=True, succeeded=ok, progress=1.0))
+        return statuses
+
+    async def outcomes(self, handle: str, count: int) -> list[Outcome]:
+        pending = self.batches.pop(handle)
+        if pending.outcomes is not None:
+            return pending.outcomes
+        found = await self.real.outcomes(handle, count)
+        return [
+            self._corrected(pending.kind, i, o) for i, o in zip(pending.items, found, strict=False)
+        ]
+
+    async def cancel(self, handles: Sequence[str]) -> None:
+        real = [h for h in handles if not h.startswith(_SIMULATED)]
+        if real:
+            await self.real.cancel(real)
+
+    # -- permissions ------------------------------------------------------------------------------
+    async def grants(self, resource: Target) -> list[RoleGrant]:
+        remote, path = _key(resource)
+        held = {(g.subject_type, g.subject or "", g.role) for g in await self.real.grants(resource)}
+        for r, p, kind, who, role in self.overlay.granted:
+            if (r, p) == (remote, path):
+                held.add((kind, who, role))
+        for r, p, kind, who, role in self.overlay.revoked:
+            if (r, p) == (remote, path):
+                held.discard((kind, who, role))
+        return [RoleGrant(resource, role, kind, who or None) for kind, who, role in sorted(held)]
+
+    async def grant(self, grants: Sequence[RoleGrant]) -> None:
+        for g in grants:
+            key = (*_key(g.resource), g.subject_type, g.subject or "", g.role)
+            self.overlay.revoked.discard(key)
+            self.overlay.granted.add(key)
+
+    async def revoke(self, grants: Sequence[RoleGrant]) -> None:
+        for g in grants:
+            key = (*_key(g.resource), g.subject_type, g.subject or "", g.role)
+            self.overlay.granted.discard(key)
+            self.overlay.revoked.add(key)
+
+    # -- writes: the model ------------------------------------------------------------------------
+    async def _apply(self, kind: ItemKind, item: Item) -> Outcome:
+        remote, path = _key(item.target)
+        overlay = self.overlay
+        if kind is ItemKind.MKDIR:
+            overlay.add_dir(remote, path)
+        elif kind in (ItemKind.REMOVE, ItemKind.RMDIR):
+            overlay.delete(remote, path)
+        elif kind is ItemKind.METADATA_SET:
+            merged = overlay.custom.setdefault((remote, path), {})
+            merged.update(dict(item.data or {}))
+        elif kind is ItemKind.COPY:
+            assert item.src is not None
+            source = await self._file(item.src)
+            if source is None:
+                return Outcome(ok=False, error="no such file (predicted)", code=404)
+            overlay.add_file(remote, path, source)
+            return Outcome(ok=True, size=source.size)
+        elif kind is ItemKind.MOVE:
+            assert item.src is not None
+            return await self._move(item.src, item.target)
+        return Outcome(ok=True)
+
+    async def _move(self, src: Target, dst: Target) -> Outcome:
+        remote, path = _key(src)
+        to_remote, to_path = _key(dst)
+        file = await self._file(src)
+        if file is not None:
+            self.overlay.delete(remote, path)
+            self.overlay.add_file(to_remote, to_path, file)
+            return Outcome(ok=True, size=file.size)
+        entries = await self._tree(src)
+        if entries is None:
+            return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
+        self.overlay.delete(remote, path)
+        self.overlay.add_dir(to_remote, to_path)
+        for rel, wire in entries:
+            target = _join(to_path, rel)
+            if wire["type"] == "dir":
+                self.overlay.add_dir(to_remote, target)
+            else:
+                entry = _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
+                self.overlay.add_file(to_remote, target, entry)
+        return Outcome(ok=True)
+
+    async def _file(self, target: Target) -> _File | None:
+        """A file as the preview sees it now (created, or real and not deleted)."""
+        remote, path = _key(target)
+        if (remote, path) in self.overlay.files:
+            return self.overlay.files[(remote, path)]
+        if self.overlay.hidden(remote, path):
+            return None
+        wire = self.known.get((remote, path))
+        if wire is None:  # not seen in a listing yet: ask (read-only)
+            parent = Target(remote, posixpath.dirname(path))
+            listed = await self._read_now(ItemKind.LIST_CHILDREN, parent)
+            name = posixpath.basename(path)
+            wire = next((e for e in listed or [] if e.get("name") == name), None)
+        if wire is None or wire.get("type") != "file":
+            return None
+        return _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
+
+    async def _tree(self, top: Target) -> list[tuple[str, dict[str, Any]]] | None:
+        """Everything below a directory as the preview sees it: (relative path, wire entry)."""
+        listed = await self._read_now(ItemKind.LIST, top)
+        if listed is None:
+            return None
+        return [(str(e["name"]), e) for e in listed]
+
+    async def _read_now(self, kind: ItemKind, target: Target) -> list[dict[str, Any]] | None:
+        handle = await self.submit(kind, [Item(kind, target)])
+        delay = 0.005
+        while not (await self.real.poll([handle]))[0].done:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        (outcome,) = await self.outcomes(handle, 1)
+        return list(outcome.result or []) if outcome.ok else None
+
+    # -- reads: the corrections -------------------------------------------------------------------
+    def _corrected(self, kind: ItemKind, item: Item, outcome: Outcome) -> Outcome:
+        remote, path = _key(item.target)
+        if kind is ItemKind.EXISTS:
+            return Outcome(ok=True, result=self._exists(remote, path, outcome))
+        if kind is ItemKind.METADATA_GET:
+            return self._metadata(remote, path, outcome)
+        return self._listing(remote, path, outcome, recursive=kind is ItemKind.LIST)
+
+    def _exists(self, remote: str, path: str, outcome: Outcome) -> bool:
+        overlay = self.overlay
+        if (remote, path) in overlay.files or (remote, path) in overlay.dirs:
+            return True
+        if overlay.hidden(remote, path):
+            return False
+        return bool(outcome.result) if outcome.ok else False
+
+    def _listing(self, remote: str, base: str, outcome: Outcome, *, recursive: bool) -> Outcome:
+        overlay = self.overlay
+        real = list(outcome.result or []) if outcome.ok else []
+        if outcome.ok and overlay.hidden(remote, base):
+            real = []
+        single = len(real) == 1 and real[0].get("type") == "file" and not recursive
+        entries: dict[str, dict[str, Any]] = {}
+        for wire in real:
+            name = str(wire.get("name", ""))
+            full = base if single and name == posixpath.basename(base) else _join(base, name)
+            self.known[(remote, full)] = wire
+            if not overlay.hidden(remote, full):
+                entries[name] = wire
+        if (remote, base) in overlay.files:  # a file the preview wrote lists as itself
+            (_, wire), *_ = overlay.created(remote, base)
+            return Outcome(ok=True, result=[{"name": posixpath.basename(base), **wire}])
+        created = overlay.created(remote, base)
+        for full, wire in created:
+            rel = _relative(full, base)
+            if not rel or (not recursive and "/" in rel):
+                continue
+            entries[rel] = {"name": rel, **wire}
+        exists = outcome.ok and not overlay.hidden(remote, base)
+        if not exists and not created and (remote, base) not in overlay.dirs:
+            return outcome if not outcome.ok else Outcome(ok=False, error="not found", code=404)
+        return Outcome(ok=True, result=[entries[k] for k in sorted(entries)])
+
+    def _metadata(self, remote: str, path: str, outcome: Outcome) -> Outcome:
+        overlay = self.overlay
+        changes = overlay.custom.get((remote, path))
+        created = (remote, path) in overlay.files or (remote, path) in overlay.dirs
+        if overlay.hidden(remote, path) and not created:
+            return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
+        if not outcome.ok and not created:
+            return outcome
+        fields = dict(outcome.result or {}) if outcome.ok else {}
+        custom = dict(fields.get("custom") or {})
+        for name, value in (changes or {}).items():
+            if value is None:
+                custom.pop(name, None)
+            else:
+                custom[name] = value
+        fields["custom"] = custom
+        return Outcome(ok=True, result=fields)
