@@ -38,6 +38,8 @@ def endpoint(
 
     @functools.wraps(handler)
     async def run(request: Request) -> Response:
+        if svc.config.request_log is not None:
+            svc.config.request_log.append((request.method, request.url.path))
         spec = svc.faults.spec
         if spec.delay:
             await asyncio.sleep(spec.delay)

@@ -38,6 +38,8 @@ class WorkerConfig:
     pool_size: int = 0  # 0: sized for the machine
     retention_seconds: float = 24 * 3600.0
     allow_shutdown: bool = True
+    # a debugging and test hook: (method, path) of every request, in arrival order
+    request_log: list[tuple[str, str]] | None = None
 
     def remote_roots(self) -> dict[str, Path]:
         """Remotes with `any` defaulting to `<state-dir>/storage`."""
