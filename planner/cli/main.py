@@ -22,6 +22,7 @@ COMMANDS = {
     "plan": "plan",
     "run": "run",
     "graph": "graph",
+    "runs": "runs",
     "schema": "schema",
     "worker": "worker",
     "ops": "ops",

@@ -116,7 +116,7 @@ def _preview(
     result = asyncio.run(run_preview(compiled, options))
     where = api_url or "the embedded worker"
     if output_format == "json":
-        click.echo(render.render_preview_json(result, where))
+        click.echo(render.render_preview_json(result, api_url))
     elif output_format == "markdown":
         click.echo(render.render_preview_markdown(result, where))
     else:

@@ -186,13 +186,13 @@ def render_preview_markdown(run: RunResult, where: str) -> str:
     return "\n".join(lines)
 
 
-def preview_document(run: RunResult, where: str) -> dict[str, object]:
-    """The `plan --format json` document as plain data."""
+def preview_document(run: RunResult, api_url: str | None) -> dict[str, object]:
+    """The `plan --format json` document as plain data (`api` null: the embedded worker)."""
     t = totals(run)
     return {
         "format_version": FORMAT_VERSION,
         "plan": {"file": run.plan_file, "name": run.plan_name, "digest": run.digest},
-        "api": where,
+        "api": api_url,
         "changes_pending": t.changes > 0,
         "would_fail": t.failing > 0,
         "totals": {
@@ -233,5 +233,6 @@ def preview_document(run: RunResult, where: str) -> dict[str, object]:
     }
 
 
-def render_preview_json(run: RunResult, where: str) -> str:
-    return json.dumps(preview_document(run, where), indent=2)
+def render_preview_json(run: RunResult, api_url: str | None) -> str:
+    """The `plan --format json` document, indented."""
+    return json.dumps(preview_document(run, api_url), indent=2)

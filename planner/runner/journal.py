@@ -465,7 +465,18 @@ class Journal:
 def _action(r: Row) -> ActionResult:
     state, change, detail = ActionState(r[2]), Change(r[3]), json.loads(r[11])
     return ActionResult(
-        r[0], r[1], state, change, r[4], r[5], r[6], r[7], r[8], r[9], r[10], detail
+        id=r[0],
+        kind=r[1],
+        state=state,
+        change=change,
+        attempts=r[4],
+        error=r[5],
+        started_at=r[6],
+        ended_at=r[7],
+        files_done=r[8],
+        files_unchanged=r[9],
+        bytes_done=r[10],
+        detail=detail,
     )
 
 

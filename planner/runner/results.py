@@ -70,10 +70,10 @@ class ActionResult:
     ended_at: float | None = None
     files_done: int = 0  # files copied/moved/removed, directories created, keys set, grants...
     files_unchanged: int = 0
-    files_replaced: int = 0  # of files_done, those that overwrote a file (not journaled)
     bytes_done: int = 0
     detail: list[str] = field(default_factory=list)  # human lines: grants given, keys set, ...
     items: list[ItemRecord] = field(default_factory=list)
+    files_replaced: int = 0  # of files_done, those that overwrote a file (not journaled)
 
     @property
     def duration(self) -> float:

@@ -62,6 +62,19 @@ def _planner(base: Path, src: Path, dst: Path) -> tuple[float, int]:
     return elapsed, int(document["totals"]["api_requests"])
 
 
+def _preview(base: Path, dst: Path) -> float:
+    """`planner plan` of the plan that just filled `dst` (so: everything in sync)."""
+    plan = base / f"plan-{dst.name}.yaml"
+    command = [sys.executable, "-m", "planner", "plan", str(plan), "--detailed-exitcode"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"planner plan found changes or failed ({done.returncode}): {done.stdout}")
+    return elapsed
+
+
 def _timed(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -77,6 +90,8 @@ def bench(base: Path, files: int, repeat: int) -> None:
         if shutil.which("rclone"):
             rows["rclone copy"] = []
         requests = 0
+        previews: list[float] = []
+        dry_runs: list[float] = []
         for n in range(repeat):
 
             def fresh(tag: str) -> Path:
@@ -84,6 +99,10 @@ def bench(base: Path, files: int, repeat: int) -> None:
 
             elapsed, requests = _planner(base, src, fresh("planner"))
             rows["planner"].append(elapsed)
+            if name == "small":  # the preview of the tree now in sync, beside rsync's dry run
+                previews.append(_preview(base, fresh("planner")))
+                if shutil.which("rsync"):
+                    dry_runs.append(_timed(["rsync", "-an", f"{src}/", str(fresh("planner"))]))
             rows["cp -r"].append(_timed(["cp", "-r", str(src), str(fresh("cp"))]))
             if "rsync -a" in rows:
                 rows["rsync -a"].append(_timed(["rsync", "-a", f"{src}/", str(fresh("rsync"))]))
@@ -102,6 +121,13 @@ def bench(base: Path, files: int, repeat: int) -> None:
                 line += f"   planner/{tool} time ratio: {medians['planner'] / seconds:5.2f}"
             print(line)
         print(f"  API requests: {requests} ({requests / count:.4f} per file)")
+        if previews:
+            preview = statistics.median(previews)
+            line = f"  in sync: planner plan {preview:6.3f} s"
+            if dry_runs:
+                dry = statistics.median(dry_runs)
+                line += f", rsync -an {dry:6.3f} s, ratio {preview / dry:5.2f}"
+            print(line)
 
 
 def main() -> None:

@@ -450,3 +450,43 @@ def test_a_journal_path_under_a_file_is_refused(tmp_path: Path) -> None:
         JournalError, match=r"^cannot create the journal .+/file/state\.db: .+/file: File exists$"
     ):
         Journal(tmp_path / "file" / "state.db")
+
+
+def test_every_journaled_field_of_an_action_and_an_item_reads_back(journal: Journal) -> None:
+    run = journal.start_run(PLAN, "plan.yaml", "demo", "sha256:1", actions())
+    done = ActionResult(
+        "copy-data",
+        "copy",
+        ActionState.FAILED,
+        Change.UPDATE,
+        attempts=3,
+        error="boom",
+        started_at=1_800_000_001.5,
+        ended_at=1_800_000_009.25,
+        files_done=7,
+        files_unchanged=11,
+        bytes_done=12_345,
+        detail=["2 files filtered out"],
+        items=[
+            ItemRecord(
+                "copy-data",
+                "a/b.txt",
+                "copy",
+                "data:a/b.txt",
+                "archive:a/b.txt",
+                99,
+                ItemState.FAILED,
+                attempts=2,
+                error="gone (code 404)",
+                checksum="0123456789abcdef",
+                started_at=1_800_000_002.0,
+                ended_at=1_800_000_003.0,
+            )
+        ],
+    )
+    journal.save_action(run.run_id, done)
+    journal.save_items(run.run_id, done.items)
+
+    loaded = journal.load(run.run_id).actions[1]
+
+    assert loaded == done

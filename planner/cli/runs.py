@@ -1,0 +1,93 @@
+"""`planner runs` and `planner runs show RUN_ID`: the run history the journal keeps (what ran,
+when, how it ended, and every file item it sent: the run's provenance record)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from planner.errors import UsageError
+
+_STATE_HELP = "The journal (default: .planner/state.db beside --plan, or in this directory)."
+_FORMAT = click.Choice(["text", "json"])
+_ITEMS_SHOWN = 10
+
+
+def _journal_path(state: Path | None, plan: Path | None) -> Path:
+    if state is not None:
+        return state
+    base = plan.resolve().parent if plan is not None else Path.cwd()
+    return base / ".planner" / "state.db"
+
+
+@click.group(invoke_without_command=True)
+@click.option("--state", "state_path", type=click.Path(path_type=Path), help=_STATE_HELP)
+@click.option(
+    "--plan", "plan_file", type=click.Path(path_type=Path), help="Only the runs of this plan."
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--format", "output_format", type=_FORMAT, default="text", show_default=True)
+@click.pass_context
+def runs(
+    ctx: click.Context,
+    state_path: Path | None,
+    plan_file: Path | None,
+    limit: int,
+    output_format: str,
+) -> int:
+    """List recorded runs, newest first: id, plan, start, duration, result and counts."""
+    if ctx.invoked_subcommand is not None:
+        return 0
+    from planner.render.runs import render_runs_json, render_runs_text
+    from planner.runner.journal import Journal
+
+    path = _journal_path(state_path, plan_file)
+    found = []
+    if path.exists():
+        journal = Journal(path)
+        try:
+            plan_key = str(plan_file.resolve()) if plan_file is not None else None
+            found = journal.runs(plan_key, limit)
+        finally:
+            journal.close()
+    if output_format == "json":
+        click.echo(render_runs_json(found, path))
+    else:
+        click.echo(render_runs_text(found, path))
+    return 0
+
+
+@runs.command()
+@click.argument("run_id")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), help=_STATE_HELP)
+@click.option(
+    "--plan", "plan_file", type=click.Path(path_type=Path), help="Find the journal beside it."
+)
+@click.option("--format", "output_format", type=_FORMAT, default="text", show_default=True)
+def show(run_id: str, state_path: Path | None, plan_file: Path | None, output_format: str) -> int:
+    """Show one run (RUN_ID or a unique prefix of it): its actions, errors and file items."""
+    from planner.render.run_json import run_document
+    from planner.render.runs import render_run_show
+    from planner.runner.journal import Journal
+
+    path = _journal_path(state_path, plan_file)
+    if not path.exists():
+        raise UsageError(f"no journal at {path} (give --state or --plan)")
+    journal = Journal(path)
+    try:
+        summary = journal.summary(run_id)
+        run = journal.load(summary.run_id)
+    finally:
+        journal.close()
+    if output_format == "json":
+        document = run_document(run, 0 if summary.result == "succeeded" else 1)
+        document["result"] = summary.result
+        document["resumed_from"] = summary.resumed_from
+        document["superseded_by"] = summary.superseded_by
+        del document["exit_code"]
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(render_run_show(summary, run, items_shown=_ITEMS_SHOWN))
+    return 0
