@@ -10,6 +10,7 @@ import sys
 import click
 
 from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+from planner.errors import PlannerError
 
 EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 
@@ -45,8 +46,9 @@ def plan(
 
     Every action is shown in execution order: + create, ~ change or overwrite, = unchanged,
     - delete, ! would fail. Only read-only requests reach the API (list, exists, metadata:get,
-    permissions:get). Exit 0 (or, with --detailed-exitcode, 0 no changes / 2 changes pending),
-    1 when an action would fail, 2 for an invalid plan, 3 when the API cannot be reached.
+    permissions:get). Exit 0, 1 when an action would fail, 2 for an invalid plan, 3 when the
+    API cannot be reached; with --detailed-exitcode: 0 no changes, 2 changes pending, 1 for any
+    error (an invalid plan and an unreachable API included).
     """
     return preview(
         plan_file,
@@ -78,6 +80,10 @@ def preview(
         return _preview(
             plan_file, variables, api_url, token_env, offline, detailed_exitcode, output_format
         )
+    except PlannerError as exc:
+        if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
+            exc.exit_code = EXIT_ERRORS
+        raise
     finally:
         embedded.discard_prestarted()
 

@@ -36,6 +36,7 @@ class ApiEngine:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         self.recursive_listing = True
+        self.caller: str | None = None  # who the worker says we are (operations' user_id)
 
     async def connect(self) -> EngineInfo:
         status = await self.client.status()
@@ -77,6 +78,7 @@ class ApiEngine:
 
     async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
         ops = await self.client.operations(list(handles))
+        self.caller = self.caller or next((o.user_id for o in ops if o.user_id), None)
         return [
             BatchStatus(
                 handle=o.id,
@@ -121,6 +123,26 @@ class ApiEngine:
 
     async def revoke(self, grants: Sequence[RoleGrant]) -> None:
         await self.client.remove_permissions([_assignment(g) for g in grants])
+
+    async def may(self, needs: Sequence[tuple[Target, str]]) -> bool:
+        if not needs:
+            return True
+        if self.caller is None:  # learn it from one harmless read
+            handle = await self.submit(ItemKind.EXISTS, [Item(ItemKind.EXISTS, needs[0][0])])
+            self.caller = (await self.client.operation(handle)).user_id
+        if not self.caller:
+            return True
+        subject = wire.Subject(id=self.caller, type=wire.SubjectType.USER)
+        return await self.client.check_permissions(
+            [
+                wire.RoleAssignment(
+                    resource=wire.Resource(path=resource_path(target)),
+                    role=wire.RoleType(role),
+                    subject=subject,
+                )
+                for target, role in needs
+            ]
+        )
 
     def requests_sent(self) -> int:
         return self.client.requests_sent

@@ -120,6 +120,11 @@ class Engine(Protocol):
 
     async def revoke(self, grants: Sequence[RoleGrant]) -> None: ...
 
+    async def may(self, needs: Sequence[tuple[Target, str]]) -> bool:
+        """Whether the caller holds every (path, role) of `needs` (True when the engine cannot
+        tell): lets a preview predict the refusals a run would meet."""
+        ...
+
     def requests_sent(self) -> int:
         """Requests made to the engine so far (for the run's totals)."""
         ...

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.errors import PermanentApiError
 from planner.runner.engine import (
     BatchStatus,
     Engine,
@@ -119,6 +120,15 @@ class Overlay:
         return found
 
 
+def _needs(kind: ItemKind, item: Item) -> list[tuple[Target, str]]:
+    """The roles a write needs (docs/worker.md): reader of a copy's source, writer of what
+    changes."""
+    needs = [(item.target, "writer")]
+    if item.src is not None:
+        needs.append((item.src, "reader" if kind is ItemKind.COPY else "writer"))
+    return needs
+
+
 _NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
@@ -145,6 +155,9 @@ class PreviewEngine:
     def requests_sent(self) -> int:
         return self.real.requests_sent()
 
+    async def may(self, needs: Sequence[tuple[Target, str]]) -> bool:
+        return await self.real.may(needs)
+
     async def close(self) -> None:
         await self.real.close()
 
@@ -154,7 +167,8 @@ class PreviewEngine:
             handle = await self.real.submit(kind, items)
             self.batches[handle] = _Pending(kind, items)
             return handle
-        outcomes = [await self._apply(kind, item) for item in items]
+        denied = await self._denied(kind, items)
+        outcomes = [denied.get(i) or await self._apply(kind, item) for i, item in enumerate(items)]
         handle = f"{_SIMULATED}{next(self._ids)}"
         self.batches[handle] = _Pending(kind, items, outcomes)
         return handle
@@ -199,16 +213,43 @@ class PreviewEngine:
         return [RoleGrant(resource, role, kind, who or None) for kind, who, role in sorted(held)]
 
     async def grant(self, grants: Sequence[RoleGrant]) -> None:
+        await self._require_admin(grants)
         for g in grants:
             key = (*_key(g.resource), g.subject_type, g.subject or "", g.role)
             self.overlay.revoked.discard(key)
             self.overlay.granted.add(key)
 
     async def revoke(self, grants: Sequence[RoleGrant]) -> None:
+        await self._require_admin(grants)
         for g in grants:
             key = (*_key(g.resource), g.subject_type, g.subject or "", g.role)
             self.overlay.granted.discard(key)
             self.overlay.revoked.add(key)
+
+    # -- permissions the caller needs -------------------------------------------------------------
+    async def _denied(self, kind: ItemKind, items: Sequence[Item]) -> dict[int, Outcome]:
+        """The items the worker would refuse the caller (by index): one check for the batch,
+        item by item only when the batch as a whole is refused."""
+        needs = [_needs(kind, item) for item in items]
+        if await self.real.may(list(dict.fromkeys(n for item in needs for n in item))):
+            return {}
+        refused = {}
+        for index, item_needs in enumerate(needs):
+            for target, role in item_needs:
+                if not await self.real.may([(target, role)]):
+                    refused[index] = Outcome(
+                        ok=False,
+                        error=f"permission denied (predicted): no {role} role on {target}",
+                        code=403,
+                    )
+                    break
+        return refused
+
+    async def _require_admin(self, grants: Sequence[RoleGrant]) -> None:
+        resources = list(dict.fromkeys((g.resource, "admin") for g in grants))
+        if not await self.real.may(resources):
+            where = ", ".join(str(r) for r, _ in resources)
+            raise PermanentApiError(f"permission denied (predicted): no admin role on {where}")
 
     # -- writes: the model ------------------------------------------------------------------------
     async def _apply(self, kind: ItemKind, item: Item) -> Outcome:

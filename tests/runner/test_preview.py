@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from planner.worker.auth import Authenticator
 from tests.conftest import CliResult, start_worker
 from tests.runner.test_run_basics import actions_of, run_json, tree_stats
 
@@ -26,6 +28,7 @@ READ_ROUTES = {
     ("POST", "/api/v1/storage:exists"),
     ("POST", "/api/v1/metadata:get"),
     ("POST", "/api/v1/permissions:get"),
+    ("POST", "/api/v1/permissions:check"),
 }
 
 PLAN = """
@@ -277,3 +280,87 @@ def test_the_preview_of_an_in_sync_tree_is_unchanged_at_every_level(
     assert text.code == 0, text.stdout
     assert text.stdout.splitlines()[-1].startswith("Plan: 0 files (0 B) to copy; ")
     assert tree_stats(tmp_path / "dst") == before
+
+
+def test_with_detailed_exitcode_every_error_is_1(
+    tmp_path: Path,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    unused_port: int,
+) -> None:
+    invalid = write_plan("version: 1\nstorages: {}\ncopies: [{src: 'x:a', dst: 'x:b'}]\n")
+    assert run_cli("plan", invalid).code == 2
+    assert run_cli("plan", invalid, "--detailed-exitcode").code == 1
+
+    valid = write_plan(PLAN.replace("OVERWRITE", "always"), name="valid.yaml")
+    nowhere = f"http://127.0.0.1:{unused_port}/api/v1"
+    unreachable = run_cli("plan", valid, "--api-url", nowhere)
+    assert unreachable.code == 3, unreachable.stderr
+    assert run_cli("plan", valid, "--api-url", nowhere, "--detailed-exitcode").code == 1
+
+
+def test_a_write_the_caller_may_not_make_is_predicted_to_fail(
+    tmp_path: Path,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    users = tmp_path / "users.yaml"
+    users.write_text(
+        "users:\n"
+        "  - {name: alice, token: alice-token}\n"
+        "  - {name: root, token: root-token, admin: true}\n"
+    )
+    embedded, handle = start_worker(tmp_path, authenticator=Authenticator.from_users_file(users))
+    try:
+        (handle.roots["any"] / "in" / "data").mkdir(parents=True)
+        (handle.roots["any"] / "in" / "data" / "f.txt").write_text("f")
+        (handle.roots["any"] / "out").mkdir()
+        grants = [("in", "reader"), ("out", "reader"), ("out/allowed", "writer")]
+        response = httpx.post(
+            f"{handle.url}/permissions:set",
+            headers={"Authorization": "Bearer root-token"},
+            json={
+                "permissions": [
+                    {
+                        "resource": {"path": path},
+                        "role": role,
+                        "subject": {"id": "alice", "type": "user"},
+                    }
+                    for path, role in grants
+                ]
+            },
+        )
+        assert response.is_success, response.text
+        plan = write_plan(
+            """
+            version: 1
+            storages:
+              src: {remote: any, root: in/data}
+              out: {remote: any, root: out}
+            copies:
+              - {id: allowed, src: "src:", dst: "out:allowed/"}
+              - {id: forbidden, src: "src:", dst: "out:forbidden/"}
+            permissions:
+              - {id: share, path: "out:allowed", grant: [{group: cfd, role: reader}]}
+            """
+        )
+        monkeypatch.setenv("PLANNER_TOKEN", "alice-token")
+        code, preview = preview_json(run_cli, plan, "--api-url", handle.url)
+        actions = {a["id"]: a for a in preview["actions"]}
+        assert code == 1
+        assert actions["allowed"]["symbol"] == "+", actions["allowed"]["error"]
+        assert actions["forbidden"]["symbol"] == "!"
+        assert (
+            "permission denied (predicted): no writer role on any:out/forbidden/f.txt"
+            in (actions["forbidden"]["error"])
+        )
+        assert actions["share"]["symbol"] == "!"
+        assert "no admin role" in actions["share"]["error"]
+
+        monkeypatch.setenv("PLANNER_TOKEN", "root-token")
+        code, preview = preview_json(run_cli, plan, "--api-url", handle.url)
+        assert code == 0, preview
+        assert {a["symbol"] for a in preview["actions"]} == {"+", "~"}
+    finally:
+        embedded.stop()  # type: ignore[attr-defined]

@@ -1,0 +1,161 @@
+"""The CI recipes under examples/ci and the pre-commit hook: valid YAML, every planner command
+line in them parses with the real CLI, and the GitHub flow (validate, preview, run, nightly drift
+check) works for real on the example plan with the embedded worker."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from planner.cli.main import cli
+from tests.conftest import EXAMPLES, CliResult
+
+REPO = EXAMPLES.parent
+RECIPES = [
+    EXAMPLES / "ci" / "github" / "planner.yml",
+    EXAMPLES / "ci" / "github" / "nightly.yml",
+    EXAMPLES / "ci" / "gitlab" / ".gitlab-ci.yml",
+]
+_SHELL_ENDS = {">", ">>", "|", "||", "&&", ";", "2>", "2>&1"}
+
+
+def scripts(node: Any) -> Iterator[str]:
+    """Every shell script of a workflow: GitHub `run:` steps, GitLab `script:` lists."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "run" and isinstance(value, str):
+                yield value
+            elif key in ("script", "before_script", "after_script") and isinstance(value, list):
+                yield from (line for line in value if isinstance(line, str))
+            else:
+                yield from scripts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from scripts(value)
+
+
+def planner_commands(script: str) -> Iterator[list[str]]:
+    """The argument lists of every `planner ...` command in a script (variables substituted
+    with a placeholder, shell operators and what follows them cut off)."""
+    for line in script.replace("\\\n", " ").splitlines():
+        text = re.sub(r"\$\{\{[^}]*\}\}|\"\$\w+\"|\$\w+", "examples/ci/plan.yaml", line.strip())
+        if not text.startswith("planner "):
+            continue
+        words = []
+        for word in shlex.split(text)[1:]:
+            if word in _SHELL_ENDS:
+                break
+            words.append(word)
+        yield words
+
+
+def parse(args: list[str]) -> None:
+    """Parse a planner command line down to its leaf command, invoking nothing."""
+    command: click.Command = cli
+    parent = click.Context(cli, info_name="planner")
+    rest = list(args)
+    while isinstance(command, click.Group):
+        name = rest[0] if rest else ""
+        sub = command.get_command(parent, name)
+        if sub is None:  # no subcommand named: the group's own options (`planner runs --limit`)
+            command.make_context(parent.info_name, rest, parent=parent.parent)
+            return
+        command, rest = sub, rest[1:]
+        parent = click.Context(command, info_name=name, parent=parent)
+    command.make_context(parent.info_name, rest, parent=parent.parent)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_recipes_are_yaml_and_every_planner_command_in_them_parses(recipe: Path) -> None:
+    workflow = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    assert isinstance(workflow, dict)
+    commands = [c for s in scripts(workflow) for c in planner_commands(s)]
+    assert {c[0] for c in commands} >= {"plan", "run"}, commands
+    if "nightly" not in recipe.name:
+        assert "validate" in {c[0] for c in commands}
+    for command in commands:
+        parse(command)
+
+
+def test_a_mistyped_command_line_would_be_caught() -> None:
+    with pytest.raises(click.UsageError):
+        parse(["plan", "examples/ci/plan.yaml", "--detailed-exit-code"])
+    with pytest.raises(click.BadParameter):
+        parse(["plan", "examples/ci/plan.yaml", "--format", "html"])
+
+
+def test_github_recipes_use_the_documented_outputs() -> None:
+    main = yaml.safe_load((EXAMPLES / "ci" / "github" / "planner.yml").read_text())
+    steps = {job: " ".join(s for s in scripts(body)) for job, body in main["jobs"].items()}
+    assert "--format github" in steps["validate"]
+    assert "--format markdown" in steps["preview"]
+    assert "GITHUB_STEP_SUMMARY" in steps["preview"]
+    assert "--report junit.xml" in steps["run"]
+    assert "secrets.PLANNER_TOKEN" in str(main["jobs"]["run"])
+    nightly = yaml.safe_load((EXAMPLES / "ci" / "github" / "nightly.yml").read_text())
+    assert "schedule" in nightly[True]  # YAML 1.1 reads the key `on` as True
+    assert "--detailed-exitcode" in " ".join(scripts(nightly))
+
+
+def test_the_pre_commit_hook_validates_plan_files() -> None:
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "planner-validate"
+    assert hook["entry"].split()[:2] == ["planner", "validate"]
+    parse([*hook["entry"].split()[1:], "plan.yaml"])
+    pattern = re.compile(hook["files"])
+    for name in ("plan.yaml", "deploy/plan.yml", "nightly.plan.yaml", "plans/archive.yaml"):
+        assert pattern.search(name), name
+    for name in ("values.yaml", ".github/workflows/ci.yml", "plans/sub/x.json"):
+        assert not pattern.search(name), name
+
+
+@pytest.fixture
+def ci_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout holding the CI example plan and a build to publish, as the current directory."""
+    (tmp_path / "examples" / "ci").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "ci" / "plan.yaml", tmp_path / "examples" / "ci" / "plan.yaml")
+    for artifact in ("reports", "logs", "binaries"):
+        folder = tmp_path / "build" / artifact
+        folder.mkdir(parents=True)
+        (folder / f"{artifact}.txt").write_text(f"{artifact} of the build\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("PLANNER_API_URL", "PLANNER_TOKEN", "DEPLOY_ENV", "PUBLISH_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CI_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("CI_PIPELINE_ID", "4711")
+    return tmp_path
+
+
+def test_the_github_flow_works_on_the_example_plan(
+    ci_checkout: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    plan = "examples/ci/plan.yaml"
+    validate = run_cli("validate", "--format", "github", plan)
+    assert validate.code == 0
+    assert "::error" not in validate.stdout
+
+    preview = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
+    assert preview.code == 2, preview.stdout + preview.stderr  # changes pending
+    assert "Plan: 3 files" in preview.stdout
+
+    run = run_cli("run", plan, "--report", "junit.xml")
+    assert run.code == 0, run.stdout + run.stderr
+    suite = ET.parse(ci_checkout / "junit.xml").getroot()
+    assert suite.get("failures") == "0"
+
+    nightly = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
+    assert nightly.code == 0, nightly.stdout  # no drift
+    storage = ci_checkout / "examples" / "ci" / ".planner" / "storage"
+    (storage / "releases" / "staging" / "4711" / "logs" / "logs.txt").unlink()
+    drifted = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
+    assert drifted.code == 2
+    assert "| `+` | `publish-logs` | copy | 1 file to copy" in drifted.stdout
