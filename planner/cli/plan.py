@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from planner.cli.options import api_options, parse_vars, token_from_env, var_option
 from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    from planner.compile import CompiledPlan
+    from planner.runner.results import RunResult
 
 EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 
@@ -73,53 +78,46 @@ def preview(
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
     from planner.runner import embedded
+    from planner.runner.session import SessionOptions, run_preview
+    from planner.validate import load_and_compile
 
-    if not api_url and not offline:
-        embedded.prestart()
     try:
-        return _preview(
-            plan_file, variables, api_url, token_env, offline, detailed_exitcode, output_format
-        )
+        # the worker's start-up overlaps the imports and the plan's loading
+        with embedded.prestarted(not api_url and not offline):
+            compiled = load_and_compile(plan_file, parse_vars(variables))
+            if offline:
+                _show_order(compiled, output_format)
+                return EXIT_NO_CHANGES
+            options = SessionOptions(api_url=api_url, token=token_from_env(token_env))
+            result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
             exc.exit_code = EXIT_ERRORS
         raise
-    finally:
-        embedded.discard_prestarted()
+    return _show(result, api_url, output_format, detailed_exitcode)
 
 
-def _preview(
-    plan_file: str,
-    variables: tuple[str, ...],
-    api_url: str | None,
-    token_env: str,
-    offline: bool,
-    detailed_exitcode: bool,
-    output_format: str,
-) -> int:
+def _show_order(compiled: CompiledPlan, output_format: str) -> None:
+    order = compiled.actions_in_order()
+    if output_format == "json":
+        document = {
+            "format_version": 1,
+            "plan": {"file": compiled.plan.file, "name": compiled.plan.name},
+            "offline": True,
+            "order": [{"id": a.id, "kind": a.kind} for a in order],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    click.echo(f"Compiled order of {compiled.plan.file} (offline: nothing was probed):")
+    for number, action in enumerate(order, 1):
+        click.echo(f"  {number:>3}. {action.id}  ({action.kind})")
+
+
+def _show(result: RunResult, api_url: str | None, output_format: str, detailed: bool) -> int:
+    """Print the preview; the exit code it calls for."""
     from planner.render import preview as render
     from planner.render.style import use_color
-    from planner.runner.session import SessionOptions, run_preview
-    from planner.validate import load_and_compile
 
-    compiled = load_and_compile(plan_file, parse_vars(variables))
-    if offline:
-        order = compiled.actions_in_order()
-        if output_format == "json":
-            document = {
-                "format_version": 1,
-                "plan": {"file": compiled.plan.file, "name": compiled.plan.name},
-                "offline": True,
-                "order": [{"id": a.id, "kind": a.kind} for a in order],
-            }
-            click.echo(json.dumps(document, indent=2))
-        else:
-            click.echo(f"Compiled order of {compiled.plan.file} (offline: nothing was probed):")
-            for number, action in enumerate(order, 1):
-                click.echo(f"  {number:>3}. {action.id}  ({action.kind})")
-        return EXIT_NO_CHANGES
-    options = SessionOptions(api_url=api_url, token=token_from_env(token_env))
-    result = asyncio.run(run_preview(compiled, options))
     where = api_url or "the embedded worker"
     if output_format == "json":
         click.echo(render.render_preview_json(result, api_url))
@@ -130,6 +128,6 @@ def _preview(
     summary = render.totals(result)
     if summary.failing or summary.skipped:
         return EXIT_ERRORS
-    if detailed_exitcode and summary.changes:
+    if detailed and summary.changes:
         return EXIT_CHANGES
     return EXIT_NO_CHANGES

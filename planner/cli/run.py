@@ -6,12 +6,17 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from planner.cli.options import api_options, parse_vars, token_from_env, var_option
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
+
+if TYPE_CHECKING:
+    from planner.compile import CompiledPlan
+    from planner.runner.session import SessionOptions
 
 
 def _duration(text: str, option: str) -> float:
@@ -99,69 +104,48 @@ def run(
         return preview(plan, variables, api_url, token_env, output_format=output_format)
     from planner.runner import embedded
 
-    if not api_url:
-        embedded.prestart()  # its start-up overlaps the imports and plan loading below
-    try:
-        return _run(
-            plan,
-            variables,
-            api_url,
-            token_env,
-            concurrency,
-            batch_size,
-            keep_going,
-            grace,
-            state_path,
-            resume,
-            output_format,
-            report,
-            quiet,
-        )
-    finally:
-        embedded.discard_prestarted()
-
-
-def _run(
-    plan: str,
-    variables: tuple[str, ...],
-    api_url: str | None,
-    token_env: str,
-    concurrency: int,
-    batch_size: int,
-    keep_going: bool,
-    grace: str,
-    state_path: Path | None,
-    resume: bool,
-    output_format: str,
-    report: Path | None,
-    quiet: bool,
-) -> int:
-    from planner.render.junit import write_junit
-    from planner.render.run_json import render_run_json
-    from planner.render.style import use_color
-    from planner.runner.executor import RunOptions
-    from planner.runner.progress import make_reporter
-    from planner.runner.session import SessionOptions, run_session
-    from planner.validate import load_and_compile
-
     if report is not None and not os.access(report.parent.resolve(), os.W_OK):
         raise UsageError(
             f"--report {report}: cannot write into {report.parent} (checked before "
             "running, so the run is not wasted)"
         )
-    compiled = load_and_compile(plan, parse_vars(variables))
-    options = SessionOptions(
-        api_url=api_url,
-        token=token_from_env(token_env),
-        state_path=state_path,
-        resume=resume,
-        run=RunOptions(
-            concurrency=concurrency,
-            batch_size=batch_size,
-            keep_going=keep_going,
-            grace=_duration(grace, "--grace"),
-        ),
-    )
+    # the worker's start-up overlaps the imports and the plan's loading
+    with embedded.prestarted(not api_url):
+        from planner.runner.executor import RunOptions
+        from planner.runner.session import SessionOptions
+        from planner.validate import load_and_compile
+
+        compiled = load_and_compile(plan, parse_vars(variables))
+        options = SessionOptions(
+            api_url=api_url,
+            token=token_from_env(token_env),
+            state_path=state_path,
+            resume=resume,
+            run=RunOptions(
+                concurrency=concurrency,
+                batch_size=batch_size,
+                keep_going=keep_going,
+                grace=_duration(grace, "--grace"),
+            ),
+        )
+        return _execute(compiled, options, output_format=output_format, report=report, quiet=quiet)
+
+
+def _execute(
+    compiled: CompiledPlan,
+    options: SessionOptions,
+    *,
+    output_format: str,
+    report: Path | None,
+    quiet: bool,
+) -> int:
+    """Run the session, print or write its outputs; the exit code."""
+    from planner.render.junit import write_junit
+    from planner.render.run_json import render_run_json
+    from planner.render.style import use_color
+    from planner.runner.progress import make_reporter
+    from planner.runner.session import run_session
+
     stream = sys.stderr if output_format == "json" else sys.stdout
 
     def reporter():  # type: ignore[no-untyped-def]

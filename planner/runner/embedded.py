@@ -46,17 +46,36 @@ def prestart() -> None:
 
 
 def discard_prestarted() -> None:
-    """Stop a prestarted worker nobody configured (an invalid plan, say)."""
+    """Stop a prestarted worker nobody configured (an invalid plan, say): the end of its input
+    is its signal to exit."""
     while _prestarted:
-        process = _prestarted.pop()
-        _close(process.stdin)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        _close(process.stdout)
-        _close(process.stderr)
+        _stop(_prestarted.pop(), terminate=False, patience=5)
+
+
+@contextlib.contextmanager
+def prestarted(wanted: bool) -> Iterator[None]:
+    """`prestart` (when `wanted`) for the block; whatever was not used is stopped after it."""
+    if wanted:
+        prestart()
+    try:
+        yield
+    finally:
+        discard_prestarted()
+
+
+def _stop(process: subprocess.Popen[bytes], *, terminate: bool, patience: float) -> None:
+    """End the child (SIGTERM when `terminate`, else the end of its input), SIGKILL after
+    `patience` seconds; close its pipes."""
+    _close(process.stdin)
+    if terminate and process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(patience)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    _close(process.stdout)
+    _close(process.stderr)
 
 
 def _spawn() -> subprocess.Popen[bytes]:
@@ -109,16 +128,7 @@ def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
         url = _first_line(process, log_path)
         yield url, token
     finally:
-        _close(process.stdin)
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        _close(process.stdout)
-        _close(process.stderr)
+        _stop(process, terminate=True, patience=10)
 
 
 def _first_line(process: subprocess.Popen[bytes], log_path: Path) -> str:
