@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import sqlite3
 import threading
 import time
@@ -15,92 +14,32 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from operator import attrgetter
 from pathlib import Path
-from typing import Any
 
 from planner.errors import EXIT_INVALID, PlannerError
+from planner.runner.holders import HELD, HOST, is_live_holder
+from planner.runner.journal_sql import (
+    ACTIONS,
+    ITEMS,
+    META,
+    SAVE_ACTION,
+    SAVE_ITEM,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SUMMARIES,
+    UNFINISHED,
+    VERSION,
+    Row,
+    action_fields,
+    action_of,
+    item_fields,
+    item_of,
+)
 from planner.runner.results import (
     ActionResult,
-    ActionState,
-    Change,
     ItemRecord,
-    ItemState,
     RunResult,
 )
-
-SCHEMA_VERSION = 1
-_VERSION = str(SCHEMA_VERSION)  # as stored in meta
-_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, plan_key TEXT NOT NULL, plan_file TEXT NOT NULL,
-    plan_name TEXT NOT NULL, digest TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,
-    interrupted INTEGER NOT NULL DEFAULT 0, result TEXT NOT NULL,
-    resumed_from TEXT, superseded_by TEXT);
-CREATE INDEX IF NOT EXISTS runs_by_plan ON runs (plan_key, started_at);
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
-CREATE TABLE IF NOT EXISTS actions (
-    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, position INTEGER NOT NULL,
-    action_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, change TEXT NOT NULL,
-    attempts INTEGER NOT NULL, error TEXT NOT NULL, started_at REAL, ended_at REAL,
-    files_done INTEGER NOT NULL, files_unchanged INTEGER NOT NULL, bytes_done INTEGER NOT NULL,
-    detail TEXT NOT NULL, PRIMARY KEY (run_id, action_id));
-CREATE TABLE IF NOT EXISTS items (
-    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, action_id TEXT NOT NULL,
-    key TEXT NOT NULL, kind TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,
-    size INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT NOT NULL,
-    checksum TEXT NOT NULL, started_at REAL, ended_at REAL, UNIQUE (run_id, action_id, key));
-CREATE TABLE IF NOT EXISTS locks (plan_key TEXT PRIMARY KEY, pid INTEGER NOT NULL,
-    host TEXT NOT NULL, started_at REAL NOT NULL, token TEXT NOT NULL);
-"""
-_ITEMS = (
-    "action_id, key, kind, src, dst, size, state, attempts, error, checksum, started_at, ended_at"
-)
-_ACTIONS = (
-    "action_id, kind, state, change, attempts, error, started_at, ended_at, files_done,"
-    " files_unchanged, bytes_done, detail"
-)
-
-
-def _excluded(columns: str, key: str) -> str:
-    """`SET column = excluded.column, ...` for every column outside the conflict key."""
-    names = [c.strip() for c in columns.split(",") if c.strip() not in key.split()]
-    return ", ".join(f"{c} = excluded.{c}" for c in names)
-
-
-_SAVE_ITEM = (
-    f"INSERT INTO items (run_id, {_ITEMS}) VALUES ({', '.join('?' * 13)})"
-    f" ON CONFLICT (run_id, action_id, key) DO UPDATE SET {_excluded(_ITEMS, 'action_id key')}"
-)
-_SAVE_ACTION = (
-    f"INSERT INTO actions (run_id, position, {_ACTIONS}) VALUES (?,"
-    " (SELECT COALESCE(MAX(position) + 1, 0) FROM actions WHERE run_id = ?),"
-    f" {', '.join('?' * 12)}) ON CONFLICT (run_id, action_id) DO UPDATE SET"
-    f" {_excluded(_ACTIONS, 'action_id')}"
-)
-_UNFINISHED = (
-    "SELECT run_id, digest, plan_file, plan_name FROM runs WHERE plan_key = ?"
-    " AND result != 'succeeded' AND superseded_by IS NULL"
-    " ORDER BY started_at DESC, rowid DESC LIMIT 1"
-)
-_SUMMARIES = """
-SELECT r.run_id, r.plan_key, r.plan_file, r.plan_name, r.started_at, r.ended_at, r.result,
-    r.resumed_from, r.superseded_by, COUNT(a.action_id), COALESCE(SUM(a.state = 'succeeded'), 0),
-    COALESCE(SUM(a.state = 'failed'), 0), COALESCE(SUM(a.state = 'skipped'), 0),
-    COALESCE(SUM(a.files_done), 0), COALESCE(SUM(a.files_unchanged), 0),
-    COALESCE(SUM(a.bytes_done), 0)
-FROM (SELECT rowid AS rid, * FROM runs {where} ORDER BY started_at DESC, rowid DESC LIMIT ?) r
-LEFT JOIN actions a ON a.run_id = r.run_id GROUP BY r.run_id ORDER BY r.started_at DESC, r.rid DESC
-"""
-
-Row = tuple[Any, ...]  # a row as sqlite3 returns it
-_HOST = socket.gethostname()
-_HELD: set[str] = set()  # the lock tokens this process holds: tells our pid from a reused one
-_ITEM_STATES = {s.value: s for s in ItemState}
-# The columns above read off the objects (the enums are str: sqlite3 stores their values).
-_item_fields = attrgetter(*_ITEMS.split(", "))
-_action_fields = attrgetter("id", *_ACTIONS.split(", ")[1:-1])
 
 
 class JournalError(PlannerError):
@@ -177,7 +116,7 @@ class Journal:
         except BaseException:
             self.close()
             raise
-        if version != _VERSION:
+        if version != VERSION:
             self.close()
             raise JournalError(
                 f"cannot open the journal {path}: its schema version is {version}, this planner"
@@ -190,15 +129,15 @@ class Journal:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute(_META)
+            self._conn.execute(META)
         with self._write() as conn:
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (_VERSION,))
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (VERSION,))
             (version,) = conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
             ).fetchone()
-        if version == _VERSION:
+        if version == VERSION:
             with self._translated("open"):
-                self._conn.executescript(_SCHEMA)  # idempotent; executescript commits by itself
+                self._conn.executescript(SCHEMA)  # idempotent; executescript commits by itself
         return str(version)
 
     def close(self) -> None:
@@ -226,20 +165,20 @@ class Journal:
             row = conn.execute(
                 "SELECT pid, host, started_at, token FROM locks WHERE plan_key = ?", (plan_key,)
             ).fetchone()
-            if row is not None and _is_live_holder(*row):
+            if row is not None and is_live_holder(*row):
                 raise JournalError(
                     f"{plan_key} is already being run by process {row[0]} on host {row[1]} since"
                     f" {_local_time(row[2])} (lock in {self.path})"
                 )
             conn.execute(
                 "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?)",
-                (plan_key, os.getpid(), _HOST, time.time(), token),  # real time: see _proc_stat
+                (plan_key, os.getpid(), HOST, time.time(), token),  # real time: see holders.py
             )
-        _HELD.add(token)
+        HELD.add(token)
         try:
             yield
         finally:
-            _HELD.discard(token)
+            HELD.discard(token)
             if not self._closed:
                 with self._write() as conn:
                     conn.execute(
@@ -298,7 +237,7 @@ class Journal:
             JournalError: the plan has no unfinished run, or its digest changed since.
         """
         with self._write() as conn:
-            row = conn.execute(_UNFINISHED, (plan_key,)).fetchone()
+            row = conn.execute(UNFINISHED, (plan_key,)).fetchone()
             if row is None:
                 raise JournalError(f"nothing to resume for {plan_key}: no unfinished run recorded")
             old, old_digest, plan_file, plan_name = row
@@ -309,9 +248,9 @@ class Journal:
             new = self._insert_run(
                 conn, (plan_key, plan_file, plan_name, digest), self._clock(), old
             )
-            copy = f"INSERT INTO actions (run_id, position, {_ACTIONS}) SELECT ?, position, "
+            copy = f"INSERT INTO actions (run_id, position, {ACTIONS}) SELECT ?, position, "
             conn.execute(
-                f"{copy}{_ACTIONS} FROM actions WHERE run_id = ? AND state = ?",
+                f"{copy}{ACTIONS} FROM actions WHERE run_id = ? AND state = ?",
                 (new, old, "succeeded"),
             )
             conn.execute(
@@ -320,7 +259,7 @@ class Journal:
                 (new, old, "succeeded"),
             )
             conn.execute(
-                f"INSERT INTO items (run_id, {_ITEMS}) SELECT ?, {_ITEMS} FROM items"
+                f"INSERT INTO items (run_id, {ITEMS}) SELECT ?, {ITEMS} FROM items"
                 " WHERE run_id = ? AND state IN ('succeeded', 'unchanged') ORDER BY rowid",
                 (new, old),
             )
@@ -328,13 +267,13 @@ class Journal:
 
     def latest_unfinished(self, plan_key: str) -> RunResult | None:
         """The plan's newest run that neither succeeded nor was superseded, loaded whole."""
-        rows = self._read(_UNFINISHED, (plan_key,))
+        rows = self._read(UNFINISHED, (plan_key,))
         return self.load(rows[0][0]) if rows else None
 
     def runs(self, plan_key: str | None = None, limit: int | None = 50) -> list[RunSummary]:
         """Recorded runs, newest first: all, or one plan's; at most `limit` (None: no limit)."""
         where, params = ("WHERE plan_key = ?", (plan_key,)) if plan_key is not None else ("", ())
-        rows = self._read(_SUMMARIES.format(where=where), (*params, -1 if limit is None else limit))
+        rows = self._read(SUMMARIES.format(where=where), (*params, -1 if limit is None else limit))
         return [self._summary(row) for row in rows]
 
     def summary(self, run_id: str) -> RunSummary:
@@ -343,7 +282,7 @@ class Journal:
         Raises:
             JournalError: no run, or more than one, matches `run_id`.
         """
-        rows = self._read(_SUMMARIES.format(where="WHERE run_id = ?"), (self._resolve(run_id), 1))
+        rows = self._read(SUMMARIES.format(where="WHERE run_id = ?"), (self._resolve(run_id), 1))
         return self._summary(rows[0])
 
     def load(self, run_id: str) -> RunResult:
@@ -363,18 +302,18 @@ class Journal:
                     (run_id,),
                 ).fetchone()
                 actions = [
-                    _action(row)
+                    action_of(row)
                     for row in self._conn.execute(
-                        f"SELECT {_ACTIONS} FROM actions WHERE run_id = ? ORDER BY position",
+                        f"SELECT {ACTIONS} FROM actions WHERE run_id = ? ORDER BY position",
                         (run_id,),
                     )
                 ]
                 by_id = {a.id: a.items for a in actions}
                 for row in self._conn.execute(
-                    f"SELECT {_ITEMS} FROM items WHERE run_id = ? ORDER BY rowid", (run_id,)
+                    f"SELECT {ITEMS} FROM items WHERE run_id = ? ORDER BY rowid", (run_id,)
                 ):
                     if row[0] in by_id:
-                        by_id[row[0]].append(_item(row))
+                        by_id[row[0]].append(item_of(row))
             finally:
                 self._conn.execute("COMMIT")
         return RunResult(run[0], run[1], run[2], run[3], run[4], run[5], bool(run[6]), actions)
@@ -407,11 +346,11 @@ class Journal:
 
     @staticmethod
     def _save_action(conn: sqlite3.Connection, run_id: str, a: ActionResult) -> None:
-        conn.execute(_SAVE_ACTION, (run_id, run_id, *_action_fields(a), json.dumps(a.detail)))
+        conn.execute(SAVE_ACTION, (run_id, run_id, *action_fields(a), json.dumps(a.detail)))
 
     @staticmethod
     def _save_items(conn: sqlite3.Connection, run_id: str, items: Sequence[ItemRecord]) -> None:
-        conn.executemany(_SAVE_ITEM, [(run_id, *_item_fields(i)) for i in items])
+        conn.executemany(SAVE_ITEM, [(run_id, *item_fields(i)) for i in items])
 
     def _resolve(self, run_id: str) -> str:
         """The run id equal to `run_id` or else the only one starting with it."""
@@ -436,7 +375,7 @@ class Journal:
 
     def _is_locked(self, plan_key: str) -> bool:
         sql = "SELECT pid, host, started_at, token FROM locks WHERE plan_key = ?"
-        return any(_is_live_holder(*row) for row in self._read(sql, (plan_key,)))
+        return any(is_live_holder(*row) for row in self._read(sql, (plan_key,)))
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Row]:
         with self._mutex, self._translated("read"):
@@ -460,62 +399,6 @@ class Journal:
             yield
         except sqlite3.Error as exc:
             raise JournalError(f"cannot {doing} the journal {self.path}: {exc}") from exc
-
-
-def _action(r: Row) -> ActionResult:
-    state, change, detail = ActionState(r[2]), Change(r[3]), json.loads(r[11])
-    return ActionResult(
-        id=r[0],
-        kind=r[1],
-        state=state,
-        change=change,
-        attempts=r[4],
-        error=r[5],
-        started_at=r[6],
-        ended_at=r[7],
-        files_done=r[8],
-        files_unchanged=r[9],
-        bytes_done=r[10],
-        detail=detail,
-    )
-
-
-def _item(r: Row) -> ItemRecord:
-    state = _ITEM_STATES[r[6]]
-    return ItemRecord(r[0], r[1], r[2], r[3], r[4], r[5], state, r[7], r[8], r[9], r[10], r[11])
-
-
-def _is_live_holder(pid: int, host: str, started_at: float, token: str) -> bool:
-    """Whether the process that took a lock still runs. Another host's is respected (it cannot be
-    checked); on this host a dead pid, a zombie, a pid reused by a process started after the lock
-    was taken, or our own pid without our token (an earlier process) mean a stale lock."""
-    if host != _HOST:
-        return True
-    if pid == os.getpid():
-        return token in _HELD
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, another user's
-    state, process_started = _proc_stat(pid)
-    # /proc start times are tick-grained from a whole-second boot time: allow for that.
-    return state != "Z" and (process_started is None or process_started <= started_at + 5.0)
-
-
-def _proc_stat(pid: int) -> tuple[str, float | None]:
-    """A process's state letter and start time (epoch seconds) from Linux /proc, else ("", None)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        lines = Path("/proc/stat").read_text().splitlines()
-        boot = next(float(line.split()[1]) for line in lines if line.startswith("btime "))
-        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold ")"
-        return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, StopIteration, IndexError, ValueError):
-        return "", None
 
 
 def _local_time(epoch: float) -> str:

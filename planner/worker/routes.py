@@ -20,8 +20,8 @@ from planner.errors import WorkerError
 from planner.worker import handlers
 from planner.worker.acl import resource_key, split_resource
 from planner.worker.auth import User, credential_from_headers
-from planner.worker.operations import UNKNOWN_ERROR
 from planner.worker.problems import parse_body, problem, read_json, validate_body
+from planner.worker.records import UNKNOWN_ERROR
 from planner.worker.requests import Pair, Place, read_pairs, read_places
 from planner.worker.service import ItemFunction, WorkerService
 

@@ -18,7 +18,8 @@ from planner.worker.auth import Authenticator, User
 from planner.worker.db import SqliteTempRegistry, StateDB
 from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
-from planner.worker.operations import CANCELLED, Group, Item, OperationStore
+from planner.worker.operations import OperationStore
+from planner.worker.records import CANCELLED, Group, Item
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")

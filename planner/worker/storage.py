@@ -19,6 +19,7 @@ from pathlib import Path
 
 from planner.worker import fileops
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
+from planner.worker.walk import walk
 
 __all__ = [
     "CopyResult",
@@ -262,7 +263,7 @@ class Storages:
             if not stat.S_ISDIR(st.st_mode):
                 info = _info(_basename(path), st)
                 return [info] if info is not None else []
-            found = fileops.walk(self._roots[remote], str(real), recursive=recursive)
+            found = walk(self._roots[remote], str(real), recursive=recursive)
             entries = [_info(name, entry, linked) for name, entry, linked in found]
             return sorted((e for e in entries if e is not None), key=lambda e: e.name)
 
