@@ -105,3 +105,10 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API URL or token exported in the developer's shell must not redirect test runs."""
+    monkeypatch.delenv("PLANNER_API_URL", raising=False)
+    monkeypatch.delenv("PLANNER_TOKEN", raising=False)

@@ -11,11 +11,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, CliResult
 
-
-@pytest.fixture(autouse=True)
-def _no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PLANNER_API_URL", raising=False)
-    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 @pytest.fixture

@@ -60,10 +60,7 @@ PLAN = """
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PLANNER_API_URL", raising=False)
-    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 def route(method: str, path: str) -> tuple[str, str]:

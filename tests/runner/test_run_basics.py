@@ -19,11 +19,7 @@ from tests.conftest import EXAMPLES, CliResult
 TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
 
 
-@pytest.fixture(autouse=True)
-def _no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An API URL or token exported in the developer's shell must not redirect these runs."""
-    monkeypatch.delenv("PLANNER_API_URL", raising=False)
-    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 # -- helpers (also used by the other test_run_* modules) ---------------------------------------

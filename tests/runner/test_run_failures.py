@@ -25,11 +25,7 @@ from tests.runner.test_run_basics import (
 from tests.runner.test_run_resume import processes_mentioning
 from tests.worker.test_api_security import WorkerProcess
 
-
-@pytest.fixture(autouse=True)
-def _no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PLANNER_API_URL", raising=False)
-    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 # -- a permanent failure ----------------------------------------------------------------------

@@ -40,10 +40,7 @@ TREE_PLAN = """
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PLANNER_API_URL", raising=False)
-    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 def many_files(root: Path, count: int, size: int, seed: int) -> dict[str, bytes]:
