@@ -81,6 +81,8 @@ class Overlay:
 
     def hidden(self, remote: str, path: str) -> bool:
         """A real path the preview deleted (and did not create again)."""
+        if not self.gone:  # the common case, asked once per listed entry
+            return False
         return any(r == remote and _under(path, top) for r, top in self.gone)
 
     def delete(self, remote: str, top: str) -> None:
