@@ -123,10 +123,18 @@ class ApiError(PlannerError):
 
     exit_code = EXIT_UNREACHABLE
 
-    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        detail: str = "",
+        locations: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail
+        # where the problem body located each error (`body.operations[3].dst.path`), if it did
+        self.locations = locations
 
 
 class ApiUnreachableError(ApiError):

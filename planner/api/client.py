@@ -68,17 +68,19 @@ def _translated(what: str, secrets: tuple[str, ...]) -> Iterator[None]:
         raise PermanentApiError(_redact(message, secrets)) from exc
 
 
-def _problem_text(response: httpx.Response) -> tuple[str, str]:
-    """(title, detail) of an error answer: from RFC 9457 problem JSON when it is one, else the
-    reason phrase and the first line of the body."""
+def _problem_text(response: httpx.Response) -> tuple[str, str, tuple[str, ...]]:
+    """(title, detail, error locations) of an error answer: from RFC 9457 problem JSON when it
+    is one, else the reason phrase and the first line of the body."""
     if response.is_redirect:
-        return response.reason_phrase, f"unexpected redirect to {response.headers.get('location')}"
+        where = response.headers.get("location")
+        return response.reason_phrase, f"unexpected redirect to {where}", ()
     try:
         problem = wire.Problem.model_validate_json(response.content)
     except pydantic.ValidationError:
         lines = response.text.strip().splitlines()
-        return response.reason_phrase, lines[0][:200] if lines else ""
-    return problem.title or response.reason_phrase, problem.detail
+        return response.reason_phrase, lines[0][:200] if lines else "", ()
+    locations = tuple(e.location for e in problem.errors if e.location)
+    return problem.title or response.reason_phrase, problem.detail, locations
 
 
 class ApiClient:
@@ -185,13 +187,14 @@ class ApiClient:
                 self.requests_sent += 1
                 response = await self._http.request(method, path, params=query, json=payload)
             if not response.is_success:
-                title, detail = _problem_text(response)
+                title, detail, locations = _problem_text(response)
                 raise error_for_status(
                     what,
                     response.status_code,
                     _redact(title, self._secrets),
                     _redact(detail, self._secrets),
                     response.headers.get("retry-after"),
+                    locations,
                 )
             return response
 

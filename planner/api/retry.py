@@ -99,7 +99,12 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def error_for_status(
-    what: str, status: int, title: str, detail: str, retry_after: str | None = None
+    what: str,
+    status: int,
+    title: str,
+    detail: str,
+    retry_after: str | None = None,
+    locations: tuple[str, ...] = (),
 ) -> ApiError:
     """The typed error of a non-2xx answer to `what` ("GET /api/v1/x"): 401/403 AuthError,
     425/429/5xx TransientApiError (RetryLaterError with a numeric Retry-After), any other
@@ -107,13 +112,13 @@ def error_for_status(
     message = f"{what}: HTTP {status} {title}".rstrip() + (f": {detail}" if detail else "")
     if status in (401, 403):
         hint = "check the token or API key" if status == 401 else "the caller lacks the role"
-        return AuthError(f"{message} ({hint})", status, detail)
+        return AuthError(f"{message} ({hint})", status, detail, locations)
     if is_transient_status(status):
         seconds = parse_retry_after(retry_after)
         if seconds is not None:
             return RetryLaterError(message, status, detail, retry_after=seconds)
         return TransientApiError(message, status, detail)
-    return PermanentApiError(message, status, detail)
+    return PermanentApiError(message, status, detail, locations)
 
 
 async def retry_call(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
 # one request per item for these: the metadata routes answer one operation for a whole request,
 # so a single missing path would fail every path batched with it
 _SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
+FORBIDDEN = 403
+_ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
 
 
 @dataclass
@@ -122,7 +125,13 @@ class Dispatcher:
                 try:
                     batch.handle = await self.engine.submit(kind, batch.items)
                 except AuthError as exc:
-                    self.fatal = exc
+                    # 401: our credentials are refused, nothing else can succeed; 403: the
+                    # batch names paths we lack a role on, which fails only those items
+                    if exc.status != FORBIDDEN:
+                        self.fatal = exc
+                    elif self._requeue_allowed(kind, batch, exc):
+                        queue = self.queues[kind]
+                        continue
                     _fail(batch, str(exc), exc.status, transient=False)
                     continue
                 except ApiError as exc:
@@ -135,6 +144,29 @@ class Dispatcher:
                     continue
                 self.stats.submits += 1
                 self.inflight[batch.handle] = batch
+
+    def _requeue_allowed(self, kind: ItemKind, batch: _Batch, exc: AuthError) -> bool:
+        """After a 403 that names the refused items (`body.operations[i]...`): fail those, put
+        the others back at the head of the queue (items of other actions may share a batch).
+        False when the refusal names no item or every item."""
+        refused = {
+            int(match.group(1))
+            for location in exc.locations
+            if (match := _ITEM_LOCATION.match(location))
+        }
+        if not refused or not refused < set(range(len(batch.items))):
+            return False
+        kept = []
+        for index, (item, future) in enumerate(zip(batch.items, batch.futures, strict=True)):
+            if index in refused:
+                if not future.done():
+                    future.set_result(
+                        Outcome(ok=False, error=str(exc), code=FORBIDDEN, transient=False)
+                    )
+            else:
+                kept.append((item, future))
+        self.queues[kind] = kept + self.queues.get(kind, [])
+        return True
 
     async def _poll(self) -> bool:
         handles = list(self.inflight)

@@ -18,7 +18,7 @@ from planner.errors import ApiError, AuthError
 from planner.plan.model import Action
 from planner.runner.actions import run_action
 from planner.runner.context import ActionContext, ActionFailedError
-from planner.runner.dispatcher import Dispatcher
+from planner.runner.dispatcher import FORBIDDEN, Dispatcher
 from planner.runner.engine import Engine
 from planner.runner.progress import ProgressReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
@@ -184,7 +184,8 @@ class Executor:
             result.error = f"timed out after {action.timeout:g}s (timeout covers its retries)"
         except AuthError as exc:
             result.state, result.error = ActionState.FAILED, str(exc)
-            self.failed = True
+            if exc.status != FORBIDDEN:  # refused credentials stop the run; a 403 fails the action
+                self.failed = True
         except ApiError as exc:
             result.state, result.error = ActionState.FAILED, str(exc)
         except asyncio.CancelledError:

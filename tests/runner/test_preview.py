@@ -354,10 +354,27 @@ def test_a_write_the_caller_may_not_make_is_predicted_to_fail(
         )
         assert actions["share"]["symbol"] == "!"
         assert "no admin role" in actions["share"]["error"]
+        # the run meets exactly those refusals, and only those
+        code, run = run_json(run_cli, plan, "--api-url", handle.url, "--keep-going")
+        ran = actions_of(run)
+        assert code == 1
+        assert ran["share"]["state"] == "failed", {k: (a["state"], a["error"]) for k, a in ran.items()}
+        assert {k: a["state"] for k, a in ran.items()} == {
+            "allowed": "succeeded",
+            "forbidden": "failed",
+            "share": "failed",
+        }
+        assert "403" in ran["forbidden"]["error"], ran["share"]["error"]
+        assert (handle.roots["any"] / "out" / "allowed" / "f.txt").read_text() == "f"
+        assert not (handle.roots["any"] / "out" / "forbidden").exists()
 
         monkeypatch.setenv("PLANNER_TOKEN", "root-token")
         code, preview = preview_json(run_cli, plan, "--api-url", handle.url)
         assert code == 0, preview
-        assert {a["symbol"] for a in preview["actions"]} == {"+", "~"}
+        assert {a["id"]: a["symbol"] for a in preview["actions"]} == {
+            "allowed": "=",
+            "forbidden": "+",
+            "share": "~",
+        }
     finally:
         embedded.stop()  # type: ignore[attr-defined]
