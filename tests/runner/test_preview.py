@@ -358,13 +358,12 @@ def test_a_write_the_caller_may_not_make_is_predicted_to_fail(
         code, run = run_json(run_cli, plan, "--api-url", handle.url, "--keep-going")
         ran = actions_of(run)
         assert code == 1
-        assert ran["share"]["state"] == "failed", {k: (a["state"], a["error"]) for k, a in ran.items()}
         assert {k: a["state"] for k, a in ran.items()} == {
             "allowed": "succeeded",
             "forbidden": "failed",
             "share": "failed",
         }
-        assert "403" in ran["forbidden"]["error"], ran["share"]["error"]
+        assert "403" in ran["forbidden"]["error"]
         assert (handle.roots["any"] / "out" / "allowed" / "f.txt").read_text() == "f"
         assert not (handle.roots["any"] / "out" / "forbidden").exists()
 
