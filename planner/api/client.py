@@ -133,6 +133,9 @@ class ApiClient:
             transport=transport,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            # plain http never uses TLS (redirects are not followed): skip loading the CA bundle,
+            # a tenth of a second of every command's start
+            verify=url.scheme == "https",
         )
         self._attempts = request_attempts
         self._clock = clock

@@ -78,12 +78,13 @@ def preview(
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
     from planner.runner import embedded
-    from planner.runner.session import SessionOptions, run_preview
-    from planner.validate import load_and_compile
 
     try:
         # the worker's start-up overlaps the imports and the plan's loading
         with embedded.prestarted(not api_url and not offline):
+            from planner.runner.session import SessionOptions, run_preview
+            from planner.validate import load_and_compile
+
             compiled = load_and_compile(plan_file, parse_vars(variables))
             if offline:
                 _show_order(compiled, output_format)
