@@ -149,6 +149,7 @@ class Group:
         self.queued_at = time.time()
         self.cancel = threading.Event()
         self.items = [Item(self, i, d) for i, d in enumerate(items)]
+        self._children: list[str] | None = None
         self.pending = len(items)
         self.running: set[Item] = set()
         self.bytes_done = 0
@@ -185,7 +186,9 @@ class Group:
         body["progress"] = round(progress, 6)
         body["progress_current"], body["progress_total"] = done, count
         body["result"] = self.result
-        body["children"] = [f"{self.id}-{i}" for i in range(count)]
+        if self._children is None:  # every poll answers them: built once
+            self._children = [f"{self.id}-{i}" for i in range(count)]
+        body["children"] = self._children
         if self.state == FAILED:
             failure(body, self.code, self.error or "failed")
         if self.bytes_done and self.started_at:
