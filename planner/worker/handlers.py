@@ -91,7 +91,12 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
         if not extended:
             return Outcome({label: [e.name for e in entries]})
         base = _key(sp)
-        known = svc.metadata.under(base)
+        if recursive:
+            known = svc.metadata.under(base)
+        else:
+            known = svc.metadata.of(
+                [base, *(f"{base}/{e.name}" if base else e.name for e in entries)]
+            )
         single_file = (
             len(entries) == 1
             and entries[0].type == "file"

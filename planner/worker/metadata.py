@@ -77,20 +77,27 @@ class MetadataStore:
         )
 
     def under(self, key: str) -> dict[str, MetadataRecord]:
-        """Records of `key` and of every path below it (one query, for listings)."""
+        """Records of `key` and of every path below it (one query, for recursive listings)."""
         self.flush()
         clause, params = below_clause("key", key)
         rows = self.db.execute(
             f"SELECT key, size, mtime_ns, checksum FROM metadata WHERE {clause}", params
         )
-        return {
-            str(k): MetadataRecord(
-                size=size if isinstance(size, int) else None,
-                mtime_ns=mtime if isinstance(mtime, int) else None,
-                checksum=str(checksum) if checksum else None,
+        return _system_records(rows)
+
+    def of(self, keys: list[str]) -> dict[str, MetadataRecord]:
+        """Records of exactly these keys (for a listing of one level: the subtree below a
+        directory can hold far more records than its children)."""
+        self.flush()
+        rows: list[tuple[object, ...]] = []
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            rows += self.db.execute(
+                f"SELECT key, size, mtime_ns, checksum FROM metadata WHERE key IN ({marks})",
+                tuple(chunk),
             )
-            for k, size, mtime, checksum in rows
-        }
+        return _system_records(rows)
 
     def merge_custom(self, key: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge custom fields (None removes a key); returns the result."""
@@ -123,3 +130,18 @@ class MetadataStore:
             "UPDATE metadata SET key = ? WHERE key = ?",
             [(new + str(other)[len(old) :], other) for (other,) in rows],
         )
+
+
+_KEYS_PER_QUERY = 500  # below SQLite's limit on bound parameters
+
+
+def _system_records(rows: list[tuple[object, ...]]) -> dict[str, MetadataRecord]:
+    """key -> the system fields of rows `(key, size, mtime_ns, checksum)`."""
+    return {
+        str(k): MetadataRecord(
+            size=size if isinstance(size, int) else None,
+            mtime_ns=mtime if isinstance(mtime, int) else None,
+            checksum=str(checksum) if checksum else None,
+        )
+        for k, size, mtime, checksum in rows
+    }
