@@ -31,6 +31,7 @@ from planner.runner.expand import (
 from planner.runner.results import Change, ItemRecord, ItemState
 
 ROLE_RANK = {"reader": 1, "writer": 2, "admin": 3}
+_ROOT = Entry(path="", type="dir", size=0, mtime_ns=0, checksum=None)
 
 
 def target(path: PlanPath) -> Target:
@@ -118,7 +119,9 @@ async def _directory(ctx: ActionContext, action: DirectoryAction) -> None:
 # -- copies -----------------------------------------------------------------------------------
 async def _copy(ctx: ActionContext, action: CopyAction) -> None:
     src, dst = target(action.src), target(action.dst)
-    found = await _entry(ctx, src)
+    # a storage's root is a directory; asking its parent would need a role on the parent
+    is_root = action.src.rel == ""
+    found = _ROOT if is_root else await _entry(ctx, src)
     if found is None:
         raise ActionFailedError(f"{action.src}: no such file or directory")
     if found.type == "file":
@@ -129,7 +132,10 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         destination = _join(dst, action.src.name) if action.dst.is_dir else dst
         await _copy_file(ctx, action, found, src, destination)
         return
-    source = await _listing(ctx, src, recursive=True) or []
+    listed = await _listing(ctx, src, recursive=True)
+    if listed is None and is_root:
+        raise ActionFailedError(f"{action.src}: no such file or directory")
+    source = listed or []
     existing = await _listing(ctx, dst, recursive=True) or []
     plan = expand_directory(
         source,

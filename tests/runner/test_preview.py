@@ -310,8 +310,8 @@ def test_a_write_the_caller_may_not_make_is_predicted_to_fail(
     )
     embedded, handle = start_worker(tmp_path, authenticator=Authenticator.from_users_file(users))
     try:
-        (handle.roots["any"] / "in" / "data").mkdir(parents=True)
-        (handle.roots["any"] / "in" / "data" / "f.txt").write_text("f")
+        (handle.roots["any"] / "in").mkdir(parents=True)
+        (handle.roots["any"] / "in" / "f.txt").write_text("f")
         (handle.roots["any"] / "out").mkdir()
         grants = [("in", "reader"), ("out", "reader"), ("out/allowed", "writer")]
         response = httpx.post(
@@ -333,7 +333,7 @@ def test_a_write_the_caller_may_not_make_is_predicted_to_fail(
             """
             version: 1
             storages:
-              src: {remote: any, root: in/data}
+              src: {remote: any, root: in}   # reader on in/ only: not on its parent
               out: {remote: any, root: out}
             copies:
               - {id: allowed, src: "src:", dst: "out:allowed/"}

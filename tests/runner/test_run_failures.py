@@ -384,3 +384,23 @@ def test_a_timed_out_action_leaves_nothing_running_on_the_worker(
         assert all(o["error_detail"]["code"] == 499 for o in ops)
     finally:
         embedded.stop()  # type: ignore[attr-defined]
+
+
+def test_a_copy_from_a_missing_storage_root_fails(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          gone: {remote: local, root: ./not-there}
+          dst: {remote: local, root: ./dst}
+        copies:
+          - {id: everything, src: "gone:", dst: "dst:"}
+        """
+    )
+    code, document = run_json(run_cli, plan)
+
+    assert code == 1
+    assert actions_of(document)["everything"]["error"] == "gone:: no such file or directory"
+    assert not (tmp_path / "dst").exists()
