@@ -108,6 +108,8 @@ def test_expand_fills_children_detail_in_children_order(client: httpx.Client, ns
     [plain] = get_ops(client, [group], expand=False)
     assert plain["children"] == op["children"]
     assert not plain["children_detail"]
+    child = client.get(f"/operations/{op['children'][1]}").json()
+    assert child == op["children_detail"][1]
 
 
 def test_get_operation_by_id_answers_the_operation(client: httpx.Client, ns: str) -> None:
@@ -345,6 +347,7 @@ def test_finished_operations_survive_a_restart_with_their_children(tmp_path: Pat
     try:
         with httpx.Client(base_url=worker.url, headers=worker.headers, timeout=10.0) as client:
             after = get_ops(client, [group, missing], expand=True)
+            second = client.get(f"/operations/{after[0]['children'][1]}").json()
     finally:
         embedded.stop()  # type: ignore[attr-defined]
 
@@ -353,5 +356,6 @@ def test_finished_operations_survive_a_restart_with_their_children(tmp_path: Pat
     assert group_op["children"] == before[0]["children"]
     assert [c["id"] for c in group_op["children_detail"]] == group_op["children"]
     assert [c["state"] for c in group_op["children_detail"]] == ["succeeded", "succeeded"]
+    assert second == group_op["children_detail"][1] == before[0]["children_detail"][1]
     failed_with(missing_op, 404)
     assert missing_op["error"] == before[1]["error"]
