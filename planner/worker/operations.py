@@ -32,8 +32,9 @@ from planner.worker.records import (
     unknown_operation,
 )
 
-# how many items of ended groups are kept in memory (the oldest groups are read back from disk)
-ENDED_ITEMS_IN_MEMORY = 100_000
+# how much of ended groups is kept in memory, counted in items and listed entries (the oldest
+# groups are read back from disk): a few tens of MB at most
+ENDED_WEIGHT_IN_MEMORY = 200_000
 
 
 class OperationStore:
@@ -44,7 +45,7 @@ class OperationStore:
         self.live: dict[str, Group] = {}
         # ended groups stay in memory for a while: their results are fetched right after
         self.ended: OrderedDict[str, Group] = OrderedDict()
-        self.ended_items = 0
+        self.ended_weight = 0
         self.dirty: set[str] = set()
         self.lock = threading.RLock()  # item threads and the event loop both change records
 
@@ -199,7 +200,7 @@ class OperationStore:
         self.live.pop(op_id, None)
         dropped = self.ended.pop(op_id, None)
         if dropped is not None:
-            self.ended_items -= len(dropped.items)
+            self.ended_weight -= _weight(dropped)
         self.db.execute("DELETE FROM operations WHERE id = ? OR parent = ?", (op_id, op_id))
         return True
 
@@ -218,10 +219,10 @@ class OperationStore:
             for group in groups:
                 if self.live.pop(group.id, None) is not None:
                     self.ended[group.id] = group
-                    self.ended_items += len(group.items)
-            while self.ended_items > ENDED_ITEMS_IN_MEMORY and len(self.ended) > 1:
+                    self.ended_weight += _weight(group)
+            while self.ended_weight > ENDED_WEIGHT_IN_MEMORY and len(self.ended) > 1:
                 _, old = self.ended.popitem(last=False)
-                self.ended_items -= len(old.items)
+                self.ended_weight -= _weight(old)
         return len(rows)
 
     def fail_unfinished(self) -> int:
@@ -251,3 +252,12 @@ class OperationStore:
         )
         self.db.executemany("DELETE FROM operations WHERE id = ?", [(r[0],) for r in rows])
         return len(rows)
+
+
+def _weight(group: Group) -> int:
+    """What an ended group holds in memory: its items, plus the entries of a listing result."""
+    result = group.result
+    entries = 0
+    if isinstance(result, dict):
+        entries = sum(len(v) for v in result.values() if isinstance(v, list))
+    return len(group.items) + entries
