@@ -51,9 +51,9 @@ def plan(
 
     Every action is shown in execution order: + create, ~ change or overwrite, = unchanged,
     - delete, ! would fail. Only read-only requests reach the API (list, exists, metadata:get,
-    permissions:get). Exit 0, 1 when an action would fail, 2 for an invalid plan, 3 when the
-    API cannot be reached; with --detailed-exitcode: 0 no changes, 2 changes pending, 1 for any
-    error (an invalid plan and an unreachable API included).
+    permissions:get, permissions:check). Exit 0, 1 when an action would fail, 2 for an invalid
+    plan, 3 when the API cannot be reached; with --detailed-exitcode: 0 no changes, 2 changes
+    pending, 1 for any error (an invalid plan and an unreachable API included).
     """
     return preview(
         plan_file,

@@ -27,7 +27,13 @@ def _journal_path(state: Path | None, plan: Path | None) -> Path:
 @click.option(
     "--plan", "plan_file", type=click.Path(path_type=Path), help="Only the runs of this plan."
 )
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="At most this many runs.",
+)
 @click.option("--format", "output_format", type=_FORMAT, default="text", show_default=True)
 @click.pass_context
 def runs(
