@@ -5,6 +5,7 @@ once and copies only what the overwrite policy asks for."""
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 from typing import Any
 
 from planner.plan.model import (
@@ -79,6 +80,8 @@ async def _one(ctx: ActionContext, item: Item, what: str) -> Outcome:
 
 async def _listing(ctx: ActionContext, where: Target, *, recursive: bool) -> list[Entry] | None:
     """Entries of a directory (a file lists as itself); None when the path does not exist."""
+    if recursive and not ctx.engine.recursive_listing:
+        return await _listing_by_levels(ctx, where)
     kind = ItemKind.LIST if recursive else ItemKind.LIST_CHILDREN
     outcome = await _one(ctx, Item(kind, where), f"cannot list {where}")
     if not outcome.ok:
@@ -87,6 +90,40 @@ async def _listing(ctx: ActionContext, where: Target, *, recursive: bool) -> lis
         return [Entry.from_wire(raw) for raw in outcome.result or []]
     except ValueError as exc:
         raise ActionFailedError(f"unexpected listing of {where}: {exc}") from exc
+
+
+MAX_LEVELS = 256  # deeper than this is a symlink loop the worker did not cut
+
+
+async def _listing_by_levels(ctx: ActionContext, where: Target) -> list[Entry] | None:
+    """A recursive listing from one-level listings, for workers without planner's recursive
+    `list`: one batch of listings per level of the tree (WIRE.md)."""
+    top = await _listing(ctx, where, recursive=False)
+    if top is None or not any(e.type == "dir" for e in top):
+        return top
+    found = list(top)
+    level = [e.path for e in top if e.type == "dir"]
+    for _ in range(MAX_LEVELS):
+        if not level:
+            return found
+        items = [Item(ItemKind.LIST_CHILDREN, _join(where, rel)) for rel in level]
+        deeper: list[str] = []
+        for rel, outcome in zip(level, await ctx.run(items), strict=True):
+            if not outcome.ok:
+                if outcome.code == 404:  # gone since its parent was listed
+                    continue
+                raise ActionFailedError(f"cannot list {_join(where, rel)}: {outcome.error}")
+            try:
+                children = [Entry.from_wire(raw) for raw in outcome.result or []]
+            except ValueError as exc:
+                raise ActionFailedError(f"unexpected listing of {where}/{rel}: {exc}") from exc
+            for child in children:
+                entry = replace(child, path=f"{rel}/{child.path}")
+                found.append(entry)
+                if entry.type == "dir":
+                    deeper.append(entry.path)
+        level = deeper
+    raise ActionFailedError(f"{where}: more than {MAX_LEVELS} levels deep (a symlink loop?)")
 
 
 async def _entry(ctx: ActionContext, path: Target) -> Entry | None:

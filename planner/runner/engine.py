@@ -92,6 +92,12 @@ class EngineInfo:
 class Engine(Protocol):
     """What the runner needs from a transfer engine."""
 
+    @property
+    def recursive_listing(self) -> bool:
+        """Whether ItemKind.LIST lists a whole tree in one item; without it the runner lists
+        level by level with LIST_CHILDREN."""
+        ...
+
     async def connect(self) -> EngineInfo:
         """Check the engine answers and accepts our credentials (raises ApiError otherwise)."""
         ...

@@ -151,6 +151,10 @@ class PreviewEngine:
         self.batches: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
 
+    @property
+    def recursive_listing(self) -> bool:
+        return self.real.recursive_listing
+
     async def connect(self) -> EngineInfo:
         return await self.real.connect()
 

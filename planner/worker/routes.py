@@ -96,7 +96,7 @@ async def status(request: Request, svc: WorkerService, user: User) -> Response:
         permissions_plugins=["planner"],
         metadata_plugins=["planner"],
         operation_plugins=[
-            wire.FEATURE_RECURSIVE_LIST,
+            *([wire.FEATURE_RECURSIVE_LIST] if svc.config.recursive_listing else []),
             wire.FEATURE_RECENT_OPERATIONS,
             wire.FEATURE_CANCEL,
             wire.FEATURE_DELETE,
@@ -168,7 +168,9 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
         ],
     )
     extended = request.query_params.get("mode", "basic") == "extended"
-    recursive = request.query_params.get("recursive", "false").lower() in ("true", "1")
+    recursive = svc.config.recursive_listing and request.query_params.get(
+        "recursive", "false"
+    ).lower() in ("true", "1")
     items: list[tuple[str, ItemFunction]] = [
         (f"{op} {sp.remote}:{sp.path}", _path_item(svc, op, sp, extended, recursive))
         for sp in paths

@@ -41,6 +41,9 @@ class WorkerConfig:
     allow_shutdown: bool = True
     # a debugging and test hook: (method, path) of every request, in arrival order
     request_log: list[tuple[str, str]] | None = None
+    # off: neither advertise nor honour `?recursive=true` on list, like a worker without
+    # planner's extensions (tests of clients that must then list level by level)
+    recursive_listing: bool = True
 
     def remote_roots(self) -> dict[str, Path]:
         """Remotes with `any` defaulting to `<state-dir>/storage`."""

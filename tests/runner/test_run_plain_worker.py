@@ -1,0 +1,75 @@
+"""`planner run` and `planner plan` against a worker without planner's recursive `list`
+extension (as the HPS worker is): directory copies list the trees level by level, through the
+real CLI and a real worker configured that way."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CliResult, WorkerHandle, start_worker
+from tests.runner.test_run_basics import actions_of, copied_keys, make_tree, run_json, tree_bytes
+
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+
+PLAN = """
+    version: 1
+    storages:
+      src: {remote: local, root: ./src}
+      dst: {remote: local, root: ./dst}
+    copies:
+      - {id: tree, src: "src:", dst: "dst:copy/", exclude: ["*.tmp"]}
+"""
+
+
+@pytest.fixture
+def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
+    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    monkeypatch.setenv("PLANNER_TOKEN", handle.token)
+    try:
+        yield handle
+    finally:
+        embedded.stop()  # type: ignore[attr-defined]
+
+
+def test_the_worker_under_test_lacks_the_extension(plain_worker: WorkerHandle) -> None:
+    status = httpx.get(f"{plain_worker.url}/", headers=plain_worker.headers).json()
+    assert "planner.list.recursive" not in status["features"]["operation_plugins"]
+
+
+def test_a_deep_tree_is_copied_byte_exact_listing_level_by_level(
+    tmp_path: Path,
+    plain_worker: WorkerHandle,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    rng = random.Random(11)
+    files = {
+        f"{'/'.join(f'l{d}' for d in range(depth))}/f{i}.{ext}".lstrip("/"): rng.randbytes(100)
+        for i, (depth, ext) in enumerate(
+            (rng.randint(0, 5), rng.choice(["bin", "tmp"])) for _ in range(40)
+        )
+    }
+    make_tree(tmp_path / "src", files)
+    wanted = {k: v for k, v in files.items() if not k.endswith(".tmp")}
+    plan = write_plan(PLAN)
+
+    preview = run_cli("plan", plan, "--api-url", plain_worker.url, "--format", "json")
+    assert preview.code == 0, preview.stderr
+    predicted = {a["id"]: a for a in json.loads(preview.stdout)["actions"]}["tree"]
+    assert predicted["files"] == len(wanted)
+
+    code, document = run_json(run_cli, plan, "--api-url", plain_worker.url)
+    assert code == 0, document
+    assert tree_bytes(tmp_path / "dst" / "copy") == wanted
+    assert copied_keys(document, "tree") == set(wanted)
+
+    code, again = run_json(run_cli, plan, "--api-url", plain_worker.url)
+    assert code == 0
+    tree = actions_of(again)["tree"]
+    assert (tree["files_done"], tree["files_unchanged"]) == (0, len(wanted))
