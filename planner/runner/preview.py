@@ -131,6 +131,8 @@ def _needs(kind: ItemKind, item: Item) -> list[tuple[Target, str]]:
     return needs
 
 
+_MAX_LEVELS = 256  # as the runner (actions.MAX_LEVELS): deeper is a symlink loop
+
 _NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
@@ -321,10 +323,29 @@ class PreviewEngine:
 
     async def _tree(self, top: Target) -> list[tuple[str, dict[str, Any]]] | None:
         """Everything below a directory as the preview sees it: (relative path, wire entry)."""
-        listed = await self._read_now(ItemKind.LIST, top)
-        if listed is None:
-            return None
-        return [(str(e["name"]), e) for e in listed]
+        if self.real.recursive_listing:
+            listed = await self._read_now(ItemKind.LIST, top)
+            return None if listed is None else [(str(e["name"]), e) for e in listed]
+        found: list[tuple[str, dict[str, Any]]] = []
+        level = [""]
+        for _ in range(_MAX_LEVELS):  # level by level, as the runner lists on such a worker
+            if not level:
+                break
+            deeper = []
+            for rel in level:
+                where = Target(top.remote, _join(top.path, rel)) if rel else top
+                listed = await self._read_now(ItemKind.LIST_CHILDREN, where)
+                if listed is None:
+                    if not rel:
+                        return None
+                    continue
+                for entry in listed:
+                    path = _join(rel, str(entry["name"])) if rel else str(entry["name"])
+                    found.append((path, entry))
+                    if entry.get("type") == "dir":
+                        deeper.append(path)
+            level = deeper
+        return found
 
     async def _read_now(self, kind: ItemKind, target: Target) -> list[dict[str, Any]] | None:
         handle = await self.submit(kind, [Item(kind, target)])

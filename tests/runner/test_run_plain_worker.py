@@ -73,3 +73,39 @@ def test_a_deep_tree_is_copied_byte_exact_listing_level_by_level(
     assert code == 0
     tree = actions_of(again)["tree"]
     assert (tree["files_done"], tree["files_unchanged"]) == (0, len(wanted))
+
+
+def test_a_directory_move_and_a_copy_of_its_result_are_previewed_exactly(
+    tmp_path: Path,
+    plain_worker: WorkerHandle,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    make_tree(tmp_path / "src" / "batch", {"a.bin": b"a", "x/b.bin": b"bb", "x/y/c.bin": b"ccc"})
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          src: {remote: local, root: ./src}
+          dst: {remote: local, root: ./dst}
+        moves:
+          - {id: park, src: "src:batch", dst: "dst:parked"}
+        copies:
+          - {id: again, src: "dst:parked/", dst: "dst:copy/"}
+        """
+    )
+    preview = run_cli("plan", plan, "--api-url", plain_worker.url, "--format", "json")
+    assert preview.code == 0, preview.stdout + preview.stderr
+    predicted = {a["id"]: a for a in json.loads(preview.stdout)["actions"]}
+
+    code, document = run_json(run_cli, plan, "--api-url", plain_worker.url)
+
+    assert code == 0, document
+    ran = actions_of(document)
+    assert predicted["again"]["files"] == ran["again"]["files_done"] == 3
+    assert {i["key"] for i in predicted["again"]["items"]} == copied_keys(document, "again")
+    assert tree_bytes(tmp_path / "dst" / "copy") == {
+        "a.bin": b"a",
+        "x/b.bin": b"bb",
+        "x/y/c.bin": b"ccc",
+    }
