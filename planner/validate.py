@@ -45,13 +45,23 @@ def load_and_compile(path: str, variables: Mapping[str, Any] | None = None) -> C
     return compile_plan(load_plan(path, variables))
 
 
+def load_and_compile_source(path: str, variables: Mapping[str, Any] | None = None) -> CompiledPlan:
+    """`load_and_compile`, where `-` reads the plan from standard input (relative paths in it
+    are then relative to the current directory; its problems are located in `<stdin>`).
+
+    Raises:
+        PlanError: every problem of the plan.
+    """
+    if path != "-":
+        return load_and_compile(path, variables)
+    plan = load_plan_text(sys.stdin.read(), STDIN_NAME, Path.cwd(), variables)
+    return compile_plan(plan)
+
+
 def validate_file(path: str, variables: Mapping[str, Any] | None = None) -> ValidationResult:
     """Validate one plan file (`-`: standard input); problems are returned, not raised."""
+    name = STDIN_NAME if path == "-" else path
     try:
-        if path == "-":
-            text = sys.stdin.read()
-            plan = load_plan_text(text, STDIN_NAME, Path.cwd(), variables)
-            return ValidationResult(STDIN_NAME, compile_plan(plan))
-        return ValidationResult(path, load_and_compile(path, variables))
+        return ValidationResult(name, load_and_compile_source(path, variables))
     except PlanError as exc:
-        return ValidationResult(STDIN_NAME if path == "-" else path, None, exc.diagnostics)
+        return ValidationResult(name, None, exc.diagnostics)

@@ -6,11 +6,11 @@ import click
 
 from planner.cli.options import parse_vars, var_option
 from planner.render.graph import RENDERERS
-from planner.validate import load_and_compile
+from planner.validate import load_and_compile_source
 
 
 @click.command()
-@click.argument("plan", type=click.Path(dir_okay=False))
+@click.argument("plan", type=click.Path(dir_okay=False, allow_dash=True))
 @var_option
 @click.option(
     "--format",
@@ -21,7 +21,8 @@ from planner.validate import load_and_compile
     help="Output format.",
 )
 def graph(plan: str, variables: tuple[str, ...], output_format: str) -> int:
-    """Print the DAG of PLAN: actions, `needs` edges and inferred edges labelled by rule."""
-    compiled = load_and_compile(plan, parse_vars(variables))
+    """Print the DAG of PLAN (`-`: read it from standard input): actions, `needs` edges and
+    inferred edges labelled by rule."""
+    compiled = load_and_compile_source(plan, parse_vars(variables))
     click.echo(RENDERERS[output_format](compiled))
     return 0

@@ -240,9 +240,10 @@ class PlanBuilder:
             if storage_name in declared:
                 return None  # declared but invalid: already reported
             hint = difflib.get_close_matches(storage_name, declared, n=1)
-            extra = (
-                f" (did you mean '{hint[0]}'?)" if hint else f"; declared: {', '.join(declared)}"
-            )
+            if hint:
+                extra = f" (did you mean '{hint[0]}'?)"
+            else:
+                extra = f"; declared: {', '.join(declared) or 'none'}"
             self._error(pointer, f"unknown storage '{storage_name}'{extra}", "storage")
             return None
         segments = [s for s in rest.split("/") if s]

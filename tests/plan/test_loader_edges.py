@@ -66,6 +66,25 @@ def test_validate_reads_a_plan_from_standard_input(run_cli, monkeypatch) -> None
     assert result.stdout.strip() == "<stdin>: valid: 1 action (1 directory), DAG depth 1"
 
 
+def test_graph_reads_a_plan_from_standard_input_and_locates_its_errors(
+    run_cli, monkeypatch
+) -> None:
+    plan = "version: 1\nstorages: {s: {remote: local}}\ndirectories: [s:x, s:x/y]\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(plan))
+    result = run_cli("graph", "-", "--format", "json")
+    assert result.code == 0, result.stderr
+    assert [(e["from"], e["to"]) for e in json.loads(result.stdout)["edges"]] == [
+        ("directories.0", "directories.1")
+    ]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("version: 1\nstorages: {}\ndirectories: [x:a]\n"))
+    bad = run_cli("graph", "-")
+    assert bad.code == 2
+    assert "<stdin>:3:15: error: directories[0]: unknown storage 'x'; declared: none" in (
+        bad.stderr
+    )
+
+
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("FALSE", False)])
 def test_boolean_var_override_fills_a_boolean_key(write_plan, run_cli, value, expected) -> None:
     path = write_plan(
