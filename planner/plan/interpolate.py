@@ -180,8 +180,9 @@ class Interpolator:
             if match.start() == 0 and match.end() == len(text):
                 return resolved  # a whole-value reference keeps its type (list, number, bool)
             if isinstance(resolved, list | dict):
+                kind = "list" if isinstance(resolved, list) else "mapping"
                 raise _Unresolved(
-                    f"list variable '{match.group(1)}' cannot be part of a string", token
+                    f"{kind} variable '{match.group(1)}' cannot be part of a string", token
                 )
             parts.append(_text(resolved))
         parts.append(text[position:])

@@ -397,3 +397,26 @@ def test_problem_in_a_for_each_entry_is_reported_once(write_plan, run_cli) -> No
         f"{path}:12:10: error: copies[1].src: unknown storage 'scrach' (did you mean 'scratch'?)",
         "Found 2 errors in 1 of 1 plan.",
     ]
+
+
+@pytest.mark.parametrize(("value", "kind"), [("[a, b]", "list")])
+def test_a_list_variable_inside_a_string_is_an_error_at_the_reference(
+    write_plan, run_cli, value: str, kind: str
+) -> None:
+    path = write_plan(
+        f"""
+        version: 1
+        vars:
+          many: {value}
+        storages:
+          scratch: {{remote: local}}
+        directories:
+          - scratch:runs/${{many}}
+        """
+    )
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert result.stdout.splitlines() == [
+        f"{path}:7:18: error: directories[0]: {kind} variable 'many' cannot be part of a string",
+        ONE_ERROR,
+    ]
