@@ -806,3 +806,29 @@ async def test_wait_for_passes_on_api_errors(worker: FakeWorker, api: ApiClient)
     worker.on("GET", "/operations", problem(401, "Unauthorized", "token expired"))
     with pytest.raises(AuthError):
         await api.wait_for(["a"])
+
+
+async def test_an_engine_asks_the_worker_who_may_write_and_assumes_yes_when_it_cannot_tell(
+    worker: FakeWorker, connect: Callable[..., ApiClient]
+) -> None:
+    from planner.runner.api_engine import ApiEngine
+    from planner.runner.engine import Target
+
+    op = {"id": "op1", "state": "succeeded", "user_id": "alice", "result": True}
+    worker.on("POST", "/storage:exists", reply(200, {"id": "op1", "location": "x"}))
+    worker.on("GET", "/operations/op1", reply(200, op))
+    worker.on("POST", "/permissions:check", reply(200, {"allowed": False}))
+    engine = ApiEngine(connect())
+    needs = [(Target("any", "out/f"), "writer")]
+
+    assert await engine.may(needs) is False
+    asked = json.loads(worker.sent("POST", "/permissions:check")[0].content)
+    assert asked["permissions"][0]["subject"] == {"id": "alice", "type": "user"}
+    assert asked["permissions"][0]["resource"]["path"] == "out/f"
+
+    worker.on("POST", "/permissions:check", problem(404, "Not Found", "no such route"))
+    assert await engine.may(needs) is True  # a worker without the route: cannot tell
+    calls = len(worker.requests)
+    assert await engine.may(needs) is True
+    assert len(worker.requests) == calls  # and it does not ask again
+    await engine.close()
