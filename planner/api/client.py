@@ -225,17 +225,25 @@ class ApiClient:
         *,
         params: Query | None = None,
         body: wire.WireModel | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> M:
-        """Send a request and parse its answer as `model`."""
-        response = await self._request(method, path, params=params, body=body)
+        """Send a request (a model `body`, or `raw` JSON) and parse its answer as `model`."""
+        response = await self._request(method, path, params=params, body=body, raw=raw)
         with _translated(_redact(f"{method} {self._prefix}{path}", self._secrets), self._secrets):
             return model.model_validate_json(response.content)
 
-    async def _submit(self, path: str, body: wire.WireModel, params: Query | None = None) -> str:
+    async def _submit(
+        self,
+        path: str,
+        body: wire.WireModel | None = None,
+        params: Query | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> str:
         """POST a request that the worker runs asynchronously; the id of its operation."""
-        return (
-            await self._call(wire.OperationIdResponse, "POST", path, body=body, params=params)
-        ).id
+        answer = await self._call(
+            wire.OperationIdResponse, "POST", path, body=body, params=params, raw=raw
+        )
+        return answer.id
 
     async def _cached_status(self) -> wire.StatusResponse:
         """The worker's status, fetched once (lazily) and kept; status() refreshes it."""
@@ -271,10 +279,7 @@ class ApiClient:
     async def submit_pairs(self, route: str, pairs: list[dict[str, Any]]) -> str:
         """POST /storage:copy or /storage:move with SrcDst pairs given as plain JSON (bulk
         submissions skip building models); the operation id."""
-        response = await self._request("POST", f"/storage:{route}", raw={"operations": pairs})
-        what = _redact(f"POST {self._prefix}/storage:{route}", self._secrets)
-        with _translated(what, self._secrets):
-            return wire.OperationIdResponse.model_validate_json(response.content).id
+        return await self._submit(f"/storage:{route}", raw={"operations": pairs})
 
     async def move(self, operations: list[wire.SrcDst]) -> str:
         """POST /storage:move ; the operation id."""

@@ -5,7 +5,7 @@ once and copies only what the overwrite policy asks for."""
 from __future__ import annotations
 
 import posixpath
-from dataclasses import replace
+from collections.abc import Sequence
 from typing import Any
 
 from planner.plan.model import (
@@ -29,6 +29,7 @@ from planner.runner.expand import (
     expand_directory,
     match_removal,
 )
+from planner.runner.levels import TooDeepError, walk_levels
 from planner.runner.results import Change, ItemRecord, ItemState
 
 ROLE_RANK = {"reader": 1, "writer": 2, "admin": 3}
@@ -92,38 +93,31 @@ async def _listing(ctx: ActionContext, where: Target, *, recursive: bool) -> lis
         raise ActionFailedError(f"unexpected listing of {where}: {exc}") from exc
 
 
-MAX_LEVELS = 256  # deeper than this is a symlink loop the worker did not cut
-
-
 async def _listing_by_levels(ctx: ActionContext, where: Target) -> list[Entry] | None:
     """A recursive listing from one-level listings, for workers without planner's recursive
-    `list`: one batch of listings per level of the tree (WIRE.md)."""
-    top = await _listing(ctx, where, recursive=False)
-    if top is None or not any(e.type == "dir" for e in top):
-        return top
-    found = list(top)
-    level = [e.path for e in top if e.type == "dir"]
-    for _ in range(MAX_LEVELS):
-        if not level:
-            return found
+    `list`: one batch of listings per level of the tree."""
+
+    async def list_level(level: Sequence[str]) -> list[list[dict[str, Any]] | None]:
         items = [Item(ItemKind.LIST_CHILDREN, _join(where, rel)) for rel in level]
-        deeper: list[str] = []
+        listed: list[list[dict[str, Any]] | None] = []
         for rel, outcome in zip(level, await ctx.run(items), strict=True):
-            if not outcome.ok:
-                if outcome.code == 404:  # gone since its parent was listed
-                    continue
+            if outcome.ok:
+                listed.append(list(outcome.result or []))
+            elif outcome.code == 404:  # gone since its parent was listed
+                listed.append(None)
+            else:
                 raise ActionFailedError(f"cannot list {_join(where, rel)}: {outcome.error}")
-            try:
-                children = [Entry.from_wire(raw) for raw in outcome.result or []]
-            except ValueError as exc:
-                raise ActionFailedError(f"unexpected listing of {where}/{rel}: {exc}") from exc
-            for child in children:
-                entry = replace(child, path=f"{rel}/{child.path}")
-                found.append(entry)
-                if entry.type == "dir":
-                    deeper.append(entry.path)
-        level = deeper
-    raise ActionFailedError(f"{where}: more than {MAX_LEVELS} levels deep (a symlink loop?)")
+        return listed
+
+    try:
+        found = await walk_levels(list_level)
+        if found is None:
+            return None
+        return [Entry.from_wire({**raw, "name": path}) for path, raw in found]
+    except TooDeepError as exc:
+        raise ActionFailedError(f"{where}: {exc}") from exc
+    except ValueError as exc:
+        raise ActionFailedError(f"unexpected listing of {where}: {exc}") from exc
 
 
 async def _entry(ctx: ActionContext, path: Target) -> Entry | None:

@@ -28,6 +28,7 @@ from planner.runner.engine import (
     RoleGrant,
     Target,
 )
+from planner.runner.levels import TooDeepError, walk_levels
 
 READS = frozenset({ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.METADATA_GET})
 _SIMULATED = "preview-"
@@ -130,8 +131,6 @@ def _needs(kind: ItemKind, item: Item) -> list[tuple[Target, str]]:
         needs.append((item.src, "reader" if kind is ItemKind.COPY else "writer"))
     return needs
 
-
-_MAX_LEVELS = 256  # as the runner (actions.MAX_LEVELS): deeper is a symlink loop
 
 _NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -290,7 +289,10 @@ class PreviewEngine:
             self.overlay.delete(remote, path)
             self.overlay.add_file(to_remote, to_path, file)
             return Outcome(ok=True, size=file.size)
-        entries = await self._tree(src)
+        try:
+            entries = await self._tree(src)
+        except TooDeepError as exc:
+            return Outcome(ok=False, error=f"{src}: {exc} (predicted)", code=400)
         if entries is None:
             return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
         self.overlay.delete(remote, path)
@@ -326,26 +328,16 @@ class PreviewEngine:
         if self.real.recursive_listing:
             listed = await self._read_now(ItemKind.LIST, top)
             return None if listed is None else [(str(e["name"]), e) for e in listed]
-        found: list[tuple[str, dict[str, Any]]] = []
-        level = [""]
-        for _ in range(_MAX_LEVELS):  # level by level, as the runner lists on such a worker
-            if not level:
-                break
-            deeper = []
-            for rel in level:
-                where = Target(top.remote, _join(top.path, rel)) if rel else top
-                listed = await self._read_now(ItemKind.LIST_CHILDREN, where)
-                if listed is None:
-                    if not rel:
-                        return None
-                    continue
-                for entry in listed:
-                    path = _join(rel, str(entry["name"])) if rel else str(entry["name"])
-                    found.append((path, entry))
-                    if entry.get("type") == "dir":
-                        deeper.append(path)
-            level = deeper
-        return found
+
+        async def list_level(level: Sequence[str]) -> list[list[dict[str, Any]] | None]:
+            return [
+                await self._read_now(
+                    ItemKind.LIST_CHILDREN, Target(top.remote, _join(top.path, rel))
+                )
+                for rel in level
+            ]
+
+        return await walk_levels(list_level)
 
     async def _read_now(self, kind: ItemKind, target: Target) -> list[dict[str, Any]] | None:
         handle = await self.submit(kind, [Item(kind, target)])

@@ -48,18 +48,12 @@ def _write_lines(stream: TextIO, lines: list[str]) -> None:
     stream.flush()
 
 
-class QuietReporter:
-    """`-q`: nothing while running, the final summary at the end."""
+class SilentReporter:
+    """Nothing at all (a preview prints its own report at the end)."""
 
-    def __init__(self, stream: TextIO, *, color: bool = False) -> None:
-        self.stream = stream
-        self.color = color
+    def start(self, run: RunResult) -> None: ...
 
-    def start(self, run: RunResult) -> None:
-        pass
-
-    def action_changed(self, action: ActionResult) -> None:
-        pass
+    def action_changed(self, action: ActionResult) -> None: ...
 
     def advance(
         self,
@@ -68,8 +62,17 @@ class QuietReporter:
         nbytes: int = 0,
         total_files: int | None = None,
         total_bytes: int | None = None,
-    ) -> None:
-        pass
+    ) -> None: ...
+
+    def finish(self, run: RunResult) -> None: ...
+
+
+class QuietReporter(SilentReporter):
+    """`-q`: nothing while running, the final summary at the end."""
+
+    def __init__(self, stream: TextIO, *, color: bool = False) -> None:
+        self.stream = stream
+        self.color = color
 
     def finish(self, run: RunResult) -> None:
         _write_lines(self.stream, summary_lines(run, self.color))

@@ -19,7 +19,7 @@ from planner.runner.api_engine import ApiEngine
 from planner.runner.embedded import embedded_worker
 from planner.runner.executor import Executor, Journaling, RunOptions
 from planner.runner.journal import Journal
-from planner.runner.progress import ProgressReporter
+from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -188,25 +188,6 @@ async def _execute_interruptibly(executor: Executor) -> None:
             loop.remove_signal_handler(signum)
 
 
-class _SilentReporter:
-    """A preview prints its own report at the end, nothing while it probes."""
-
-    def start(self, run: RunResult) -> None: ...
-
-    def action_changed(self, action: ActionResult) -> None: ...
-
-    def advance(
-        self,
-        action: ActionResult,
-        files: int = 0,
-        nbytes: int = 0,
-        total_files: int | None = None,
-        total_bytes: int | None = None,
-    ) -> None: ...
-
-    def finish(self, run: RunResult) -> None: ...
-
-
 async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunResult:
     """What `planner run` would do now: the run's own action code against a PreviewEngine
     (reads reach the worker, writes only a model of their effects). Every independent branch is
@@ -236,7 +217,7 @@ async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunRes
             options=RunOptions(
                 concurrency=base.concurrency, batch_size=base.batch_size, keep_going=True
             ),
-            reporter=_SilentReporter(),
+            reporter=SilentReporter(),
         )
         try:
             await executor.execute()

@@ -24,6 +24,7 @@ from planner.worker.records import (
     UNKNOWN_ERROR,
     Group,
     Item,
+    child_of,
     failure,
     merge_results,
     stored_body,
@@ -136,11 +137,13 @@ class OperationStore:
         group = self.live.get(op_id) or self.ended.get(op_id)
         if group is not None:
             return group
-        base, _, index = op_id.rpartition("-")
-        group = self.live.get(base) or self.ended.get(base)
-        if group is None or group.single or not index.isdigit() or int(index) >= len(group.items):
+        child = child_of(op_id)
+        if child is None:
             return None
-        return group.items[int(index)]
+        group = self.live.get(child[0]) or self.ended.get(child[0])
+        if group is None or group.single or child[1] >= len(group.items):
+            return None
+        return group.items[child[1]]
 
     def get(self, op_id: str, expand: bool = False) -> dict[str, Any]:
         """The wire record, or a failed 'unknown operation' record (never a pending one)."""
@@ -164,14 +167,14 @@ class OperationStore:
                 body["children_detail"] = None
             body.pop("queued_epoch", None)
             return body
-        base, _, index = op_id.rpartition("-")
-        if base and index.isdigit():
-            rows = self.db.execute("SELECT body FROM operations WHERE id = ?", (base,))
+        child = child_of(op_id)
+        if child is not None:
+            rows = self.db.execute("SELECT body FROM operations WHERE id = ?", (child[0],))
             if rows:
                 group = json.loads(str(rows[0][0]))
                 items = group.get("items") or []
-                if int(index) < len(items):
-                    return stored_item(group, int(index), items[int(index)])
+                if child[1] < len(items):
+                    return stored_item(group, child[1], items[child[1]])
         return unknown_operation(op_id)
 
     def recent(self, user_id: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:

@@ -34,6 +34,17 @@ def new_id() -> str:
     return f"{_ids.getrandbits(96):024x}"
 
 
+def child_id(group_id: str, index: int) -> str:
+    """The id of a group's child: `<group id>-<index>`."""
+    return f"{group_id}-{index}"
+
+
+def child_of(op_id: str) -> tuple[str, int] | None:
+    """(group id, index) of a child's id `<group id>-<index>`; None for any other id."""
+    base, _, index = op_id.rpartition("-")
+    return (base, int(index)) if base and index.isdigit() else None
+
+
 def timestamp(epoch: float | None) -> str | None:
     """RFC 3339 UTC with microseconds and a `Z`."""
     if epoch is None:
@@ -87,7 +98,7 @@ class Item:
 
     @property
     def id(self) -> str:
-        return self.group.id if self.group.single else f"{self.group.id}-{self.index}"
+        return self.group.id if self.group.single else child_id(self.group.id, self.index)
 
     @property
     def is_terminal(self) -> bool:
@@ -95,9 +106,7 @@ class Item:
 
     @property
     def fraction(self) -> float:
-        if self.state == SUCCEEDED:
-            return 1.0
-        return min(self.current / self.total, 1.0) if self.total else 0.0
+        return _fraction(self.state, self.current, self.total)
 
     def is_cancelled(self) -> bool:
         return self.cancelled or self.group.cancel.is_set()
@@ -122,12 +131,18 @@ class Item:
         ]
 
 
+def _fraction(state: str, current: int, total: int) -> float:
+    """How far an item is, 0..1 (exactly 1.0 once it succeeded)."""
+    if state == SUCCEEDED:
+        return 1.0
+    return min(current / total, 1.0) if total else 0.0
+
+
 def item_wire(op_id: str, queued: float, user_id: str | None, fields: list[Any]) -> dict[str, Any]:
     """The wire record of an item from its compact fields."""
     description, state, started, ended, current, total, code, error, result, on = fields
     body = _record(op_id, description, state, queued, started, ended, user_id)
-    fraction = 1.0 if state == SUCCEEDED else (min(current / total, 1.0) if total else 0.0)
-    body["progress"] = round(fraction, 6)
+    body["progress"] = round(_fraction(state, current, total), 6)
     body["progress_current"], body["progress_total"] = current, total
     body["result"] = result
     body["succeeded_on"] = on
@@ -187,7 +202,7 @@ class Group:
         body["progress_current"], body["progress_total"] = done, count
         body["result"] = self.result
         if self._children is None:  # every poll answers them: built once
-            self._children = [f"{self.id}-{i}" for i in range(count)]
+            self._children = [child_id(self.id, i) for i in range(count)]
         body["children"] = self._children
         if self.state == FAILED:
             failure(body, self.code, self.error or "failed")
@@ -252,7 +267,7 @@ def stored_body(group: Group) -> dict[str, Any]:
 
 def stored_item(group: dict[str, Any], index: int, fields: list[Any]) -> dict[str, Any]:
     queued = group.get("queued_epoch") or time.time()
-    return item_wire(f"{group['id']}-{index}", queued, group.get("user_id"), fields)
+    return item_wire(child_id(str(group["id"]), index), queued, group.get("user_id"), fields)
 
 
 def unknown_operation(op_id: str) -> dict[str, Any]:
