@@ -1,8 +1,10 @@
 """`planner run` against rsync -a, rclone copy and cp, on the same trees, in one script:
 20,000 files of 4 KiB, and one 256 MiB file; also the API requests per file. Every tool runs
 as a fresh process into a fresh destination, so planner's times include its start-up (imports,
-the embedded worker's start and stop). Runs on a tmpfs (/dev/shm) when there is one. Not part
-of the test run.
+the embedded worker's start and stop). Beside those, each tree also gets: planner's copy action
+alone (the data path) against cp; a re-run with nothing to do (the fixed cost) against an
+in-sync rsync -a; and the preview of the in-sync tree against rsync -an. Runs on a tmpfs
+(/dev/shm) when there is one. Not part of the test run.
 
 Run: python -m tests.bench.bench_run [--files 20000] [--repeat 3] [--dir DIR]
 Needs rsync and rclone on PATH for their columns (apt-get install rsync rclone).
@@ -42,15 +44,22 @@ def _big(base: Path) -> Path:
     return src
 
 
-def _planner(base: Path, src: Path, dst: Path) -> tuple[float, int]:
-    """`planner run` as a user runs it (a fresh process: imports, the embedded worker's start
-    and stop included); the seconds and the API requests its JSON document counts."""
-    plan = base / f"plan-{dst.name}.yaml"
+def _plan(plans: Path, src: Path, dst: Path) -> Path:
+    """The plan copying `src` to `dst`, in `plans` (its .planner/ state goes beside it)."""
+    plans.mkdir(exist_ok=True)
+    plan = plans / f"plan-{dst.name}.yaml"
     plan.write_text(
         "version: 1\nstorages:\n"
         f"  src: {{remote: local, root: {src}}}\n  dst: {{remote: local, root: {dst}}}\n"
         "copies:\n  - {id: tree, src: 'src:', dst: 'dst:'}\n"
     )
+    return plan
+
+
+def _planner(plan: Path) -> tuple[float, int, float]:
+    """`planner run` as a user runs it (a fresh process: imports, the embedded worker's start
+    and stop included); the seconds, the API requests its JSON document counts, and the copy
+    action's own duration (the data path, without the command's fixed costs)."""
     command = [sys.executable, "-m", "planner", "run", str(plan), "-q", "--format", "json"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
     start = time.perf_counter()
@@ -59,12 +68,12 @@ def _planner(base: Path, src: Path, dst: Path) -> tuple[float, int]:
     if done.returncode != 0:
         raise SystemExit(f"planner run failed ({done.returncode}): {done.stderr[-2000:]}")
     document = json.loads(done.stdout)
-    return elapsed, int(document["totals"]["api_requests"])
+    (action,) = document["actions"]
+    return elapsed, int(document["totals"]["api_requests"]), float(action["duration"])
 
 
-def _preview(base: Path, dst: Path) -> float:
-    """`planner plan` of the plan that just filled `dst` (so: everything in sync)."""
-    plan = base / f"plan-{dst.name}.yaml"
+def _preview(plan: Path) -> float:
+    """`planner plan` of a plan whose destination is in sync."""
     command = [sys.executable, "-m", "planner", "plan", str(plan), "--detailed-exitcode"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
     start = time.perf_counter()
@@ -83,36 +92,41 @@ def _timed(command: list[str]) -> float:
 
 def bench(base: Path, files: int, repeat: int) -> None:
     trees = {"small": _tree(base, files), "big": _big(base)}
+    has_rsync, has_rclone = shutil.which("rsync"), shutil.which("rclone")
     for name, src in trees.items():
         rows: dict[str, list[float]] = {"planner": [], "cp -r": []}
-        if shutil.which("rsync"):
+        if has_rsync:
             rows["rsync -a"] = []
-        if shutil.which("rclone"):
+        if has_rclone:
             rows["rclone copy"] = []
         requests = 0
-        previews: list[float] = []
-        dry_runs: list[float] = []
+        # beside each other: planner's copy action alone and cp; an in-sync re-run and an
+        # in-sync rsync -a (fixed costs); the in-sync preview and rsync -an
+        extra: dict[str, list[float]] = {k: [] for k in ("action", "rerun", "resync", "plan", "-n")}
         for n in range(repeat):
 
             def fresh(tag: str) -> Path:
                 return base / f"out-{name}-{tag}-{n}"  # noqa: B023
 
-            elapsed, requests = _planner(base, src, fresh("planner"))
+            plan = _plan(base / f"plans-{name}", src, fresh("planner"))
+            elapsed, requests, action = _planner(plan)
             rows["planner"].append(elapsed)
-            if name == "small":  # the preview of the tree now in sync, beside rsync's dry run
-                previews.append(_preview(base, fresh("planner")))
-                if shutil.which("rsync"):
-                    dry_runs.append(_timed(["rsync", "-an", f"{src}/", str(fresh("planner"))]))
+            extra["action"].append(action)
+            extra["rerun"].append(_planner(plan)[0])
+            extra["plan"].append(_preview(plan))
             rows["cp -r"].append(_timed(["cp", "-r", str(src), str(fresh("cp"))]))
-            if "rsync -a" in rows:
+            if has_rsync:
                 rows["rsync -a"].append(_timed(["rsync", "-a", f"{src}/", str(fresh("rsync"))]))
-            if "rclone copy" in rows:
+                extra["resync"].append(_timed(["rsync", "-a", f"{src}/", str(fresh("rsync"))]))
+                extra["-n"].append(_timed(["rsync", "-an", f"{src}/", str(fresh("rsync"))]))
+            if has_rclone:
                 rows["rclone copy"].append(
                     _timed(["rclone", "copy", "--transfers", "8", str(src), str(fresh("rclone"))])
                 )
             for out in base.glob("out-*"):
                 shutil.rmtree(out)
         medians = {k: statistics.median(v) for k, v in rows.items()}
+        more = {k: statistics.median(v) for k, v in extra.items() if v}
         count = files if name == "small" else 1
         print(f"\n{name}: {count} files, median of {repeat} ({base})")
         for tool, seconds in medians.items():
@@ -121,12 +135,18 @@ def bench(base: Path, files: int, repeat: int) -> None:
                 line += f"   planner/{tool} time ratio: {medians['planner'] / seconds:5.2f}"
             print(line)
         print(f"  API requests: {requests} ({requests / count:.4f} per file)")
-        if previews:
-            preview = statistics.median(previews)
-            line = f"  in sync: planner plan {preview:6.3f} s"
-            if dry_runs:
-                dry = statistics.median(dry_runs)
-                line += f", rsync -an {dry:6.3f} s, ratio {preview / dry:5.2f}"
+        print(
+            f"  data path: planner's copy action {more['action']:6.3f} s,"
+            f" cp {medians['cp -r']:6.3f} s, ratio {more['action'] / medians['cp -r']:5.2f}"
+        )
+        for label, ours, theirs, tool in (
+            ("nothing to do", "rerun", "resync", "rsync -a"),
+            ("in sync", "plan", "-n", "rsync -an"),
+        ):
+            command = "planner run" if ours == "rerun" else "planner plan"
+            line = f"  {label}: {command} {more[ours]:6.3f} s"
+            if theirs in more:
+                line += f", {tool} {more[theirs]:6.3f} s, ratio {more[ours] / more[theirs]:5.2f}"
             print(line)
 
 
