@@ -54,7 +54,9 @@ def load_and_compile_source(path: str, variables: Mapping[str, Any] | None = Non
     """
     if path != "-":
         return load_and_compile(path, variables)
-    plan = load_plan_text(sys.stdin.read(), STDIN_NAME, Path.cwd(), variables)
+    stream = getattr(sys.stdin, "buffer", None)  # bytes: the decoding is the loader's
+    text = stream.read() if stream is not None else sys.stdin.read()
+    plan = load_plan_text(text, STDIN_NAME, Path.cwd(), variables)
     return compile_plan(plan)
 
 

@@ -16,7 +16,7 @@ from planner.plan.build import PlanBuilder
 from planner.plan.interpolate import SECTIONS, Expanded, expand_document
 from planner.plan.model import Plan
 from planner.plan.schema import validate_document
-from planner.plan.source import Pointer, SourceDoc, parse_source, read_source
+from planner.plan.source import Pointer, SourceDoc, decode_source, parse_source, read_source
 
 
 def load_plan(
@@ -38,7 +38,7 @@ def load_plan(
 
 
 def load_plan_text(
-    text: str,
+    text: str | bytes,
     name: str,
     plan_dir: Path,
     variables: Mapping[str, Any] | None = None,
@@ -50,7 +50,8 @@ def load_plan_text(
         PlanError: with every problem found, sorted by position.
     """
     with paused_gc():
-        return plan_from_source(parse_source(text, name), plan_dir, variables or {}, env)
+        source = parse_source(decode_source(text, name), name)
+        return plan_from_source(source, plan_dir, variables or {}, env)
 
 
 def plan_from_source(

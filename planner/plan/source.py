@@ -122,8 +122,20 @@ def read_source(path: Path, display: str | None = None) -> SourceDoc:
         raise PlanError(
             [Diagnostic(Location(name), f"cannot read plan: {exc.strerror}", "io")]
         ) from exc
+    return parse_source(decode_source(raw, name), name)
+
+
+def decode_source(raw: bytes | str, name: str) -> str:
+    """The text of a plan (UTF-8, a BOM allowed); text that came through a lenient decoder
+    (surrogate escapes, as stdin may give) is checked the same way.
+
+    Raises:
+        PlanError: not valid UTF-8, located at the first bad byte.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = (
@@ -131,7 +143,6 @@ def read_source(path: Path, display: str | None = None) -> SourceDoc:
         )
         message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
         raise PlanError([Diagnostic(Location(name, line, col), message, "yaml")]) from exc
-    return parse_source(text, name)
 
 
 def parse_source(text: str, name: str) -> SourceDoc:

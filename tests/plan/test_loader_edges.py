@@ -116,3 +116,14 @@ def test_invalid_copy_patterns_are_found_at_validation(write_plan, run_cli) -> N
     assert result.stdout.splitlines()[0].startswith(
         f"{path}:5:48: error: copies[0].exclude[1]: exclude pattern 'a[' can never match"
     )
+
+
+@pytest.mark.parametrize("command", ["validate", "graph"])
+def test_non_utf8_standard_input_is_a_located_error(run_cli, monkeypatch, command: str) -> None:
+    raw = b"version: 1\nstorages: {s: {remote: local}}\n# caf\xe9\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), errors="surrogateescape"))
+    result = run_cli(command, "-")
+    assert result.code == 2
+    assert (
+        "<stdin>:3:6: error: file is not valid UTF-8 (byte 0xe9)" in result.stdout + result.stderr
+    )
