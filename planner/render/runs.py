@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 from planner.render.run_json import FORMAT_VERSION, timestamp
-from planner.render.run_text import human_duration, human_size
+from planner.render.run_text import human_duration, human_size, local_time
 from planner.runner.journal import RunSummary
 from planner.runner.results import RunResult
-
-
-def _local(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
 
 
 def _counts(summary: RunSummary) -> str:
@@ -32,7 +27,7 @@ def render_runs_text(runs: list[RunSummary], journal: Path) -> str:
     for r in runs:
         duration = human_duration(r.duration) if r.duration is not None else "-"
         plan = r.plan_name or r.plan_file
-        rows.append((r.run_id, plan, _local(r.started_at), duration, r.result, _counts(r)))
+        rows.append((r.run_id, plan, local_time(r.started_at), duration, r.result, _counts(r)))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
@@ -80,7 +75,7 @@ def render_run_show(summary: RunSummary, run: RunResult, *, items_shown: int) ->
     lines = [
         f"Run {run.run_id}: {summary.result}",
         f"  plan:      {run.plan_file} ({run.plan_name or 'unnamed'}), {run.digest}",
-        f"  started:   {_local(run.started_at)}, took {duration}",
+        f"  started:   {local_time(run.started_at)}, took {duration}",
         f"  totals:    {_counts(summary)}",
     ]
     if summary.resumed_from:

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 from planner.errors import EXIT_INVALID, PlannerError
+from planner.render.run_text import local_time
 from planner.runner.holders import HELD, HOST, is_live_holder
 from planner.runner.journal_sql import (
     ACTIONS,
@@ -168,7 +168,7 @@ class Journal:
             if row is not None and is_live_holder(*row):
                 raise JournalError(
                     f"{plan_key} is already being run by process {row[0]} on host {row[1]} since"
-                    f" {_local_time(row[2])} (lock in {self.path})"
+                    f" {local_time(row[2])} (lock in {self.path})"
                 )
             conn.execute(
                 "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?)",
@@ -399,7 +399,3 @@ class Journal:
             yield
         except sqlite3.Error as exc:
             raise JournalError(f"cannot {doing} the journal {self.path}: {exc}") from exc
-
-
-def _local_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
