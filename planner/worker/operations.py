@@ -21,7 +21,6 @@ from planner.worker.records import (
     RUNNING,
     SUCCEEDED,
     TRANSIENT,
-    UNKNOWN_ERROR,
     Group,
     Item,
     child_of,
@@ -132,8 +131,10 @@ class OperationStore:
         self.dirty.add(group.id)
 
     # -- reading --------------------------------------------------------------------------------
+    # `viewer` is the caller's user name, or None for an admin: a viewer sees only its own
+    # operations, and another user's id answers exactly as an unknown id (no existence oracle).
     def item(self, op_id: str) -> Item | Group | None:
-        """The live group or child item with this id, if it is still in memory."""
+        """The live group or child item with this id, if it is still in memory (anyone's)."""
         group = self.live.get(op_id) or self.ended.get(op_id)
         if group is not None:
             return group
@@ -145,16 +146,26 @@ class OperationStore:
             return None
         return group.items[child[1]]
 
-    def get(self, op_id: str, expand: bool = False) -> dict[str, Any]:
+    def get(self, op_id: str, expand: bool = False, viewer: str | None = None) -> dict[str, Any]:
         """The wire record, or a failed 'unknown operation' record (never a pending one)."""
         found = self.item(op_id)
-        if isinstance(found, Group):
-            return found.wire(expand)
-        if found is not None:
-            return found.wire()
-        return self._stored(op_id, expand)
+        if found is None:
+            stored = self._stored(op_id, expand)
+            if stored is not None and _visible(stored.get("user_id"), viewer):
+                return stored
+        elif _visible(_owner(found), viewer):
+            return found.wire(expand) if isinstance(found, Group) else found.wire()
+        return unknown_operation(op_id)
 
-    def _stored(self, op_id: str, expand: bool) -> dict[str, Any]:
+    def is_visible(self, op_id: str, viewer: str | None) -> bool:
+        """Whether `op_id` names an operation (or child) that `viewer` may see."""
+        found = self.item(op_id)
+        if found is not None:
+            return _visible(_owner(found), viewer)
+        stored = self._stored(op_id, expand=False)
+        return stored is not None and _visible(stored.get("user_id"), viewer)
+
+    def _stored(self, op_id: str, expand: bool) -> dict[str, Any] | None:
         rows = self.db.execute("SELECT body FROM operations WHERE id = ?", (op_id,))
         if rows:
             body: dict[str, Any] = json.loads(str(rows[0][0]))
@@ -175,7 +186,7 @@ class OperationStore:
                 items = group.get("items") or []
                 if child[1] < len(items):
                     return stored_item(group, child[1], items[child[1]])
-        return unknown_operation(op_id)
+        return None
 
     def recent(self, user_id: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
         """Top-level operations, newest first; `user_id` None means everyone's."""
@@ -195,10 +206,10 @@ class OperationStore:
         )
         return [self.get(str(r[0])) for r in self.db.execute(sql, (*params, limit))]
 
-    def delete(self, op_id: str) -> bool:
-        """Forget a finished operation (and its children); False when it is unknown."""
-        op = self.get(op_id)
-        if op["error"] == UNKNOWN_ERROR:
+    def delete(self, op_id: str, viewer: str | None = None) -> bool:
+        """Forget a finished operation (and its children); False when it is unknown (or not
+        `viewer`'s)."""
+        if not self.is_visible(op_id, viewer):
             return False
         self.live.pop(op_id, None)
         dropped = self.ended.pop(op_id, None)
@@ -255,6 +266,15 @@ class OperationStore:
         )
         self.db.executemany("DELETE FROM operations WHERE id = ?", [(r[0],) for r in rows])
         return len(rows)
+
+
+def _visible(owner: object, viewer: str | None) -> bool:
+    """Whether an operation of `owner` is visible to `viewer` (None: an admin, who sees all)."""
+    return viewer is None or owner == viewer
+
+
+def _owner(found: Item | Group) -> str:
+    return found.user_id if isinstance(found, Group) else found.group.user_id
 
 
 def _weight(group: Group) -> int:

@@ -21,7 +21,6 @@ from planner.worker import handlers
 from planner.worker.acl import resource_key, split_resource
 from planner.worker.auth import User, credential_from_headers
 from planner.worker.problems import parse_body, problem, read_json, validate_body
-from planner.worker.records import UNKNOWN_ERROR
 from planner.worker.requests import Pair, Place, read_pairs, read_places
 from planner.worker.service import ItemFunction, WorkerService
 
@@ -191,18 +190,28 @@ def _path_item(
 
 
 # -- operations --------------------------------------------------------------------------------
+# A non-admin sees and acts on its own operations only: another user's id answers exactly as an
+# unknown id does (GET: a failed `unknown operation` record; cancel, delete: 404).
+def _viewer(user: User) -> str | None:
+    """Whose operations the caller may see: its own, or everyone's (None) for an admin."""
+    return None if user.is_admin else user.name
+
+
 async def operations(request: Request, svc: WorkerService, user: User) -> Response:
     ids = request.query_params.getlist("ids")
     expand = request.query_params.get("expand", "false").lower() in ("true", "1")
+    viewer = _viewer(user)
     if ids:
-        ops = [svc.operations.get(i, expand) for i in ids]
+        ops = [svc.operations.get(i, expand, viewer) for i in ids]
     else:
         try:
             limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
         except ValueError as exc:
             raise WorkerError(400, "limit must be an integer") from exc
-        owner = None if user.is_admin else user.name
-        ops = svc.operations.recent(owner, limit, request.query_params.get("after"))
+        after = request.query_params.get("after")
+        if after and not svc.operations.is_visible(after, viewer):
+            after = None  # another user's id is a cursor no more than an unknown one is
+        ops = svc.operations.recent(viewer, limit, after)
     body: dict[str, Any] = {"operations": ops}
     if not ids and ops:
         body["next_after"] = ops[-1]["id"]
@@ -210,22 +219,25 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
 
 
 async def operation(request: Request, svc: WorkerService, user: User) -> Response:
-    return _ok(svc.operations.get(request.path_params["op_id"], expand=True))
+    return _ok(svc.operations.get(request.path_params["op_id"], True, _viewer(user)))
 
 
 async def cancel_operation(request: Request, svc: WorkerService, user: User) -> Response:
     op_id = request.path_params["op_id"]
-    if not svc.cancel(op_id) and svc.operations.get(op_id)["error"] == UNKNOWN_ERROR:
+    viewer = _viewer(user)
+    if not svc.operations.is_visible(op_id, viewer):
         raise WorkerError(404, f"unknown operation '{op_id}'")
-    return _ok(svc.operations.get(op_id))
+    svc.cancel(op_id)  # False once it ended and left memory: then it is unchanged
+    return _ok(svc.operations.get(op_id, viewer=viewer))
 
 
 async def delete_operation(request: Request, svc: WorkerService, user: User) -> Response:
     op_id = request.path_params["op_id"]
-    current = svc.operations.get(op_id)
+    viewer = _viewer(user)
+    current = svc.operations.get(op_id, viewer=viewer)
     if current["state"] not in ("succeeded", "failed"):
         raise WorkerError(409, f"operation '{op_id}' is still {current['state']}; cancel it first")
-    if not svc.operations.delete(op_id):
+    if not svc.operations.delete(op_id, viewer):
         raise WorkerError(404, f"unknown operation '{op_id}'")
     return Response(status_code=204)
 

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import CliResult
+from tests.worker.test_api_isolation import TOKENS, Team, team_worker
+from tests.worker.test_api_routes import sp, submit, wait_all
 
 
 def _submit_copy(worker, tmp_path) -> str:
@@ -89,3 +97,60 @@ def test_an_unreachable_worker_exits_3(run_cli, unused_port) -> None:
     result = run_cli("ops", "list", "--api-url", f"http://127.0.0.1:{unused_port}/api/v1")
     assert result.code == 3
     assert result.stderr.startswith("planner: error:")
+
+
+# -- a worker shared by several users ----------------------------------------------------------
+@pytest.fixture
+def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Team]:
+    with team_worker(tmp_path) as running:
+        monkeypatch.setenv("PLANNER_API_URL", running.worker.url)
+        yield running
+
+
+def _as(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    monkeypatch.setenv("PLANNER_TOKEN", TOKENS[user])
+
+
+STAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?")
+
+
+def _same_output(foreign: CliResult, foreign_id: str, unknown: CliResult, unknown_id: str) -> None:
+    def shown(result: CliResult, op_id: str) -> tuple[int, str, str]:
+        return (
+            result.code,
+            STAMP.sub("<T>", result.stdout.replace(op_id, "<ID>")),
+            STAMP.sub("<T>", result.stderr.replace(op_id, "<ID>")),
+        )
+
+    assert shown(foreign, foreign_id) == shown(unknown, unknown_id)
+
+
+def test_a_restricted_user_lists_and_reaches_only_its_own_operations(
+    team: Team, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alices = submit(team.alice, "/storage:mkdir", {"operations": [sp("alice/a"), sp("alice/b")]})
+    bobs = submit(team.bob, "/storage:mkdir", {"operations": [sp("bob/b")]})
+    wait_all(team.root, [alices, bobs])
+    unknown = secrets.token_hex(12)
+
+    _as(monkeypatch, "bob")
+    listing = run_cli("ops", "list", "--format", "json")
+    text = run_cli("ops", "list")
+    shows = [run_cli("ops", "show", i) for i in (alices, unknown, f"{alices}-1", f"{unknown}-1")]
+    cancels = [run_cli("ops", "cancel", i) for i in (alices, unknown)]
+    _as(monkeypatch, "root")
+    everyone = run_cli("ops", "list", "--format", "json")
+
+    assert listing.code == 0, listing.stderr
+    assert [op["id"] for op in json.loads(listing.stdout)["operations"]] == [bobs]
+    assert alices not in text.stdout
+    assert bobs in text.stdout
+    assert shows[0].code == 1
+    assert "error:       unknown operation (code 404)" in shows[0].stdout
+    _same_output(shows[0], alices, shows[1], unknown)
+    _same_output(shows[2], alices, shows[3], unknown)
+    assert cancels[0].code != 0
+    _same_output(cancels[0], alices, cancels[1], unknown)
+    assert everyone.code == 0, everyone.stderr
+    seen = {op["id"]: op["user_id"] for op in json.loads(everyone.stdout)["operations"]}
+    assert seen == {alices: "alice", bobs: "bob"}
