@@ -1,5 +1,10 @@
 """Who is calling: bearer tokens or API keys mapped to users (a users file, a single token, or
-no auth on loopback). Tokens are compared as SHA-256 digests in constant time and never logged."""
+no auth on loopback). Tokens are compared as SHA-256 digests in constant time and never logged.
+
+Every credential a request carries must be valid: an `X-API-Key` that is wrong is refused even
+beside a valid bearer token (as the HPS worker does), and a bearer token and a key that name two
+different users are refused too.
+"""
 
 from __future__ import annotations
 
@@ -87,8 +92,10 @@ class Authenticator:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise UsageError(f"--users {path}: {where}: {first['msg']}") from exc
-        users = []
-        for entry in parsed.users:
+        users: list[tuple[bytes, User]] = []
+        names: set[str] = set()
+        holders: dict[bytes, str] = {}
+        for i, entry in enumerate(parsed.users):
             if entry.token is not None:
                 key = digest(entry.token)
             else:
@@ -98,6 +105,15 @@ class Authenticator:
                     raise UsageError(
                         f"--users {path}: {entry.name}: token_sha256 is not hex"
                     ) from exc
+            # operations are owned by name, and a token must say who is calling: both unique
+            if entry.name in names:
+                raise UsageError(f"--users {path}: users.{i}: '{entry.name}' is listed twice")
+            if key in holders:
+                raise UsageError(
+                    f"--users {path}: users.{i}: '{entry.name}' has the token of '{holders[key]}'"
+                )
+            names.add(entry.name)
+            holders[key] = entry.name
             users.append((key, User(entry.name, frozenset(entry.groups), entry.admin)))
         return cls(users)
 
@@ -118,13 +134,24 @@ class Authenticator:
                 found = user
         return found
 
+    def authenticate_request(self, authorization: list[str], api_key: list[str]) -> User | None:
+        """The caller of a request, from its `Authorization` and `X-API-Key` header values.
 
-def credential_from_headers(authorization: str | None, api_key: str | None) -> str | None:
-    """The credential of a request: `Authorization: Bearer <t>` or `X-API-Key: <k>`."""
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    if api_key:
-        return api_key.strip()
-    return None
+        Every credential sent must be valid: each `Authorization` is `Bearer <known token>`,
+        each `X-API-Key` a known key, and all of them name the same user. Otherwise, or with no
+        credential at all, None (the request is answered 401). Under `--no-auth`, the anonymous
+        admin whatever is sent.
+        """
+        if self.no_auth:
+            return ANONYMOUS_ADMIN
+        credentials = []
+        for header in authorization:
+            scheme, _, value = header.strip().partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            credentials.append(value.strip())
+        credentials += [key.strip() for key in api_key]
+        callers = [self.authenticate(credential) for credential in credentials]
+        if not callers or callers[0] is None:
+            return None
+        return callers[0] if all(caller is callers[0] for caller in callers) else None

@@ -19,7 +19,7 @@ from planner.api.wire import RoleType
 from planner.errors import WorkerError
 from planner.worker import handlers
 from planner.worker.acl import resource_key, split_resource
-from planner.worker.auth import User, credential_from_headers
+from planner.worker.auth import User
 from planner.worker.problems import parse_body, problem, read_json, validate_body
 from planner.worker.requests import Pair, Place, read_pairs, read_places
 from planner.worker.service import ItemFunction, WorkerService
@@ -44,10 +44,8 @@ def endpoint(
             await asyncio.sleep(spec.delay)
         if svc.faults.http_fails():
             return problem(503, "injected fault (--inject-faults)", headers={"Retry-After": "0"})
-        user = svc.authenticator.authenticate(
-            credential_from_headers(
-                request.headers.get("authorization"), request.headers.get("x-api-key")
-            )
+        user = svc.authenticator.authenticate_request(
+            request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
         )
         if user is None and not public:
             return problem(
