@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from planner.errors import UsageError
+from planner.worker.accesslog import logging_config
 from planner.worker.app import create_app
 from planner.worker.service import WorkerConfig, WorkerService
 
@@ -125,9 +126,10 @@ async def serve(
     server = _Server(
         uvicorn.Config(
             app,
+            log_config=logging_config(),
             log_level=log_level,
             lifespan="on",
-            access_log=log_level == "info",
+            access_log=log_level == "info",  # `-v`; credentials in query strings redacted
             timeout_graceful_shutdown=5,
         )
     )
