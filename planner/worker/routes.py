@@ -57,7 +57,7 @@ def endpoint(
         try:
             return await handler(request, svc, user or User("anonymous"))
         except WorkerError as exc:
-            return problem(exc.status, exc.detail, exc.errors)
+            return problem(exc.status, exc.detail, exc.errors, headers=exc.headers)
 
     return run
 
@@ -202,7 +202,8 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
         except ValueError as exc:
             raise WorkerError(400, "limit must be an integer") from exc
         owner = None if user.is_admin else user.name
-        ops = svc.operations.recent(owner, limit, request.query_params.get("after"))
+        after = request.query_params.get("after")
+        ops = await svc.call(lambda: svc.operations.recent(owner, limit, after))
     body: dict[str, Any] = {"operations": ops}
     if not ids and ops:
         body["next_after"] = ops[-1]["id"]
