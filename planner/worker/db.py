@@ -111,12 +111,19 @@ def open_database(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         verdict = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
         if verdict != ["ok"]:
-            raise _refused(path, f"is damaged (SQLite's integrity check: {verdict[0]})")
+            found = [
+                line
+                for row in verdict
+                for line in row.splitlines()
+                if line.strip() and not line.startswith("***")  # `*** in database main ***`
+            ]
+            first = found[0] if found else "failed"
+            raise _refused(path, f"is damaged (SQLite's integrity check: {first})")
         conn.executescript(SCHEMA)
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
-        raise _sqlite_refusal(path, exc) from exc
+        raise database_refusal(path, exc) from exc
     except UsageError:
         if conn is not None:
             conn.close()
@@ -158,7 +165,8 @@ def _check_file(path: Path) -> None:
         raise _refused(path, "is not an SQLite database (its first bytes are not an SQLite header)")
 
 
-def _sqlite_refusal(path: Path, exc: sqlite3.Error) -> UsageError:
+def database_refusal(path: Path, exc: sqlite3.Error) -> UsageError:
+    """The error for a database SQLite refuses at start-up: what is wrong, what to do."""
     name = getattr(exc, "sqlite_errorname", "")
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return UsageError(
