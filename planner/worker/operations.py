@@ -38,6 +38,9 @@ from planner.worker.records import (
 # how much of ended groups is kept in memory, counted in items and listed entries (the oldest
 # groups are read back from disk): a few tens of MB at most
 ENDED_WEIGHT_IN_MEMORY = 200_000
+# what a group itself weighs, in those units (measured: a one-item group holds about 2 KB, each
+# further item or entry about 400 bytes), so that many small operations are bounded as well
+GROUP_WEIGHT = 5
 
 
 class OperationStore:
@@ -288,4 +291,4 @@ def _weight(group: Group) -> int:
     entries = 0
     if isinstance(result, dict):
         entries = sum(len(v) for v in result.values() if isinstance(v, list))
-    return len(group.items) + entries
+    return GROUP_WEIGHT + len(group.items) + entries
