@@ -252,10 +252,6 @@ class OperationStore:
                 self._end(item, FAILED, None, [], code, message)
         return len(items)
 
-    def unfinished_items(self) -> int:
-        """Items of this process queued or running."""
-        return self.bound.total
-
     def fail_unfinished(self) -> int:
         """At start-up: what a previous process left queued or running failed (transient)."""
         rows = self.db.execute("SELECT id, body FROM operations WHERE finished = 0")

@@ -172,7 +172,7 @@ class WorkerService:
         stuck = operations.fail_live(CANCELLED, SHUTDOWN_ERROR)
         if stuck:
             log.warning("shutdown: %d items did not stop within %.0f s", stuck, grace)
-        for task in self.tasks:
+        for task in list(self.tasks):
             task.cancel()
         self.db_thread.shutdown(wait=True)  # a flush in progress ends first
         operations.flush()
