@@ -15,7 +15,7 @@ import random
 import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from planner.api.client import ApiClient
 from planner.worker.auth import Authenticator
 from planner.worker.faults import FaultSpec
 from planner.worker.operations import OperationStore
-from tests.conftest import WorkerHandle, start_worker
+from tests.conftest import CliResult, WorkerHandle, start_worker
 from tests.worker.test_api_routes import (
     assert_problem,
     failed_with,
@@ -39,6 +39,7 @@ from tests.worker.test_api_routes import (
     submit,
     wait_all,
 )
+from tests.worker.test_api_security import WorkerProcess
 from tests.worker.test_official_client import close, make_api
 
 HOLD = FaultSpec(item_delay=600.0)  # items wait until their operation is cancelled
@@ -272,3 +273,32 @@ def test_the_recent_operations_listing_runs_off_the_event_loop(
     assert [op["id"] for op in listed] == [op_id]
     assert threads
     assert all(name.startswith("planner-db") for name in threads), threads
+
+
+# -- the option --------------------------------------------------------------------------------
+def test_serve_applies_max_queued_items_and_refuses_a_bound_below_one(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    token = "bound-token-0123456789"
+    (tmp_path / "token").write_text(token, encoding="utf-8")
+    serving = WorkerProcess(
+        tmp_path,
+        "serve",
+        *("--state-dir", str(tmp_path / "state"), "--token-file", str(tmp_path / "token")),
+        *("--max-queued-items", "1", "--inject-faults", "item_delay=600s"),
+    )
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=serving.url, headers=headers, timeout=10.0) as client:
+            held = mkdir(client, "held")
+            refused = mkdir(client, "refused")
+        code = serving.terminate()
+    finally:
+        serving.kill()
+    zero = run_cli("worker", "serve", "--max-queued-items", "0", "--state-dir", tmp_path / "s")
+
+    accepted(held)
+    assert_busy(refused)
+    assert code == 0, serving.output()
+    assert zero.code == 2
+    assert "Invalid value for '--max-queued-items': 0 is not in the range x>=1." in zero.stderr
