@@ -174,12 +174,18 @@ class PermanentApiError(ApiError):
 
 
 class WorkerError(PlannerError):
-    """Raised inside the worker: becomes an HTTP response with an RFC 9457 problem body."""
+    """Raised inside the worker: becomes an HTTP response with an RFC 9457 problem body (and
+    `headers`, e.g. the Retry-After of a 503)."""
 
     def __init__(
-        self, status: int, detail: str, errors: list[dict[str, object]] | None = None
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, object]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors or []
+        self.headers = headers

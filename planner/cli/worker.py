@@ -11,6 +11,7 @@ import click
 
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
+from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS
 
 
 def _remote(text: str) -> tuple[str, Path]:
@@ -97,6 +98,14 @@ def worker() -> None:
     type=click.IntRange(0, 1024),
     help="Item threads (0: sized for this machine).",
 )
+@click.option(
+    "--max-queued-items",
+    default=DEFAULT_MAX_QUEUED_ITEMS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Items queued or running, all users together; beyond it (or beyond a user's fair "
+    "share) submissions get 503 with Retry-After.",
+)
 @click.option("--allow-shutdown", is_flag=True, help="Accept POST /api/v1/shutdown from admins.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
@@ -110,6 +119,7 @@ def serve(
     faults: str,
     retention: str,
     pool: int,
+    max_queued_items: int,
     allow_shutdown: bool,
     verbose: bool,
 ) -> int:
@@ -148,6 +158,7 @@ def serve(
         authenticator=authenticator,
         faults=parse_faults(faults),
         pool_size=pool,
+        max_queued_items=max_queued_items,
         retention_seconds=retention_seconds,
         allow_shutdown=allow_shutdown,
     )

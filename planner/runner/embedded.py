@@ -21,6 +21,8 @@ from typing import IO
 
 from planner.errors import UsageError
 
+ERROR_PREFIX = "error: "  # planner.worker.child's first line when it cannot start
+
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 30.0
 
@@ -104,7 +106,7 @@ def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
     token; yields (url, token).
 
     Raises:
-        UsageError: the worker did not start (its log is quoted).
+        UsageError: the worker did not start (its own message, or the last line of its log).
     """
     state, storage = base / "worker", base / "storage"
     token = secrets.token_urlsafe(24)
@@ -114,6 +116,7 @@ def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
     process = _prestarted.pop() if _prestarted else _spawn()
     state.mkdir(parents=True, exist_ok=True)
     log_path = state / "worker.log"
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     settings = {
         "state_dir": str(state.resolve()),
         "remotes": {"any": str(storage)},
@@ -125,21 +128,29 @@ def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
         with contextlib.suppress(BrokenPipeError):  # it died: _first_line says why
             process.stdin.write(json.dumps(settings).encode() + b"\n")
             process.stdin.flush()
-        url = _first_line(process, log_path)
+        url = _first_line(process, log_path, log_start)
         yield url, token
     finally:
         _stop(process, terminate=True, patience=10)
 
 
-def _first_line(process: subprocess.Popen[bytes], log_path: Path) -> str:
+def _first_line(process: subprocess.Popen[bytes], log_path: Path, log_start: int) -> str:
+    """The worker's API URL, from the first line it prints.
+
+    Raises:
+        UsageError: it said why it cannot start (`error: ...`), or it exited or stayed silent
+            for START_TIMEOUT: the last line of what it wrote in this run, and where its log is.
+    """
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         ready, _, _ = select.select([process.stdout], [], [], 0.1)
         if ready:
-            line = process.stdout.readline().decode().strip()
+            line = process.stdout.readline().decode(errors="replace").strip()
             if line.startswith("http"):
                 return line
+            if line.startswith(ERROR_PREFIX):
+                raise UsageError(f"the embedded worker did not start: {line[len(ERROR_PREFIX) :]}")
         if process.poll() is not None:
             break
     early = b""
@@ -147,9 +158,14 @@ def _first_line(process: subprocess.Popen[bytes], log_path: Path) -> str:
         early = process.stderr.read()  # what it said before it was configured
     said = early.decode(errors="replace").strip().splitlines()
     if log_path.exists():
-        said += log_path.read_text(errors="replace").strip().splitlines()
-    tail = said[-5:]
-    raise UsageError("the embedded worker did not start: " + (" | ".join(tail) or "no output"))
+        with open(log_path, "rb") as log:
+            log.seek(log_start)  # this run's lines only: the log is appended to by every run
+            said += log.read().decode(errors="replace").strip().splitlines()
+    # the last line: the error itself, not a traceback's frames (they stay in the log)
+    last = said[-1].strip() if said else "no output"
+    code = process.poll()
+    how = "it is still silent" if code is None else f"it exited with code {code}"
+    raise UsageError(f"the embedded worker did not start ({how}): {last} (its log: {log_path})")
 
 
 def _in_thread(state: Path, storage: Path, token: str) -> Iterator[tuple[str, str]]:

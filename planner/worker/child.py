@@ -4,7 +4,8 @@ It imports the worker first and only then reads its configuration, one JSON line
 `planner run` can start it before loading the plan (the two interpreters import side by side)
 and configure it once the plan is valid: nothing is written before that. An end of input before
 the configuration means "not needed": it exits at once, quietly. Once configured, its stderr
-goes to the log file named in the configuration and the first line on stdout is the API URL.
+goes to the log file named in the configuration and the first line on stdout is the API URL, or
+`error: <message>` when it cannot start (a damaged worker.db, say): planner shows that message.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from planner.errors import UsageError
 from planner.worker.auth import Authenticator
 from planner.worker.serve import serve
 from planner.worker.service import WorkerConfig
+
+ERROR_PREFIX = "error: "  # the first line on stdout when the worker cannot start
 
 
 def main() -> int:
@@ -43,7 +46,9 @@ def main() -> int:
     try:
         asyncio.run(serve(config, "127.0.0.1", 0, on_ready=ready))
     except UsageError as exc:
-        print(f"planner worker: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line: the first line on stdout is the answer
+        print(f"planner worker: {message}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{message}", flush=True)
         return 2
     return 0
 

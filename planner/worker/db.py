@@ -1,13 +1,17 @@
 """The worker's SQLite state database (operations, metadata, permissions, temp files): one
-connection, WAL mode, schema created on open."""
+connection, WAL mode, schema created on open; a file that cannot be used is refused at open with
+what is wrong and what to do (docs/worker.md, "A damaged worker.db")."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from planner.errors import UsageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS operations (
@@ -20,8 +24,14 @@ CREATE TABLE IF NOT EXISTS operations (
     ended_at REAL,
     body TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS operations_recent ON operations (user_id, parent, queued_at);
-CREATE INDEX IF NOT EXISTS operations_unfinished ON operations (finished);
+-- `GET /operations?limit=N[&after=ID]`: newest top-level operations, everyone's or one user's,
+-- read straight off an index (no scan, no sort: see OperationStore.recent)
+DROP INDEX IF EXISTS operations_recent;
+CREATE INDEX IF NOT EXISTS operations_top ON operations (parent, queued_at, id);
+CREATE INDEX IF NOT EXISTS operations_top_by_user ON operations (user_id, parent, queued_at, id);
+-- start-up recovery (finished = 0) and pruning (finished = 1 AND ended_at < cutoff)
+DROP INDEX IF EXISTS operations_unfinished;
+CREATE INDEX IF NOT EXISTS operations_finished ON operations (finished, ended_at);
 CREATE TABLE IF NOT EXISTS metadata (
     key TEXT PRIMARY KEY,
     size INTEGER,
@@ -44,13 +54,15 @@ class StateDB:
     """A thread-safe wrapper of one SQLite connection (writes are small and serialised)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the database and check it.
+
+        Raises:
+            UsageError: the file is not a usable SQLite database (damaged, not a database, a
+                directory, unreadable, in use); the message names the file and what to do.
+        """
         self.path = path
         self.lock = threading.RLock()
-        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(SCHEMA)
+        self.conn = open_database(path)
 
     def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Run one statement and return its rows."""
@@ -73,6 +85,106 @@ class StateDB:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_MOVE_ASIDE = (
+    "move it aside (`mv {path} {path}.damaged`) and start the worker again: it creates a new, "
+    "empty database (operation history, metadata and permissions start empty; nothing under "
+    "the storage roots is touched)"
+)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """A connection to the state database at `path` (created when missing), checked with
+    SQLite's `quick_check` (it reads every page once: a damaged file fails now, at start-up,
+    rather than as 500s later), with the schema in place.
+
+    Raises:
+        UsageError: what is wrong with the file, and what to do about it.
+    """
+    _check_file(path)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        verdict = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+        if verdict != ["ok"]:
+            found = [
+                line
+                for row in verdict
+                for line in row.splitlines()
+                if line.strip() and not line.startswith("***")  # `*** in database main ***`
+            ]
+            first = found[0] if found else "failed"
+            raise _refused(path, f"is damaged (SQLite's integrity check: {first})")
+        conn.executescript(SCHEMA)
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise database_refusal(path, exc) from exc
+    except UsageError:
+        if conn is not None:
+            conn.close()
+        raise
+    return conn
+
+
+def _check_file(path: Path) -> None:
+    """What can be said before SQLite opens the file: its kind, its access, its first bytes."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"worker state directory {path.parent} cannot be created: {exc.strerror}"
+        ) from exc
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as exc:
+        raise UsageError(f"worker database {path} cannot be examined: {exc.strerror}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise _refused(path, "is a directory, not a database file")
+    if not stat.S_ISREG(info.st_mode):
+        raise _refused(path, "is not a regular file")
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(
+            f"worker database {path} cannot be opened for reading and writing "
+            f"({exc.strerror}): give the worker's user read and write access to it, or "
+            + _MOVE_ASIDE.format(path=path)
+        ) from exc
+    try:
+        head = os.read(descriptor, len(SQLITE_HEADER))
+    finally:
+        os.close(descriptor)
+    if head and head != SQLITE_HEADER:
+        raise _refused(path, "is not an SQLite database (its first bytes are not an SQLite header)")
+
+
+def database_refusal(path: Path, exc: sqlite3.Error) -> UsageError:
+    """The error for a database SQLite refuses at start-up: what is wrong, what to do."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return UsageError(
+            f"worker database {path} is in use by another process (another worker on the same "
+            "--state-dir?): stop it, or give this worker its own --state-dir"
+        )
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+        return UsageError(
+            f"worker database {path} cannot be opened for writing ({exc}): check the access "
+            f"rights of {path.parent} and of the files in it"
+        )
+    if name.startswith("SQLITE_NOTADB"):
+        return _refused(path, "is not an SQLite database")
+    return _refused(path, f"is damaged ({exc})")
+
+
+def _refused(path: Path, what: str) -> UsageError:
+    return UsageError(f"worker database {path} {what}: " + _MOVE_ASIDE.format(path=path))
 
 
 class SqliteTempRegistry:

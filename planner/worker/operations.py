@@ -3,7 +3,8 @@ them), reads by id (live, recently ended, or from SQLite), paging, persistence (
 flushed by the engine), restart recovery and pruning. The records themselves: records.py.
 
 A group is written to the database when it is created (so a restarted worker reports it failed)
-and once more, with its items, when it ends.
+and once more, with its items, when it ends. Creation counts its items against the queue bound
+(admission.py), and every item that ends gives its slot back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from planner.worker.admission import QueueBound
 from planner.worker.db import StateDB
 from planner.worker.records import (
     FAILED,
@@ -35,13 +37,17 @@ from planner.worker.records import (
 # how much of ended groups is kept in memory, counted in items and listed entries (the oldest
 # groups are read back from disk): a few tens of MB at most
 ENDED_WEIGHT_IN_MEMORY = 200_000
+# what a group itself weighs, in those units (measured: a one-item group holds about 2 KB, each
+# further item or entry about 400 bytes), so that many small operations are bounded as well
+GROUP_WEIGHT = 5
 
 
 class OperationStore:
     """Every operation of this worker: live ones in memory, all of them in SQLite."""
 
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: StateDB, bound: QueueBound | None = None) -> None:
         self.db = db
+        self.bound = bound or QueueBound()
         self.live: dict[str, Group] = {}
         # ended groups stay in memory for a while: their results are fetched right after
         self.ended: OrderedDict[str, Group] = OrderedDict()
@@ -51,7 +57,12 @@ class OperationStore:
 
     # -- creation -------------------------------------------------------------------------------
     def create(self, user_id: str, description: str, items: list[str]) -> Group:
-        """One operation for the request; several items make it a group of children."""
+        """One operation for the request; several items make it a group of children.
+
+        Raises:
+            WorkerError: 413 or 503 (with Retry-After) when the queue bound refuses the items.
+        """
+        self.bound.admit(user_id, len(items))
         group = Group(user_id, description, items)
         self.live[group.id] = group
         self.db.execute(
@@ -100,6 +111,9 @@ class OperationStore:
         code: int,
         error: str | None,
     ) -> None:  # called with self.lock held
+        if item.is_terminal:  # failed by a shutdown while its thread still ran: keep that
+            return
+        self.bound.finished(item.group.user_id)
         now = time.time()
         item.state, item.result, item.succeeded_on = state, result, succeeded_on
         item.code, item.error, item.ended_at = code, error, now
@@ -198,8 +212,9 @@ class OperationStore:
         if after:
             rows = self.db.execute("SELECT queued_at, id FROM operations WHERE id = ?", (after,))
             if rows:
-                clauses.append("(queued_at < ? OR (queued_at = ? AND id < ?))")
-                params += [rows[0][0], rows[0][0], after]
+                # a row value, not an OR: SQLite then seeks in the index (db.py, operations_top)
+                clauses.append("(queued_at, id) < (?, ?)")
+                params += [rows[0][0], after]
         sql = (
             f"SELECT id FROM operations WHERE {' AND '.join(clauses)} "
             "ORDER BY queued_at DESC, id DESC LIMIT ?"
@@ -238,6 +253,15 @@ class OperationStore:
                 _, old = self.ended.popitem(last=False)
                 self.ended_weight -= _weight(old)
         return len(rows)
+
+    def fail_live(self, code: int, message: str) -> int:
+        """At shutdown: every item of this process that has not ended fails now (queued ones, and
+        running ones that did not stop in time); returns how many. `flush` then writes them."""
+        with self.lock:
+            items = [i for g in list(self.live.values()) for i in g.items if not i.is_terminal]
+            for item in items:
+                self._end(item, FAILED, None, [], code, message)
+        return len(items)
 
     def fail_unfinished(self) -> int:
         """At start-up: what a previous process left queued or running failed (transient)."""
@@ -283,4 +307,4 @@ def _weight(group: Group) -> int:
     entries = 0
     if isinstance(result, dict):
         entries = sum(len(v) for v in result.values() if isinstance(v, list))
-    return len(group.items) + entries
+    return GROUP_WEIGHT + len(group.items) + entries

@@ -28,6 +28,7 @@ API = "/api/v1"
 Handler = Callable[[Request, WorkerService, User], Awaitable[Response]]
 
 READ, WRITE, ADMIN = RoleType.READER, RoleType.WRITER, RoleType.ADMIN
+MAX_POLLED_IDS = 1000
 
 
 def endpoint(
@@ -54,7 +55,7 @@ def endpoint(
         try:
             return await handler(request, svc, user or User("anonymous"))
         except WorkerError as exc:
-            return problem(exc.status, exc.detail, exc.errors)
+            return problem(exc.status, exc.detail, exc.errors, headers=exc.headers)
 
     return run
 
@@ -200,16 +201,23 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
     expand = request.query_params.get("expand", "false").lower() in ("true", "1")
     viewer = _viewer(user)
     if ids:
-        ops = [svc.operations.get(i, expand, viewer) for i in ids]
+        if len(ids) > MAX_POLLED_IDS:
+            raise WorkerError(422, f"at most {MAX_POLLED_IDS} ids per request ({len(ids)} given)")
+        # ended operations may be read back from SQLite: off the event loop
+        ops = await svc.call(lambda: [svc.operations.get(i, expand, viewer) for i in ids])
     else:
         try:
             limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
         except ValueError as exc:
             raise WorkerError(400, "limit must be an integer") from exc
         after = request.query_params.get("after")
-        if after and not svc.operations.is_visible(after, viewer):
-            after = None  # another user's id is a cursor no more than an unknown one is
-        ops = svc.operations.recent(viewer, limit, after)
+
+        def page() -> list[dict[str, Any]]:
+            cursor = after if after and svc.operations.is_visible(after, viewer) else None
+            # another user's id is a cursor no more than an unknown one is
+            return svc.operations.recent(viewer, limit, cursor)
+
+        ops = await svc.call(page)
     body: dict[str, Any] = {"operations": ops}
     if not ids and ops:
         body["next_after"] = ops[-1]["id"]

@@ -212,7 +212,10 @@ class EmbeddedWorker:
         """
         self._thread.start()
         if not self._ready.wait(timeout) or not self.url:
-            raise UsageError(f"the embedded worker did not start: {self._error!r}") from self._error
+            error = self._error
+            # a UsageError says what is wrong (a damaged worker.db, say); anything else is named
+            why = str(error) if isinstance(error, UsageError) else repr(error)
+            raise UsageError(f"the embedded worker did not start: {why}") from error
         return self.url
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -1,21 +1,25 @@
 """The worker's engine: configuration, the stores, a bounded thread pool that runs operation
-items off the event loop, the write-behind flusher, start-up recovery and shutdown."""
+items off the event loop, a database thread for the SQLite work of requests and the write-behind
+flusher, admission (the queue bound), start-up recovery and shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import sqlite3
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from planner.errors import WorkerError
 from planner.worker.acl import PermissionStore
+from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS, QueueBound
 from planner.worker.auth import Authenticator, User
-from planner.worker.db import SqliteTempRegistry, StateDB
+from planner.worker.db import SqliteTempRegistry, StateDB, database_refusal
 from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.operations import OperationStore
@@ -23,9 +27,14 @@ from planner.worker.records import CANCELLED, Group, Item
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")
+T = TypeVar("T")
 
 FLUSH_INTERVAL = 0.05
 PRUNE_INTERVAL = 3600.0
+# at shutdown, how long running items get to stop after they are cancelled (a copy stops at its
+# next 8 MiB chunk); those still running then are recorded failed all the same
+STOP_GRACE = 10.0
+SHUTDOWN_ERROR = "cancelled: the worker shut down"
 
 
 @dataclass
@@ -37,6 +46,8 @@ class WorkerConfig:
     authenticator: Authenticator = field(default_factory=lambda: Authenticator([], no_auth=True))
     faults: FaultSpec = field(default_factory=FaultSpec)
     pool_size: int = 0  # 0: sized for the machine
+    # items queued or running, all users together (admission.py); beyond it submissions get 503
+    max_queued_items: int = DEFAULT_MAX_QUEUED_ITEMS
     retention_seconds: float = 24 * 3600.0
     allow_shutdown: bool = True
     # a debugging and test hook: (method, path) of every request, in arrival order
@@ -81,15 +92,25 @@ class WorkerService:
     """Stores + engine; the routes call `submit` and read the stores."""
 
     def __init__(self, config: WorkerConfig) -> None:
+        """Open the state database and recover from a previous process (see `_recover`).
+
+        Raises:
+            UsageError: the state database cannot be used (db.open_database says why).
+        """
         self.config = config
         self.db = StateDB(config.state_dir / "worker.db")
-        self.temp_registry = SqliteTempRegistry(self.db)
-        self.storages = Storages(
-            {k: v for k, v in config.remote_roots().items()}, temp_registry=self.temp_registry
-        )
-        self.operations = OperationStore(self.db)
-        self.metadata = MetadataStore(self.db)
-        self.permissions = PermissionStore(self.db)
+        try:  # before serving, so that a database SQLite refuses now is a clear error (exit 2)
+            self.temp_registry = SqliteTempRegistry(self.db)
+            self.storages = Storages(
+                {k: v for k, v in config.remote_roots().items()}, temp_registry=self.temp_registry
+            )
+            self.operations = OperationStore(self.db, QueueBound(config.max_queued_items))
+            self.metadata = MetadataStore(self.db)
+            self.permissions = PermissionStore(self.db)
+            self._recover()
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise database_refusal(self.db.path, exc) from exc
         self.faults = FaultInjector(config.faults)
         # one thread per core: copying small files is GIL-bound, and more threads only convoy
         # (measured: 20k files, 2 cores: 8 threads 14.4 s, 2 threads 11.0 s)
@@ -97,17 +118,22 @@ class WorkerService:
         self.size = size
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
         self.slots = asyncio.Semaphore(size)
+        # SQLite work of request handlers and of the flusher: not on the item pool, whose
+        # threads may each be draining a queue of copies for minutes; one thread, as SQLite
+        # serialises on the one connection anyway
+        self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-db")
         self.tasks: set[asyncio.Task[None]] = set()
         self.background: list[asyncio.Task[None]] = []
         self.shutdown_requested = asyncio.Event()
+        self.stopping = False
 
     @property
     def authenticator(self) -> Authenticator:
         return self.config.authenticator
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Recover from a previous process, then start the background tasks."""
+    def _recover(self) -> None:
+        """What a previous process left: unfinished operations, temporary files, old records."""
         failed = self.operations.fail_unfinished()
         cleaned = self.storages.cleanup_temp()
         pruned = self.operations.prune(self.config.retention_seconds)
@@ -119,33 +145,55 @@ class WorkerService:
                 cleaned,
                 pruned,
             )
+
+    async def start(self) -> None:
+        """Start the background tasks (flusher, pruner)."""
         self.background = [
             asyncio.create_task(self._flusher()),
             asyncio.create_task(self._pruner()),
         ]
 
-    async def stop(self) -> None:
-        """Cancel what runs, write every record, release the pool and the database."""
-        for group in list(self.operations.live.values()):
-            group.cancel.set()
-        for task in [*self.tasks, *self.background]:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Shut down in bounded time: refuse new work, fail every queued item (499, cancelled),
+        cancel running ones and give them `grace` seconds to stop, fail those that did not,
+        write every record, release the pools and the database. The next start finds nothing
+        queued or running."""
+        self.stopping = True
+        for task in self.background:
             task.cancel()
-        await asyncio.gather(*self.tasks, *self.background, return_exceptions=True)
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.operations.flush()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        operations = self.operations
+        for group in list(operations.live.values()):
+            group.cancel.set()
+            for item in group.items:
+                operations.fail_if_queued(item, CANCELLED, SHUTDOWN_ERROR)
+        if self.tasks:  # the runners now skip what is queued and stop what runs
+            await asyncio.wait(list(self.tasks), timeout=grace)
+        stuck = operations.fail_live(CANCELLED, SHUTDOWN_ERROR)
+        if stuck:
+            log.warning("shutdown: %d items did not stop within %.0f s", stuck, grace)
+        for task in list(self.tasks):
+            task.cancel()
+        self.db_thread.shutdown(wait=True)  # a flush in progress ends first
+        operations.flush()
         self.metadata.flush()
+        # not waiting for threads stuck in a system call: every record is written already
+        self.pool.shutdown(wait=not stuck, cancel_futures=True)
         self.db.close()
 
     async def _flusher(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            self.metadata.flush()
-            self.operations.flush()
+            await self.call(self._flush)
+
+    def _flush(self) -> None:
+        self.metadata.flush()
+        self.operations.flush()
 
     async def _pruner(self) -> None:
         while True:
             await asyncio.sleep(PRUNE_INTERVAL)
-            self.operations.prune(self.config.retention_seconds)
+            await self.call(lambda: self.operations.prune(self.config.retention_seconds))
 
     # -- running --------------------------------------------------------------------------------
     def submit(self, user: User, description: str, items: list[tuple[str, ItemFunction]]) -> str:
@@ -155,7 +203,13 @@ class WorkerService:
         Items are drained from a queue by at most `pool` runners, each taking one slot of the
         pool and running item after item on its thread: per-item hops between the event loop
         and the pool cost more than copying a small file.
+
+        Raises:
+            WorkerError: 503 (with Retry-After) while shutting down or when the queue bound has
+                no room for the items now, 413 when they could never fit (admission.py).
         """
+        if self.stopping:
+            raise WorkerError(503, "the worker is shutting down", headers={"Retry-After": "5"})
         group = self.operations.create(user.name, description, [d for d, _ in items])
         queue = deque(zip(group.items, (f for _, f in items), strict=True))
         for _ in range(min(len(queue), self.size)):
@@ -183,23 +237,27 @@ class WorkerService:
         if not operations.start_unless_finished(item):
             return  # cancelled while queued
         if item.is_cancelled():
-            operations.fail(item, CANCELLED, "cancelled")
+            operations.fail(item, CANCELLED, self._cancelled())
             return
         if self.faults.item_fails():
             operations.fail(item, 503, "injected transient fault (--inject-faults)")
             return
         if self.faults.spec.item_delay and item.group.cancel.wait(self.faults.spec.item_delay):
-            operations.fail(item, CANCELLED, "cancelled")
+            operations.fail(item, CANCELLED, self._cancelled())
             return
         try:
             outcome = function(ItemContext(item))
         except StorageError as exc:
-            operations.fail(item, exc.code, exc.message)
+            message = self._cancelled() if exc.code == CANCELLED else exc.message
+            operations.fail(item, exc.code, message)
         except Exception as exc:  # a bug in an item: fail it, keep serving
             log.exception("item %s failed unexpectedly", item.id)
             operations.fail(item, 500, f"internal error: {type(exc).__name__}")
         else:
             operations.succeed(item, outcome.result, outcome.succeeded_on)
+
+    def _cancelled(self) -> str:
+        return SHUTDOWN_ERROR if self.stopping else "cancelled"
 
     def cancel(self, op_id: str) -> bool:
         """Best effort: queued items fail at once, running ones stop at their next chunk (a
@@ -217,7 +275,8 @@ class WorkerService:
             self.operations.fail_if_queued(item, CANCELLED, "cancelled")
         return True
 
-    async def call(self, function: Callable[[], Any]) -> Any:
-        """Run a blocking function on the pool (for request-time file checks)."""
+    async def call(self, function: Callable[[], T]) -> T:
+        """Run a blocking function (SQLite reads and writes of a request handler) on the
+        database thread, off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, function)
+        return await loop.run_in_executor(self.db_thread, function)

@@ -25,6 +25,7 @@ def test_ended_groups_leave_memory_by_weight_and_answer_from_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(operations, "ENDED_WEIGHT_IN_MEMORY", 10)
+    monkeypatch.setattr(operations, "GROUP_WEIGHT", 0)  # items and entries only, here
     store = OperationStore(StateDB(tmp_path / "worker.db"))
     entries = [{"name": f"f{i}", "type": "file", "size": i} for i in range(8)]
     listing = finish(store, ["list any:t"], {"any:t": entries})  # weight 1 + 8
@@ -40,3 +41,14 @@ def test_ended_groups_leave_memory_by_weight_and_answer_from_the_database(
     assert store.get(group, expand=True) == group_view
     child = group_view["children"][2]
     assert store.get(child) == group_view["children_detail"][2]
+
+
+def test_many_small_ended_operations_are_bounded_by_their_own_weight_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(operations, "ENDED_WEIGHT_IN_MEMORY", 60)
+    store = OperationStore(StateDB(tmp_path / "worker.db"))
+    ids = [finish(store, [f"mkdir {i}"]) for i in range(100)]
+
+    assert list(store.ended) == ids[-(60 // (operations.GROUP_WEIGHT + 1)) :]
+    assert store.get(ids[0])["state"] == "succeeded"
