@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -20,6 +21,17 @@ def _remote(text: str) -> tuple[str, Path]:
     if name == "local":
         raise UsageError("--remote local=...: 'local' is always the host filesystem")
     return name, Path(directory).expanduser().resolve()
+
+
+_SIZE_UNITS = {"": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def _size(option: str, text: str) -> int:
+    """Bytes in `16MiB`, `512KiB`, `1GiB` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([KkMmGg]i[Bb])?\s*", text)
+    if match is None or int(match[1]) == 0:
+        raise UsageError(f"{option} {text!r}: expected a size such as 16MiB, 512KiB or 1048576")
+    return int(match[1]) * _SIZE_UNITS[(match[2] or "").lower()]
 
 
 def _token_from_file(path: Path) -> str:
@@ -98,6 +110,20 @@ def worker() -> None:
     help="Item threads (0: sized for this machine).",
 )
 @click.option("--allow-shutdown", is_flag=True, help="Accept POST /api/v1/shutdown from admins.")
+@click.option(
+    "--max-body",
+    default="16MiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Largest request body accepted (bytes, or with KiB/MiB/GiB); larger ones get 413.",
+)
+@click.option(
+    "--max-items",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Most items (paths, pairs, grants) per request; more get 413.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     host: str,
@@ -111,6 +137,8 @@ def serve(
     retention: str,
     pool: int,
     allow_shutdown: bool,
+    max_body: str,
+    max_items: int,
     verbose: bool,
 ) -> int:
     """Serve the Data Transfer API (docs/api.md) over local storages.
@@ -150,6 +178,8 @@ def serve(
         pool_size=pool,
         retention_seconds=retention_seconds,
         allow_shutdown=allow_shutdown,
+        max_body=_size("--max-body", max_body),
+        max_items=max_items,
     )
 
     def ready(url: str) -> None:

@@ -23,6 +23,7 @@ from planner.errors import WorkerError
 from planner.worker.problems import locate
 
 MAX_DEPTH = 64  # JSON nesting; the API's own bodies nest 5 deep
+CONTAINERS_PER_ITEM = 16  # objects and arrays per item (a copy pair takes 3)
 INLINE_BYTES = 64 * 1024  # smaller bodies are parsed on the event loop (a thread hop costs more)
 _INT64 = (-(2**63), 2**63 - 1)
 # the only way a lone surrogate can reach a decoded body: a \uD800-\uDFFF escape
@@ -68,15 +69,27 @@ class _Rejected:
         self.message = message
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, max_items: int) -> Any:
     """A body as JSON (an empty body is `{}`), strictly.
 
     Raises:
-        WorkerError: 400 for a body that is not UTF-8 JSON; 422 (located) for one holding a
-            value the worker refuses (see the module docstring).
+        WorkerError: 400 for a body that is not UTF-8 JSON; 413 for one with more than
+            CONTAINERS_PER_ITEM objects and arrays per item of `max_items` (checked before it
+            is parsed); 422 (located) for one holding a value the worker refuses (see the
+            module docstring).
     """
+    # Objects and arrays cost the parser most (memory and time, holding the GIL): count them
+    # before parsing (an upper bound: brackets inside strings count too).
+    containers = raw.count(b"{") + raw.count(b"[")
+    allowed = CONTAINERS_PER_ITEM * max_items + 1024
+    if containers > allowed:
+        raise WorkerError(
+            413,
+            f"request body too large: at most {allowed:,} JSON objects and arrays "
+            f"({CONTAINERS_PER_ITEM} per item of --max-items); {containers:,} sent",
+        )
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise WorkerError(400, f"request body is not valid UTF-8: {exc}") from exc
     if not text.strip():

@@ -92,10 +92,11 @@ async def _body(request: Request, svc: WorkerService, user: User) -> bytes:
     return await read_body(request, svc.config.max_body)
 
 
-async def _prepare(request: Request, raw: bytes, work: Callable[[Any], T]) -> T:
+async def _prepare(request: Request, svc: WorkerService, raw: bytes, work: Callable[[Any], T]) -> T:
     """`work(parsed body)`: parsing, checking and authorizing a large body run off the loop."""
     parser: ThreadPoolExecutor = request.app.state.parser
-    return await off_loop(len(raw), lambda: work(parse_json(raw)), parser)
+    limit = svc.config.max_items
+    return await off_loop(len(raw), lambda: work(parse_json(raw, limit)), parser)
 
 
 def _ok(body: Any, status: int = 200) -> JSONResponse:
@@ -180,7 +181,7 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
             for sp in paths
         ]
 
-    items = await _prepare(request, raw, pair_items if op in ("copy", "move") else path_items)
+    items = await _prepare(request, svc, raw, pair_items if op in ("copy", "move") else path_items)
     return _accepted(svc.submit(user, f"{op} {len(items)} items", items))
 
 
@@ -245,7 +246,7 @@ async def metadata_get(request: Request, svc: WorkerService, user: User) -> Resp
         _require(svc, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
         return handlers.metadata_get_item(svc, [(label, sp) for _, label, sp in found])
 
-    item = await _prepare(request, raw, prepare)
+    item = await _prepare(request, svc, raw, prepare)
     return _accepted(svc.submit(user, "metadata:get", [("metadata:get", item)]))
 
 
@@ -259,7 +260,7 @@ async def metadata_set(request: Request, svc: WorkerService, user: User) -> Resp
         _require(svc, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
         return handlers.metadata_set_item(svc, [(sp, custom) for _, sp, custom in found])
 
-    item = await _prepare(request, raw, prepare)
+    item = await _prepare(request, svc, raw, prepare)
     return _accepted(svc.submit(user, "metadata:set", [("metadata:set", item)]))
 
 
@@ -273,7 +274,7 @@ async def permissions_check(request: Request, svc: WorkerService, user: User) ->
         )
         return all(svc_check(svc, a, user) for _, a in found)
 
-    return _ok({"allowed": await _prepare(request, raw, prepare)})
+    return _ok({"allowed": await _prepare(request, svc, raw, prepare)})
 
 
 def svc_check(svc: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
@@ -308,7 +309,7 @@ async def permissions_get(request: Request, svc: WorkerService, user: User) -> R
             _require(svc, user, needs)
         return svc.permissions.query([q for _, q in found])
 
-    found = await _prepare(request, raw, prepare)
+    found = await _prepare(request, svc, raw, prepare)
     return _ok({"permissions": [a.model_dump(mode="json") for a in found]})
 
 
@@ -325,7 +326,7 @@ async def permissions_change(request: Request, svc: WorkerService, user: User) -
         _require(svc, user, [(where, a.resource.path, ADMIN) for where, a in found])
         return [a for _, a in found]
 
-    assignments = await _prepare(request, raw, prepare)
+    assignments = await _prepare(request, svc, raw, prepare)
     if op == "set":
         svc.permissions.set(assignments)
     else:

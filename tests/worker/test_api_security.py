@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,10 @@ class Users:
     root: httpx.Client  # admin
 
 
-@pytest.fixture(scope="module")
-def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
-    tmp = tmp_path_factory.mktemp("api-users")
+@contextmanager
+def users_worker(tmp: Path, **options: object) -> Iterator[Users]:
+    """A worker with the users alice (group cfd), bob (no group) and root (admin), and a client
+    for each; `options` go to WorkerConfig."""
     alice_sha = hashlib.sha256(b"alice-token").hexdigest()
     users_file = tmp / "users.yaml"
     users_file.write_text(
@@ -122,7 +124,9 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
         "  - {name: root, token: root-token, groups: [ops], admin: true}\n",
         encoding="utf-8",
     )
-    embedded, handle = start_worker(tmp, authenticator=Authenticator.from_users_file(users_file))
+    embedded, handle = start_worker(
+        tmp, authenticator=Authenticator.from_users_file(users_file), **options
+    )
 
     def client(token: str) -> httpx.Client:
         return httpx.Client(
@@ -136,6 +140,12 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
         for c in clients:
             c.close()
         embedded.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
+    with users_worker(tmp_path_factory.mktemp("api-users")) as found:
+        yield found
 
 
 def set_grants(users: Users, *grants: dict[str, Any]) -> None:
