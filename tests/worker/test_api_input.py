@@ -204,7 +204,7 @@ def test_a_body_nested_to_the_limit_is_accepted(worker: WorkerHandle) -> None:
     assert value is None
 
 
-# -- every error is problem JSON ------------------------------------------------------------------
+# -- every error is problem JSON ---------------------------------------------------------------
 @pytest.mark.parametrize(
     "child",
     ["abc-%C2%B9", "abc-%C2%B2", "abc-%D9%A1", "abc-" + "1" * 5000, "abc-01"],
