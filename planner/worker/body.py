@@ -138,6 +138,8 @@ def check(data: Any, *, deep: bool = True) -> None:
     Raises:
         WorkerError: 422 naming the first problem's location (`body.metadata['a'].custom.k`).
     """
+    if not deep and _depth_within(data):
+        return
     # (value, depth, parent entry, key): entries chain to the root to build a location lazily
     stack: list[tuple[Any, int, Any, Any]] = [(data, 0, None, None)]
     while stack:
@@ -164,6 +166,24 @@ def check(data: Any, *, deep: bool = True) -> None:
                 _fail(entry, "lone surrogate in a string (not valid Unicode)")
         elif kind is _Rejected:
             _fail(entry, value.message)
+
+
+def _depth_within(data: Any) -> bool:
+    """Whether no container nests MAX_DEPTH deep: the fast pass, level by level, containers
+    only, no locations."""
+    level = [data] if type(data) in (dict, list) else []
+    for _ in range(MAX_DEPTH):
+        if not level:
+            return True
+        deeper: list[Any] = []
+        add = deeper.append
+        for value in level:
+            for item in value.values() if type(value) is dict else value:
+                kind = type(item)
+                if kind is dict or kind is list:
+                    add(item)
+        level = deeper
+    return not level
 
 
 def _is_unicode(text: str) -> bool:

@@ -10,6 +10,7 @@ segments are refused. The canonical form of a remote's root is "" (`local`: "/")
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +23,11 @@ MAX_SEGMENTS = 512  # deep enough for any real tree, shallow enough for recursiv
 MAX_SEGMENT_BYTES = 255  # NAME_MAX
 
 
+_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\x00]{1,255}"
+_CANONICAL = re.compile(rf"(?:{_SEGMENT}(?:/{_SEGMENT})*)?")
+_CANONICAL_LOCAL = re.compile(rf"/(?:{_SEGMENT}(?:/{_SEGMENT})*)?")
+
+
 class PathError(ValueError):
     """A path that no route accepts; the message says why."""
 
@@ -32,6 +38,14 @@ def normalise(remote: str, path: str) -> str:
     Raises:
         PathError: the path breaks a rule of the module docstring.
     """
+    # the common case, at C speed: ASCII, already canonical, within the limits
+    if (
+        path.isascii()
+        and len(path) <= MAX_PATH_BYTES
+        and (_CANONICAL_LOCAL if remote == LOCAL else _CANONICAL).fullmatch(path)
+        and path.count("/") < MAX_SEGMENTS
+    ):
+        return path
     if not path.isascii():
         try:
             size = len(path.encode("utf-8"))
