@@ -23,7 +23,10 @@ from planner.errors import WorkerError
 from planner.worker.problems import locate
 
 MAX_DEPTH = 64  # JSON nesting; the API's own bodies nest 5 deep
-CONTAINERS_PER_ITEM = 16  # objects and arrays per item (a copy pair takes 3)
+# JSON per item of --max-items (a copy pair takes 3 objects and 7 values); the parse of the
+# largest body they allow costs tens of milliseconds, not seconds
+CONTAINERS_PER_ITEM = 8
+VALUES_PER_ITEM = 64
 INLINE_BYTES = 64 * 1024  # smaller bodies are parsed on the event loop (a thread hop costs more)
 _INT64 = (-(2**63), 2**63 - 1)
 # the only way a lone surrogate can reach a decoded body: a \uD800-\uDFFF escape
@@ -73,21 +76,12 @@ def parse_json(raw: bytes, max_items: int) -> Any:
     """A body as JSON (an empty body is `{}`), strictly.
 
     Raises:
-        WorkerError: 400 for a body that is not UTF-8 JSON; 413 for one with more than
-            CONTAINERS_PER_ITEM objects and arrays per item of `max_items` (checked before it
-            is parsed); 422 (located) for one holding a value the worker refuses (see the
-            module docstring).
+        WorkerError: 400 for a body that is not UTF-8 JSON; 413 for one holding more JSON
+            values, or objects and arrays, per item of `max_items` than VALUES_PER_ITEM and
+            CONTAINERS_PER_ITEM (counted before it is parsed); 422 (located) for one holding
+            a value the worker refuses (see the module docstring).
     """
-    # Objects and arrays cost the parser most (memory and time, holding the GIL): count them
-    # before parsing (an upper bound: brackets inside strings count too).
-    containers = raw.count(b"{") + raw.count(b"[")
-    allowed = CONTAINERS_PER_ITEM * max_items + 1024
-    if containers > allowed:
-        raise WorkerError(
-            413,
-            f"request body too large: at most {allowed:,} JSON objects and arrays "
-            f"({CONTAINERS_PER_ITEM} per item of --max-items); {containers:,} sent",
-        )
+    _within_counts(raw, max_items)
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
@@ -125,6 +119,25 @@ def parse_json(raw: bytes, max_items: int) -> Any:
         raise WorkerError(422, _too_deep(), [{"location": "body", "message": _too_deep()}]) from exc
     check(data, deep=bool(rejected) or _SURROGATE_ESCAPE.search(raw) is not None)
     return data
+
+
+def _within_counts(raw: bytes, max_items: int) -> None:
+    """Refuse a body with more values than its parse should cost (memory, and time holding
+    the GIL: json parses in C). Counted at C speed from brackets and commas, an upper bound
+    (those inside strings count too)."""
+    containers = raw.count(b"{") + raw.count(b"[")
+    values = containers + raw.count(b",") + 1
+    for count, per_item, what in (
+        (containers, CONTAINERS_PER_ITEM, "JSON objects and arrays"),
+        (values, VALUES_PER_ITEM, "JSON values"),
+    ):
+        allowed = per_item * max_items + 1024
+        if count > allowed:
+            raise WorkerError(
+                413,
+                f"request body too large: at most {allowed:,} {what} ({per_item} per item of "
+                f"--max-items); {count:,} sent",
+            )
 
 
 def _too_deep() -> str:

@@ -211,13 +211,22 @@ def test_more_items_than_the_cap_are_413_naming_the_limit(small: WorkerHandle) -
     assert {route: r.status_code for route, r in at_cap.items()} == dict.fromkeys(at_cap, 200)
 
 
-def test_a_body_of_many_small_arrays_is_refused_before_it_is_parsed(small: WorkerHandle) -> None:
-    # 3 items allow 16 * 3 + 1024 objects and arrays; 2,000 empty arrays fit in 64 KiB
-    body = '{"operations": [{"path": "x"}], "junk": [' + ",".join(["[]"] * 2000) + "]}"
+@pytest.mark.parametrize(
+    ("junk", "message"),
+    [
+        ("[]", "at most 1,048 JSON objects and arrays (8 per item of --max-items); 2,004 sent"),
+        ("null", "at most 1,216 JSON values (64 per item of --max-items); 2,005 sent"),
+    ],
+)
+def test_a_body_of_many_small_values_is_refused_before_it_is_parsed(
+    small: WorkerHandle, junk: str, message: str
+) -> None:
+    # 3 items allow 8 * 3 + 1024 objects and arrays, 64 * 3 + 1024 values; this fits in 64 KiB
+    body = '{"operations": [{"path": "x"}], "junk": [' + ",".join([junk] * 2000) + "]}"
     with httpx.Client(base_url=small.url, headers=small.headers, timeout=TIMEOUT) as client:
         response = client.post("/storage:mkdir", content=body.encode())
 
-    assert "at most 1,072 JSON objects and arrays" in assert_problem(response, 413)["detail"]
+    assert message in assert_problem(response, 413)["detail"]
 
 
 # -- parsing off the event loop ----------------------------------------------------------------
