@@ -1,6 +1,7 @@
 """The worker's ASGI application: routes, lifespan (service start/stop), problem JSON for
-unknown routes and methods, and a last resort that turns any other failure into a problem-JSON
-500 whose error id is also logged with the traceback."""
+unknown routes and methods, a last resort that turns any other failure into a problem-JSON 500
+whose error id is also logged with the traceback, and connections closed after a large body
+that was not read."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from planner.worker.body import INLINE_BYTES
 from planner.worker.problems import problem
 from planner.worker.routes import build_routes
 from planner.worker.service import WorkerConfig, WorkerService
@@ -62,6 +64,46 @@ class LastResort:
             await response(scope, receive, send)
 
 
+class ClosesUnreadBodies:
+    """ASGI middleware: the answer to a request whose large body was not read to its end (refused
+    before it was read, or when it grew over --max-body) closes the connection, so the server
+    does not go on receiving and discarding what the client still sends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _declares_large_body(scope):
+            await self.app(scope, receive, send)
+            return
+        received = False
+
+        async def receiving() -> Message:
+            nonlocal received
+            message = await receive()
+            received = received or not message.get("more_body", False)
+            return message
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and not received:
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receiving, sending)
+
+
+def _declares_large_body(scope: Scope) -> bool:
+    """Chunked, or a Content-Length over what the server buffers anyway (smaller bodies are
+    cheaper to let the server discard than a new connection)."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return not value.isdigit() or int(value) > INLINE_BYTES
+    return False
+
+
 def create_app(config: WorkerConfig) -> Starlette:
     """The worker as an ASGI app; `app.state.service` is its WorkerService once started."""
 
@@ -84,7 +126,7 @@ def create_app(config: WorkerConfig) -> Starlette:
     app = Starlette(
         routes=build_routes(service),
         lifespan=lifespan,
-        middleware=[Middleware(LastResort)],
+        middleware=[Middleware(ClosesUnreadBodies), Middleware(LastResort)],
         exception_handlers={HTTPException: http_error},
     )
     app.state.service = service

@@ -40,6 +40,7 @@ class RawRequest:
         lines = [f"{method} {parts.path}{route} HTTP/1.1", f"Host: {parts.netloc}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.closed_after = False
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -56,6 +57,7 @@ class RawRequest:
         }
         while len(body) < int(headers["content-length"]):
             body += self._recv()
+        self.closed_after = headers.get("connection") == "close" and self.sock.recv(1) == b""
         self.sock.close()
         return int(status_line.split()[1]), headers, json.loads(body)
 
@@ -99,6 +101,7 @@ def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_sent(
 
     assert "at most 65,536 bytes" in body["detail"]
     assert "--max-body" in body["detail"]
+    assert attacker.closed_after  # the worker will not wait for, nor read, what follows
 
 
 def test_a_streamed_body_that_grows_over_the_limit_is_refused_when_it_does(
@@ -115,6 +118,7 @@ def test_a_streamed_body_that_grows_over_the_limit_is_refused_when_it_does(
     body = _problem(attacker.answer(), 413)
 
     assert "at most 65,536 bytes" in body["detail"]
+    assert attacker.closed_after
 
 
 def test_a_body_at_the_limit_is_read(small: WorkerHandle) -> None:
@@ -169,7 +173,9 @@ def test_a_caller_holding_no_role_is_refused_before_its_body_while_others_are_se
     assert served.status_code == 200
     for route, body in refusals.items():
         assert body["detail"] == "permission denied: 'bob' holds no role on any path", route
+    assert all(raw.closed_after for raw in waiting.values())
     _problem(oversized.answer(), 403)
+    assert oversized.closed_after
 
 
 def test_a_caller_with_any_role_has_its_body_read_and_checked_per_path(users: Users) -> None:
