@@ -67,6 +67,22 @@ class RawRequest:
         return chunk
 
 
+@pytest.fixture
+def raw() -> Iterator[Callable[..., RawRequest]]:
+    """Opens RawRequests (`raw(url, method, route, headers)`), all closed when the test ends."""
+    opened: list[RawRequest] = []
+
+    def open_one(*args: Any) -> RawRequest:
+        opened.append(RawRequest(*args))
+        return opened[-1]
+
+    try:
+        yield open_one
+    finally:
+        for request in opened:
+            request.sock.close()
+
+
 def _problem(answer: tuple[int, dict[str, str], dict[str, Any]], status: int) -> dict[str, Any]:
     got, headers, body = answer
     assert got == status, body
@@ -91,9 +107,9 @@ def _auth(worker: WorkerHandle, **more: str) -> dict[str, str]:
 
 # -- body size ---------------------------------------------------------------------------------
 def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_sent(
-    small: WorkerHandle,
+    small: WorkerHandle, raw: Callable[..., RawRequest]
 ) -> None:
-    attacker = RawRequest(
+    attacker = raw(
         small.url, "POST", "/storage:copy", _auth(small, **{"Content-Length": "100000000"})
     )
 
@@ -105,9 +121,9 @@ def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_sent(
 
 
 def test_a_streamed_body_that_grows_over_the_limit_is_refused_when_it_does(
-    small: WorkerHandle,
+    small: WorkerHandle, raw: Callable[..., RawRequest]
 ) -> None:
-    attacker = RawRequest(
+    attacker = raw(
         small.url, "POST", "/storage:mkdir", _auth(small, **{"Transfer-Encoding": "chunked"})
     )
     chunk = b"x" * 16384
@@ -154,16 +170,16 @@ def users(tmp_path: Path) -> Iterator[Users]:
 
 
 def test_a_caller_holding_no_role_is_refused_before_its_body_while_others_are_served(
-    users: Users,
+    users: Users, raw: Callable[..., RawRequest]
 ) -> None:
     set_grants(users, grant("alice", "writer", "alice"))
     bob = {"Authorization": "Bearer bob-token", "Content-Type": "application/json"}
     # under --max-body, and never sent: a worker that waited for it would never answer
     waiting = {
-        route: RawRequest(users.worker.url, "POST", route, {**bob, "Content-Length": "1000000"})
+        route: raw(users.worker.url, "POST", route, {**bob, "Content-Length": "1000000"})
         for route in ROUTES_NAMING_PATHS
     }
-    oversized = RawRequest(
+    oversized = raw(
         users.worker.url, "POST", "/storage:copy", {**bob, "Content-Length": "100000000"}
     )
 
