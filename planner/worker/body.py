@@ -43,10 +43,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isascii() or not declared.isdigit() or len(declared) > 19:
+        if not declared.isascii() or not declared.isdigit():
             raise WorkerError(400, f"invalid Content-Length {declared[:40]!r}")
-        if int(declared) > limit:
-            raise _too_large(limit, f"{int(declared):,} bytes declared")
+        if len(declared) > 19 or int(declared) > limit:
+            raise _too_large(limit, f"{declared} bytes declared")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -149,7 +149,7 @@ def check(data: Any, *, deep: bool = True) -> None:
     rejected value or a lone surrogate (in a string or a key). Iterative: no recursion limit.
 
     Raises:
-        WorkerError: 422 naming the first problem's location (`body.metadata['a'].custom.k`).
+        WorkerError: 422 naming the first problem's location (`body.metadata["a"].custom.k`).
     """
     if not deep and _depth_within(data):
         return

@@ -22,8 +22,8 @@ MAX_PATH_BYTES = 4096  # PATH_MAX on Linux: a longer path can never be opened
 MAX_SEGMENTS = 512  # deep enough for any real tree, shallow enough for recursive code
 MAX_SEGMENT_BYTES = 255  # NAME_MAX
 
-
-_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\x00]{1,255}"
+# canonical paths (the fast path of `normalise` takes ASCII ones: characters are bytes)
+_SEGMENT = rf"(?!\.\.?(?:/|\Z))[^/\x00]{{1,{MAX_SEGMENT_BYTES}}}"
 _CANONICAL = re.compile(rf"(?:{_SEGMENT}(?:/{_SEGMENT})*)?")
 _CANONICAL_LOCAL = re.compile(rf"/(?:{_SEGMENT}(?:/{_SEGMENT})*)?")
 
