@@ -95,25 +95,23 @@ class PermissionStore:
             for resource in doomed:
                 del self.grants[resource]
                 self.db.execute("DELETE FROM grants WHERE resource = ?", (resource,))
-            self._holders = None
+            if doomed:
+                self._holders = None
 
     def move(self, old: str, new: str) -> None:
-        """Carry the grants of a moved path (and of everything below it) to its new place."""
+        """Carry the grants of a moved path (and of everything below it) to its new place (the
+        same subjects hold them: `has_any_grant` is unchanged)."""
         with self.lock:
-            self._move(old, new)
-            self._holders = None
-
-    def _move(self, old: str, new: str) -> None:
-        moving = [r for r in self.grants if is_below(r, old)]
-        for resource in moving:
-            target = new + resource[len(old) :]
-            grants = self.grants.pop(resource)
-            self.grants[target] |= grants
-            self.db.execute("DELETE FROM grants WHERE resource = ?", (resource,))
-            self.db.executemany(
-                "INSERT OR IGNORE INTO grants VALUES (?, ?, ?, ?)",
-                [(target, *g) for g in grants],
-            )
+            moving = [r for r in self.grants if is_below(r, old)]
+            for resource in moving:
+                target = new + resource[len(old) :]
+                grants = self.grants.pop(resource)
+                self.grants[target] |= grants
+                self.db.execute("DELETE FROM grants WHERE resource = ?", (resource,))
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO grants VALUES (?, ?, ?, ?)",
+                    [(target, *g) for g in grants],
+                )
 
     # -- queries ------------------------------------------------------------------------------
     def query(self, queries: list[RoleQuery]) -> list[RoleAssignment]:

@@ -206,6 +206,22 @@ def test_a_caller_with_any_role_has_its_body_read_and_checked_per_path(users: Us
     assert read.status_code == 200, read.text
 
 
+def test_holding_a_role_through_a_group_counts_and_losing_the_last_one_is_noticed(
+    users: Users,
+) -> None:
+    cfd = grant("cfd", "writer", "cfd", "group")
+    set_grants(users, cfd)
+    by_group = users.alice.post("/storage:mkdir", json={"operations": [sp("cfd/x")]})
+    removed = users.root.post("/permissions:remove", json={"permissions": [cfd]})
+    after = users.alice.post("/storage:mkdir", json={"operations": [sp("cfd/y")]})
+
+    assert by_group.status_code == 200, by_group.text
+    assert removed.status_code == 200, removed.text
+    assert assert_problem(after, 403)["detail"] == (
+        "permission denied: 'alice' holds no role on any path"
+    )
+
+
 # -- items per request -------------------------------------------------------------------------
 def _items(n: int) -> dict[str, dict[str, Any]]:
     """A body of `n` items for each route, and the key holding them."""
