@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -21,6 +22,17 @@ def _remote(text: str) -> tuple[str, Path]:
     if name == "local":
         raise UsageError("--remote local=...: 'local' is always the host filesystem")
     return name, Path(directory).expanduser().resolve()
+
+
+_SIZE_UNITS = {"": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def _size(option: str, text: str) -> int:
+    """Bytes in `16MiB`, `512KiB`, `1GiB` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([KkMmGg]i[Bb])?\s*", text)
+    if match is None or int(match[1]) == 0:
+        raise UsageError(f"{option} {text!r}: expected a size such as 16MiB, 512KiB or 1048576")
+    return int(match[1]) * _SIZE_UNITS[(match[2] or "").lower()]
 
 
 def _token_from_file(path: Path) -> str:
@@ -107,6 +119,20 @@ def worker() -> None:
     "share) submissions get 503 with Retry-After.",
 )
 @click.option("--allow-shutdown", is_flag=True, help="Accept POST /api/v1/shutdown from admins.")
+@click.option(
+    "--max-body",
+    default="16MiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Largest request body accepted (bytes, or with KiB/MiB/GiB); larger ones get 413.",
+)
+@click.option(
+    "--max-items",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Most items (paths, pairs, grants) per request; more get 413.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     host: str,
@@ -121,6 +147,8 @@ def serve(
     pool: int,
     max_queued_items: int,
     allow_shutdown: bool,
+    max_body: str,
+    max_items: int,
     verbose: bool,
 ) -> int:
     """Serve the Data Transfer API (docs/api.md) over local storages.
@@ -161,6 +189,8 @@ def serve(
         max_queued_items=max_queued_items,
         retention_seconds=retention_seconds,
         allow_shutdown=allow_shutdown,
+        max_body=_size("--max-body", max_body),
+        max_items=max_items,
     )
 
     def ready(url: str) -> None:

@@ -1,20 +1,46 @@
-"""RFC 9457 problem responses, and the translation of request-parsing failures into them."""
+"""RFC 9457 problem responses, locations in request bodies, and the translation of model
+validation failures into located 422 problems."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from planner.api.wire import Problem, ProblemError
 from planner.errors import WorkerError
 
 PROBLEM_TYPE = "application/problem+json"
+MAX_REPORTED = 20  # problems listed in one answer (the first ones)
 M = TypeVar("M", bound=BaseModel)
+
+
+class WireResponse(JSONResponse):
+    """A JSON response that always renders: a record holding a lone surrogate (a file name that
+    is not UTF-8, listed from disk) is written with escapes, a non-finite number (a record
+    from a worker that accepted them) as null, instead of failing the request."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except ValueError:  # UnicodeEncodeError, or a non-finite float
+            text = json.dumps(_finite(content), separators=(",", ":"), allow_nan=False)
+            return text.encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def problem(
@@ -22,40 +48,19 @@ def problem(
     detail: str,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """A problem+json response."""
+    """A problem+json response (`extra`: extension members, e.g. `error_id`)."""
     body = Problem(
         title=HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error",
         status=status,
         detail=detail,
         errors=[ProblemError.model_validate(e) for e in errors or []],
+        **(extra or {}),
     )
-    return JSONResponse(
+    return WireResponse(
         body.model_dump(mode="json"), status_code=status, media_type=PROBLEM_TYPE, headers=headers
     )
-
-
-async def parse_body(request: Request, model: type[M]) -> M:
-    """The request body as `model`.
-
-    Raises:
-        WorkerError: 400 for a body that is not JSON, 422 for one that does not fit the model
-            (each problem located as `body.operations[0].dst.path`).
-    """
-    return validate_body(await read_json(request), model)
-
-
-async def read_json(request: Request) -> Any:
-    """The request body as JSON (an empty body is `{}`).
-
-    Raises:
-        WorkerError: 400 for a body that is not JSON.
-    """
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WorkerError(400, f"request body is not valid JSON: {exc}") from exc
 
 
 def validate_body(data: Any, model: type[M]) -> M:
@@ -67,27 +72,36 @@ def validate_body(data: Any, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        found = exc.errors()
         errors = [
-            {
-                "location": "body." + _location(e["loc"]),
-                "message": e["msg"],
-                "value": e.get("input") if _is_json(e.get("input")) else None,
-            }
-            for e in exc.errors()
+            {"location": locate(e["loc"]), "message": e["msg"], "value": _shown(e.get("input"))}
+            for e in found[:MAX_REPORTED]
         ]
-        raise WorkerError(422, "the request body does not match the API", errors) from exc
+        more = f" ({len(found)} problems, the first {MAX_REPORTED} listed)"
+        if len(found) <= MAX_REPORTED:
+            more = ""
+        raise WorkerError(422, f"the request body does not match the API{more}", errors) from exc
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+def locate(parts: Iterable[str | int]) -> str:
+    """The location of a value in a request body: `body.operations[3].dst.path`, with keys that
+    are not identifiers quoted (`body.metadata["dir/a.txt"].custom`)."""
+    return "body" + "".join(_step(p) for p in parts)
 
 
-def _is_json(value: Any) -> bool:
+def _step(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    if part.isidentifier():
+        return f".{part}"
+    return f"[{json.dumps(part)}]"
+
+
+def _shown(value: Any) -> Any:
+    """`value` as a problem may echo it: JSON of at most a few hundred characters, or None."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+        text = json.dumps(value, allow_nan=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return None
+    return value if len(text) <= 300 else None

@@ -43,9 +43,17 @@ def child_id(group_id: str, index: int) -> str:
 
 
 def child_of(op_id: str) -> tuple[str, int] | None:
-    """(group id, index) of a child's id `<group id>-<index>`; None for any other id."""
+    """(group id, index) of a child's id `<group id>-<index>`; None for any other id (the index
+    is ASCII digits as child_id writes them: `²`, `01` or 5,000 digits name no child)."""
     base, _, index = op_id.rpartition("-")
-    return (base, int(index)) if base and index.isdigit() else None
+    if not base or not index.isascii() or not index.isdigit() or len(index) > _INDEX_DIGITS:
+        return None
+    if index != "0" and index.startswith("0"):
+        return None
+    return base, int(index)
+
+
+_INDEX_DIGITS = 18  # far more children than any group can have, and below int64
 
 
 def timestamp(epoch: float | None) -> str | None:

@@ -1,12 +1,12 @@
 """Fast readers for the bulk request bodies (`{"operations": [...]}` of the storage routes):
 thousands of paths per request are read as plain JSON here; a body they do not accept goes
-through the wire models instead, which locate every problem (routes.py)."""
+through the wire models instead, which locate every problem (intake.py)."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-DEFAULT_REMOTE = "any"
+from planner.worker.paths import DEFAULT_REMOTE
 
 
 class Place(NamedTuple):

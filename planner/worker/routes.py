@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,11 +18,13 @@ from planner import __version__
 from planner.api import wire
 from planner.api.wire import RoleType
 from planner.errors import WorkerError
-from planner.worker import handlers
-from planner.worker.acl import resource_key, split_resource
+from planner.worker import handlers, intake
+from planner.worker.acl import resource_key
 from planner.worker.auth import User
-from planner.worker.problems import parse_body, problem, read_json, validate_body
-from planner.worker.requests import Pair, Place, read_pairs, read_places
+from planner.worker.body import off_loop, parse_json, read_body
+from planner.worker.paths import PathChecker
+from planner.worker.problems import MAX_REPORTED, WireResponse, problem
+from planner.worker.requests import Place
 from planner.worker.service import ItemFunction, WorkerService
 
 API = "/api/v1"
@@ -29,6 +32,7 @@ Handler = Callable[[Request, WorkerService, User], Awaitable[Response]]
 
 READ, WRITE, ADMIN = RoleType.READER, RoleType.WRITER, RoleType.ADMIN
 MAX_POLLED_IDS = 1000
+T = TypeVar("T")
 
 
 def endpoint(
@@ -61,7 +65,8 @@ def endpoint(
 
 
 def _require(svc: WorkerService, user: User, needs: list[tuple[str, str, RoleType]]) -> None:
-    """Refuse (403) a request naming a path the caller's roles do not cover."""
+    """Refuse (403) a request naming a path the caller's roles do not cover (`needs` holds
+    canonical resource keys: the ones the handlers then use)."""
     if user.is_admin:
         return
     denied: list[dict[str, object]] = [
@@ -74,11 +79,26 @@ def _require(svc: WorkerService, user: User, needs: list[tuple[str, str, RoleTyp
         if not svc.permissions.allows(user, key, role)
     ]
     if denied:
-        raise WorkerError(403, f"permission denied: {denied[0]['message']}", denied)
+        raise WorkerError(403, f"permission denied: {denied[0]['message']}", denied[:MAX_REPORTED])
+
+
+async def _body(request: Request, svc: WorkerService, user: User) -> bytes:
+    """The raw body of a request that names paths, once the caller is known to hold some role
+    (a caller holding none is refused before a byte of its body is read)."""
+    if not svc.permissions.has_any_grant(user):
+        raise WorkerError(403, f"permission denied: '{user.name}' holds no role on any path")
+    return await read_body(request, svc.config.max_body)
+
+
+async def _prepare(request: Request, svc: WorkerService, raw: bytes, work: Callable[[Any], T]) -> T:
+    """`work(parsed body)`: parsing, checking and authorizing a large body run off the loop."""
+    parser: ThreadPoolExecutor = request.app.state.parser
+    limit = svc.config.max_items
+    return await off_loop(len(raw), lambda: work(parse_json(raw, limit)), parser)
 
 
 def _ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return WireResponse(body, status_code=status)
 
 
 def _accepted(op_id: str) -> JSONResponse:
@@ -123,16 +143,17 @@ _PATH_ROLES = {"exists": READ, "list": READ, "mkdir": WRITE, "remove": WRITE, "r
 
 async def storage_operation(request: Request, svc: WorkerService, user: User) -> Response:
     op = request.path_params["op"]
-    if op in ("copy", "move"):
-        body = await read_json(request)
-        pairs = read_pairs(body)
-        if pairs is None:  # not the plain shape: the models locate what is wrong
-            pairs = [
-                Pair(Place(p.src.remote, p.src.path), Place(p.dst.remote, p.dst.path))
-                for p in validate_body(body, wire.CopyRequest).operations
-            ]
-        if not pairs:
-            raise WorkerError(422, "operations must not be empty")
+    if op not in ("copy", "move") and op not in _PATH_ROLES:
+        raise WorkerError(404, f"unknown storage operation '{op}'")
+    raw = await _body(request, svc, user)
+    limit = svc.config.max_items
+    extended = request.query_params.get("mode", "basic") == "extended"
+    recursive = svc.config.recursive_listing and request.query_params.get(
+        "recursive", "false"
+    ).lower() in ("true", "1")
+
+    def pair_items(body: Any) -> list[tuple[str, ItemFunction]]:
+        pairs = intake.pairs(body, PathChecker(svc.storages.names()), limit)
         src_role = READ if op == "copy" else WRITE
         needs = [
             (f"body.operations[{i}].{end}.path", resource_key(sp.remote, sp.path), role)
@@ -141,39 +162,25 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
         ]
         _require(svc, user, needs)
         make = handlers.copy_item if op == "copy" else handlers.move_item
-        pair_items = [
+        return [
             (f"{op} {p.src.remote}:{p.src.path} -> {p.dst.remote}:{p.dst.path}", make(svc, p))
             for p in pairs
         ]
-        return _accepted(svc.submit(user, f"{op} {len(pairs)} items", pair_items))
-    if op not in _PATH_ROLES:
-        raise WorkerError(404, f"unknown storage operation '{op}'")
-    body = await read_json(request)
-    paths = read_places(body)
-    if paths is None:
-        paths = [
-            Place(sp.remote, sp.path)
-            for sp in validate_body(body, wire.OperationsRequest).operations
-        ]
-    if not paths:
-        raise WorkerError(422, "operations must not be empty")
-    _require(
-        svc,
-        user,
-        [
+
+    def path_items(body: Any) -> list[tuple[str, ItemFunction]]:
+        paths = intake.places(body, PathChecker(svc.storages.names()), limit)
+        needs = [
             (f"body.operations[{i}].path", resource_key(sp.remote, sp.path), _PATH_ROLES[op])
             for i, sp in enumerate(paths)
-        ],
-    )
-    extended = request.query_params.get("mode", "basic") == "extended"
-    recursive = svc.config.recursive_listing and request.query_params.get(
-        "recursive", "false"
-    ).lower() in ("true", "1")
-    items: list[tuple[str, ItemFunction]] = [
-        (f"{op} {sp.remote}:{sp.path}", _path_item(svc, op, sp, extended, recursive))
-        for sp in paths
-    ]
-    return _accepted(svc.submit(user, f"{op} {len(paths)} items", items))
+        ]
+        _require(svc, user, needs)
+        return [
+            (f"{op} {sp.remote}:{sp.path}", _path_item(svc, op, sp, extended, recursive))
+            for sp in paths
+        ]
+
+    items = await _prepare(request, svc, raw, pair_items if op in ("copy", "move") else path_items)
+    return _accepted(svc.submit(user, f"{op} {len(items)} items", items))
 
 
 def _path_item(
@@ -225,7 +232,8 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
 
 
 async def operation(request: Request, svc: WorkerService, user: User) -> Response:
-    return _ok(svc.operations.get(request.path_params["op_id"], True, _viewer(user)))
+    op_id, viewer = request.path_params["op_id"], _viewer(user)
+    return _ok(await svc.call(lambda: svc.operations.get(op_id, True, viewer)))
 
 
 async def cancel_operation(request: Request, svc: WorkerService, user: User) -> Response:
@@ -249,59 +257,49 @@ async def delete_operation(request: Request, svc: WorkerService, user: User) -> 
 
 
 # -- metadata ----------------------------------------------------------------------------------
-def _metadata_path(svc: WorkerService, text: str) -> Place:
-    remote, path = split_resource(text, set(svc.storages.names()))
-    return Place(remote, path)
-
-
 async def metadata_get(request: Request, svc: WorkerService, user: User) -> Response:
-    body = await parse_body(request, wire.GetMetadataRequest)
-    legacy = [f"{sp.remote}:{sp.path}" if sp.remote != "any" else sp.path for sp in body.operations]
-    labels = body.paths or legacy
-    if not labels:
-        raise WorkerError(422, "paths must not be empty")
-    paths = [(label, _metadata_path(svc, label)) for label in labels]
-    _require(
-        svc,
-        user,
-        [
-            (f"body.paths[{i}]", resource_key(sp.remote, sp.path), READ)
-            for i, (_, sp) in enumerate(paths)
-        ],
-    )
-    item = handlers.metadata_get_item(svc, paths)
-    return _accepted(svc.submit(user, f"metadata:get {len(paths)} paths", [("metadata:get", item)]))
+    raw = await _body(request, svc, user)
+
+    def prepare(body: Any) -> ItemFunction:
+        found = intake.metadata_paths(body, PathChecker(svc.storages.names()), svc.config.max_items)
+        _require(svc, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
+        return handlers.metadata_get_item(svc, [(label, sp) for _, label, sp in found])
+
+    item = await _prepare(request, svc, raw, prepare)
+    return _accepted(svc.submit(user, "metadata:get", [("metadata:get", item)]))
 
 
 async def metadata_set(request: Request, svc: WorkerService, user: User) -> Response:
-    body = await parse_body(request, wire.SetMetadataRequest)
-    if not body.metadata:
-        raise WorkerError(422, "metadata must not be empty")
-    assignments = [(_metadata_path(svc, label), a.custom) for label, a in body.metadata.items()]
-    _require(
-        svc,
-        user,
-        [
-            (f"body.metadata[{label!r}]", resource_key(sp.remote, sp.path), WRITE)
-            for label, (sp, _) in zip(body.metadata, assignments, strict=True)
-        ],
-    )
-    item = handlers.metadata_set_item(svc, assignments)
-    return _accepted(
-        svc.submit(user, f"metadata:set {len(assignments)} paths", [("metadata:set", item)])
-    )
+    raw = await _body(request, svc, user)
+
+    def prepare(body: Any) -> ItemFunction:
+        found = intake.metadata_assignments(
+            body, PathChecker(svc.storages.names()), svc.config.max_items
+        )
+        _require(svc, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
+        return handlers.metadata_set_item(svc, [(sp, custom) for _, sp, custom in found])
+
+    item = await _prepare(request, svc, raw, prepare)
+    return _accepted(svc.submit(user, "metadata:set", [("metadata:set", item)]))
 
 
 # -- permissions -------------------------------------------------------------------------------
 async def permissions_check(request: Request, svc: WorkerService, user: User) -> Response:
-    body = await parse_body(request, wire.PermissionsRequest)
-    allowed = all(svc_check(svc, a, user) for a in body.permissions)
-    return _ok({"allowed": allowed})
+    raw = await read_body(request, svc.config.max_body)
+
+    def prepare(body: Any) -> bool:
+        found = intake.role_assignments(
+            body, PathChecker(svc.storages.names()), svc.config.max_items
+        )
+        return all(svc_check(svc, a, user) for _, a in found)
+
+    return _ok({"allowed": await _prepare(request, svc, raw, prepare)})
 
 
 def svc_check(svc: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
-    """Whether the assignment's subject holds at least its role (groups, ancestors and the admin
-    flag count; a caller asking about itself is known even without a users file)."""
+    """Whether the assignment's subject holds at least its role on its (canonical) resource
+    (groups, ancestors and the admin flag count; a caller asking about itself is known even
+    without a users file)."""
     key = a.resource.path
     subject = a.subject
     if subject.type is wire.SubjectType.USER:
@@ -315,36 +313,43 @@ def svc_check(svc: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
 
 
 async def permissions_get(request: Request, svc: WorkerService, user: User) -> Response:
-    body = await parse_body(request, wire.PermissionsQueryRequest)
-    if not user.is_admin:
-        needs = [
-            (f"body.permissions[{i}].resource.path", q.resource.path, READ)
-            for i, q in enumerate(body.permissions)
-            if q.resource and q.resource.path
-        ]
-        if len(needs) != len(body.permissions):
-            raise WorkerError(403, "only admins may query permissions without a resource path")
-        _require(svc, user, needs)
-    found = svc.permissions.query(body.permissions)
+    raw = await _body(request, svc, user)
+
+    def prepare(body: Any) -> list[wire.RoleAssignment]:
+        found = intake.role_queries(body, PathChecker(svc.storages.names()), svc.config.max_items)
+        if not user.is_admin:
+            needs = [
+                (where, q.resource.path, READ)
+                for where, q in found
+                if q.resource is not None and q.resource.path
+            ]
+            if len(needs) != len(found):
+                raise WorkerError(403, "only admins may query permissions without a resource path")
+            _require(svc, user, needs)
+        return svc.permissions.query([q for _, q in found])
+
+    found = await _prepare(request, svc, raw, prepare)
     return _ok({"permissions": [a.model_dump(mode="json") for a in found]})
 
 
 async def permissions_change(request: Request, svc: WorkerService, user: User) -> Response:
-    if request.path_params["op"] not in ("set", "remove"):
-        raise WorkerError(404, f"unknown permissions operation '{request.path_params['op']}'")
-    body = await parse_body(request, wire.PermissionsRequest)
-    _require(
-        svc,
-        user,
-        [
-            (f"body.permissions[{i}].resource.path", a.resource.path, ADMIN)
-            for i, a in enumerate(body.permissions)
-        ],
-    )
-    if request.path_params["op"] == "set":
-        svc.permissions.set(body.permissions)
+    op = request.path_params["op"]
+    if op not in ("set", "remove"):
+        raise WorkerError(404, f"unknown permissions operation '{op}'")
+    raw = await _body(request, svc, user)
+
+    def prepare(body: Any) -> list[wire.RoleAssignment]:
+        found = intake.role_assignments(
+            body, PathChecker(svc.storages.names()), svc.config.max_items
+        )
+        _require(svc, user, [(where, a.resource.path, ADMIN) for where, a in found])
+        return [a for _, a in found]
+
+    assignments = await _prepare(request, svc, raw, prepare)
+    if op == "set":
+        svc.permissions.set(assignments)
     else:
-        svc.permissions.remove(body.permissions)
+        svc.permissions.remove(assignments)
     return _ok({})
 
 
