@@ -20,6 +20,9 @@ TRANSIENT = 503
 CANCELLED = 499
 UNKNOWN_OPERATION = 404
 UNKNOWN_ERROR = "unknown operation"
+# work a stopping worker cancelled: code 499, but marked transient, so that clients send it again
+# (to this worker once it is back, or to another)
+SHUTDOWN_ERROR = "cancelled: the worker shut down"
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 _TERMINAL = frozenset({SUCCEEDED, FAILED})
@@ -263,7 +266,7 @@ def failure(body: dict[str, Any], code: int, message: str) -> None:
     body["error"] = message
     body["error_detail"] = {"code": code, "message": message, "errors": []}
     body["messages"] = [message]
-    if code == TRANSIENT:
+    if code == TRANSIENT or message.endswith(SHUTDOWN_ERROR):
         body["info"] = {"transient": True}
 
 

@@ -23,7 +23,7 @@ from planner.worker.db import SqliteTempRegistry, StateDB, database_refusal
 from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.operations import OperationStore
-from planner.worker.records import CANCELLED, Group, Item
+from planner.worker.records import CANCELLED, SHUTDOWN_ERROR, Group, Item
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")
@@ -34,7 +34,6 @@ PRUNE_INTERVAL = 3600.0
 # at shutdown, how long running items get to stop after they are cancelled (a copy stops at its
 # next 8 MiB chunk); those still running then are recorded failed all the same
 STOP_GRACE = 10.0
-SHUTDOWN_ERROR = "cancelled: the worker shut down"
 
 
 @dataclass

@@ -314,7 +314,7 @@ def test_invalid_plan_exits_2_and_touches_nothing(
     assert not (tmp_path / "data").exists()
     assert not (tmp_path / ".planner").exists()
     # the worker started while the plan was loading is gone too
-    assert processes_mentioning("planner.worker.child") == []
+    assert processes_mentioning("planner.worker.child", parent=os.getpid()) == []
 
 
 def test_resume_with_nothing_to_resume_exits_2(

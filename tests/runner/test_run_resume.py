@@ -109,17 +109,20 @@ def regular_files(root: Path) -> int:
     return sum(1 for p in root.rglob("*.bin") if not p.name.startswith("."))
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """Live processes (this one aside) whose command line contains `text` (Linux /proc)."""
+def processes_mentioning(text: str, *, parent: int | None = None) -> list[int]:
+    """Live processes (this one aside) whose command line contains `text` (Linux /proc); with
+    `parent`, only that process's children (other test runs on the machine are not ours)."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             command = Path(entry.path, "cmdline").read_bytes()
+            # the parent pid is the second field after the parenthesised command name
+            ppid = int(Path(entry.path, "stat").read_text().rpartition(")")[2].split()[1])
         except OSError:  # gone meanwhile
             continue
-        if text.encode() in command:
+        if text.encode() in command and (parent is None or ppid == parent):
             found.append(int(entry.name))
     return found
 

@@ -18,7 +18,8 @@ import httpx
 
 from planner.worker.auth import User
 from planner.worker.faults import FaultSpec
-from planner.worker.service import SHUTDOWN_ERROR, ItemContext, Outcome, WorkerConfig, WorkerService
+from planner.worker.records import SHUTDOWN_ERROR
+from planner.worker.service import ItemContext, Outcome, WorkerConfig, WorkerService
 from tests.conftest import start_worker
 from tests.worker.test_api_operations import wait_running_with_progress
 from tests.worker.test_api_routes import failed_with, pair, sp, submit
@@ -96,6 +97,7 @@ def test_stopping_the_worker_fails_queued_and_running_items_and_writes_them_all(
             SHUTDOWN_ERROR,
             f"300 of 300 items failed: {SHUTDOWN_ERROR}",
         ), op
+        assert op["info"] == {"transient": True}, op  # clients send the work again
     assert len(listed) == 41
     assert_all_cancelled_by_shutdown(stored(worker.state_dir / "worker.db"))
 
