@@ -291,9 +291,24 @@ async def permissions_check(request: Request, svc: WorkerService, user: User) ->
         found = intake.role_assignments(
             body, PathChecker(svc.storages.names()), svc.config.max_items
         )
+        # a caller may ask about itself anywhere; about others only where it may read grants
+        _require(
+            svc,
+            user,
+            [(where, a.resource.path, READ) for where, a in found if not _is_self(a.subject, user)],
+        )
         return all(svc_check(svc, a, user) for _, a in found)
 
     return _ok({"allowed": await _prepare(request, svc, raw, prepare)})
+
+
+def _is_self(subject: wire.Subject, caller: User) -> bool:
+    """Whether a subject is the caller, one of its groups, or everyone."""
+    if subject.type is wire.SubjectType.USER:
+        return subject.id == caller.name
+    if subject.type is wire.SubjectType.GROUP:
+        return subject.id in caller.groups
+    return True
 
 
 def svc_check(svc: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:

@@ -201,3 +201,34 @@ def test_a_path_on_any_named_like_another_remote_does_not_borrow_its_grants(
     succeeded(on_data)
     assert_problem(copy_out, 403)
     assert not (users.worker.roots["any"] / "data:team").exists()
+
+
+def test_permissions_check_about_someone_else_needs_read_access_to_the_resource(
+    users: Users,
+) -> None:
+    set_grants(
+        users,
+        grant("projects/alice", "reader", "alice"),
+        grant("projects/bob", "admin", "bob"),
+    )
+
+    about_bob_there = users.alice.post(
+        "/permissions:check", json={"permissions": [grant("projects/bob", "admin", "bob")]}
+    )
+    about_a_group_there = users.alice.post(
+        "/permissions:check",
+        json={"permissions": [grant("projects/bob", "reader", "release", "group")]},
+    )
+    about_herself_there = users.alice.post(
+        "/permissions:check", json={"permissions": [grant("projects/bob", "reader", "alice")]}
+    )
+    about_bob_here = users.alice.post(
+        "/permissions:check",
+        json={"permissions": [grant("projects/alice/x", "reader", "bob")]},
+    )
+
+    body = assert_problem(about_bob_there, 403)
+    assert [e["location"] for e in body["errors"]] == ["body.permissions[0].resource.path"]
+    assert_problem(about_a_group_there, 403)
+    assert about_herself_there.json() == {"allowed": False}
+    assert about_bob_here.json() == {"allowed": False}
