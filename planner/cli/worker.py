@@ -98,6 +98,11 @@ def worker() -> None:
     help="Item threads (0: sized for this machine).",
 )
 @click.option("--allow-shutdown", is_flag=True, help="Accept POST /api/v1/shutdown from admins.")
+@click.option(
+    "--fsync",
+    is_flag=True,
+    help="Sync each copied file and changed directory before reporting success.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     host: str,
@@ -111,6 +116,7 @@ def serve(
     retention: str,
     pool: int,
     allow_shutdown: bool,
+    fsync: bool,
     verbose: bool,
 ) -> int:
     """Serve the Data Transfer API (docs/api.md) over local storages.
@@ -150,6 +156,7 @@ def serve(
         pool_size=pool,
         retention_seconds=retention_seconds,
         allow_shutdown=allow_shutdown,
+        fsync=fsync,
     )
 
     def ready(url: str) -> None:

@@ -44,6 +44,9 @@ class WorkerConfig:
     # off: neither advertise nor honour `?recursive=true` on list, like a worker without
     # planner's extensions (tests of clients that must then list level by level)
     recursive_listing: bool = True
+    # sync every copied file and changed directory before reporting success (--fsync); moves
+    # across filesystems always sync before they delete their source
+    fsync: bool = False
 
     def remote_roots(self) -> dict[str, Path]:
         """Remotes with `any` defaulting to `<state-dir>/storage`."""
@@ -85,7 +88,9 @@ class WorkerService:
         self.db = StateDB(config.state_dir / "worker.db")
         self.temp_registry = SqliteTempRegistry(self.db)
         self.storages = Storages(
-            {k: v for k, v in config.remote_roots().items()}, temp_registry=self.temp_registry
+            {k: v for k, v in config.remote_roots().items()},
+            temp_registry=self.temp_registry,
+            fsync=config.fsync,
         )
         self.operations = OperationStore(self.db)
         self.metadata = MetadataStore(self.db)
