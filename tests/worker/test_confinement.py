@@ -172,9 +172,7 @@ CASES: dict[str, Case] = {
     "rmdir": Case(*_one("/storage:rmdir", "dir/sub2"), "dir/sub2"),
     "move src": Case("/storage:move", _pair("dir/f.txt", "moved.txt"), "dir/f.txt"),
     "move dst": Case("/storage:move", _pair("seed.txt", "dir/new.txt"), "dir/new.txt"),
-    "metadata:get": Case(
-        "/metadata:get", lambda ns: {"paths": [f"{ns}/dir/f.txt"]}, "dir/f.txt"
-    ),
+    "metadata:get": Case("/metadata:get", lambda ns: {"paths": [f"{ns}/dir/f.txt"]}, "dir/f.txt"),
 }
 
 
