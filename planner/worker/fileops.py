@@ -166,7 +166,8 @@ def copy_open_file(
         CopyCancelledError: `cancel` was set.
     """
     tmp = temp_name_for(name)
-    registry.add(os.path.join(dir_path, tmp))
+    journaled = f"{dir_path}/{tmp}" if dir_path != "/" else f"/{tmp}"
+    registry.add(journaled)
     try:
         dst_fd = os.open(tmp, _CREATE, 0o666, dir_fd=dir_fd)
         try:
@@ -179,7 +180,7 @@ def copy_open_file(
     except BaseException:
         discard_temp(dir_fd, dir_path, tmp, registry)
         raise
-    registry.discard(os.path.join(dir_path, tmp))
+    registry.discard(journaled)
     if fsync:
         sync_dir(dir_fd)
     return result

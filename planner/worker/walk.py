@@ -9,7 +9,7 @@ import errno
 import os
 import stat
 
-from planner.worker.confine import Root, fd_path
+from planner.worker.confine import Root, fd_path, join
 from planner.worker.fileops import is_temp_name
 from planner.worker.storage_errors import StorageError
 
@@ -70,7 +70,7 @@ def _list_one(
                 continue
             raise
         linked = under_link
-        real = os.path.join(path, name)
+        real = join(path, name)
         if stat.S_ISLNK(st.st_mode):
             followed = _follow(root, fd, path, name)
             if followed is None:
