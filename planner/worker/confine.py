@@ -37,6 +37,15 @@ def reopen(fd: int, flags: int) -> int:
     return os.open(f"/proc/self/fd/{fd}", flags | os.O_CLOEXEC)
 
 
+def sync_dir(dir_fd: int) -> None:
+    """fsync the directory `dir_fd` refers to (an O_PATH descriptor cannot be synced itself)."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def join(directory: str, name: str) -> str:
     """`directory/name` (os.path.join costs more, and this runs for every file of a tree)."""
     return directory + name if directory.endswith("/") else f"{directory}/{name}"
@@ -130,9 +139,10 @@ class Root:
             os.close(fd)
             raise
 
-    def make_dirs(self, parts: list[str], label: str) -> tuple[int, str]:
+    def make_dirs(self, parts: list[str], label: str, *, sync: bool = False) -> tuple[int, str]:
         """`mkdir -p root/parts` one component at a time, each made and opened relative to the
-        checked descriptor of its parent; returns the last one like `open_dir`.
+        checked descriptor of its parent; returns the last one like `open_dir`. With `sync`,
+        each directory that got a new entry is fsynced.
 
         Raises:
             StorageError: 403 a component leads outside the root.
@@ -141,8 +151,13 @@ class Root:
         fd, real = self.open_dir([], label)
         try:
             for part in parts:
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.mkdir(part, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                else:
+                    if sync:
+                        sync_dir(fd)
                 child, real = self.enter(fd, real, part, label)
                 os.close(fd)
                 fd = child
@@ -201,7 +216,7 @@ class Root:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            if exc.errno in (*_NOT_FOUND, errno.EACCES):
+            if exc.errno in _NOT_FOUND:
                 return None
             raise
         try:

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import xxhash
 
+from planner.worker.confine import sync_dir
 from planner.worker.storage_errors import CopyCancelledError, SourceChangedError
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -129,15 +130,6 @@ def _write_range(
                 raise OSError(errno.EIO, "write made no progress")
             methods.pop(0)
         done += n
-
-
-def sync_dir(dir_fd: int) -> None:
-    """fsync the directory `dir_fd` refers to (an O_PATH descriptor cannot be synced itself)."""
-    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def copy_open_file(

@@ -11,8 +11,8 @@ import logging
 import os
 import stat
 
-from planner.worker.confine import Place, open_regular
-from planner.worker.fileops import TempRegistry, copy_into, discard_temp, sync_dir, temp_name_for
+from planner.worker.confine import Place, open_regular, sync_dir
+from planner.worker.fileops import TempRegistry, copy_into, discard_temp, temp_name_for
 from planner.worker.storage_errors import StorageError
 from planner.worker.treecopy import Side, copy_tree, difference, key_of
 

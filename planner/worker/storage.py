@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from planner.worker import fileops, moves
-from planner.worker.confine import Place, Root, is_inside, reopen
+from planner.worker.confine import Place, Root, is_inside, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
 from planner.worker.storage_errors import StorageError, translated
 from planner.worker.walk import walk
@@ -118,7 +118,7 @@ class Storages:
         except FileNotFoundError:
             if not make_parents:
                 raise
-            fd, real = root.make_dirs(parts[:-1], label)
+            fd, real = root.make_dirs(parts[:-1], label, sync=self._fsync)
         return Place(root, fd, real, parts[-1], label)
 
     @staticmethod
@@ -139,7 +139,7 @@ class Storages:
         """With --fsync, sync the parent directories of `places` (a change of their entries)."""
         if self._fsync:
             for place in places:
-                fileops.sync_dir(place.dir_fd)
+                sync_dir(place.dir_fd)
 
     # -- reading -----------------------------------------------------------------------------
 

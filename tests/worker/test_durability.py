@@ -214,7 +214,8 @@ def test_with_fsync_a_copy_syncs_its_file_and_directory_before_it_succeeds(
 
     assert code_of(op) is None, op
     assert code_of(renamed) is None, renamed
-    file_sync, dir_sync, *rest = [path for _, path in events]
+    made_parent, file_sync, dir_sync, *rest = [path for _, path in events]
+    assert made_parent == str(fs.fast)  # where the missing parent `c` was made
     assert os.path.dirname(file_sync) == str(fs.fast / "c")
     assert os.path.basename(file_sync).startswith(".f.bin.planner-tmp-")
     assert dir_sync == str(fs.fast / "c")

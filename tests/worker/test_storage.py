@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from planner.worker import fileops, moves
+from planner.worker import confine, fileops, moves
 from planner.worker.storage import FileInfo, MemoryTempRegistry, StorageError, Storages
 from planner.worker.storage_errors import translated
 
@@ -416,6 +416,64 @@ def test_recursive_list_follows_inside_links_skips_escaping_ones_and_ends_on_loo
         "alias/b/c.txt",
         "alias/d.txt",
     ]
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_recursive_list_of_a_deep_and_wide_tree_holds_few_descriptors(
+    storages: Storages, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = data / "deep"
+    chain = deep.joinpath(*[f"l{i}" for i in range(300)])
+    chain.mkdir(parents=True)
+    for i in range(2000):
+        (data / "wide" / f"d{i:04d}").mkdir(parents=True)
+    held: list[int] = []
+    reopen = confine.Root.reopen_dir
+
+    def counting(root: confine.Root, path: str, key: tuple[int, int]) -> int | None:
+        held.append(open_descriptors())
+        return reopen(root, path, key)
+
+    monkeypatch.setattr(confine.Root, "reopen_dir", counting)
+    before = open_descriptors()
+    found = storages.list("data", "", recursive=True)
+    assert len(found) == 2 + 300 + 2000
+    assert max(held) <= before + 4
+    assert open_descriptors() == before
+
+
+def test_failing_operations_leave_no_descriptor_open(
+    storages: Storages, data: Path, outside: Path
+) -> None:
+    write(data / "d" / "f.txt", "f")
+    attempts: list[Callable[[], object]] = [
+        *(lambda op=op: READS[op](storages, "dirlink/secret.txt") for op in READS),
+        *(lambda op=op: WRITES[op](storages) for op in WRITES),
+        lambda: storages.copy("data", "d", "data", "x"),
+        lambda: storages.copy("data", "d/f.txt", "data", "d"),
+        lambda: storages.copy("data", "missing", "data", "x"),
+        lambda: storages.move("data", "d", "data", "d/f.txt/x"),
+        lambda: storages.list("data", "missing/x", recursive=True),
+        lambda: storages.mkdir("data", "d/f.txt/x"),
+    ]
+    before = open_descriptors()
+    for attempt in attempts:
+        with pytest.raises(StorageError):
+            attempt()
+    assert open_descriptors() == before
+
+
+def test_mkdir_creates_missing_parents_through_a_link_inside_the_root(
+    storages: Storages, data: Path
+) -> None:
+    (data / "real").mkdir()
+    (data / "alias").symlink_to("real")
+    assert storages.mkdir("data", "alias/new/deeper") is True
+    assert (data / "real" / "new" / "deeper").is_dir()
+    assert not (data / "alias").is_dir() or (data / "alias").is_symlink()
 
 
 def test_plain_list_shows_a_loop_link_as_a_directory(storages: Storages, data: Path) -> None:
