@@ -15,14 +15,14 @@ import secrets
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import xxhash
 
-from planner.worker.confine import sync_dir
-from planner.worker.storage_errors import CopyCancelledError, SourceChangedError
+from planner.worker.confine import Root, is_inside, sync_dir
+from planner.worker.storage_errors import CopyCancelledError, SourceChangedError, StorageError
 
 CHUNK_SIZE = 8 * 1024 * 1024
 # The kernel paths tried in order; a method the kernel refuses is dropped for the rest of a copy.
@@ -331,6 +331,35 @@ def discard_temp(dir_fd: int, dir_path: str, name: str, registry: TempRegistry) 
         return False
     registry.discard(path)
     return True
+
+
+def delete_leftovers(roots: Iterable[Root], registry: TempRegistry) -> int:
+    """Delete every leftover temporary file `registry` knows and return how many were deleted.
+    Registered paths that are not temporary names of ours are forgotten, never deleted; each is
+    deleted through the checked descriptor of its directory, within the most specific of `roots`
+    that holds it."""
+    deleted = 0
+    for leftover in registry.leftovers():
+        directory, name = os.path.split(leftover)
+        if not is_temp_name(name):
+            registry.discard(leftover)
+            continue
+        holders = [r for r in roots if is_inside(r.path, directory)]
+        if not holders:
+            continue
+        root = max(holders, key=lambda r: len(r.path))
+        parts = os.path.relpath(directory, root.path).split(os.sep)
+        try:
+            fd, real = root.open_dir([p for p in parts if p != "."], directory)
+        except (OSError, StorageError):
+            continue
+        try:
+            if discard_temp(fd, real, name, registry):
+                deleted += 1
+                registry.discard(leftover)
+        finally:
+            os.close(fd)
+    return deleted
 
 
 def hash_fd(fd: int) -> str:

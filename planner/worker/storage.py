@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from planner.worker import fileops, moves
-from planner.worker.confine import Place, Root, is_inside, reopen, sync_dir
+from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
 from planner.worker.storage_errors import StorageError, translated
 from planner.worker.walk import walk
@@ -358,28 +358,7 @@ class Storages:
         starts); returns how many were deleted. Registered paths that are not temporary names of
         ours are forgotten, never deleted; each is deleted through the checked descriptor of its
         directory, within the most specific root that holds it."""
-        deleted = 0
-        for leftover in self._registry.leftovers():
-            directory, name = os.path.split(leftover)
-            if not fileops.is_temp_name(name):
-                self._registry.discard(leftover)
-                continue
-            root = max(
-                (r for r in self._roots.values() if is_inside(r.path, directory)),
-                key=lambda r: len(r.path),
-            )
-            parts = os.path.relpath(directory, root.path).split(os.sep)
-            try:
-                fd, real = root.open_dir([p for p in parts if p != "."], directory)
-            except (OSError, StorageError):
-                continue
-            try:
-                if fileops.discard_temp(fd, real, name, self._registry):
-                    deleted += 1
-                    self._registry.discard(leftover)
-            finally:
-                os.close(fd)
-        return deleted
+        return fileops.delete_leftovers(self._roots.values(), self._registry)
 
 
 def _same(a: int, b: int) -> bool:

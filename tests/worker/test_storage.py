@@ -931,6 +931,19 @@ def test_cleanup_temp_never_deletes_a_path_that_is_not_a_temp_name(
     assert registry.leftovers() == []
 
 
+def test_cleanup_temp_never_deletes_through_a_directory_swapped_for_a_link(
+    storages: Storages, data: Path, outside: Path, registry: MemoryTempRegistry
+) -> None:
+    temp = ".f.txt.planner-tmp-0a1b2c"
+    write(data / "d" / temp, "partial")
+    registry.add(str(data.resolve() / "d" / temp))
+    write(outside / temp, "outside, looks like ours")
+    (data / "d").rename(data / "d-away")
+    (data / "d").symlink_to(outside)
+    assert storages.cleanup_temp() == 0
+    assert (outside / temp).read_text() == "outside, looks like ours"
+
+
 def test_a_large_copy_hashes_alongside_the_kernel_copy(tmp_path: Path) -> None:
     size = fileops._PARALLEL_HASH_SIZE + 3 * 1024 * 1024 + 17  # several chunks, a ragged end
     data = random.Random(5).randbytes(size)
