@@ -2,8 +2,10 @@
 4): `Storages.list(recursive=True)` of a 20,000-file tree, and a 20,000-file copy through the
 embedded worker (one request), each on a named remote (confined) and on `local` (the host root).
 Every measurement runs in a fresh interpreter importing one checkout (PYTHONPATH), old and new
-alternating round by round, so both meet the same load on a shared machine. Runs on a tmpfs
-(/dev/shm) when there is one. Not part of the test run.
+alternating round by round, so both meet the same load on a shared machine; beside the wall time
+of the measured part, the CPU time (user + system) of the whole child is reported, which load
+from other processes disturbs less. Runs on a tmpfs (/dev/shm) when there is one. Not part of
+the test run.
 
 Run: python -m tests.bench.bench_confine --old ../wt-A-base [--new .] [--files 20000] [--rounds 3]
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -85,8 +88,17 @@ def _tree(base: Path, files: int) -> Path:
     return top
 
 
-def _measure(checkout: Path, kind: str, remote: str, tree: Path, scratch: Path) -> float:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure(
+    checkout: Path, kind: str, remote: str, tree: Path, scratch: Path
+) -> tuple[float, float]:
+    """(wall seconds of the measured part, CPU seconds of the whole child)."""
     environment = {**os.environ, "PYTHONPATH": str(checkout)}
+    cpu = _cpu()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, kind, remote, str(tree), str(scratch)],
         capture_output=True,
@@ -98,7 +110,7 @@ def _measure(checkout: Path, kind: str, remote: str, tree: Path, scratch: Path) 
         raise SystemExit(f"{checkout} {kind} {remote} failed: {done.stderr[-3000:]}")
     for leftover in scratch.iterdir():
         shutil.rmtree(leftover)
-    return float(json.loads(done.stdout.strip().splitlines()[-1]))
+    return float(json.loads(done.stdout.strip().splitlines()[-1])), _cpu() - cpu
 
 
 def main() -> None:
@@ -111,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="planner-confine-bench-", dir=args.dir))
     checkouts = {"old": args.old.resolve(), "new": args.new.resolve()}
-    results: dict[tuple[str, str, str], list[float]] = {}
+    results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     try:
         tree = _tree(base, args.files)
         scratch = base / "scratch"
@@ -121,21 +133,22 @@ def main() -> None:
                 # alternate which goes first, so neither always meets a warmer machine
                 order = ["old", "new"] if n % 2 == 0 else ["new", "old"]
                 for label in order:
-                    seconds = _measure(checkouts[label], kind, remote, tree, scratch)
-                    results.setdefault((kind, remote, label), []).append(seconds)
+                    measured = _measure(checkouts[label], kind, remote, tree, scratch)
+                    results.setdefault((kind, remote, label), []).append(measured)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"{args.files} files, median of {args.rounds} rounds, old={args.old} new={args.new}")
     for kind, remote in MEASURES:
-        old = statistics.median(results[(kind, remote, "old")])
-        new = statistics.median(results[(kind, remote, "new")])
         where = "named remote" if remote == "src" else "local"
-        print(
-            f"  {kind:4s} ({where:12s}): old {old:7.3f} s  new {new:7.3f} s"
-            f"  new/old {new / old:5.2f}"
-            f"   (old {', '.join(f'{x:.3f}' for x in results[(kind, remote, 'old')])};"
-            f" new {', '.join(f'{x:.3f}' for x in results[(kind, remote, 'new')])})"
-        )
+        for column, title in ((0, "wall"), (1, "cpu ")):
+            old = [x[column] for x in results[(kind, remote, "old")]]
+            new = [x[column] for x in results[(kind, remote, "new")]]
+            mid_old, mid_new = statistics.median(old), statistics.median(new)
+            print(
+                f"  {kind:4s} {where:12s} {title}: old {mid_old:7.3f} s  new {mid_new:7.3f} s"
+                f"  new/old {mid_new / mid_old:5.2f}   (old {', '.join(f'{x:.3f}' for x in old)};"
+                f" new {', '.join(f'{x:.3f}' for x in new)})"
+            )
 
 
 if __name__ == "__main__":
