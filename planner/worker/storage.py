@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
-from planner.worker.storage_errors import StorageError, translated
+from planner.worker.storage_errors import SourceChangedError, StorageError, translated
 from planner.worker.walk import walk
 
 __all__ = [
@@ -210,6 +210,8 @@ class Storages:
             try:
                 checksum = fileops.hash_fd(fd)
                 fileops.ensure_unchanged(fd, st)
+            except SourceChangedError as exc:
+                raise StorageError(503, f"{remote}:{path}: changed while it was hashed") from exc
             finally:
                 os.close(fd)
         return checksum

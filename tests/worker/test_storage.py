@@ -342,6 +342,26 @@ def test_checksum_is_xxh64_lowercase_hex(storages: Storages, data: Path) -> None
     assert storages.checksum("data", "mock.txt") == "ac2390bba2edaa01"
 
 
+def test_checksum_of_a_file_rewritten_while_it_is_hashed_is_503(
+    storages: Storages, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(data / "f.bin", b"x" * 100, OLD_MTIME_NS)
+    hash_fd = fileops.hash_fd
+
+    def rewriting(fd: int) -> str:
+        checksum = hash_fd(fd)
+        before = path.stat().st_ctime_ns
+        path.write_bytes(b"y" * 100)
+        while path.stat().st_ctime_ns == before:  # a coarse clock: until the kernel shows it
+            os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+        os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+        return checksum
+
+    monkeypatch.setattr(fileops, "hash_fd", rewriting)
+    error = raises_code(503, lambda: storages.checksum("data", "f.bin"))
+    assert error.message == "data:f.bin: changed while it was hashed"
+
+
 def test_checksum_of_missing_is_404_and_of_a_directory_409(storages: Storages, data: Path) -> None:
     (data / "d").mkdir()
     raises_code(404, lambda: storages.checksum("data", "missing"))
