@@ -67,14 +67,16 @@ class WorkerHandle:
 
 
 def start_worker(tmp_path: Path, **options: object) -> tuple[object, WorkerHandle]:
-    """Start a real worker on 127.0.0.1 with a free port, storages under tmp_path."""
+    """Start a real worker on 127.0.0.1 with a free port, storages under tmp_path (`roots`, a
+    dict of remote name to directory, replaces the default `data`)."""
     from planner.worker.auth import Authenticator
     from planner.worker.serve import EmbeddedWorker
     from planner.worker.service import WorkerConfig
 
     token = str(options.pop("token", "test-token-0123456789"))
     state_dir = tmp_path / "worker-state"
-    roots = {"data": tmp_path / "data"}
+    roots = options.pop("roots", None) or {"data": tmp_path / "data"}
+    assert isinstance(roots, dict)
     for root in roots.values():
         root.mkdir(parents=True, exist_ok=True)
     authenticator = options.pop("authenticator", None) or Authenticator.single_token(token)

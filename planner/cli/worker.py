@@ -133,6 +133,11 @@ def worker() -> None:
     type=click.IntRange(1, 1_000_000),
     help="Most items (paths, pairs, grants) per request; more get 413.",
 )
+@click.option(
+    "--fsync",
+    is_flag=True,
+    help="Sync each copied file and changed directory before reporting success.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     host: str,
@@ -149,6 +154,7 @@ def serve(
     allow_shutdown: bool,
     max_body: str,
     max_items: int,
+    fsync: bool,
     verbose: bool,
 ) -> int:
     """Serve the Data Transfer API (docs/api.md) over local storages.
@@ -191,6 +197,7 @@ def serve(
         allow_shutdown=allow_shutdown,
         max_body=_size("--max-body", max_body),
         max_items=max_items,
+        fsync=fsync,
     )
 
     def ready(url: str) -> None:

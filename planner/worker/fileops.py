@@ -1,8 +1,7 @@
-"""The filesystem half of the storage layer: atomic file copies with XXH64 while copying, file
-hashing, the cross-device move fallback (the confined walk: walk.py). Raises plain OSError
-(storage.py translates it).
+"""The file half of the storage layer: atomic file copies with XXH64 while copying, file
+hashing, temporary names and their journal. Raises plain OSError (storage_errors.py translates).
 
-Paths here are already confined by `Storages.resolve`; nothing in this module checks them again.
+Everything here acts relative to directory descriptors that confine.py has already checked.
 """
 
 from __future__ import annotations
@@ -16,12 +15,14 @@ import secrets
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import xxhash
+
+from planner.worker.confine import Root, is_inside, sync_dir
+from planner.worker.storage_errors import CopyCancelledError, SourceChangedError, StorageError
 
 CHUNK_SIZE = 8 * 1024 * 1024
 # The kernel paths tried in order; a method the kernel refuses is dropped for the rest of a copy.
@@ -31,6 +32,7 @@ _REFUSALS = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENODEV}
 )
 _TEMP_MARK = ".planner-tmp-"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
 _buffers = threading.local()
 # temporary names need uniqueness, not secrecy: a seeded generator saves a getrandom() per file
@@ -41,10 +43,6 @@ _PARALLEL_HASH_SIZE = 32 * 1024 * 1024
 _SMALL_FILE_SIZE = 1024 * 1024
 _xxh64 = xxhash.xxh64_hexdigest
 _HASHERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="planner-hash")
-
-
-class CopyCancelledError(Exception):
-    """The cancel event was set between two chunks of a copy."""
 
 
 @dataclass(frozen=True)
@@ -86,20 +84,14 @@ class MemoryTempRegistry:
             return sorted(self._paths)
 
 
-def is_inside(root: str, real: str) -> bool:
-    """Whether the resolved path `real` is `root` or lies below it."""
-    return root == "/" or real == root or real.startswith(root + os.sep)
-
-
 def is_temp_name(name: str) -> bool:
     """Whether a basename is one of ours: `.<name>.planner-tmp-<hex>`."""
     return _TEMP_NAME.match(name) is not None
 
 
-def temp_path_for(dst: str | Path) -> str:
-    """A fresh temporary name next to `dst` (the name is cut so the result stays short)."""
-    head, name = os.path.split(os.fspath(dst))
-    return os.path.join(head, f".{name[:64]}{_TEMP_MARK}{_names.getrandbits(48):012x}")
+def temp_name_for(name: str) -> str:
+    """A fresh temporary name to write `name` under (cut so that it stays short)."""
+    return f".{name[:64]}{_TEMP_MARK}{_names.getrandbits(48):012x}"
 
 
 def _buffer() -> memoryview:
@@ -109,18 +101,6 @@ def _buffer() -> memoryview:
         view = memoryview(bytearray(CHUNK_SIZE))
         _buffers.view = view
     return view
-
-
-def open_regular(path: str | Path) -> tuple[int, os.stat_result]:
-    """Open a regular file for reading without following a final symlink (ELOOP) or blocking on
-    a FIFO; anything but a regular file is EISDIR (a directory) or EINVAL."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    st = os.fstat(fd)
-    if stat.S_ISREG(st.st_mode):
-        return fd, st
-    os.close(fd)
-    code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
-    raise OSError(code, "not a regular file", os.fspath(path))
 
 
 def _write_range(
@@ -152,94 +132,97 @@ def _write_range(
         done += n
 
 
-def copy_file(
-    src: str | Path,
-    dst: str | Path,
-    *,
-    registry: TempRegistry,
-    progress: Callable[[int], None] | None = None,
-    cancel: threading.Event | None = None,
-    methods: Sequence[str] = METHODS,
-) -> CopyResult:
-    """Copy the regular file `src` onto `dst` atomically, preserving its mtime (see
-    `copy_open_file`).
-
-    Raises:
-        OSError: from the filesystem.
-        CopyCancelledError: `cancel` was set.
-    """
-    src_fd, st = open_regular(src)
-    try:
-        return copy_open_file(
-            src_fd, st, dst, registry=registry, progress=progress, cancel=cancel, methods=methods
-        )
-    finally:
-        os.close(src_fd)
-
-
 def copy_open_file(
     src_fd: int,
     st: os.stat_result,
-    dst: str | Path,
+    dir_fd: int,
+    dir_path: str,
+    name: str,
     *,
     registry: TempRegistry,
+    fsync: bool = False,
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
     methods: Sequence[str] = METHODS,
 ) -> CopyResult:
-    """Copy the open regular file `src_fd` (whose fstat is `st`) onto `dst` atomically,
-    preserving its mtime.
+    """Copy the open regular file `src_fd` (whose fstat is `st`) onto `name` in the directory
+    `dir_fd` (real path `dir_path`) atomically, preserving its mtime.
 
-    The data goes to a temporary file next to `dst` (registered in `registry` before it exists),
-    which replaces `dst` once complete; on any error or cancel it is deleted and `dst` is untouched.
-    The XXH64 is computed from the same bytes while copying.
+    The data goes to a temporary file beside `name` (registered in `registry` before it exists),
+    which replaces `name` once complete; on any error or cancel it is deleted and `name` is
+    untouched. The XXH64 is computed from the same bytes while copying. With `fsync`, the file
+    is synced before the rename and the directory after it.
 
     Raises:
-        OSError: from the filesystem.
+        OSError: from the filesystem; SourceChangedError when the source changed meanwhile.
         CopyCancelledError: `cancel` was set.
     """
-    tmp = temp_path_for(dst)
-    registry.add(tmp)
+    tmp = temp_name_for(name)
+    journaled = f"{dir_path}/{tmp}" if dir_path != "/" else f"/{tmp}"
+    registry.add(journaled)
     try:
-        result = _copy_into(src_fd, st, tmp, list(methods), progress, cancel)
-        os.replace(tmp, dst)
+        dst_fd = os.open(tmp, _CREATE, 0o666, dir_fd=dir_fd)
+        try:
+            result = copy_into(src_fd, st, dst_fd, list(methods), progress, cancel)
+            if fsync:
+                os.fsync(dst_fd)
+        finally:
+            os.close(dst_fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        discard_temp(tmp, registry)
+        discard_temp(dir_fd, dir_path, tmp, registry)
         raise
-    registry.discard(tmp)
+    registry.discard(journaled)
+    if fsync:
+        sync_dir(dir_fd)
     return result
 
 
-def _copy_into(
+def copy_into(
     src_fd: int,
     st: os.stat_result,
-    tmp: str,
+    dst_fd: int,
     methods: list[str],
-    progress: Callable[[int], None] | None,
-    cancel: threading.Event | None,
+    progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> CopyResult:
-    """Copy every chunk of `src_fd` into the new file `tmp` and give it the source mtime."""
-    dst_fd = os.open(
-        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666
-    )
-    try:
-        if cancel is not None and cancel.is_set():
-            raise CopyCancelledError
-        result = None
-        if st.st_size <= _SMALL_FILE_SIZE:
-            result = _copy_small(src_fd, dst_fd, st)
-            if result is not None and progress is not None:
-                progress(result.size)
-        elif st.st_size >= _PARALLEL_HASH_SIZE and methods[0] == "copy_file_range":
-            result = _copy_hashing_alongside(src_fd, dst_fd, st, progress, cancel)
-            if result is None:
-                methods.pop(0)  # the kernel refused: copy through the buffer below
+    """Copy every chunk of `src_fd` into the new, empty file `dst_fd` and give it the source
+    mtime. The source's fstat after the copy must equal `st` (size, mtime, ctime): a source
+    rewritten meanwhile, even to the same size with its mtime put back, changes its ctime, and
+    the bytes written and their checksum could mix two versions (issue 9, item 12).
+
+    Raises:
+        OSError: from the filesystem; SourceChangedError when the source changed meanwhile.
+        CopyCancelledError: `cancel` was set.
+    """
+    if cancel is not None and cancel.is_set():
+        raise CopyCancelledError
+    result = None
+    if st.st_size <= _SMALL_FILE_SIZE:
+        result = _copy_small(src_fd, dst_fd, st)
+        if result is not None and progress is not None:
+            progress(result.size)
+    elif st.st_size >= _PARALLEL_HASH_SIZE and methods[0] == "copy_file_range":
+        result = _copy_hashing_alongside(src_fd, dst_fd, st, progress, cancel)
         if result is None:
-            result = _copy_chunks(src_fd, dst_fd, st, methods, progress, cancel)
-        os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-    finally:
-        os.close(dst_fd)
+            methods.pop(0)  # the kernel refused: copy through the buffer below
+    if result is None:
+        result = _copy_chunks(src_fd, dst_fd, st, methods, progress, cancel)
+    os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    ensure_unchanged(src_fd, st)
     return result
+
+
+def ensure_unchanged(fd: int, before: os.stat_result) -> None:
+    """Raise SourceChangedError unless the open file `fd` has the size, mtime and ctime of
+    `before`."""
+    now = os.fstat(fd)
+    if (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ctime_ns,
+    ):
+        raise SourceChangedError
 
 
 def _copy_small(src_fd: int, dst_fd: int, st: os.stat_result) -> CopyResult | None:
@@ -311,8 +294,10 @@ def _copy_hashing_alongside(
             return None
     finally:
         checksum, hashed_size = hashed.result()
+    if cancel is not None and cancel.is_set():
+        raise CopyCancelledError
     if hashed_size != done:
-        raise OSError(errno.EAGAIN, "the source changed while it was copied")
+        raise SourceChangedError
     return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=checksum)
 
 
@@ -328,17 +313,17 @@ def _hash_fd(fd: int, cancel: threading.Event | None) -> tuple[str, int]:
     return hasher.hexdigest(), offset
 
 
-def discard_temp(tmp: str | Path, registry: TempRegistry) -> bool:
-    """Delete a temporary file or directory and forget it; True if something was deleted.
-
-    A temp that cannot be deleted now stays registered for `Storages.cleanup_temp`.
+def discard_temp(dir_fd: int, dir_path: str, name: str, registry: TempRegistry) -> bool:
+    """Delete the temporary file or directory `name` in `dir_fd` and forget it; True if
+    something was deleted. A temp that cannot be deleted now stays registered for
+    `Storages.cleanup_temp`.
     """
-    path = os.fspath(tmp)
+    path = os.path.join(dir_path, name)
     try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path)
+        if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            shutil.rmtree(name, dir_fd=dir_fd)
         else:
-            os.unlink(path)
+            os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         registry.discard(path)
         return False
@@ -348,44 +333,35 @@ def discard_temp(tmp: str | Path, registry: TempRegistry) -> bool:
     return True
 
 
-def hash_file(path: str | Path) -> str:
-    """The XXH64 (seed 0) lowercase hex of a regular file's content."""
-    fd, _ = open_regular(path)
-    try:
-        return hash_fd(fd)
-    finally:
-        os.close(fd)
+def delete_leftovers(roots: Iterable[Root], registry: TempRegistry) -> int:
+    """Delete every leftover temporary file `registry` knows and return how many were deleted.
+    Registered paths that are not temporary names of ours are forgotten, never deleted; each is
+    deleted through the checked descriptor of its directory, within the most specific of `roots`
+    that holds it."""
+    deleted = 0
+    for leftover in registry.leftovers():
+        directory, name = os.path.split(leftover)
+        if not is_temp_name(name):
+            registry.discard(leftover)
+            continue
+        holders = [r for r in roots if is_inside(r.path, directory)]
+        if not holders:
+            continue
+        root = max(holders, key=lambda r: len(r.path))
+        parts = os.path.relpath(directory, root.path).split(os.sep)
+        try:
+            fd, real = root.open_dir([p for p in parts if p != "."], directory)
+        except (OSError, StorageError):
+            continue
+        try:
+            if discard_temp(fd, real, name, registry):
+                deleted += 1
+                registry.discard(leftover)
+        finally:
+            os.close(fd)
+    return deleted
 
 
 def hash_fd(fd: int) -> str:
     """The XXH64 (seed 0) lowercase hex of an open regular file's content."""
     return _hash_fd(fd, None)[0]
-
-
-def move_across_devices(src: Path, dst: Path, *, registry: TempRegistry) -> None:
-    """Move `src` onto `dst` when a rename cannot (EXDEV): copy atomically, then delete `src`.
-
-    A file is copied like `copy_file`; a directory is copied whole into a temporary directory
-    that is renamed onto `dst`; a symlink is recreated as a symlink.
-    """
-    st = os.lstat(src)
-    if stat.S_ISREG(st.st_mode):
-        copy_file(src, dst, registry=registry)
-        os.unlink(src)
-        return
-    tmp = temp_path_for(dst)
-    registry.add(tmp)
-    try:
-        if stat.S_ISDIR(st.st_mode):
-            shutil.copytree(src, tmp, symlinks=True)
-        else:
-            os.symlink(os.readlink(src), tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        discard_temp(tmp, registry)
-        raise
-    registry.discard(tmp)
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(src)
-    else:
-        os.unlink(src)

@@ -57,6 +57,9 @@ class WorkerConfig:
     # request bounds (docs/worker.md): body bytes, and items (paths, pairs, grants) per request
     max_body: int = 16 * 1024 * 1024
     max_items: int = 10_000
+    # sync every copied file and changed directory before reporting success (--fsync); moves
+    # across filesystems always sync before they delete their source
+    fsync: bool = False
 
     def remote_roots(self) -> dict[str, Path]:
         """Remotes with `any` defaulting to `<state-dir>/storage`."""
@@ -104,7 +107,9 @@ class WorkerService:
         try:  # before serving, so that a database SQLite refuses now is a clear error (exit 2)
             self.temp_registry = SqliteTempRegistry(self.db)
             self.storages = Storages(
-                {k: v for k, v in config.remote_roots().items()}, temp_registry=self.temp_registry
+                {k: v for k, v in config.remote_roots().items()},
+                temp_registry=self.temp_registry,
+                fsync=config.fsync,
             )
             self.operations = OperationStore(self.db, QueueBound(config.max_queued_items))
             self.metadata = MetadataStore(self.db)

@@ -1,6 +1,7 @@
 """The worker's storages: named remotes confined to a root directory (plus `local`, the host
-filesystem), the file operations of the Data Transfer API on them, and the one place where
-OSError becomes a per-item StorageError with an HTTP-like code.
+filesystem) and the file operations of the Data Transfer API on them. Every operation opens its
+path through confine.py and acts relative to the checked descriptor; OSError becomes StorageError
+in storage_errors.py.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ import os
 import shutil
 import stat
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from planner.worker import fileops
+from planner.worker import fileops, moves
+from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
+from planner.worker.storage_errors import SourceChangedError, StorageError, translated
 from planner.worker.walk import walk
 
 __all__ = [
@@ -31,49 +31,7 @@ __all__ = [
 ]
 
 LOCAL = "local"
-
-# errno -> code; anything not listed is 503 (transient: EIO, ENOSPC, EAGAIN, EBUSY, ESTALE, ...).
-_ERRNO_CODES: dict[int, int] = {
-    errno.ENOENT: 404,
-    errno.EACCES: 403,
-    errno.EPERM: 403,
-    errno.EROFS: 403,
-    errno.EEXIST: 409,
-    errno.ENOTEMPTY: 409,
-    errno.EISDIR: 409,
-    errno.ENOTDIR: 409,
-    # Not transient: retrying a bad path cannot help.
-    errno.EINVAL: 400,
-    errno.ELOOP: 400,
-    errno.ENAMETOOLONG: 400,
-}
-
-
-class StorageError(Exception):
-    """A per-item failure; `code` is HTTP-like: 400 invalid path or request, 403 outside the root
-    or not allowed, 404 missing, 409 conflict, 499 cancelled, 503 transient (EIO, ENOSPC, ...)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def code_for(exc: OSError) -> int:
-    """The StorageError code of an OSError (503 for anything unlisted)."""
-    return _ERRNO_CODES.get(exc.errno or 0, 503)
-
-
-@contextmanager
-def _translated(subject: str) -> Iterator[None]:
-    """Turn OSError (and a cancelled copy) raised inside into StorageError about `subject`."""
-    try:
-        yield
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise StorageError(code_for(exc), f"{subject}: {reason}") from exc
-    except fileops.CopyCancelledError as exc:
-        raise StorageError(499, "cancelled") from exc
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY
 
 
 @dataclass(frozen=True)
@@ -103,62 +61,36 @@ def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | No
     return None
 
 
-_DIR_CACHE_SECONDS = 1.0
-
-
 class Storages:
     """The remotes of one worker: `name -> root`, with `local` (root "/", absolute paths) always
-    present. Every path is confined to its remote's root, symlinks included."""
+    present. Every path is confined to its remote's root, symlinks included, without a window
+    between check and use (confine.py)."""
 
     def __init__(
         self,
         remotes: Mapping[str, str | os.PathLike[str]],
         temp_registry: TempRegistry | None = None,
+        *,
+        fsync: bool = False,
     ) -> None:
-        """Create missing root directories.
+        """Create missing root directories. With `fsync`, copies, mkdir, remove, rmdir and
+        moves sync what they wrote before they return (moves across filesystems always do).
 
         Raises:
             ValueError: `local` mapped to a root other than "/".
-            StorageError: a root cannot be created.
+            StorageError: a root cannot be created; no /proc/self/fd to confine paths with.
         """
-        self._roots: dict[str, str] = {LOCAL: "/"}
+        self._roots: dict[str, Root] = {LOCAL: Root(LOCAL, "/")}
         for name, root in remotes.items():
             if name == LOCAL:
                 if os.path.realpath(root) != "/":
                     raise ValueError("remote 'local' is the host filesystem; its root is '/'")
                 continue
-            with _translated(f"{name}: root {os.fspath(root)}"):
+            with translated(f"{name}: root {os.fspath(root)}"):
                 os.makedirs(root, exist_ok=True)
-            self._roots[name] = os.path.realpath(root)
+                self._roots[name] = Root(name, os.fspath(root))
         self._registry: TempRegistry = temp_registry or MemoryTempRegistry()
-        # Directory resolutions are reused for a moment: a tree copy resolves the same few
-        # directories thousands of times, and realpath (one lstat per component) dominated it.
-        # The window is no wider in kind than the check-then-use race every resolution has.
-        self._real_dirs: dict[str, tuple[float, str]] = {}
-        self._made_dirs: dict[str, float] = {}
-
-    def _real_dir(self, lexical: str) -> str:
-        now = time.monotonic()
-        cached = self._real_dirs.get(lexical)
-        if cached is not None and now - cached[0] < _DIR_CACHE_SECONDS:
-            return cached[1]
-        real = os.path.realpath(lexical)
-        if len(self._real_dirs) > 50_000:
-            self._real_dirs.clear()
-        self._real_dirs[lexical] = (now, real)
-        return real
-
-    def _ensure_dir(self, directory: str, *, known_missing: bool = False) -> None:
-        """`mkdir -p`, skipped for a directory this worker made or saw a moment ago (unless the
-        caller just found it missing)."""
-        now = time.monotonic()
-        seen = self._made_dirs.get(directory)
-        if seen is not None and now - seen < _DIR_CACHE_SECONDS and not known_missing:
-            return
-        os.makedirs(directory, exist_ok=True)
-        if len(self._made_dirs) > 50_000:
-            self._made_dirs.clear()
-        self._made_dirs[directory] = now
+        self._fsync = fsync
 
     def names(self) -> list[str]:
         """The remote names, sorted (`local` included)."""
@@ -166,41 +98,28 @@ class Storages:
 
     # -- confinement -------------------------------------------------------------------------
 
-    def resolve(self, remote: str, path: str, *, for_write: bool = False) -> Path:
-        """The filesystem path of `remote:path`, confined to the remote's root.
-
-        For reading, the fully resolved (symlink-free) path. For writing, the resolved parent
-        joined with the last name unresolved (so a rename or unlink acts on a link itself); the
-        parent must then lie inside the root too.
+    def _place(self, remote: str, path: str, *, make_parents: bool = False) -> Place:
+        """`remote:path` opened: its parent directory's checked descriptor and its last name.
 
         Raises:
             StorageError: 400 unknown remote or invalid path; 403 outside the storage root.
+            OSError: the parent cannot be opened (or made, with `make_parents`).
         """
-        return Path(self._resolve(remote, path, for_write=for_write))
-
-    def _resolve(
-        self, remote: str, path: str, *, for_write: bool = False, check_link: bool = True
-    ) -> str:
-        """`resolve` as a string; with `check_link` False the last name is not looked at (the
-        caller opens it with O_NOFOLLOW and comes back on ELOOP)."""
         root = self._roots.get(remote)
         if root is None:
             raise StorageError(400, f"unknown remote {remote!r} (known: {', '.join(self.names())})")
         parts = self._parts(remote, path)
+        label = f"{remote}:{path}"
         if not parts:
-            return root
-        lexical = os.path.join(root, *parts)
-        parent = self._real_dir(os.path.dirname(lexical))
-        if not fileops.is_inside(root, parent):
-            raise StorageError(403, f"{remote}:{path}: outside the storage root")
-        final = os.path.join(parent, parts[-1])
-        if not check_link or not os.path.islink(final):
-            return final
-        real = os.path.realpath(final)
-        if not fileops.is_inside(root, real):
-            raise StorageError(403, f"{remote}:{path}: outside the storage root")
-        # for writing, the link itself (a rename or unlink replaces it, never its target)
-        return final if for_write else real
+            fd, real = root.open_dir([], label)
+            return Place(root, fd, real, ".", label)
+        try:
+            fd, real = root.open_dir(parts[:-1], label)
+        except FileNotFoundError:
+            if not make_parents:
+                raise
+            fd, real = root.make_dirs(parts[:-1], label, sync=self._fsync)
+        return Place(root, fd, real, parts[-1], label)
 
     @staticmethod
     def _parts(remote: str, path: str) -> list[str]:
@@ -216,8 +135,11 @@ class Storages:
             raise StorageError(400, f"{remote}:{path}: '..' is not allowed in paths")
         return parts
 
-    def _is_root(self, remote: str, resolved: Path) -> bool:
-        return str(resolved) == self._roots[remote]
+    def _synced(self, *places: Place) -> None:
+        """With --fsync, sync the parent directories of `places` (a change of their entries)."""
+        if self._fsync:
+            for place in places:
+                sync_dir(place.dir_fd)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -225,10 +147,10 @@ class Storages:
         """The file or directory at `remote:path` (symlinks followed inside the root).
 
         Raises:
-            StorageError: 404 missing; 400 neither a file nor a directory; see `resolve`.
+            StorageError: 404 missing; 400 neither a file nor a directory; 403 outside the root.
         """
-        with _translated(f"{remote}:{path}"):
-            info = _info(_basename(path), os.stat(self.resolve(remote, path)))
+        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+            info = _info(_basename(path), place.stat())
         if info is None:
             raise StorageError(400, f"{remote}:{path}: neither a file nor a directory")
         return info
@@ -237,11 +159,12 @@ class Storages:
         """Whether a file or directory exists at `remote:path`.
 
         Raises:
-            StorageError: see `resolve`; 403/503 when it cannot be told.
+            StorageError: 400/403 as `stat`; 403/503 when it cannot be told.
         """
-        with _translated(f"{remote}:{path}"):
+        with translated(f"{remote}:{path}"):
             try:
-                os.stat(self.resolve(remote, path))
+                with self._place(remote, path) as place:
+                    place.stat()
             except (FileNotFoundError, NotADirectoryError):
                 return False
         return True
@@ -255,26 +178,43 @@ class Storages:
         files and in-progress temporary files.
 
         Raises:
-            StorageError: 404 missing; see `resolve`.
+            StorageError: 404 missing; 403 outside the root.
         """
-        with _translated(f"{remote}:{path}"):
-            real = self.resolve(remote, path)
-            st = os.stat(real)
-            if not stat.S_ISDIR(st.st_mode):
-                info = _info(_basename(path), st)
-                return [info] if info is not None else []
-            found = walk(self._roots[remote], str(real), recursive=recursive)
-            entries = [_info(name, entry, linked) for name, entry, linked in found]
-            return sorted((e for e in entries if e is not None), key=lambda e: e.name)
+        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+            target = place.target()
+            try:
+                st = os.fstat(target)
+                if not stat.S_ISDIR(st.st_mode):
+                    info = _info(_basename(path), st)
+                    return [info] if info is not None else []
+                listed = reopen(target, _OPEN_DIR)
+            finally:
+                os.close(target)
+            try:
+                found = walk(place.root, listed, recursive=recursive)
+            finally:
+                os.close(listed)
+        entries = [_info(name, entry, linked) for name, entry, linked in found]
+        return sorted((e for e in entries if e is not None), key=lambda e: e.name)
 
     def checksum(self, remote: str, path: str) -> str:
         """The XXH64 (seed 0) lowercase hex of a file's content.
 
         Raises:
-            StorageError: 404 missing; 409 a directory; see `resolve`.
+            StorageError: 404 missing; 409 a directory; 503 the file changed while it was
+                hashed; 403 outside the root.
         """
-        with _translated(f"{remote}:{path}"):
-            return fileops.hash_file(self.resolve(remote, path))
+        with translated(f"{remote}:{path}"):
+            with self._place(remote, path) as place:
+                fd, st = place.open_file()
+            try:
+                checksum = fileops.hash_fd(fd)
+                fileops.ensure_unchanged(fd, st)
+            except SourceChangedError as exc:
+                raise StorageError(503, f"{remote}:{path}: changed while it was hashed") from exc
+            finally:
+                os.close(fd)
+        return checksum
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -282,71 +222,84 @@ class Storages:
         """`mkdir -p`: True if the directory was created, False if it existed.
 
         Raises:
-            StorageError: 409 a file is in the way; see `resolve`.
+            StorageError: 409 a file is in the way; 403 outside the root.
         """
-        with _translated(f"{remote}:{path}"):
-            target = self.resolve(remote, path, for_write=True)
-            if target.is_dir():
+        with (
+            translated(f"{remote}:{path}"),
+            self._place(remote, path, make_parents=True) as place,
+        ):
+            if place.is_root:
                 return False
             try:
-                os.makedirs(target)
+                os.mkdir(place.name, dir_fd=place.dir_fd)
             except FileExistsError:
-                if not target.is_dir():
-                    raise
-                return False
+                if stat.S_ISDIR(place.stat().st_mode):
+                    return False
+                raise
+            self._synced(place)
             return True
 
     def remove(self, remote: str, path: str) -> None:
         """Delete a file or a symlink.
 
         Raises:
-            StorageError: 404 missing; 409 a directory (use rmdir); see `resolve`.
+            StorageError: 404 missing; 409 a directory (use rmdir); 403 outside the root.
         """
-        with _translated(f"{remote}:{path}"):
-            target = self.resolve(remote, path, for_write=True)
-            if stat.S_ISDIR(os.lstat(target).st_mode):
+        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+            st = place.lstat()
+            if stat.S_ISDIR(st.st_mode):
                 raise StorageError(409, f"{remote}:{path}: is a directory (use rmdir)")
-            os.unlink(target)
+            place.check_link(st)
+            moves.unlink(place)
+            self._synced(place)
 
     def rmdir(self, remote: str, path: str) -> None:
         """Delete a directory and everything below it (a file or symlink is deleted too);
         symlinks inside are removed, never followed.
 
         Raises:
-            StorageError: 404 missing; 403 the storage root itself; see `resolve`.
+            StorageError: 404 missing; 403 the storage root itself, or outside the root.
         """
-        with _translated(f"{remote}:{path}"):
-            target = self.resolve(remote, path, for_write=True)
-            if self._is_root(remote, target):
+        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+            if place.is_root:
                 raise StorageError(403, f"{remote}:{path}: the storage root cannot be removed")
-            if stat.S_ISDIR(os.lstat(target).st_mode):
-                shutil.rmtree(target)
+            st = place.lstat()
+            place.check_link(st)
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(place.name, dir_fd=place.dir_fd)
             else:
-                os.unlink(target)
+                moves.unlink(place)
+            self._synced(place)
 
     def move(self, src_remote: str, src_path: str, dst_remote: str, dst_path: str) -> None:
         """Rename a file or directory, within or across remotes; creates the parents of the
         destination and replaces an existing destination file. Across filesystems, copies
-        atomically and then deletes the source.
+        durably and then deletes the source (moves.py).
 
         Raises:
-            StorageError: 404 source missing; 409 destination in the way; see `resolve`.
+            StorageError: 404 source missing; 409 destination in the way; 403 outside a root.
         """
-        with _translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
-            src = self.resolve(src_remote, src_path, for_write=True)
-            dst = self.resolve(dst_remote, dst_path, for_write=True)
-            if self._is_root(src_remote, src):
+        with (
+            translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
+            self._place(src_remote, src_path) as src,
+        ):
+            if src.is_root:
                 raise StorageError(403, f"{src_remote}:{src_path}: the storage root cannot move")
-            os.lstat(src)
-            if src == dst:
-                return
-            os.makedirs(dst.parent, exist_ok=True)
-            try:
-                os.replace(src, dst)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                fileops.move_across_devices(src, dst, registry=self._registry)
+            src.check_link(src.lstat())
+            with self._place(dst_remote, dst_path, make_parents=True) as dst:
+                if dst.is_root:
+                    raise StorageError(409, f"{dst_remote}:{dst_path}: is the storage root")
+                dst.check_link(dst.lstat_or_none())
+                if src.name == dst.name and _same(src.dir_fd, dst.dir_fd):
+                    return
+                try:
+                    moves.rename(src, dst)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    moves.move_across(src, dst, registry=self._registry)
+                else:
+                    self._synced(dst, src)
 
     def copy(
         self,
@@ -361,70 +314,68 @@ class Storages:
     ) -> CopyResult:
         """Copy a file onto the full destination path, atomically, preserving its mtime; creates
         missing parents and replaces an existing destination file. `progress` gets the bytes
-        copied so far after each chunk; `cancel` is checked between chunks.
+        copied so far after each chunk; `cancel` is checked between chunks. With --fsync, the
+        file and its directory are synced before this returns.
 
         Raises:
             StorageError: 400 the source is a directory; 404 source missing; 409 the destination
-                is a directory; 499 cancelled; see `resolve`.
+                is a directory; 499 cancelled; 503 the source changed during the copy; 403
+                outside a root.
         """
-        with _translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
-            # Few syscalls per file (this runs 20,000 times for a tree): the source is opened
-            # without following a final symlink (a link is resolved and confined only then),
-            # its type comes from the open descriptor, a directory in the way fails the rename.
-            src = self._resolve(src_remote, src_path, check_link=False)
-            dst = self._resolve(dst_remote, dst_path, for_write=True)
-            try:
-                src_fd, st = fileops.open_regular(src)
-            except OSError as exc:
-                if exc.errno != errno.ELOOP:
-                    raise self._not_a_file(exc, src, src_remote, src_path) from exc
-                src = self._resolve(src_remote, src_path)
+        with translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
+            with self._place(src_remote, src_path) as src:
                 try:
-                    src_fd, st = fileops.open_regular(src)
-                except OSError as again:
-                    raise self._not_a_file(again, src, src_remote, src_path) from again
+                    src_fd, st = src.open_file()
+                except OSError as exc:
+                    raise _not_a_file(exc, src_remote, src_path) from exc
             try:
-                if dst == src:  # onto itself: nothing to write
-                    return CopyResult(st.st_size, st.st_mtime_ns, fileops.hash_fd(src_fd))
-                if on_size is not None:
-                    on_size(st.st_size)
-                parent = os.path.dirname(dst)
-                self._ensure_dir(parent)
-                try:
+                with self._place(dst_remote, dst_path, make_parents=True) as dst:
+                    there = dst.lstat_or_none()
+                    if there is not None:
+                        if stat.S_ISDIR(there.st_mode):
+                            raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory")
+                        dst.check_link(there)
+                        if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
+                            checksum = fileops.hash_fd(src_fd)  # onto itself: nothing to write
+                            fileops.ensure_unchanged(src_fd, st)
+                            return CopyResult(st.st_size, st.st_mtime_ns, checksum)
+                    if on_size is not None:
+                        on_size(st.st_size)
                     return fileops.copy_open_file(
-                        src_fd, st, dst, registry=self._registry, progress=progress, cancel=cancel
+                        src_fd,
+                        st,
+                        dst.dir_fd,
+                        dst.dir_path,
+                        dst.name,
+                        registry=self._registry,
+                        fsync=self._fsync,
+                        progress=progress,
+                        cancel=cancel,
                     )
-                except FileNotFoundError:  # the parent went away since it was seen
-                    self._ensure_dir(parent, known_missing=True)
-                    return fileops.copy_open_file(
-                        src_fd, st, dst, registry=self._registry, progress=progress, cancel=cancel
-                    )
-            except IsADirectoryError as exc:
-                raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory") from exc
             finally:
                 os.close(src_fd)
-
-    @staticmethod
-    def _not_a_file(exc: OSError, src: str, remote: str, path: str) -> OSError | StorageError:
-        """What a failed open of a copy's source means for the client."""
-        if exc.errno == errno.EISDIR:
-            return StorageError(400, "copy copies files; list the directory and copy its files")
-        if exc.errno == errno.EINVAL and exc.filename == src:
-            return StorageError(400, f"{remote}:{path}: not a regular file")
-        return exc
 
     def cleanup_temp(self) -> int:
         """Delete every leftover temporary file the registry knows (call it before any copy
         starts); returns how many were deleted. Registered paths that are not temporary names of
-        ours are forgotten, never deleted."""
-        deleted = 0
-        for leftover in self._registry.leftovers():
-            path = Path(leftover)
-            if not fileops.is_temp_name(path.name):
-                self._registry.discard(leftover)
-            elif fileops.discard_temp(path, self._registry):
-                deleted += 1
-        return deleted
+        ours are forgotten, never deleted; each is deleted through the checked descriptor of its
+        directory, within the most specific root that holds it."""
+        return fileops.delete_leftovers(self._roots.values(), self._registry)
+
+
+def _same(a: int, b: int) -> bool:
+    """Whether two descriptors refer to the same directory."""
+    first, second = os.fstat(a), os.fstat(b)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def _not_a_file(exc: OSError, remote: str, path: str) -> OSError | StorageError:
+    """What a failed open of a copy's source means for the client."""
+    if exc.errno == errno.EISDIR:
+        return StorageError(400, "copy copies files; list the directory and copy its files")
+    if exc.errno == errno.EINVAL:
+        return StorageError(400, f"{remote}:{path}: not a regular file")
+    return exc
 
 
 def _basename(path: str) -> str:

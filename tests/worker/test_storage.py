@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from planner.worker import fileops
-from planner.worker.storage import (
-    FileInfo,
-    MemoryTempRegistry,
-    StorageError,
-    Storages,
-    _translated,
-)
+from planner.worker import confine, fileops, moves
+from planner.worker.storage import FileInfo, MemoryTempRegistry, StorageError, Storages
+from planner.worker.storage_errors import translated
 
 MIB = 1024 * 1024
 OLD_MTIME_NS = 1_600_000_000_123_456_789
@@ -121,50 +116,53 @@ def test_local_given_as_slash_is_accepted() -> None:
 
 
 def test_unknown_remote_is_400(storages: Storages) -> None:
-    error = raises_code(400, lambda: storages.resolve("scrach", "a"))
+    error = raises_code(400, lambda: storages.stat("scrach", "a"))
     assert "unknown remote 'scrach'" in error.message
 
 
 @pytest.mark.parametrize("path", ["..", "../x", "a/../b", "a/.."])
 def test_dotdot_segment_is_400(storages: Storages, path: str) -> None:
-    raises_code(400, lambda: storages.resolve("data", path))
+    raises_code(400, lambda: storages.stat("data", path))
 
 
 def test_dotdot_segment_on_local_is_400(storages: Storages, tmp_path: Path) -> None:
-    raises_code(400, lambda: storages.resolve("local", f"{tmp_path}/../x"))
+    raises_code(400, lambda: storages.stat("local", f"{tmp_path}/../x"))
 
 
 def test_absolute_path_on_named_remote_is_400(storages: Storages) -> None:
-    error = raises_code(400, lambda: storages.resolve("data", "/etc/passwd"))
+    error = raises_code(400, lambda: storages.stat("data", "/etc/passwd"))
     assert "relative to the storage root" in error.message
 
 
 def test_relative_path_on_local_is_400(storages: Storages) -> None:
-    error = raises_code(400, lambda: storages.resolve("local", "etc/passwd"))
+    error = raises_code(400, lambda: storages.stat("local", "etc/passwd"))
     assert "must be absolute" in error.message
 
 
 def test_nul_in_path_is_400(storages: Storages) -> None:
-    raises_code(400, lambda: storages.resolve("data", "a\x00b"))
+    raises_code(400, lambda: storages.stat("data", "a\x00b"))
 
 
 @pytest.mark.parametrize(
-    ("path", "expected"), [("", ""), (".", ""), ("./", ""), ("a/./b/", "a/b"), ("a//b", "a/b")]
+    ("path", "expected"), [("", ""), (".", ""), ("./", ""), ("a/./b/", "b"), ("a//b", "b")]
 )
 def test_empty_dot_and_doubled_slashes_are_normalised(
     storages: Storages, data: Path, path: str, expected: str
 ) -> None:
-    (data / "a" / "b").mkdir(parents=True)
-    assert storages.resolve("data", path) == data.resolve() / expected
+    write(data / "a" / "b" / "f.txt", "x")
+    assert storages.stat("data", path).name == expected
+    assert [e.name for e in storages.list("data", path)] == (["a"] if not expected else ["f.txt"])
 
 
-def test_resolve_for_write_keeps_the_last_symlink_unresolved(
+def test_writes_act_on_a_last_symlink_itself_and_reads_follow_it(
     storages: Storages, data: Path
 ) -> None:
     write(data / "real" / "f.txt", "x")
     (data / "alias").symlink_to("real")
-    assert storages.resolve("data", "alias/f.txt") == data.resolve() / "real" / "f.txt"
-    assert storages.resolve("data", "alias", for_write=True) == data.resolve() / "alias"
+    assert storages.stat("data", "alias/f.txt").size == 1
+    storages.move("data", "alias", "data", "renamed")
+    assert os.readlink(data / "renamed") == "real"
+    assert (data / "real" / "f.txt").exists()
 
 
 def test_local_remote_uses_absolute_host_paths(storages: Storages, tmp_path: Path) -> None:
@@ -274,7 +272,7 @@ def test_symlinks_inside_the_root_work_for_reading_and_writing(
 )
 def test_oserror_is_translated_with_its_cause(code: int | None, expected: int) -> None:
     cause = OSError(code, os.strerror(code) if code else "odd") if code else OSError("odd")
-    with pytest.raises(StorageError) as caught, _translated("data:x"):
+    with pytest.raises(StorageError) as caught, translated("data:x"):
         raise cause
     assert caught.value.code == expected
     assert caught.value.message.startswith("data:x: ")
@@ -283,7 +281,7 @@ def test_oserror_is_translated_with_its_cause(code: int | None, expected: int) -
 
 def test_storage_error_passes_through_translation_unchanged() -> None:
     original = StorageError(409, "conflict")
-    with pytest.raises(StorageError) as caught, _translated("data:x"):
+    with pytest.raises(StorageError) as caught, translated("data:x"):
         raise original
     assert caught.value is original
 
@@ -342,6 +340,26 @@ def test_exists_is_false_for_missing_paths_and_paths_below_a_file(
 def test_checksum_is_xxh64_lowercase_hex(storages: Storages, data: Path) -> None:
     write(data / "mock.txt", b"Mock file")
     assert storages.checksum("data", "mock.txt") == "ac2390bba2edaa01"
+
+
+def test_checksum_of_a_file_rewritten_while_it_is_hashed_is_503(
+    storages: Storages, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(data / "f.bin", b"x" * 100, OLD_MTIME_NS)
+    hash_fd = fileops.hash_fd
+
+    def rewriting(fd: int) -> str:
+        checksum = hash_fd(fd)
+        before = path.stat().st_ctime_ns
+        path.write_bytes(b"y" * 100)
+        while path.stat().st_ctime_ns == before:  # a coarse clock: until the kernel shows it
+            os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+        os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+        return checksum
+
+    monkeypatch.setattr(fileops, "hash_fd", rewriting)
+    error = raises_code(503, lambda: storages.checksum("data", "f.bin"))
+    assert error.message == "data:f.bin: changed while it was hashed"
 
 
 def test_checksum_of_missing_is_404_and_of_a_directory_409(storages: Storages, data: Path) -> None:
@@ -418,6 +436,64 @@ def test_recursive_list_follows_inside_links_skips_escaping_ones_and_ends_on_loo
         "alias/b/c.txt",
         "alias/d.txt",
     ]
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_recursive_list_of_a_deep_and_wide_tree_holds_few_descriptors(
+    storages: Storages, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = data / "deep"
+    chain = deep.joinpath(*[f"l{i}" for i in range(300)])
+    chain.mkdir(parents=True)
+    for i in range(2000):
+        (data / "wide" / f"d{i:04d}").mkdir(parents=True)
+    held: list[int] = []
+    reopen = confine.Root.reopen_dir
+
+    def counting(root: confine.Root, path: str, key: tuple[int, int]) -> int | None:
+        held.append(open_descriptors())
+        return reopen(root, path, key)
+
+    monkeypatch.setattr(confine.Root, "reopen_dir", counting)
+    before = open_descriptors()
+    found = storages.list("data", "", recursive=True)
+    assert len(found) == 2 + 300 + 2000
+    assert max(held) <= before + 4
+    assert open_descriptors() == before
+
+
+def test_failing_operations_leave_no_descriptor_open(
+    storages: Storages, data: Path, outside: Path
+) -> None:
+    write(data / "d" / "f.txt", "f")
+    attempts: list[Callable[[], object]] = [
+        *(lambda op=op: READS[op](storages, "dirlink/secret.txt") for op in READS),
+        *(lambda op=op: WRITES[op](storages) for op in WRITES),
+        lambda: storages.copy("data", "d", "data", "x"),
+        lambda: storages.copy("data", "d/f.txt", "data", "d"),
+        lambda: storages.copy("data", "missing", "data", "x"),
+        lambda: storages.move("data", "d", "data", "d/f.txt/x"),
+        lambda: storages.list("data", "missing/x", recursive=True),
+        lambda: storages.mkdir("data", "d/f.txt/x"),
+    ]
+    before = open_descriptors()
+    for attempt in attempts:
+        with pytest.raises(StorageError):
+            attempt()
+    assert open_descriptors() == before
+
+
+def test_mkdir_creates_missing_parents_through_a_link_inside_the_root(
+    storages: Storages, data: Path
+) -> None:
+    (data / "real").mkdir()
+    (data / "alias").symlink_to("real")
+    assert storages.mkdir("data", "alias/new/deeper") is True
+    assert (data / "real" / "new" / "deeper").is_dir()
+    assert not (data / "alias").is_dir() or (data / "alias").is_symlink()
 
 
 def test_plain_list_shows_a_loop_link_as_a_directory(storages: Storages, data: Path) -> None:
@@ -558,55 +634,97 @@ def test_move_onto_itself_changes_nothing(storages: Storages, data: Path) -> Non
     assert (data / "a.txt").read_text() == "A"
 
 
+@pytest.fixture
+def cross_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rename of a move fails with EXDEV, as between two filesystems."""
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(moves, "rename", refuse)
+
+
+@pytest.mark.usefixtures("cross_device")
 def test_cross_device_fallback_moves_a_file_atomically(
-    tmp_path: Path, registry: MemoryTempRegistry
+    storages: Storages, data: Path, scratch: Path, registry: MemoryTempRegistry
 ) -> None:
-    src = write(tmp_path / "src.txt", b"Mock file", OLD_MTIME_NS)
-    dst = write(tmp_path / "out" / "dst.txt", "old")
-    fileops.move_across_devices(src, dst, registry=registry)
-    assert not src.exists()
+    write(data / "src.txt", b"Mock file", OLD_MTIME_NS)
+    (data / "src.txt").chmod(0o640)
+    write(scratch / "out" / "dst.txt", "old")
+    storages.move("data", "src.txt", "scratch", "out/dst.txt")
+    assert not (data / "src.txt").exists()
+    dst = scratch / "out" / "dst.txt"
     assert dst.read_bytes() == b"Mock file"
     assert dst.stat().st_mtime_ns == OLD_MTIME_NS
+    assert dst.stat().st_mode & 0o777 == 0o640
     assert temp_files(dst.parent) == []
     assert registry.leftovers() == []
 
 
+@pytest.mark.usefixtures("cross_device")
 def test_cross_device_fallback_moves_a_directory_with_its_links(
-    tmp_path: Path, registry: MemoryTempRegistry
+    storages: Storages, data: Path, scratch: Path, registry: MemoryTempRegistry
 ) -> None:
-    write(tmp_path / "src" / "sub" / "f.txt", "f", OLD_MTIME_NS)
-    (tmp_path / "src" / "link").symlink_to("sub/f.txt")
-    (tmp_path / "out").mkdir()
-    fileops.move_across_devices(tmp_path / "src", tmp_path / "out" / "dst", registry=registry)
-    assert not (tmp_path / "src").exists()
-    assert (tmp_path / "out" / "dst" / "sub" / "f.txt").read_text() == "f"
-    assert (tmp_path / "out" / "dst" / "sub" / "f.txt").stat().st_mtime_ns == OLD_MTIME_NS
-    assert os.readlink(tmp_path / "out" / "dst" / "link") == "sub/f.txt"
-    assert temp_files(tmp_path / "out") == []
+    write(data / "src" / "sub" / "f.txt", "f", OLD_MTIME_NS)
+    (data / "src" / "link").symlink_to("sub/f.txt")
+    os.utime(data / "src" / "sub", ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    storages.move("data", "src", "scratch", "out/dst")
+    assert not (data / "src").exists()
+    top = scratch / "out" / "dst"
+    assert (top / "sub" / "f.txt").read_text() == "f"
+    assert (top / "sub" / "f.txt").stat().st_mtime_ns == OLD_MTIME_NS
+    assert (top / "sub").stat().st_mtime_ns == OLD_MTIME_NS
+    assert os.readlink(top / "link") == "sub/f.txt"
+    assert temp_files(scratch / "out") == []
+    assert temp_files(data) == []
     assert registry.leftovers() == []
 
 
+@pytest.mark.usefixtures("cross_device")
 def test_cross_device_fallback_moves_a_symlink_as_a_symlink(
-    tmp_path: Path, registry: MemoryTempRegistry
+    storages: Storages, data: Path, scratch: Path
 ) -> None:
-    (tmp_path / "link").symlink_to("elsewhere")
-    fileops.move_across_devices(tmp_path / "link", tmp_path / "moved", registry=registry)
-    assert not (tmp_path / "link").is_symlink()
-    assert os.readlink(tmp_path / "moved") == "elsewhere"
+    (data / "link").symlink_to("elsewhere")
+    storages.move("data", "link", "scratch", "moved")
+    assert not (data / "link").is_symlink()
+    assert os.readlink(scratch / "moved") == "elsewhere"
 
 
-def test_cross_device_fallback_onto_a_non_empty_directory_keeps_both(
-    tmp_path: Path, registry: MemoryTempRegistry
+@pytest.mark.usefixtures("cross_device")
+def test_cross_device_fallback_onto_a_different_non_empty_directory_keeps_both(
+    storages: Storages, data: Path, scratch: Path, registry: MemoryTempRegistry
 ) -> None:
-    write(tmp_path / "src" / "f.txt", "f")
-    write(tmp_path / "dst" / "g.txt", "g")
-    with pytest.raises(OSError, match="not empty") as caught:
-        fileops.move_across_devices(tmp_path / "src", tmp_path / "dst", registry=registry)
-    assert caught.value.errno == errno.ENOTEMPTY
-    assert (tmp_path / "src" / "f.txt").exists()
-    assert sorted(os.listdir(tmp_path / "dst")) == ["g.txt"]
-    assert temp_files(tmp_path) == []
+    write(data / "src" / "f.txt", "f")
+    write(scratch / "dst" / "g.txt", "g")
+    error = raises_code(409, lambda: storages.move("data", "src", "scratch", "dst"))
+    assert "f.txt is missing there" in error.message
+    assert (data / "src" / "f.txt").exists()
+    assert sorted(os.listdir(scratch / "dst")) == ["g.txt"]
+    assert temp_files(scratch) == []
     assert registry.leftovers() == []
+
+
+@pytest.mark.usefixtures("cross_device")
+def test_cross_device_fallback_of_a_file_onto_a_directory_is_409(
+    storages: Storages, data: Path, scratch: Path
+) -> None:
+    write(data / "f.txt", "f")
+    (scratch / "d").mkdir()
+    raises_code(409, lambda: storages.move("data", "f.txt", "scratch", "d"))
+    assert (data / "f.txt").exists()
+    assert os.listdir(scratch / "d") == []
+
+
+@pytest.mark.usefixtures("cross_device")
+def test_cross_device_fallback_of_a_fifo_is_400_and_changes_nothing(
+    storages: Storages, data: Path, scratch: Path
+) -> None:
+    write(data / "src" / "f.txt", "f")
+    os.mkfifo(data / "src" / "fifo")
+    error = raises_code(400, lambda: storages.move("data", "src", "scratch", "dst"))
+    assert error.message.endswith("fifo: a special file cannot be moved across filesystems")
+    assert sorted(os.listdir(data / "src")) == ["f.txt", "fifo"]
+    assert os.listdir(scratch) == []
 
 
 # -- copy ----------------------------------------------------------------------------------------
@@ -774,7 +892,21 @@ def test_every_copy_method_writes_the_same_bytes(
 ) -> None:
     content = random.Random(3).randbytes(9 * MIB + 17)
     src = write(tmp_path / "src.bin", content, OLD_MTIME_NS)
-    result = fileops.copy_file(src, tmp_path / "dst.bin", registry=registry, methods=methods)
+    src_fd = os.open(src, os.O_RDONLY)
+    dir_fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        result = fileops.copy_open_file(
+            src_fd,
+            os.fstat(src_fd),
+            dir_fd,
+            str(tmp_path),
+            "dst.bin",
+            registry=registry,
+            methods=methods,
+        )
+    finally:
+        os.close(src_fd)
+        os.close(dir_fd)
     assert (tmp_path / "dst.bin").read_bytes() == content
     assert result == fileops.CopyResult(
         len(content), OLD_MTIME_NS, xxhash.xxh64(content).hexdigest()
@@ -817,6 +949,19 @@ def test_cleanup_temp_never_deletes_a_path_that_is_not_a_temp_name(
     assert storages.cleanup_temp() == 0
     assert precious.read_text() == "keep"
     assert registry.leftovers() == []
+
+
+def test_cleanup_temp_never_deletes_through_a_directory_swapped_for_a_link(
+    storages: Storages, data: Path, outside: Path, registry: MemoryTempRegistry
+) -> None:
+    temp = ".f.txt.planner-tmp-0a1b2c"
+    write(data / "d" / temp, "partial")
+    registry.add(str(data.resolve() / "d" / temp))
+    write(outside / temp, "outside, looks like ours")
+    (data / "d").rename(data / "d-away")
+    (data / "d").symlink_to(outside)
+    assert storages.cleanup_temp() == 0
+    assert (outside / temp).read_text() == "outside, looks like ours"
 
 
 def test_a_large_copy_hashes_alongside_the_kernel_copy(tmp_path: Path) -> None:
