@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,3 +115,18 @@ def no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """An API URL or token exported in the developer's shell must not redirect test runs."""
     monkeypatch.delenv("PLANNER_API_URL", raising=False)
     monkeypatch.delenv("PLANNER_TOKEN", raising=False)
+
+
+def tree_contents(top: Path) -> dict[str, bytes | str | None]:
+    """Everything below `top`, links not followed: file bytes, link targets, None for
+    directories (to compare a tree before and after)."""
+    found: dict[str, bytes | str | None] = {}
+    for path in sorted(top.rglob("*")):
+        key = str(path.relative_to(top))
+        if path.is_symlink():
+            found[key] = os.readlink(path)
+        elif path.is_dir():
+            found[key] = None
+        else:
+            found[key] = path.read_bytes()
+    return found

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,6 @@ import pytest
 from planner.worker.storage import Storages
 from tests.conftest import WorkerHandle, start_worker
 from tests.worker.test_api_routes import assert_problem, run, sp, submit, succeeded, wait_all
-
-
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path)
-    try:
-        yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 def _client(worker: WorkerHandle) -> httpx.Client:

@@ -304,15 +304,6 @@ def test_a_large_body_is_parsed_off_the_event_loop_while_others_are_answered(
     assert answers["large"].status_code == 200, answers["large"].text
 
 
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path)
-    try:
-        yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
-
-
 # -- the options -------------------------------------------------------------------------------
 def test_serve_takes_max_body_and_max_items(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("limits-token\n", encoding="utf-8")

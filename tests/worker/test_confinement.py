@@ -17,7 +17,7 @@ import pytest
 
 from planner.worker import confine
 from planner.worker.auth import Authenticator
-from tests.conftest import WorkerHandle, start_worker
+from tests.conftest import WorkerHandle, start_worker, tree_contents
 from tests.worker.test_api_routes import grant, run, sp
 
 SECRET = b"OUTSIDE-SECRET"
@@ -67,27 +67,12 @@ def ns(attack: Attack, request: pytest.FixtureRequest) -> str:
     return name
 
 
-def tree(top: Path) -> dict[str, bytes | str | None]:
-    """Everything below `top` without following links: file contents, link targets, None for
-    directories."""
-    found: dict[str, bytes | str | None] = {}
-    for path in sorted(top.rglob("*")):
-        key = str(path.relative_to(top))
-        if path.is_symlink():
-            found[key] = os.readlink(path)
-        elif path.is_dir():
-            found[key] = None
-        else:
-            found[key] = path.read_bytes()
-    return found
-
-
 def state_files(state_dir: Path) -> dict[str, bytes | str | None]:
     """The state directory but for the database files the worker itself keeps writing and the
     default storage (which is a root)."""
     return {
         name: value
-        for name, value in tree(state_dir).items()
+        for name, value in tree_contents(state_dir).items()
         if not name.startswith(("worker.db", "storage"))
     }
 
@@ -200,7 +185,7 @@ def swap(directory: Path, outside: Path) -> None:
 
 def nothing_leaked(op: dict[str, Any], outside: Path, before: dict[str, Any], top: Path) -> None:
     """The request neither changed `outside` nor returned or copied anything from it."""
-    assert tree(outside) == before
+    assert tree_contents(outside) == before
     assert "only-outside" not in str(op["result"]), op
     assert "sub2/keep.txt" not in str(op["result"]), op
     for path in top.rglob("*"):
@@ -213,7 +198,7 @@ def test_a_directory_swapped_for_a_symlink_between_two_requests_is_not_followed_
     attack: Attack, ns: str, layout: tuple[Path, Path], case: str
 ) -> None:
     top, outside = layout
-    before = tree(outside)
+    before = tree_contents(outside)
     # the worker has just used `dir` (a worker that remembered resolutions would reuse it)
     warm = run(attack.mallory, "/metadata:get", {"paths": [f"{ns}/dir/f.txt"]})
     assert warm["state"] == "succeeded", warm
@@ -238,7 +223,7 @@ def test_a_directory_swapped_for_a_symlink_after_the_check_and_before_the_use_is
     used it yet. Whatever it then does happens in the directory that was checked (now
     `dir.away`), or fails; never outside."""
     top, outside = layout
-    before = tree(outside)
+    before = tree_contents(outside)
     label = f"any:{ns}/{CASES[case].label}".rstrip("/")
     opened = confine.Place.__init__
     swapped: list[str] = []

@@ -30,7 +30,7 @@ import xxhash
 
 from planner.worker import confine, fileops, moves
 from planner.worker.service import ItemContext
-from tests.conftest import WorkerHandle, start_worker
+from tests.conftest import WorkerHandle, start_worker, tree_contents
 from tests.worker.test_api_routes import run, sp
 
 MIB = 1024 * 1024
@@ -91,20 +91,6 @@ def code_of(op: dict[str, Any]) -> int | None:
     return None if op["state"] == "succeeded" else (op["error_detail"] or {}).get("code")
 
 
-def contents(top: Path) -> dict[str, bytes | str | None]:
-    """Everything below `top`: file bytes, link targets, None for directories."""
-    found: dict[str, bytes | str | None] = {}
-    for path in sorted(top.rglob("*")):
-        key = str(path.relative_to(top))
-        if path.is_symlink():
-            found[key] = os.readlink(path)
-        elif path.is_dir():
-            found[key] = None
-        else:
-            found[key] = path.read_bytes()
-    return found
-
-
 def make_tree(top: Path, files: int = 30) -> dict[str, bytes | str | None]:
     """Files in nested directories, old mtimes, a relative symlink; returns `contents`."""
     rng = random.Random(11)
@@ -114,7 +100,7 @@ def make_tree(top: Path, files: int = 30) -> dict[str, bytes | str | None]:
         path.write_bytes(rng.randbytes(100 + i))
         os.utime(path, ns=(OLD_NS, OLD_NS + i))
     (top / "link").symlink_to("d0/f00.bin")
-    return contents(top)
+    return tree_contents(top)
 
 
 def temp_files(*tops: Path) -> list[Path]:
@@ -181,7 +167,7 @@ def test_a_tree_moved_across_filesystems_is_synced_whole_before_the_source_goes(
     op = move(two_fs, "tree", "moved")
 
     assert code_of(op) is None, op
-    assert contents(two_fs.fast / "moved") == expected
+    assert tree_contents(two_fs.fast / "moved") == expected
     assert not (two_fs.data / "tree").exists()
     synced = before_first_delete(events)
     (temp_top,) = {
@@ -315,7 +301,7 @@ def test_a_tree_move_killed_while_deleting_its_source_finishes_when_retried(
 
     assert code_of(op) is None, op
     assert not (two_fs.data / "tree").exists()
-    assert contents(two_fs.fast / "tree") == expected
+    assert tree_contents(two_fs.fast / "tree") == expected
     assert temp_files(two_fs.data, two_fs.fast) == []
 
 
@@ -331,13 +317,13 @@ def test_a_retried_move_onto_a_tree_that_differs_is_409_and_changes_nothing(
     shutil.copytree(two_fs.data / "tree", two_fs.fast / "tree", symlinks=True)
     changed = two_fs.fast / "tree" / "d2" / "f02.bin"
     changed.write_bytes(bytes(len(changed.read_bytes())))  # same size, other bytes and mtime
-    before = (contents(two_fs.data / "tree"), contents(two_fs.fast / "tree"))
+    before = (tree_contents(two_fs.data / "tree"), tree_contents(two_fs.fast / "tree"))
 
     op = move(two_fs, "tree", "tree")
 
     assert code_of(op) == 409, op
     assert "d2/f02.bin differs there" in op["error"], op
-    assert (contents(two_fs.data / "tree"), contents(two_fs.fast / "tree")) == before
+    assert (tree_contents(two_fs.data / "tree"), tree_contents(two_fs.fast / "tree")) == before
 
 
 @pytest.mark.parametrize("kind", ["tree", "file", "file over an old one"])
@@ -351,7 +337,7 @@ def test_a_move_that_cannot_delete_its_source_undoes_its_copy(
         (two_fs.data / "src").write_bytes(b"new content")
     if kind == "file over an old one":
         (two_fs.fast / "dst").write_bytes(b"old")
-    before = (contents(two_fs.data), contents(two_fs.fast))
+    before = (tree_contents(two_fs.data), tree_contents(two_fs.fast))
 
     def read_only(place: confine.Place, *args: Any) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
@@ -362,4 +348,4 @@ def test_a_move_that_cannot_delete_its_source_undoes_its_copy(
 
     assert code_of(op) == 403, op
     assert op["error"].endswith("Read-only file system"), op
-    assert (contents(two_fs.data), contents(two_fs.fast)) == before
+    assert (tree_contents(two_fs.data), tree_contents(two_fs.fast)) == before
