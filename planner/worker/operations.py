@@ -34,12 +34,12 @@ from planner.worker.records import (
     unknown_operation,
 )
 
-# how much of ended groups is kept in memory, counted in items and listed entries (the oldest
-# groups are read back from disk): a few tens of MB at most
-ENDED_WEIGHT_IN_MEMORY = 200_000
-# what a group itself weighs, in those units (measured: a one-item group holds about 2 KB, each
-# further item or entry about 400 bytes), so that many small operations are bounded as well
-GROUP_WEIGHT = 5
+# Ended groups are kept in memory, for the polls and result fetches that follow their end, as
+# the JSON text the database holds (the oldest are read back from disk): characters of text.
+# As text, not objects: the garbage collector walks every object of the heap in each full
+# collection, and tens of thousands of ended groups as objects paused all clients for ~50 ms
+# every second or two under load.
+ENDED_TEXT_IN_MEMORY = 32_000_000
 
 
 class OperationStore:
@@ -49,9 +49,9 @@ class OperationStore:
         self.db = db
         self.bound = bound or QueueBound()
         self.live: dict[str, Group] = {}
-        # ended groups stay in memory for a while: their results are fetched right after
-        self.ended: OrderedDict[str, Group] = OrderedDict()
-        self.ended_weight = 0
+        # ended groups stay in memory for a while (as stored): their results are fetched next
+        self.ended: OrderedDict[str, str] = OrderedDict()
+        self.ended_size = 0
         self.dirty: set[str] = set()
         self.lock = threading.RLock()  # item threads and the event loop both change records
 
@@ -148,14 +148,14 @@ class OperationStore:
     # `viewer` is the caller's user name, or None for an admin: a viewer sees only its own
     # operations, and another user's id answers exactly as an unknown id (no existence oracle).
     def item(self, op_id: str) -> Item | Group | None:
-        """The live group or child item with this id, if it is still in memory (anyone's)."""
-        group = self.live.get(op_id) or self.ended.get(op_id)
+        """The live (not yet written as ended) group or child item with this id (anyone's)."""
+        group = self.live.get(op_id)
         if group is not None:
             return group
         child = child_of(op_id)
         if child is None:
             return None
-        group = self.live.get(child[0]) or self.ended.get(child[0])
+        group = self.live.get(child[0])
         if group is None or group.single or child[1] >= len(group.items):
             return None
         return group.items[child[1]]
@@ -179,10 +179,18 @@ class OperationStore:
         stored = self._stored(op_id, expand=False)
         return stored is not None and _visible(stored.get("user_id"), viewer)
 
-    def _stored(self, op_id: str, expand: bool) -> dict[str, Any] | None:
+    def _text(self, op_id: str) -> str | None:
+        """The stored record of an ended group: from memory, or else from the database."""
+        text = self.ended.get(op_id)
+        if text is not None:
+            return text
         rows = self.db.execute("SELECT body FROM operations WHERE id = ?", (op_id,))
-        if rows:
-            body: dict[str, Any] = json.loads(str(rows[0][0]))
+        return str(rows[0][0]) if rows else None
+
+    def _stored(self, op_id: str, expand: bool) -> dict[str, Any] | None:
+        text = self._text(op_id)
+        if text is not None:
+            body: dict[str, Any] = json.loads(text)
             items = body.pop("items", None) or []
             if expand and body["children"] and not body.get("children_detail"):
                 body["children_detail"] = [
@@ -194,9 +202,9 @@ class OperationStore:
             return body
         child = child_of(op_id)
         if child is not None:
-            rows = self.db.execute("SELECT body FROM operations WHERE id = ?", (child[0],))
-            if rows:
-                group = json.loads(str(rows[0][0]))
+            text = self._text(child[0])
+            if text is not None:
+                group = json.loads(text)
                 items = group.get("items") or []
                 if child[1] < len(items):
                     return stored_item(group, child[1], items[child[1]])
@@ -229,7 +237,7 @@ class OperationStore:
         self.live.pop(op_id, None)
         dropped = self.ended.pop(op_id, None)
         if dropped is not None:
-            self.ended_weight -= _weight(dropped)
+            self.ended_size -= len(dropped)
         self.db.execute("DELETE FROM operations WHERE id = ? OR parent = ?", (op_id, op_id))
         return True
 
@@ -245,13 +253,13 @@ class OperationStore:
             [(state, ended, body, oid) for oid, state, ended, body in rows],
         )
         with self.lock:
-            for group in groups:
-                if self.live.pop(group.id, None) is not None:
-                    self.ended[group.id] = group
-                    self.ended_weight += _weight(group)
-            while self.ended_weight > ENDED_WEIGHT_IN_MEMORY and len(self.ended) > 1:
+            for oid, _, _, text in rows:
+                if self.live.pop(oid, None) is not None:
+                    self.ended[oid] = text
+                    self.ended_size += len(text)
+            while self.ended_size > ENDED_TEXT_IN_MEMORY and len(self.ended) > 1:
                 _, old = self.ended.popitem(last=False)
-                self.ended_weight -= _weight(old)
+                self.ended_size -= len(old)
         return len(rows)
 
     def fail_live(self, code: int, message: str) -> int:
@@ -299,12 +307,3 @@ def _visible(owner: object, viewer: str | None) -> bool:
 
 def _owner(found: Item | Group) -> str:
     return found.user_id if isinstance(found, Group) else found.group.user_id
-
-
-def _weight(group: Group) -> int:
-    """What an ended group holds in memory: its items, plus the entries of a listing result."""
-    result = group.result
-    entries = 0
-    if isinstance(result, dict):
-        entries = sum(len(v) for v in result.values() if isinstance(v, list))
-    return GROUP_WEIGHT + len(group.items) + entries

@@ -1,5 +1,6 @@
-"""The operation store on its own (a real SQLite file): ended groups leave memory by weight and
-are then answered, children included, from the database exactly as they were."""
+"""The operation store on its own (a real SQLite file): ended groups are kept in memory as their
+stored text, bounded in size, and are then answered, children included, from the database
+exactly as they were."""
 
 from __future__ import annotations
 
@@ -21,16 +22,15 @@ def finish(store: OperationStore, descriptions: list[str], result: object = None
     return group.id
 
 
-def test_ended_groups_leave_memory_by_weight_and_answer_from_the_database(
+def test_ended_groups_leave_memory_by_size_and_answer_from_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(operations, "ENDED_WEIGHT_IN_MEMORY", 10)
-    monkeypatch.setattr(operations, "GROUP_WEIGHT", 0)  # items and entries only, here
     store = OperationStore(StateDB(tmp_path / "worker.db"))
     entries = [{"name": f"f{i}", "type": "file", "size": i} for i in range(8)]
-    listing = finish(store, ["list any:t"], {"any:t": entries})  # weight 1 + 8
+    listing = finish(store, ["list any:t"], {"any:t": entries})
     live_view = store.get(listing)
-    group = finish(store, ["mkdir a", "mkdir b", "mkdir c"])  # weight 3: 12 > 10
+    monkeypatch.setattr(operations, "ENDED_TEXT_IN_MEMORY", store.ended_size + 1)
+    group = finish(store, ["mkdir a", "mkdir b", "mkdir c"])  # the listing no longer fits
     group_view = store.get(group, expand=True)
 
     assert listing not in store.ended
@@ -43,12 +43,34 @@ def test_ended_groups_leave_memory_by_weight_and_answer_from_the_database(
     assert store.get(child) == group_view["children_detail"][2]
 
 
-def test_many_small_ended_operations_are_bounded_by_their_own_weight_too(
+def test_many_small_ended_operations_are_bounded_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(operations, "ENDED_WEIGHT_IN_MEMORY", 60)
     store = OperationStore(StateDB(tmp_path / "worker.db"))
-    ids = [finish(store, [f"mkdir {i}"]) for i in range(100)]
+    first = finish(store, ["mkdir 0"])
+    size = store.ended_size
+    monkeypatch.setattr(operations, "ENDED_TEXT_IN_MEMORY", 10 * size)
+    ids = [first] + [finish(store, [f"mkdir {i}"]) for i in range(1, 100)]
 
-    assert list(store.ended) == ids[-(60 // (operations.GROUP_WEIGHT + 1)) :]
+    assert 8 <= len(store.ended) <= 10
+    assert list(store.ended) == ids[-len(store.ended) :]
+    assert store.ended_size <= 10 * size
     assert store.get(ids[0])["state"] == "succeeded"
+
+
+def test_an_ended_group_answers_the_same_from_memory_as_it_did_live(tmp_path: Path) -> None:
+    store = OperationStore(StateDB(tmp_path / "worker.db"))
+    group = store.create("alice", "test", ["mkdir a", "mkdir b"])
+    for item in group.items:
+        assert store.start_unless_finished(item)
+        store.succeed(item, None, ["any"])
+    live_view = store.get(group.id, expand=True)
+
+    store.flush()
+
+    assert group.id in store.ended
+    assert group.id not in store.live
+    assert store.get(group.id, expand=True) == live_view
+    assert store.get(group.id, viewer="bob")["error"] == "unknown operation"
+    assert store.is_visible(group.id, "alice")
+    assert not store.is_visible(group.id, "bob")
