@@ -12,7 +12,6 @@ import os
 import random
 import re
 import secrets
-import shutil
 import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ import xxhash
 
 from planner.worker.confine import Root, is_inside, sync_dir
 from planner.worker.storage_errors import CopyCancelledError, SourceChangedError, StorageError
+from planner.worker.treedelete import remove_tree
 
 CHUNK_SIZE = 8 * 1024 * 1024
 # The kernel paths tried in order; a method the kernel refuses is dropped for the rest of a copy.
@@ -321,7 +321,7 @@ def discard_temp(dir_fd: int, dir_path: str, name: str, registry: TempRegistry) 
     path = os.path.join(dir_path, name)
     try:
         if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-            shutil.rmtree(name, dir_fd=dir_fd)
+            remove_tree(dir_fd, name)
         else:
             os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:

@@ -13,8 +13,9 @@ import stat
 
 from planner.worker.confine import Place, open_regular, sync_dir
 from planner.worker.fileops import TempRegistry, copy_into, discard_temp, temp_name_for
-from planner.worker.storage_errors import StorageError
+from planner.worker.storage_errors import SourceChangedError, StorageError, code_for
 from planner.worker.treecopy import Side, copy_tree, difference, key_of
+from planner.worker.treedelete import Identity, identity, remove_tree
 
 log = logging.getLogger("planner.worker")
 
@@ -43,8 +44,10 @@ def move_across(src: Place, dst: Place, *, registry: TempRegistry) -> None:
     """Move `src` onto `dst` on another filesystem: a file is copied, a symlink recreated, a
     directory copied whole, into a temporary name beside `dst`, fsynced (files and directories),
     renamed over `dst` (an existing file, link or empty directory, set aside until the move
-    succeeds), the destination directory fsynced; only then is the source deleted. When that
-    fails before anything of the source was deleted, the destination is put back as it was.
+    succeeds), the destination directory fsynced; only then is the source deleted, and only
+    what was copied: entries added or changed meanwhile stay (409), a file replaced meanwhile
+    fails the move as transient. When that fails before anything of the source was deleted, the
+    destination is put back as it was.
 
     A directory onto a non-empty directory that already holds all of it (a move interrupted
     while deleting its source) finishes: the rest of the source is deleted.
@@ -67,8 +70,9 @@ def move_across(src: Place, dst: Place, *, registry: TempRegistry) -> None:
     tmp = temp_name_for(dst.name)
     registry.add(os.path.join(dst.dir_path, tmp))
     aside = None
+    copied: set[Identity] = set()
     try:
-        _copy_whole(src, st, dst, tmp)
+        _copy_whole(src, st, dst, tmp, copied)
         if before is not None:
             aside = temp_name_for(dst.name)
             registry.add(os.path.join(dst.dir_path, aside))
@@ -82,7 +86,7 @@ def move_across(src: Place, dst: Place, *, registry: TempRegistry) -> None:
     registry.discard(os.path.join(dst.dir_path, tmp))
     sync_dir(dst.dir_fd)
     try:
-        _delete_source(src, is_dir, registry)
+        _delete_source(src, is_dir, registry, copied)
     except OSError:
         _undo(dst, aside, registry)
         raise
@@ -99,14 +103,18 @@ def _is_empty(place: Place) -> bool:
         os.close(fd)
 
 
-def _copy_whole(src: Place, st: os.stat_result, dst: Place, tmp: str) -> None:
-    """A durable copy of `src` (a file, symlink or directory) under `tmp` beside `dst`."""
+def _copy_whole(
+    src: Place, st: os.stat_result, dst: Place, tmp: str, copied: set[Identity]
+) -> None:
+    """A durable copy of `src` (a file, symlink or directory) under `tmp` beside `dst`; the
+    identities of what was copied go to `copied`."""
     if stat.S_ISREG(st.st_mode):
         src_fd, opened = open_regular(src.name, src.dir_fd)
         try:
             dst_fd = os.open(tmp, _CREATE, 0o600, dir_fd=dst.dir_fd)
             try:
                 copy_into(src_fd, opened, dst_fd, ["copy_file_range", "sendfile", "write"])
+                copied.add(identity(opened))
                 os.fchmod(dst_fd, stat.S_IMODE(opened.st_mode))
                 os.fsync(dst_fd)
             finally:
@@ -114,6 +122,7 @@ def _copy_whole(src: Place, st: os.stat_result, dst: Place, tmp: str) -> None:
         finally:
             os.close(src_fd)
     elif stat.S_ISLNK(st.st_mode):
+        copied.add(identity(st))
         os.symlink(os.readlink(src.name, dir_fd=src.dir_fd), tmp, dir_fd=dst.dir_fd)
     elif stat.S_ISDIR(st.st_mode):
         os.mkdir(tmp, 0o700, dir_fd=dst.dir_fd)
@@ -122,6 +131,7 @@ def _copy_whole(src: Place, st: os.stat_result, dst: Place, tmp: str) -> None:
             _side(src),
             st,
             Side(dst.root, os.path.join(dst.dir_path, tmp), key_of(made)),
+            copied,
         )
     else:
         raise StorageError(400, f"{src.label}: a special file cannot be moved across filesystems")
@@ -136,18 +146,49 @@ def _side(place: Place) -> Side:
         os.close(fd)
 
 
-def _delete_source(src: Place, is_dir: bool, registry: TempRegistry) -> None:
-    """Delete the source. Its first step either fails with nothing deleted (OSError: the caller
-    undoes the copy) or takes the whole source away from its name; what stays behind after that
-    (a directory that cannot be emptied) is logged and left to the temp-file cleanup."""
+def _delete_source(src: Place, is_dir: bool, registry: TempRegistry, copied: set[Identity]) -> None:
+    """Delete what was copied of the source (`copied`: identities). Its first step either fails
+    with nothing deleted (OSError: the caller undoes the copy) or takes the whole source away
+    from its name. Entries of a directory that were not copied (added or changed meanwhile) or
+    cannot be deleted are put back under the source's name: 409 (or the OSError), the
+    destination kept (StorageError: never undo a copy once part of the source is gone). A
+    file that is no longer the one copied is SourceChangedError."""
     if not is_dir:
-        unlink(src)
+        if identity(src.lstat()) not in copied:
+            raise SourceChangedError("the move")
+        unlink(src)  # a window of one system call remains: POSIX has no unlink-if-same
         return
     temp = temp_name_for(src.name)
-    registry.add(os.path.join(src.dir_path, temp))
+    held = os.path.join(src.dir_path, temp)
+    registry.add(held)
     detach(src, temp)
-    if not discard_temp(src.dir_fd, src.dir_path, temp, registry):
-        log.warning("%s: moved, but its old copy could not be fully deleted", src.label)
+    try:
+        kept = remove_tree(src.dir_fd, temp, keep=lambda st: identity(st) not in copied)
+    except FileNotFoundError:
+        kept = 0
+    except OSError as exc:
+        _put_source_back(src, temp)
+        raise StorageError(
+            code_for(exc),
+            f"{src.label}: moved, but the source could not be deleted: {exc.strerror}",
+        ) from exc
+    if kept:
+        _put_source_back(src, temp)
+        raise StorageError(
+            409,
+            f"{src.label}: the source changed during the move; {kept} new or changed entries "
+            "were not moved and stay there",
+        )
+    registry.discard(held)
+
+
+def _put_source_back(src: Place, temp: str) -> None:
+    """Rename what is left of a detached source back to its name (never left under a temporary
+    name, which the next start would delete)."""
+    try:
+        os.rename(temp, src.name, src_dir_fd=src.dir_fd, dst_dir_fd=src.dir_fd)
+    except OSError:
+        log.exception("%s: what was not moved is kept under %s", src.label, temp)
 
 
 def _undo(dst: Place, aside: str | None, registry: TempRegistry) -> None:
@@ -180,10 +221,11 @@ def _finish(src: Place, dst: Place, registry: TempRegistry) -> None:
     """A directory onto a non-empty directory: finish an interrupted move when the destination
     holds every source entry; otherwise 409 (nothing is touched)."""
     there = _side(dst)
-    why = difference(_side(src), there)
+    matched: set[Identity] = set()
+    why = difference(_side(src), there, matched)
     if why is not None:
         raise StorageError(
             409, f"{src.label} -> {dst.label}: the destination is a non-empty directory ({why})"
         )
     sync_dir(dst.dir_fd)
-    _delete_source(src, True, registry)
+    _delete_source(src, True, registry, matched)

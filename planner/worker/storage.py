@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 import threading
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
 from planner.worker.storage_errors import SourceChangedError, StorageError, translated
+from planner.worker.treedelete import remove_tree
 from planner.worker.walk import walk
 
 __all__ = [
@@ -98,8 +98,11 @@ class Storages:
 
     # -- confinement -------------------------------------------------------------------------
 
-    def _place(self, remote: str, path: str, *, make_parents: bool = False) -> Place:
+    def _place(
+        self, remote: str, path: str, *, make_parents: bool = False, sync: bool = False
+    ) -> Place:
         """`remote:path` opened: its parent directory's checked descriptor and its last name.
+        Parents made for it are synced with `sync` or --fsync.
 
         Raises:
             StorageError: 400 unknown remote or invalid path; 403 outside the storage root.
@@ -118,7 +121,7 @@ class Storages:
         except FileNotFoundError:
             if not make_parents:
                 raise
-            fd, real = root.make_dirs(parts[:-1], label, sync=self._fsync)
+            fd, real = root.make_dirs(parts[:-1], label, sync=sync or self._fsync)
         return Place(root, fd, real, parts[-1], label)
 
     @staticmethod
@@ -266,7 +269,7 @@ class Storages:
             st = place.lstat()
             place.check_link(st)
             if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(place.name, dir_fd=place.dir_fd)
+                remove_tree(place.dir_fd, place.name)
             else:
                 moves.unlink(place)
             self._synced(place)
@@ -286,7 +289,9 @@ class Storages:
             if src.is_root:
                 raise StorageError(403, f"{src_remote}:{src_path}: the storage root cannot move")
             src.check_link(src.lstat())
-            with self._place(dst_remote, dst_path, make_parents=True) as dst:
+            # parents are synced as they are made: a move across filesystems deletes its
+            # source once the destination is durable, which includes its path
+            with self._place(dst_remote, dst_path, make_parents=True, sync=True) as dst:
                 if dst.is_root:
                     raise StorageError(409, f"{dst_remote}:{dst_path}: is the storage root")
                 dst.check_link(dst.lstat_or_none())

@@ -41,10 +41,11 @@ class CopyCancelledError(Exception):
 
 class SourceChangedError(OSError):
     """The source's size, mtime or ctime differ after the copy from before it: the bytes written
-    (and their checksum) may mix two versions. Transient: a retry copies the new version."""
+    (and their checksum) may mix two versions; or a move's source is no longer what it copied.
+    Transient: a retry copies the new version."""
 
-    def __init__(self) -> None:
-        super().__init__(errno.EAGAIN, "source changed during copy")
+    def __init__(self, during: str = "copy") -> None:
+        super().__init__(errno.EAGAIN, f"source changed during {during}")
 
 
 def code_for(exc: OSError) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from planner.worker.confine import Root, open_regular
 from planner.worker.fileops import METHODS, copy_into, hash_fd
 from planner.worker.storage_errors import SourceChangedError, StorageError
+from planner.worker.treedelete import Identity, identity
 
 _SPECIAL = "a special file cannot be moved across filesystems"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -46,16 +47,19 @@ class Side:
         return Side(self.root, os.path.join(self.path, name), key_of(st))
 
 
-def copy_tree(src: Side, src_st: os.stat_result, dst: Side) -> None:
+def copy_tree(src: Side, src_st: os.stat_result, dst: Side, copied: set[Identity]) -> None:
     """Copy the content of the directory `src` (whose stat is `src_st`) into the empty
     directory `dst`: files (mode and
     mtime kept), directories and symlinks (as symlinks); then give every directory its source's
     mode and mtime and fsync it, deepest first, so the whole tree is durable when this returns.
+    The identity of each source entry copied goes to `copied` (only those may be deleted).
 
     Raises:
-        StorageError: 400 a special file (FIFO, socket, device) cannot be moved.
+        StorageError: 400 a special file (FIFO, socket, device) cannot be moved; 400 `dst` lies
+            inside `src` (a mount point inside the tree made rename(2) answer EXDEV).
         OSError: from the filesystem; SourceChangedError when the source changes meanwhile.
     """
+    copied.add(identity(src_st))
     pending = [(src, dst, "")]
     finish = [(dst, src_st)]
     while pending:
@@ -70,8 +74,10 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side) -> None:
                     st = entry.stat(follow_symlinks=False)
                     name = entry.name
                     if stat.S_ISREG(st.st_mode):
-                        _copy_member(sfd, dfd, name)
+                        st = _copy_member(sfd, dfd, name)
                     elif stat.S_ISDIR(st.st_mode):
+                        if key_of(st) == dst.key:
+                            raise StorageError(400, "a directory cannot be moved into itself")
                         os.mkdir(name, 0o700, dir_fd=dfd)
                         made = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         child = target.child(name, made)
@@ -90,6 +96,7 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side) -> None:
                             400,
                             f"{prefix}{name}: a special file cannot be moved across filesystems",
                         )
+                    copied.add(identity(st))
             finally:
                 os.close(dfd)
         finally:
@@ -104,8 +111,9 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side) -> None:
             os.close(dfd)
 
 
-def _copy_member(sfd: int, dfd: int, name: str) -> None:
-    """Copy the regular file `name` of `sfd` into `dfd` (mode and mtime kept) and fsync it."""
+def _copy_member(sfd: int, dfd: int, name: str) -> os.stat_result:
+    """Copy the regular file `name` of `sfd` into `dfd` (mode and mtime kept) and fsync it;
+    returns the source's fstat, unchanged during the copy."""
     src_fd, st = open_regular(name, sfd)
     try:
         dst_fd = os.open(name, _CREATE, 0o600, dir_fd=dfd)
@@ -117,16 +125,21 @@ def _copy_member(sfd: int, dfd: int, name: str) -> None:
             os.close(dst_fd)
     finally:
         os.close(src_fd)
+    return st
 
 
-def difference(src: Side, dst: Side) -> str | None:
+def difference(src: Side, dst: Side, matched: set[Identity]) -> str | None:
     """Why the directory `dst` does not already hold everything of `src` (each file with the
     same size and either the same mtime or the same XXH64, each directory, each symlink with the
     same target), or None when it does; what matched in `dst` is fsynced on the way, so that the
-    source can then be deleted (issue 9, item 13: finishing an interrupted move)."""
+    source can then be deleted (issue 9, item 13: finishing an interrupted move), and the
+    identities of the source entries that matched go to `matched`. A destination that is the
+    source itself (another mount of it) never matches."""
     pending = [(src, dst, "")]
     while pending:
         source, target, prefix = pending.pop()
+        if source.key == target.key:
+            return f"{prefix or './'} is the source itself"
         sfd = source.open()
         try:
             dfd = target.open()
@@ -142,6 +155,8 @@ def difference(src: Side, dst: Side) -> str | None:
                         return f"{prefix}{name} is missing there"
                     if stat.S_IFMT(st.st_mode) != stat.S_IFMT(there.st_mode):
                         return f"{prefix}{name} is of another type there"
+                    if key_of(st) == key_of(there):
+                        return f"{prefix}{name} is the source itself"
                     if stat.S_ISDIR(st.st_mode):
                         pending.append(
                             (source.child(name, st), target.child(name, there), f"{prefix}{name}/")
@@ -151,7 +166,9 @@ def difference(src: Side, dst: Side) -> str | None:
                             return f"{prefix}{name} links elsewhere there"
                     elif not stat.S_ISREG(st.st_mode) or not _same_file(sfd, dfd, name, st, there):
                         return f"{prefix}{name} differs there"
+                    matched.add(identity(st))
                 os.fsync(dfd)
+                matched.add(source.key)
             finally:
                 os.close(dfd)
         finally:
