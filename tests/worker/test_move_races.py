@@ -22,12 +22,12 @@ import pytest
 from planner.worker import confine, fileops, moves, treecopy
 from planner.worker.confine import Place, Root
 from planner.worker.storage import MemoryTempRegistry, StorageError, Storages
+from tests.conftest import tree_contents
 from tests.worker.test_durability import (
     Event,
     TwoFs,
     before_first_delete,
     code_of,
-    contents,
     events,
     make_tree,
     move,
@@ -134,7 +134,7 @@ def test_a_directory_moved_across_filesystems_into_itself_is_400_and_copies_noth
     assert code_of(op) == 400, op
     assert "into itself" in op["error"], op
     assert len(copies) <= 6, len(copies)
-    assert contents(two_fs.data / "tree") == expected
+    assert tree_contents(two_fs.data / "tree") == expected
     assert temp_files(two_fs.data) == []
 
 
@@ -182,7 +182,7 @@ def test_a_directory_moved_onto_itself_seen_through_another_mount_deletes_nothin
 
     assert caught.value.code == 409, caught.value.message
     assert "is the source itself" in caught.value.message
-    assert contents(tmp_path / "tree") == expected
+    assert tree_contents(tmp_path / "tree") == expected
 
 
 # -- deletions never open what a link leads to -----------------------------------------------------
