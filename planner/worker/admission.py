@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from planner.errors import WorkerError
 
-DEFAULT_MAX_QUEUED_ITEMS = 20_000
+DEFAULT_MAX_QUEUED_ITEMS = 10_000
 # bounds of the Retry-After answered with a 503; the estimate when nothing finished lately
 RETRY_AFTER_MIN, RETRY_AFTER_MAX, RETRY_AFTER_UNKNOWN = 1, 30, 5
 _RATE_SAMPLES = 256  # completion times kept for the rate estimate
