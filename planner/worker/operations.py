@@ -56,14 +56,16 @@ class OperationStore:
         self.lock = threading.RLock()  # item threads and the event loop both change records
 
     # -- creation -------------------------------------------------------------------------------
-    def create(self, user_id: str, description: str, items: list[str]) -> Group:
-        """One operation for the request; several items make it a group of children.
+    def create(self, user_id: str, description: str, items: list[str], weight: int = 1) -> Group:
+        """One operation for the request; several items make it a group of children. Each
+        item counts `weight` times against the queue bound (a metadata item: once per path).
 
         Raises:
             WorkerError: 413 or 503 (with Retry-After) when the queue bound refuses the items.
         """
-        self.bound.admit(user_id, len(items))
+        self.bound.admit(user_id, len(items) * weight)
         group = Group(user_id, description, items)
+        group.weight = weight
         self.live[group.id] = group
         self.db.execute(
             "INSERT INTO operations (id, parent, user_id, state, finished, queued_at, body) "
@@ -113,7 +115,7 @@ class OperationStore:
     ) -> None:  # called with self.lock held
         if item.is_terminal:  # failed by a shutdown while its thread still ran: keep that
             return
-        self.bound.finished(item.group.user_id)
+        self.bound.finished(item.group.user_id, item.group.weight)
         now = time.time()
         item.state, item.result, item.succeeded_on = state, result, succeeded_on
         item.code, item.error, item.ended_at = code, error, now
