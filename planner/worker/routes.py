@@ -218,7 +218,7 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
         if len(ids) > MAX_POLLED_IDS:
             raise WorkerError(422, f"at most {MAX_POLLED_IDS} ids per request ({len(ids)} given)")
         # ended operations may be read back from SQLite: off the event loop
-        ops = await svc.call(lambda: [svc.operations.get(i, expand, viewer) for i in ids])
+        ops = await svc.call(lambda: svc.operations.get_many(ids, expand, viewer))
     else:
         try:
             limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))

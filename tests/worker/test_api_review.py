@@ -7,7 +7,10 @@ or hold megabytes, and removals and moves that reach the metadata and grants of 
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -16,7 +19,16 @@ import pytest
 from planner.worker.service import WorkerConfig
 from tests.conftest import CliResult
 from tests.worker.test_api_isolation import Team, team_worker
-from tests.worker.test_api_routes import assert_problem, grant, pair, run, sp, succeeded
+from tests.worker.test_api_routes import (
+    assert_problem,
+    grant,
+    pair,
+    run,
+    sp,
+    submit,
+    succeeded,
+    wait_all,
+)
 
 
 def set_grants(team: Team, *grants: dict[str, Any]) -> None:
@@ -190,3 +202,46 @@ def test_removing_a_name_ending_with_a_colon_leaves_the_names_that_extend_it(
         succeeded(run(team.alice, "/storage:remove", {"operations": [sp("x:")]}))
         assert custom_of(team.root, "x:y") == {"kept": True}
         assert grants_on(team, "x:y") == [("carol", "reader")]
+
+
+# -- polling by ids costs one read per stored operation ---------------------------------------
+def test_polling_many_children_of_a_stored_group_reads_the_group_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,000 child ids of a 10,000-item group (or its id 1,000 times), each read and parsed
+    from the database, held the database thread (every user's polls and listings) for 12 s
+    per request."""
+    import planner.worker.operations as operations
+
+    parsed = [0]
+    real_loads = json.loads
+
+    def counting_loads(text: str) -> Any:
+        parsed[0] += 1
+        return real_loads(text)
+
+    monkeypatch.setattr(operations, "ENDED_WEIGHT_IN_MEMORY", 0)  # ended groups: read from disk
+    monkeypatch.setattr(operations, "json", SimpleNamespace(loads=counting_loads, dumps=json.dumps))
+    with team_worker(tmp_path) as team:
+        paths = [sp(f"alice/p{i}") for i in range(1500)]
+        big = submit(team.alice, "/storage:exists", {"operations": paths})
+        wait_all(team.alice, [big], expand=False)
+        # a later group pushes the big one out of memory once both are written
+        deadline = time.monotonic() + 20
+        while True:
+            wait_all(
+                team.alice, [submit(team.alice, "/storage:exists", {"operations": [sp("alice/q")]})]
+            )
+            before = parsed[0]
+            assert team.alice.get(f"/operations/{big}").status_code == 200
+            if parsed[0] > before:
+                break
+            assert time.monotonic() < deadline, "the big group never left memory"
+        ids = [f"{big}-{i}" for i in range(997)] + [big] * 3
+        before = parsed[0]
+        response = team.alice.get("/operations", params={"ids": ids})
+        assert response.status_code == 200, response.text
+        ops = response.json()["operations"]
+        assert [op["id"] for op in ops] == ids
+        assert all(op["state"] == "succeeded" for op in ops)
+        assert parsed[0] - before == 1
