@@ -13,6 +13,7 @@ import click
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
 from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS
+from planner.worker.paths import remote_name_problem
 
 
 def _remote(text: str) -> tuple[str, Path]:
@@ -21,6 +22,9 @@ def _remote(text: str) -> tuple[str, Path]:
         raise UsageError(f"--remote {text!r}: expected NAME=DIR")
     if name == "local":
         raise UsageError("--remote local=...: 'local' is always the host filesystem")
+    wrong = remote_name_problem(name)
+    if wrong is not None:
+        raise UsageError(f"--remote {name}: {wrong}")
     return name, Path(directory).expanduser().resolve()
 
 
@@ -168,6 +172,7 @@ def serve(
     from planner.worker.serve import serve as run_server
     from planner.worker.service import WorkerConfig
 
+    named = dict(_remote(r) for r in remotes)
     if sum(bool(x) for x in (users_file, token_file, no_auth)) > 1:
         raise UsageError("give at most one of --users, --token-file, --no-auth")
     if no_auth and not is_loopback(host):
@@ -188,7 +193,7 @@ def serve(
         raise UsageError(f"--retention {retention!r}: not a duration") from exc
     config = WorkerConfig(
         state_dir=state_dir.resolve(),
-        remotes=dict(_remote(r) for r in remotes),
+        remotes=named,
         authenticator=authenticator,
         faults=parse_faults(faults),
         pool_size=pool,

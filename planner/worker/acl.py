@@ -14,7 +14,7 @@ from collections import defaultdict
 from planner.api.wire import Resource, RoleAssignment, RoleQuery, RoleType, Subject, SubjectType
 from planner.worker.auth import User
 from planner.worker.db import StateDB
-from planner.worker.paths import DEFAULT_REMOTE
+from planner.worker.paths import DEFAULT_REMOTE, is_root_key
 
 Grant = tuple[str, str, str]  # (subject_type, subject_id, role)
 
@@ -45,10 +45,10 @@ def ancestors(key: str) -> list[str]:
 
 
 def is_below(key: str, top: str) -> bool:
-    """True when `key` is `top` or lies below it."""
-    if key == top or top in ("", "/") or top.endswith(":") or top.endswith(":/"):
-        return key == top or key.startswith(top)
-    return key.startswith(top + "/")
+    """True when `key` is `top` or lies below it (`any:a:b` is beside `any:a:`, not below)."""
+    if key == top:
+        return True
+    return key.startswith(top if is_root_key(top) else top + "/")
 
 
 class PermissionStore:

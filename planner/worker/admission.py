@@ -100,12 +100,13 @@ class QueueBound:
         rate = len(self.finishes) / span
         return max(RETRY_AFTER_MIN, min(RETRY_AFTER_MAX, math.ceil(excess / rate)))
 
-    def finished(self, user: str) -> None:
-        """One item of `user` ended (succeeded, failed or cancelled)."""
+    def finished(self, user: str, count: int = 1) -> None:
+        """One item of `user`, counted as `count` when admitted, ended (succeeded, failed or
+        cancelled)."""
         now = self.clock()
         with self.lock:
-            self.total -= 1
-            left = self.by_user[user] - 1
+            self.total -= count
+            left = self.by_user[user] - count
             if left:
                 self.by_user[user] = left
             else:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from planner.errors import UsageError
+from planner.worker.paths import is_root_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS operations (
@@ -227,11 +228,12 @@ class SqliteTempRegistry:
 
 
 def below_clause(column: str, top: str) -> tuple[str, tuple[object, ...]]:
-    """SQL condition (and parameters) for rows whose `column` is `top` or a path below it."""
-    if top in ("", "/") or top.endswith(":") or top.endswith(":/"):
-        return f"({column} = ? OR {column} LIKE ? ESCAPE '\\')", (top, _like_escape(top) + "%")
-    return f"({column} = ? OR {column} LIKE ? ESCAPE '\\')", (top, _like_escape(top) + "/%")
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """SQL condition (and parameters) for rows whose `column` is the resource key `top` or a
+    key below it. A range of the binary collation, not LIKE: LIKE ignores the case of ASCII
+    letters, and `alice/%` would take `ALICE/x` too."""
+    if top == "":
+        return "1", ()
+    prefix = top if is_root_key(top) else top + "/"
+    # every string that starts with `prefix` sorts in [prefix, prefix with its last char + 1)
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return f"({column} = ? OR ({column} >= ? AND {column} < ?))", (top, prefix, end)

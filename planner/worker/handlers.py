@@ -43,13 +43,17 @@ def copy_item(svc: WorkerService, item: Pair) -> ItemFunction:
     return run
 
 
-def move_item(svc: WorkerService, item: Pair) -> ItemFunction:
-    """Rename a path (within or across remotes); its metadata and grants follow it."""
+def move_item(svc: WorkerService, item: Pair, carry_grants: bool) -> ItemFunction:
+    """Rename a path (within or across remotes); its metadata follows it, and its grants do
+    with `carry_grants` (else they are dropped, as a removal drops them)."""
 
     def run(ctx: ItemContext) -> Outcome:
         svc.storages.move(item.src.remote, item.src.path, item.dst.remote, item.dst.path)
         svc.metadata.move(_key(item.src), _key(item.dst))
-        svc.permissions.move(_key(item.src), _key(item.dst))
+        if carry_grants:
+            svc.permissions.move(_key(item.src), _key(item.dst))
+        else:
+            svc.permissions.forget(_key(item.src))
         return Outcome(None, [item.dst.remote])
 
     return run

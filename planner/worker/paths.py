@@ -6,6 +6,11 @@ Rules (docs/api.md, "Paths"): a path on `local` is absolute, on any other remote
 its root; "." segments and one trailing "/" are dropped; `..` segments, empty segments
 (`a//b`), NUL characters, lone surrogates, more than MAX_PATH_BYTES bytes or MAX_SEGMENTS
 segments are refused. The canonical form of a remote's root is "" (`local`: "/").
+
+A remote name never holds "/" or ":" (they separate the parts of a resource key, acl.py: a
+remote `team/x` would share its keys with the paths below `team` on `any`), nor more than
+MAX_REMOTE_NAME characters: such a name is refused when the worker is configured, and in a
+request (422), where it would otherwise be echoed into the operation's records.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ DEFAULT_REMOTE = "any"
 MAX_PATH_BYTES = 4096  # PATH_MAX on Linux: a longer path can never be opened
 MAX_SEGMENTS = 512  # deep enough for any real tree, shallow enough for recursive code
 MAX_SEGMENT_BYTES = 255  # NAME_MAX
+MAX_REMOTE_NAME = 255
 
 # canonical paths (the fast path of `normalise` takes ASCII ones: characters are bytes)
 _SEGMENT = rf"(?!\.\.?(?:/|\Z))[^/\x00]{{1,{MAX_SEGMENT_BYTES}}}"
@@ -84,6 +90,24 @@ def normalise(remote: str, path: str) -> str:
     return "/" + joined if absolute else joined
 
 
+def remote_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a remote (see the module docstring), or None."""
+    if not name:
+        return "remote name is empty"
+    if len(name) > MAX_REMOTE_NAME:
+        return f"remote name longer than {MAX_REMOTE_NAME} characters"
+    if "/" in name or ":" in name or not name.isprintable():
+        return "remote name holds '/' or ':' or a control character"
+    return None
+
+
+def is_root_key(key: str) -> bool:
+    """Whether a resource key (acl.resource_key) names the root of a remote: `""` (`any`),
+    `remote:`, `local:/`; `any:a:` (the file `a:` on `any`) is no root."""
+    head, sep, rest = key.partition(":")
+    return key in ("", "/") or (bool(sep) and "/" not in head and rest in ("", "/"))
+
+
 def split_resource(text: str, remotes: Iterable[str]) -> tuple[str, str]:
     """(remote, path) of a metadata path or permission resource: `remote:path` when `remote` is
     a known remote name, otherwise a path on the default remote `any` (`dir/a:b` included)."""
@@ -103,16 +127,24 @@ class PathChecker:
         self.count = 0
 
     def path(self, location: str, remote: str, path: str) -> str:
-        """The canonical `path` on `remote` ("" after a problem, which is recorded)."""
+        """The canonical `path` on `remote` ("" after a problem, which is recorded; a remote
+        that no remote could be called is located at the `remote` beside `location`)."""
+        if remote not in self.remotes:
+            wrong = remote_name_problem(remote)
+            if wrong is not None:
+                where = location.removesuffix(".path") + ".remote"
+                self._record(where, wrong, remote)
+                return ""
         try:
             return normalise(remote, path)
         except PathError as exc:
-            self.count += 1
-            if len(self.problems) < MAX_REPORTED:
-                self.problems.append(
-                    {"location": location, "message": str(exc), "value": _shown(path)}
-                )
+            self._record(location, str(exc), path)
             return ""
+
+    def _record(self, location: str, message: str, value: str) -> None:
+        self.count += 1
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append({"location": location, "message": message, "value": _shown(value)})
 
     def resource(self, location: str, text: str) -> tuple[str, str]:
         """(remote, canonical path) of a `remote:path` or plain path on `any`."""
@@ -129,7 +161,7 @@ class PathChecker:
 
 
 def _shown(path: str) -> str | None:
-    """The path as an answer may echo it (short, and only when it is valid Unicode)."""
+    """A path or name as an answer may echo it (short, and only when it is valid Unicode)."""
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:

@@ -178,6 +178,7 @@ class Group:
         self.queued_at = time.time()
         self.cancel = threading.Event()
         self.items = [Item(self, i, d) for i, d in enumerate(items)]
+        self.weight = 1  # what each item counts against the queue bound (admission.py)
         self._children: list[str] | None = None
         self.pending = len(items)
         self.running: set[Item] = set()

@@ -22,9 +22,10 @@ from planner.worker import handlers, intake
 from planner.worker.acl import resource_key
 from planner.worker.auth import User
 from planner.worker.body import off_loop, parse_json, read_body
+from planner.worker.operations import TooManyDetailsError
 from planner.worker.paths import PathChecker
 from planner.worker.problems import MAX_REPORTED, WireResponse, problem
-from planner.worker.requests import Place
+from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemFunction, WorkerService
 
 API = "/api/v1"
@@ -161,11 +162,18 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
             for end, sp, role in (("src", p.src, src_role), ("dst", p.dst, WRITE))
         ]
         _require(svc, user, needs)
-        make = handlers.copy_item if op == "copy" else handlers.move_item
         return [
-            (f"{op} {p.src.remote}:{p.src.path} -> {p.dst.remote}:{p.dst.path}", make(svc, p))
+            (f"{op} {p.src.remote}:{p.src.path} -> {p.dst.remote}:{p.dst.path}", pair_item(p))
             for p in pairs
         ]
+
+    def pair_item(p: Pair) -> ItemFunction:
+        if op == "copy":
+            return handlers.copy_item(svc, p)
+        # grants travel with a move only where its caller could have set them (admin on the
+        # destination); otherwise they go as a removal's do, and nobody gains a role by a move
+        dst_key = resource_key(p.dst.remote, p.dst.path)
+        return handlers.move_item(svc, p, svc.permissions.allows(user, dst_key, ADMIN))
 
     def path_items(body: Any) -> list[tuple[str, ItemFunction]]:
         paths = intake.places(body, PathChecker(svc.storages.names()), limit)
@@ -211,7 +219,11 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
         if len(ids) > MAX_POLLED_IDS:
             raise WorkerError(422, f"at most {MAX_POLLED_IDS} ids per request ({len(ids)} given)")
         # ended operations may be read back from SQLite: off the event loop
-        ops = await svc.call(lambda: [svc.operations.get(i, expand, viewer) for i in ids])
+        limit = svc.config.max_items
+        try:
+            ops = await svc.call(lambda: svc.operations.get_many(ids, expand, viewer, limit))
+        except TooManyDetailsError as exc:
+            raise WorkerError(413, str(exc)) from exc
     else:
         try:
             limit = max(1, min(int(request.query_params.get("limit", "50")), 1000))
@@ -260,27 +272,29 @@ async def delete_operation(request: Request, svc: WorkerService, user: User) -> 
 async def metadata_get(request: Request, svc: WorkerService, user: User) -> Response:
     raw = await _body(request, svc, user)
 
-    def prepare(body: Any) -> ItemFunction:
+    def prepare(body: Any) -> tuple[ItemFunction, int]:
         found = intake.metadata_paths(body, PathChecker(svc.storages.names()), svc.config.max_items)
         _require(svc, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
-        return handlers.metadata_get_item(svc, [(label, sp) for _, label, sp in found])
+        return handlers.metadata_get_item(svc, [(label, sp) for _, label, sp in found]), len(found)
 
-    item = await _prepare(request, svc, raw, prepare)
-    return _accepted(svc.submit(user, "metadata:get", [("metadata:get", item)]))
+    item, paths = await _prepare(request, svc, raw, prepare)
+    return _accepted(svc.submit(user, "metadata:get", [("metadata:get", item)], weight=paths))
 
 
 async def metadata_set(request: Request, svc: WorkerService, user: User) -> Response:
     raw = await _body(request, svc, user)
 
-    def prepare(body: Any) -> ItemFunction:
+    def prepare(body: Any) -> tuple[ItemFunction, int]:
         found = intake.metadata_assignments(
             body, PathChecker(svc.storages.names()), svc.config.max_items
         )
         _require(svc, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
-        return handlers.metadata_set_item(svc, [(sp, custom) for _, sp, custom in found])
+        return handlers.metadata_set_item(svc, [(sp, custom) for _, sp, custom in found]), len(
+            found
+        )
 
-    item = await _prepare(request, svc, raw, prepare)
-    return _accepted(svc.submit(user, "metadata:set", [("metadata:set", item)]))
+    item, paths = await _prepare(request, svc, raw, prepare)
+    return _accepted(svc.submit(user, "metadata:set", [("metadata:set", item)], weight=paths))
 
 
 # -- permissions -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from planner.worker.db import SqliteTempRegistry, StateDB, database_refusal
 from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.operations import OperationStore
+from planner.worker.paths import remote_name_problem
 from planner.worker.records import CANCELLED, SHUTDOWN_ERROR, Group, Item
 from planner.worker.storage import StorageError, Storages
 
@@ -60,6 +61,12 @@ class WorkerConfig:
     # sync every copied file and changed directory before reporting success (--fsync); moves
     # across filesystems always sync before they delete their source
     fsync: bool = False
+
+    def __post_init__(self) -> None:
+        for name in self.remotes:
+            wrong = remote_name_problem(name)
+            if wrong is not None:
+                raise ValueError(f"remote {name[:80]!r}: {wrong}")
 
     def remote_roots(self) -> dict[str, Path]:
         """Remotes with `any` defaulting to `<state-dir>/storage`."""
@@ -203,9 +210,16 @@ class WorkerService:
             await self.call(lambda: self.operations.prune(self.config.retention_seconds))
 
     # -- running --------------------------------------------------------------------------------
-    def submit(self, user: User, description: str, items: list[tuple[str, ItemFunction]]) -> str:
+    def submit(
+        self,
+        user: User,
+        description: str,
+        items: list[tuple[str, ItemFunction]],
+        weight: int = 1,
+    ) -> str:
         """Record one operation (a group for several items) and start its items; returns the id
-        the client polls.
+        the client polls. Each item counts `weight` times against the queue bound (an item that
+        does the work of many: a metadata request counts each of its paths).
 
         Items are drained from a queue by at most `pool` runners, each taking one slot of the
         pool and running item after item on its thread: per-item hops between the event loop
@@ -217,7 +231,7 @@ class WorkerService:
         """
         if self.stopping:
             raise WorkerError(503, "the worker is shutting down", headers={"Retry-After": "5"})
-        group = self.operations.create(user.name, description, [d for d, _ in items])
+        group = self.operations.create(user.name, description, [d for d, _ in items], weight)
         queue = deque(zip(group.items, (f for _, f in items), strict=True))
         for _ in range(min(len(queue), self.size)):
             task = asyncio.create_task(self._drain(queue))
