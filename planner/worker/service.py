@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -131,7 +132,9 @@ class WorkerService:
         size = config.pool_size or min(32, os.cpu_count() or 2)
         self.size = size
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
-        self.slots = asyncio.Semaphore(size)
+        self.backlog: deque[deque[tuple[Item, ItemFunction]]] = deque()
+        self.backlog_lock = threading.Lock()
+        self.runners = 0  # drain tasks that have not finished (changed on the event loop only)
         # SQLite work of request handlers and of the flusher: not on the item pool, whose
         # threads may each be draining a queue of copies for minutes; one thread, as SQLite
         # serialises on the one connection anyway
@@ -221,9 +224,10 @@ class WorkerService:
         the client polls. Each item counts `weight` times against the queue bound (an item that
         does the work of many: a metadata request counts each of its paths).
 
-        Items are drained from a queue by at most `pool` runners, each taking one slot of the
-        pool and running item after item on its thread: per-item hops between the event loop
-        and the pool cost more than copying a small file.
+        Items wait in one backlog of request queues, in arrival order, drained by at most `pool`
+        runners, each running item after item on its pool thread: per-item hops between the
+        event loop and the pool cost more than copying a small file, and a waiting task per
+        request would give the collector thousands of objects more to walk under load.
 
         Raises:
             WorkerError: 503 (with Retry-After) while shutting down or when the queue bound has
@@ -232,25 +236,38 @@ class WorkerService:
         if self.stopping:
             raise WorkerError(503, "the worker is shutting down", headers={"Retry-After": "5"})
         group = self.operations.create(user.name, description, [d for d, _ in items], weight)
-        queue = deque(zip(group.items, (f for _, f in items), strict=True))
-        for _ in range(min(len(queue), self.size)):
-            task = asyncio.create_task(self._drain(queue))
+        self.backlog.append(deque(zip(group.items, (f for _, f in items), strict=True)))
+        while self.runners < self.size:
+            self.runners += 1
+            task = asyncio.create_task(self._drain())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return group.id
 
-    async def _drain(self, queue: deque[tuple[Item, ItemFunction]]) -> None:
-        async with self.slots:
-            if queue:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self.pool, self._drain_on_thread, queue)
+    async def _drain(self) -> None:
+        """A runner: drains the backlog on a pool thread until it is empty. The check runs on
+        the event loop, where `submit` adds to it, so no request is left without a runner."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self.backlog:
+                await loop.run_in_executor(self.pool, self._drain_on_thread)
+        finally:
+            self.runners -= 1
 
-    def _drain_on_thread(self, queue: deque[tuple[Item, ItemFunction]]) -> None:
+    def _drain_on_thread(self) -> None:
+        backlog = self.backlog
         while True:
             try:
-                live, function = queue.popleft()  # deque pops are atomic across threads
+                queue = backlog[0]
             except IndexError:
                 return
+            try:
+                live, function = queue.popleft()  # deque pops are atomic across threads
+            except IndexError:  # this request is done: the next one, once
+                with self.backlog_lock:
+                    if backlog and backlog[0] is queue:
+                        backlog.popleft()
+                continue
             self._run_item(live, function)
 
     def _run_item(self, item: Item, function: ItemFunction) -> None:
