@@ -200,7 +200,8 @@ def test_planner_run_with_a_damaged_embedded_worker_database_says_what_to_do(
     tmp_path: Path, run_cli: Callable[..., CliResult], no_api_from_the_environment: None
 ) -> None:
     project = tmp_path / "quickstart"
-    shutil.copytree(EXAMPLES / "quickstart", project)
+    # without the state a run of the example in place left (the README's main job does one)
+    shutil.copytree(EXAMPLES / "quickstart", project, ignore=shutil.ignore_patterns(".planner"))
     db = project / ".planner" / "worker" / "worker.db"
     db.parent.mkdir(parents=True)
     garbage(db)
