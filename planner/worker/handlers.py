@@ -98,9 +98,7 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
         if recursive:
             known = svc.metadata.under(base)
         else:
-            known = svc.metadata.of(
-                [base, *(f"{base}/{e.name}" if base else e.name for e in entries)]
-            )
+            known = svc.metadata.of([base, *(_below(sp, e.name) for e in entries)])
         single_file = (
             len(entries) == 1
             and entries[0].type == "file"
@@ -109,13 +107,20 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
         )
         out = []
         for entry in entries:
-            key = base if single_file else (f"{base}/{entry.name}" if base else entry.name)
+            key = base if single_file else _below(sp, entry.name)
             record = known.get(key)
             checksum = record.checksum_for(entry.size, entry.mtime_ns) if record else None
             out.append(_entry(entry, checksum))
         return Outcome({label: out})
 
     return run
+
+
+def _below(sp: Place, name: str) -> str:
+    """The resource key of `name` (a relative path) below the listed `sp`, written as a copy to
+    it records its metadata (a root's children too: `data:x`, not `data:/x`)."""
+    path = sp.path + name if sp.path in ("", "/") else f"{sp.path}/{name}"
+    return resource_key(sp.remote, path)
 
 
 def _entry(info: FileInfo, checksum: str | None) -> dict[str, Any]:

@@ -396,6 +396,31 @@ def test_list_extended_carries_the_checksum_of_a_copied_file(
     assert nested["out/c.bin"]["size"] == len(content)
 
 
+def test_list_extended_of_a_remote_root_carries_the_checksums_of_its_files(
+    worker: WorkerHandle,
+) -> None:
+    content = b"at the root\n" * 100
+    (worker.roots["any"] / "src.bin").write_bytes(content)
+    with httpx.Client(base_url=worker.url, headers=worker.headers, timeout=30) as client:
+        copy = {"operations": [pair("src.bin", "c.bin", "any", "data")]}
+        succeeded(run(client, "/storage:copy", copy))
+        flat = succeeded(
+            run(client, "/storage:list", {"operations": [sp("", "data")]}, {"mode": "extended"})
+        )
+        deep = succeeded(
+            run(
+                client,
+                "/storage:list",
+                {"operations": [sp("", "data")]},
+                {"mode": "extended", "recursive": "true"},
+            )
+        )
+
+    for listing in (flat, deep):
+        [entry] = [e for e in listing["result"]["data:"] if e["name"] == "c.bin"]
+        assert entry["checksum"] == xxh64(content)
+
+
 def test_list_of_a_missing_directory_fails_with_404(client: httpx.Client, ns: str) -> None:
     failed_with(run(client, "/storage:list", {"operations": [sp(f"{ns}/no/dir", "data")]}), 404)
 
