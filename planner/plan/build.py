@@ -142,6 +142,10 @@ class PlanBuilder:
         fields: dict[str, Any] = {
             "id": str(action_id),
             "needs": tuple(str(n) for n in body.get("needs") or ()),
+            "needs_at": tuple(
+                self.locate((*pointer, "needs", n), False)
+                for n in range(len(body.get("needs") or ()))
+            ),
             "description": str(body.get("description") or ""),
             "priority": _integer(body.get("priority", defaults.get("priority")), 100),
             "location": location,
