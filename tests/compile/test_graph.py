@@ -1,4 +1,5 @@
-"""The compiler on tiny plans: exact graphs, rule labels, the needs override, aliasing storages."""
+"""The compiler on tiny plans: exact graphs, rule labels, the needs override and its note,
+aliasing storages, and `planner graph` drawing overridden edges."""
 
 from __future__ import annotations
 
@@ -302,7 +303,9 @@ checks: [{id: ok, exists: "a:runs/out/summary.csv"}]
         document = json.loads(result.stdout)
         assert document["format_version"] == 1
         assert [n["id"] for n in document["nodes"]] == ["cp", "ok"]
-        assert document["edges"] == [{"from": "cp", "to": "ok", "rules": ["write-before-read"]}]
+        assert document["edges"] == [
+            {"from": "cp", "to": "ok", "rules": ["write-before-read"], "overridden": False}
+        ]
     elif fmt == "mermaid":
         assert result.stdout.splitlines() == [
             "flowchart TD",
@@ -312,6 +315,36 @@ checks: [{id: ok, exists: "a:runs/out/summary.csv"}]
         ]
     else:
         assert '"cp" -> "ok" [label="write-before-read", style=dashed];' in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["mermaid", "dot", "json"])
+def test_graph_shows_an_edge_overridden_by_needs(write_plan, run_cli, fmt: str) -> None:
+    path = write_plan(
+        HEADER
+        + """\
+copies:
+  - {id: stage, src: "s:new.txt", dst: "a:site/index.html", needs: [publish]}
+  - {id: publish, src: "a:site/index.html", dst: "s:published.html"}
+"""
+    )
+    result = run_cli("graph", path, "--format", fmt)
+    assert result.code == 0, result.stderr
+    if fmt == "json":
+        assert json.loads(result.stdout)["edges"] == [
+            {"from": "publish", "to": "stage", "rules": ["needs"], "overridden": False},
+            {"from": "stage", "to": "publish", "rules": ["write-before-read"], "overridden": True},
+        ]
+    elif fmt == "mermaid":
+        assert result.stdout.splitlines()[-2:] == [
+            "    n0 --> n1",
+            "    n1 -.->|overridden by needs: write-before-read| n0",
+        ]
+    else:
+        assert result.stdout.splitlines()[-3:-1] == [
+            '    "publish" -> "stage";',
+            '    "stage" -> "publish" [label="overridden by needs: write-before-read", '
+            "style=dashed, color=red, fontcolor=red, constraint=false];",
+        ]
 
 
 def test_graph_of_an_invalid_plan_exits_2_with_located_errors(write_plan, run_cli) -> None:
