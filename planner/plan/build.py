@@ -16,6 +16,7 @@ from planner.plan.durations import DURATION_HINT, parse_duration
 from planner.plan.filters import Filters
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
+from planner.plan.overlap import into_itself
 from planner.plan.paths import (
     LOCAL_REMOTE,
     PlanPath,
@@ -171,6 +172,10 @@ class PlanBuilder:
             fields["expect"] = "exists" if "exists" in body else "absent"
         if kind in ("copy", "move"):
             fields["overwrite"] = body.get("overwrite", defaults.get("overwrite", "if-different"))
+        if kind in ("copy", "move") and not isinstance(entry, str):
+            problem = into_itself(kind, fields["src"], fields["dst"], body.get("exclude") or ())
+            if problem:
+                self._error((*pointer, "dst"), problem, "path")
         if kind == "copy":
             self._check_patterns(pointer, body)
             fields.update(
