@@ -62,9 +62,24 @@ def action(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     return kind, {draw(st.sampled_from(["exists", "absent"])): draw(plan_path())}
 
 
+def _resolved(text: object) -> tuple[str, tuple[str, ...]]:
+    storage_name, _, rel = str(text).partition(":")
+    spec = STORAGES[storage_name]
+    return spec["remote"], tuple(s for s in f"{spec['root']}/{rel}".split("/") if s)
+
+
+def _into_itself(section: str, body: dict[str, object]) -> bool:
+    """A copy or move into its own source: refused by validation (issue 10, item 23)."""
+    if section not in ("copies", "moves"):
+        return False
+    (src_remote, src), (dst_remote, dst) = _resolved(body["src"]), _resolved(body["dst"])
+    return src_remote == dst_remote and dst[: len(src)] == src
+
+
 def _build(entries: list[tuple[str, dict[str, object]]]) -> str:
     doc: dict[str, object] = {"version": 1, "storages": STORAGES}
-    for n, (section, body) in enumerate(entries):
+    kept = [(section, body) for section, body in entries if not _into_itself(section, body)]
+    for n, (section, body) in enumerate(kept):
         doc.setdefault(section, []).append({"id": f"a{n}", **body})  # type: ignore[union-attr]
     return yaml.safe_dump(doc, sort_keys=False)
 
