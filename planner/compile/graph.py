@@ -14,7 +14,14 @@ import networkx as nx
 from planner.compile.accesses import Access, accesses_of
 from planner.compile.overrides import ExplicitOrder, Override, override_note
 from planner.compile.pathtrie import PathTrie
-from planner.compile.rules import NEEDS, RULES, inferred_edges
+from planner.compile.rules import (
+    ACCESS_BEFORE_REMOVAL,
+    CLEAN_BEFORE_WRITE,
+    NEEDS,
+    RULES,
+    WRITE_BEFORE_READ,
+    inferred_edges,
+)
 from planner.errors import Diagnostic, PlanError
 from planner.gcpause import paused_gc
 from planner.plan.model import Action, Plan
@@ -75,6 +82,7 @@ def _compile(plan: Plan) -> CompiledPlan:
             _add_edge(overridden, before, after, rule)
         else:
             _add_edge(edges, before, after, rule)
+    _drop_reads_of_new_content(edges)
     graph.add_edges_from((u, v, {"rules": rules}) for (u, v), rules in edges.items())
     diagnostics = _cycles(graph, by_id)
     if not diagnostics:
@@ -96,6 +104,26 @@ def _add_edge(edges: dict[tuple[str, str], list[str]], before: str, after: str, 
     rules = edges.setdefault((before, after), [])
     if rule not in rules:
         rules.append(rule)
+
+
+def _drop_reads_of_new_content(edges: dict[tuple[str, str], list[str]]) -> None:
+    """A read below a removal that also reads what a write produces after that removal cleaned
+    its place ("clean, publish, check the page exists") reads the new content: it comes after
+    the write, so it is not ordered before the removal (access-before-removal would close a
+    cycle with clean-before-write and write-before-read)."""
+    cleaned: dict[str, list[str]] = {}
+    for (removal, write), rules in edges.items():
+        if CLEAN_BEFORE_WRITE in rules:
+            cleaned.setdefault(removal, []).append(write)
+    if not cleaned:
+        return
+    for (read, removal), rules in list(edges.items()):
+        if ACCESS_BEFORE_REMOVAL in rules and any(
+            WRITE_BEFORE_READ in edges.get((write, read), ()) for write in cleaned.get(removal, ())
+        ):
+            rules.remove(ACCESS_BEFORE_REMOVAL)
+            if not rules:
+                del edges[read, removal]
 
 
 def _where(action: Action) -> str:

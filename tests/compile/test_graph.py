@@ -75,6 +75,39 @@ removals: [{id: clean, path: "a:site/html/"}]
     assert result.notes == []
 
 
+def test_check_of_what_a_publish_brings_comes_after_the_clean(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+removals: [{id: clean, path: "a:site/html/"}]
+copies: [{id: publish, src: "s:build/html/", dst: "a:site/html/"}]
+checks: [{id: published, exists: "a:site/html/index.html"}]
+""",
+    )
+    assert edges(result.graph) == {
+        ("clean", "publish"): ["clean-before-write"],
+        ("publish", "published"): ["write-before-read"],
+    }
+
+
+def test_a_backup_before_a_clean_and_publish_needs_needs_and_says_so(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+removals: [{id: clean, path: "a:site/html/"}]
+copies:
+  - {id: backup, src: "a:site/html/", dst: "s:old-html/"}
+  - {id: publish, src: "s:build/html/", dst: "a:site/html/", needs: [backup]}
+""",
+    )
+    assert edges(result.graph) == {
+        ("backup", "publish"): ["needs"],
+        ("backup", "clean"): ["access-before-removal"],
+        ("clean", "publish"): ["clean-before-write"],
+    }
+    assert result.overridden == {("publish", "backup"): ["write-before-read"]}
+
+
 def test_removal_of_an_ancestor_cleans_before_a_directory_is_made(write_plan) -> None:
     result = compiled(
         write_plan,

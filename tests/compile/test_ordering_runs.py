@@ -6,12 +6,13 @@ a `needs` that overrides an inferred edge said out loud without changing any exi
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.conftest import EXAMPLES, CliResult
 from tests.runner.test_run_basics import make_tree, run_json, tree_bytes
 
 pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
@@ -95,6 +96,30 @@ def test_clean_then_publish_keeps_the_copy_without_needs(
     assert tree_bytes(tmp_path / "site" / "html") == {
         "index.html": b"new",
         "img/logo.png": b"png",
+    }
+
+
+def test_clean_then_publish_example_runs_in_the_order_its_paths_imply(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    example = tmp_path / "example"
+    shutil.copytree(EXAMPLES / "clean-then-publish", example)
+    make_tree(example / "site", {"html/old.html": b"old", "legacy/x.html": b"x"})
+
+    graph = run_cli("graph", example / "plan.yaml")
+    code, document = run_json(run_cli, example / "plan.yaml")
+
+    assert "needs" not in (example / "plan.yaml").read_text().split("version: 1", 1)[1]
+    assert graph.stdout.splitlines()[-4:] == [
+        "    n0 -->|clean-before-write| n2",
+        "    n1 -->|removal-before-absent| n3",
+        "    n2 -->|write-before-prune| n4",
+        "    n2 -->|write-before-read| n5",
+    ]
+    assert code == 0, document
+    assert tree_bytes(example / "site") == {
+        "html/index.html": b"<h1>Release 2</h1>\n",
+        "html/img/logo.svg": b"logo\n",
     }
 
 

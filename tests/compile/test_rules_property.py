@@ -168,6 +168,16 @@ def _oracle(actions: list[Action]) -> dict[tuple[str, str], set[str]]:
                 for tr, t in absents[a.id]:
                     if tr == src_remote and _at_or_below(t, src):
                         add(b.id, a.id, "move-before-absent")
+    # a read that a write produces after a removal cleaned its place reads the new content
+    for (r, x), rules in list(edges.items()):
+        if "access-before-removal" in rules and any(
+            "clean-before-write" in edges.get((x, w), set())
+            and "write-before-read" in edges.get((w, r), set())
+            for w in (a.id for a in actions)
+        ):
+            rules.discard("access-before-removal")
+            if not rules:
+                del edges[r, x]
     return edges
 
 
