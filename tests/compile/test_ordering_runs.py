@@ -37,8 +37,12 @@ def test_absent_check_passes_after_the_removal_it_checks(
         """
     )
 
+    preview = run_cli("plan", plan)
     code, document = run_json(run_cli, plan)
 
+    assert preview.code == 0, preview.stdout + preview.stderr
+    (check_line,) = [line for line in preview.stdout.splitlines() if "legacy-gone" in line]
+    assert check_line == "  = legacy-gone  check    holds"
     assert code == 0, document
     assert [a["state"] for a in document["actions"]] == ["succeeded", "succeeded"]
     assert not (tmp_path / "fs" / "legacy").exists()
