@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from planner.compile import CompiledPlan
+if TYPE_CHECKING:  # networkx stays out of the CLI's start-up
+    from planner.compile import CompiledPlan
 
 
 def show_notes(compiled: CompiledPlan) -> None:
