@@ -155,6 +155,15 @@ def test_validate_notes_an_overriding_needs_and_still_exits_0(
     ]
 
 
+def test_validate_quiet_still_prints_the_note(run_cli: Run, write_plan: Write) -> None:
+    plan = write_plan(OVERRIDE)
+
+    result = run_cli("validate", "-q", plan)
+
+    assert result.code == 0
+    assert result.stdout.splitlines() == [f"{plan}{NOTE}"]
+
+
 def test_validate_json_and_github_carry_the_note(run_cli: Run, write_plan: Write) -> None:
     plan = write_plan(OVERRIDE)
 
