@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from planner.cli.notes import show_notes
 from planner.cli.options import api_options, parse_vars, token_from_env, var_option
 from planner.errors import PlannerError
 
@@ -86,6 +87,7 @@ def preview(
             from planner.validate import load_and_compile
 
             compiled = load_and_compile(plan_file, parse_vars(variables))
+            show_notes(compiled)
             if offline:
                 _show_order(compiled, output_format)
                 return EXIT_NO_CHANGES

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from planner.cli.notes import show_notes
 from planner.cli.options import api_options, parse_vars, token_from_env, var_option
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
@@ -116,6 +117,7 @@ def run(
         from planner.validate import load_and_compile
 
         compiled = load_and_compile(plan, parse_vars(variables))
+        show_notes(compiled)
         options = SessionOptions(
             api_url=api_url,
             token=token_from_env(token_env),

@@ -25,7 +25,7 @@ from planner.validate import validate_file
     help="Output format.",
 )
 @click.option(
-    "-q", "--quiet", is_flag=True, help="Print problems only, no summary for valid plans."
+    "-q", "--quiet", is_flag=True, help="Print problems and notes only, no summary for valid plans."
 )
 def validate(
     plans: tuple[str, ...], variables: tuple[str, ...], output_format: str, quiet: bool

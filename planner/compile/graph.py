@@ -1,44 +1,33 @@
-"""Plan -> networkx DiGraph: edges from `needs` and from the path rules, each labelled with the
-rule that made it; cycles and conflicting writers are plan errors.
+"""Plan -> networkx DiGraph: edges from `needs` and from the path rules (planner/compile/rules.py),
+each labelled with the rule that made it; cycles and conflicting writers are plan errors.
 
-Path rules (PRODUCT.md section 2), on resolved `(remote, path)` keys:
-  directory-before-write   a directory comes before every write at or below it
-  write-before-read        a write of P comes before every read of P, below P or above P
-  access-before-removal    every read/write at or below P comes before a removal of P
-  access-before-move       every read/write at or below P comes before a move whose src is P
-An explicit `needs` wins over an inferred edge in the opposite direction (docs/plan-reference.md).
+An explicit `needs` wins over an inferred edge in the opposite direction (docs/plan-reference.md);
+each such override is kept as a located note and as an overridden edge for `planner graph`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from planner.compile.accesses import Access, accesses_of
-from planner.compile.pathtrie import PathTrie, TrieNode
+from planner.compile.overrides import ExplicitOrder, Override, override_note
+from planner.compile.pathtrie import PathTrie
+from planner.compile.rules import (
+    ACCESS_BEFORE_REMOVAL,
+    CLEAN_BEFORE_WRITE,
+    NEEDS,
+    RULES,
+    WRITE_BEFORE_READ,
+    inferred_edges,
+)
 from planner.errors import Diagnostic, PlanError
 from planner.gcpause import paused_gc
 from planner.plan.model import Action, Plan
 from planner.plan.paths import PathKey
 
-NEEDS = "needs"
-DIRECTORY_BEFORE_WRITE = "directory-before-write"
-WRITE_BEFORE_READ = "write-before-read"
-ACCESS_BEFORE_REMOVAL = "access-before-removal"
-ACCESS_BEFORE_MOVE = "access-before-move"
-RULES = (
-    NEEDS,
-    DIRECTORY_BEFORE_WRITE,
-    WRITE_BEFORE_READ,
-    ACCESS_BEFORE_REMOVAL,
-    ACCESS_BEFORE_MOVE,
-)
-
-_WRITES = ("write", "mkdir")
-_TOUCHES = ("read", "write", "mkdir")
+__all__ = ["RULES", "CompiledPlan", "compile_plan"]
 
 
 @dataclass
@@ -49,6 +38,9 @@ class CompiledPlan:
     graph: nx.DiGraph
     depth: int
     generation: dict[str, int] = field(default_factory=dict)
+    # inferred edges reversed by `needs`: (first, then) -> rules; not in `graph`
+    overridden: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    notes: list[Diagnostic] = field(default_factory=list)
 
     def actions_in_order(self) -> list[Action]:
         """Actions in a valid execution order: by generation, then priority, then file order."""
@@ -74,14 +66,23 @@ def _compile(plan: Plan) -> CompiledPlan:
     for action in plan.actions:
         for need in action.needs:
             _add_edge(edges, need, action.id, NEEDS)
-    explicit = _ExplicitOrder(list(edges))
+    explicit = ExplicitOrder(list(edges))
     trie = PathTrie()
     all_accesses = [acc for action in plan.actions for acc in accesses_of(action)]
     for access in all_accesses:
         trie.add(access)
-    for before, after, rule in _inferred_edges(trie, all_accesses):
-        if before != after and not explicit.orders(after, before):
+    overrides: dict[tuple[str, str, str], Override] = {}
+    overridden: dict[tuple[str, str], list[str]] = {}
+    for first, then, rule in inferred_edges(trie, all_accesses):
+        before, after = first.action, then.action
+        if before == after:
+            continue
+        if explicit.orders(after, before):
+            overrides.setdefault((before, after, rule), Override(first, then, rule))
+            _add_edge(overridden, before, after, rule)
+        else:
             _add_edge(edges, before, after, rule)
+    _drop_reads_of_new_content(edges)
     graph.add_edges_from((u, v, {"rules": rules}) for (u, v), rules in edges.items())
     diagnostics = _cycles(graph, by_id)
     if not diagnostics:
@@ -93,7 +94,10 @@ def _compile(plan: Plan) -> CompiledPlan:
     for depth, layer in enumerate(nx.topological_generations(graph), start=1):
         for node in layer:
             generation[node] = depth - 1
-    return CompiledPlan(plan=plan, graph=graph, depth=depth, generation=generation)
+    notes = sorted(
+        (override_note(o, explicit, by_id) for o in overrides.values()), key=lambda d: d.sort_key
+    )
+    return CompiledPlan(plan, graph, depth, generation, overridden, notes)
 
 
 def _add_edge(edges: dict[tuple[str, str], list[str]], before: str, after: str, rule: str) -> None:
@@ -102,57 +106,24 @@ def _add_edge(edges: dict[tuple[str, str], list[str]], before: str, after: str, 
         rules.append(rule)
 
 
-class _ExplicitOrder:
-    """Reachability along `needs` edges only, computed lazily per node."""
-
-    def __init__(self, needs_edges: list[tuple[str, str]]) -> None:
-        self.needs = nx.DiGraph(needs_edges) if needs_edges else None
-        self.cache: dict[str, set[str]] = {}
-
-    def orders(self, first: str, then: str) -> bool:
-        """True when `needs` already put `first` before `then`."""
-        if self.needs is None or first not in self.needs or then not in self.needs:
-            return False
-        if first not in self.cache:
-            self.cache[first] = nx.descendants(self.needs, first)
-        return then in self.cache[first]
-
-
-def _in(nodes: Iterable[TrieNode], kinds: tuple[str, ...]) -> Iterator[Access]:
-    for node in nodes:
-        for access in node.accesses:
-            if access.kind in kinds:
-                yield access
-
-
-def _inferred_edges(trie: PathTrie, accesses: list[Access]) -> Iterator[tuple[str, str, str]]:
-    for access in accesses:
-        if access.kind == "mkdir":
-            node = trie.get(access.key)
-            for other in _in([node], ("write",)):
-                yield access.action, other.action, DIRECTORY_BEFORE_WRITE
-            for child in node.children.values():
-                for other in _in(child.walk(), _WRITES):
-                    yield access.action, other.action, DIRECTORY_BEFORE_WRITE
-        if access.kind in _WRITES:
-            related = (*trie.ancestors(access.key), *trie.subtree(access.key))
-            for other in _in(related, ("read",)):
-                yield access.action, other.action, WRITE_BEFORE_READ
-        if access.kind in ("remove", "move-src"):
-            rule = ACCESS_BEFORE_REMOVAL if access.kind == "remove" else ACCESS_BEFORE_MOVE
-            node = trie.get(access.key)
-            if access.pattern is None:
-                targets: Iterable[TrieNode] = node.walk()
-            else:
-                pattern = access.pattern
-                targets = (
-                    n
-                    for name, child in node.children.items()
-                    if fnmatch.fnmatchcase(name, pattern)
-                    for n in child.walk()
-                )
-            for other in _in(targets, _TOUCHES):
-                yield other.action, access.action, rule
+def _drop_reads_of_new_content(edges: dict[tuple[str, str], list[str]]) -> None:
+    """A read below a removal that also reads what a write produces after that removal cleaned
+    its place ("clean, publish, check the page exists") reads the new content: it comes after
+    the write, so it is not ordered before the removal (access-before-removal would close a
+    cycle with clean-before-write and write-before-read)."""
+    cleaned: dict[str, list[str]] = {}
+    for (removal, write), rules in edges.items():
+        if CLEAN_BEFORE_WRITE in rules:
+            cleaned.setdefault(removal, []).append(write)
+    if not cleaned:
+        return
+    for (read, removal), rules in list(edges.items()):
+        if ACCESS_BEFORE_REMOVAL in rules and any(
+            WRITE_BEFORE_READ in edges.get((write, read), ()) for write in cleaned.get(removal, ())
+        ):
+            rules.remove(ACCESS_BEFORE_REMOVAL)
+            if not rules:
+                del edges[read, removal]
 
 
 def _where(action: Action) -> str:

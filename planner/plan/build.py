@@ -16,6 +16,7 @@ from planner.plan.durations import DURATION_HINT, parse_duration
 from planner.plan.filters import Filters
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
+from planner.plan.overlap import into_itself
 from planner.plan.paths import (
     LOCAL_REMOTE,
     PlanPath,
@@ -142,6 +143,10 @@ class PlanBuilder:
         fields: dict[str, Any] = {
             "id": str(action_id),
             "needs": tuple(str(n) for n in body.get("needs") or ()),
+            "needs_at": tuple(
+                self.locate((*pointer, "needs", n), False)
+                for n in range(len(body.get("needs") or ()))
+            ),
             "description": str(body.get("description") or ""),
             "priority": _integer(body.get("priority", defaults.get("priority")), 100),
             "location": location,
@@ -167,6 +172,10 @@ class PlanBuilder:
             fields["expect"] = "exists" if "exists" in body else "absent"
         if kind in ("copy", "move"):
             fields["overwrite"] = body.get("overwrite", defaults.get("overwrite", "if-different"))
+        if kind in ("copy", "move") and not isinstance(entry, str):
+            problem = into_itself(kind, fields["src"], fields["dst"], body.get("exclude") or ())
+            if problem:
+                self._error((*pointer, "dst"), problem, "path")
         if kind == "copy":
             self._check_patterns(pointer, body)
             fields.update(

@@ -53,6 +53,7 @@ class ActionBase(_Frozen):
 
     id: str
     needs: tuple[str, ...] = ()
+    needs_at: tuple[Location, ...] = ()  # where each `needs` entry is, for notes
     description: str = ""
     retry: RetryPolicy = RetryPolicy()
     timeout: float | None = None

@@ -41,6 +41,19 @@ def diagnostic_line(d: Diagnostic, color: bool) -> str:
     return f"{where}: {paint('error', color, fg='red')}: {prefix}{d.message}"
 
 
+def note_line(d: Diagnostic, color: bool) -> str:
+    """`file:line:col: note: message`: something worth knowing about a valid plan (a `needs`
+    that overrides an inferred edge); never an error."""
+    where = paint(str(d.location), color, bold=True)
+    prefix = f"{d.pointer}: " if d.pointer else ""
+    return f"{where}: {paint('note', color, fg='cyan')}: {prefix}{d.message}"
+
+
+def render_notes(notes: list[Diagnostic], color: bool) -> str:
+    """The notes of a compiled plan, one line each (`plan` and `run` print them on stderr)."""
+    return "\n".join(note_line(d, color) for d in notes)
+
+
 def render_diagnostics(diagnostics: list[Diagnostic], color: bool) -> str:
     """Problems of one plan outside `validate` (graph, plan, run), with the summary line."""
     noun = "error" if len(diagnostics) == 1 else "errors"
@@ -53,6 +66,8 @@ def render_text(results: list[ValidationResult], color: bool, quiet: bool = Fals
     lines: list[str] = []
     for result in results:
         lines.extend(diagnostic_line(d, color) for d in result.diagnostics)
+        if result.compiled is not None:
+            lines.extend(note_line(d, color) for d in result.compiled.notes)
         if result.is_valid and not quiet:
             lines.append(summary_line(result))
     errors = sum(len(r.diagnostics) for r in results)
@@ -94,6 +109,7 @@ def render_json(results: list[ValidationResult]) -> str:
                     "actions": len(r.compiled.plan.actions),
                     "kinds": r.kinds(),
                     "depth": r.compiled.depth,
+                    "notes": [diagnostic_json(d) for d in r.compiled.notes],
                 }
             )
         plans.append(entry)
@@ -114,14 +130,16 @@ def _escape_property(text: str) -> str:
 
 
 def render_github(results: list[ValidationResult]) -> str:
-    """`::error file=F,line=L,col=C::message` lines (GitHub Actions workflow commands)."""
+    """`::error file=F,line=L,col=C::message` lines (GitHub Actions workflow commands); notes
+    become `::notice` lines."""
     lines = []
     for r in results:
-        for d in r.diagnostics:
+        notes = r.compiled.notes if r.compiled is not None else []
+        for command, d in [*(("error", d) for d in r.diagnostics), *(("notice", d) for d in notes)]:
             loc = d.location
             prefix = f"{d.pointer}: " if d.pointer else ""
             lines.append(
-                f"::error file={_escape_property(loc.file)},line={loc.line},col={loc.col},"
+                f"::{command} file={_escape_property(loc.file)},line={loc.line},col={loc.col},"
                 f"title={_escape_property('planner ' + d.code)}::{_escape_data(prefix + d.message)}"
             )
         if r.is_valid:

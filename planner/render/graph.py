@@ -1,4 +1,5 @@
-"""The compiled DAG as Mermaid, Graphviz DOT or JSON (format_version 1)."""
+"""The compiled DAG as Mermaid, Graphviz DOT or JSON (format_version 1), with the inferred edges
+that a `needs` overrode drawn dashed (flagged `overridden` in JSON): they are not in the DAG."""
 
 from __future__ import annotations
 
@@ -19,12 +20,21 @@ def _ordered(compiled: CompiledPlan) -> tuple[list[str], list[tuple[str, str, li
     return nodes, edges
 
 
+def _overridden(compiled: CompiledPlan) -> list[tuple[str, str, list[str]]]:
+    rank = {n: i for i, n in enumerate(a.id for a in compiled.actions_in_order())}
+    return sorted(
+        ((u, v, list(rules)) for (u, v), rules in compiled.overridden.items()),
+        key=lambda e: (rank[e[0]], rank[e[1]]),
+    )
+
+
 def _label(compiled: CompiledPlan, node: str) -> str:
     return f"{node} ({compiled.graph.nodes[node]['action'].kind})"
 
 
 def render_mermaid(compiled: CompiledPlan) -> str:
-    """A Mermaid flowchart; inferred edges carry the rule that made them."""
+    """A Mermaid flowchart; inferred edges carry the rule that made them, overridden ones are
+    dotted."""
     nodes, edges = _ordered(compiled)
     ident = {n: f"n{i}" for i, n in enumerate(nodes)}
     lines = ["flowchart TD"]
@@ -35,6 +45,8 @@ def render_mermaid(compiled: CompiledPlan) -> str:
         inferred = any(r != "needs" for r in rules)
         arrow = f"-->|{', '.join(rules)}|" if inferred else "-->"
         lines.append(f"    {ident[u]} {arrow} {ident[v]}")
+    for u, v, rules in _overridden(compiled):
+        lines.append(f"    {ident[u]} -.->|overridden by needs: {', '.join(rules)}| {ident[v]}")
     return "\n".join(lines)
 
 
@@ -43,7 +55,8 @@ def _dot_quote(text: str) -> str:
 
 
 def render_dot(compiled: CompiledPlan) -> str:
-    """A Graphviz digraph; inferred edges are dashed and labelled by rule."""
+    """A Graphviz digraph; inferred edges are dashed and labelled by rule, overridden ones red and
+    left out of the ranking (`constraint=false`)."""
     nodes, edges = _ordered(compiled)
     lines = [
         f"digraph {_dot_quote(compiled.plan.name)} {{",
@@ -58,6 +71,10 @@ def render_dot(compiled: CompiledPlan) -> str:
             attrs = f" [label={_dot_quote(', '.join(rules))}{style}]"
         else:
             attrs = ""
+        lines.append(f"    {_dot_quote(u)} -> {_dot_quote(v)}{attrs};")
+    for u, v, rules in _overridden(compiled):
+        label = _dot_quote("overridden by needs: " + ", ".join(rules))
+        attrs = f" [label={label}, style=dashed, color=red, fontcolor=red, constraint=false]"
         lines.append(f"    {_dot_quote(u)} -> {_dot_quote(v)}{attrs};")
     lines.append("}")
     return "\n".join(lines)
@@ -84,7 +101,13 @@ def render_graph_json(compiled: CompiledPlan) -> str:
             }
             for n in nodes
         ],
-        "edges": [{"from": u, "to": v, "rules": rules} for u, v, rules in edges],
+        "edges": [
+            *({"from": u, "to": v, "rules": rules, "overridden": False} for u, v, rules in edges),
+            *(
+                {"from": u, "to": v, "rules": rules, "overridden": True}
+                for u, v, rules in _overridden(compiled)
+            ),
+        ],
     }
     return json.dumps(document, indent=2)
 

@@ -1,4 +1,5 @@
-"""The compiler on tiny plans: exact graphs, rule labels, the needs override, aliasing storages."""
+"""The compiler on tiny plans: exact graphs, rule labels, the needs override and its note,
+aliasing storages, and `planner graph` drawing overridden edges."""
 
 from __future__ import annotations
 
@@ -62,7 +63,169 @@ copies:
     assert edges(result.graph) == {("write", "read"): ["write-before-read"]}
 
 
+def test_clean_then_publish_needs_no_needs(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+copies: [{id: publish, src: "s:build/html/", dst: "a:site/html/"}]
+removals: [{id: clean, path: "a:site/html/"}]
+""",
+    )
+    assert edges(result.graph) == {("clean", "publish"): ["clean-before-write"]}
+    assert result.notes == []
+
+
+def test_check_of_what_a_publish_brings_comes_after_the_clean(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+removals: [{id: clean, path: "a:site/html/"}]
+copies: [{id: publish, src: "s:build/html/", dst: "a:site/html/"}]
+checks: [{id: published, exists: "a:site/html/index.html"}]
+""",
+    )
+    assert edges(result.graph) == {
+        ("clean", "publish"): ["clean-before-write"],
+        ("publish", "published"): ["write-before-read"],
+    }
+
+
+def test_a_backup_before_a_clean_and_publish_needs_needs_and_says_so(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+removals: [{id: clean, path: "a:site/html/"}]
+copies:
+  - {id: backup, src: "a:site/html/", dst: "s:old-html/"}
+  - {id: publish, src: "s:build/html/", dst: "a:site/html/", needs: [backup]}
+""",
+    )
+    assert edges(result.graph) == {
+        ("backup", "publish"): ["needs"],
+        ("backup", "clean"): ["access-before-removal"],
+        ("clean", "publish"): ["clean-before-write"],
+    }
+    assert result.overridden == {("publish", "backup"): ["write-before-read"]}
+
+
+def test_removal_of_an_ancestor_cleans_before_a_directory_is_made(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+directories: [{id: mk, path: "a:site/html/img"}]
+removals: [{id: clean, path: "a:site/"}]
+""",
+    )
+    assert edges(result.graph) == {("clean", "mk"): ["clean-before-write"]}
+
+
+def test_removal_below_a_move_destination_prunes_after_the_move(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+moves: [{id: mv, src: "a:legacy/wing_run1", dst: "a:projects/wing/runs/1"}]
+removals:
+  - {id: prune, path: "a:projects/wing/runs/1/core.*"}
+  - {id: drop, path: "a:projects/wing/runs/1/tmp/"}
+""",
+    )
+    assert edges(result.graph) == {
+        ("mv", "prune"): ["write-before-prune"],
+        ("mv", "drop"): ["write-before-prune"],
+    }
+
+
+def test_absent_check_comes_after_the_removal_that_makes_it_true(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+removals:
+  - {id: rm, path: "s:legacy/"}
+  - {id: cores, path: "s:out/core.*"}
+checks:
+  - {id: gone, absent: "s:legacy"}
+  - {id: gone-below, absent: "s:legacy/x/y.txt"}
+  - {id: no-core, absent: "s:out/core.1"}
+  - {id: other, absent: "s:out/log.1"}
+""",
+    )
+    assert edges(result.graph) == {
+        ("rm", "gone"): ["removal-before-absent"],
+        ("rm", "gone-below"): ["removal-before-absent"],
+        ("cores", "no-core"): ["removal-before-absent"],
+    }
+
+
+def test_absent_check_comes_after_a_move_of_its_path(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+moves: [{id: mv, src: "a:incoming/", dst: "a:runs/"}]
+checks:
+  - {id: gone, absent: "a:incoming/mesh.cas"}
+  - {id: there, exists: "a:runs/mesh.cas"}
+""",
+    )
+    assert edges(result.graph) == {
+        ("mv", "gone"): ["move-before-absent"],
+        ("mv", "there"): ["write-before-read"],
+    }
+
+
+def test_reads_stay_before_removals_of_what_they_read(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+copies: [{id: upload, src: "s:out/", dst: "a:out/"}]
+checks: [{id: seen, exists: "s:out/summary.csv"}]
+removals: [{id: rm, path: "s:out/"}]
+""",
+    )
+    assert edges(result.graph) == {
+        ("upload", "rm"): ["access-before-removal"],
+        ("seen", "rm"): ["access-before-removal"],
+    }
+
+
 def test_explicit_needs_wins_over_an_inferred_edge_the_other_way(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+copies:
+  - {id: stage, src: "s:new.txt", dst: "a:site/index.html", needs: [publish]}
+  - {id: publish, src: "a:site/index.html", dst: "s:published.html"}
+""",
+    )
+    assert edges(result.graph) == {("publish", "stage"): ["needs"]}
+    assert result.overridden == {("stage", "publish"): ["write-before-read"]}
+    (note,) = result.notes
+    assert note.code == "needs-override"
+    assert (note.location.line, note.location.col) == (7, 69)
+    assert note.message == (
+        "'stage' needs 'publish': this overrides write-before-read ('stage' writes "
+        "a:site/index.html, 'publish' reads a:site/index.html), so 'publish' runs first"
+    )
+
+
+def test_override_through_a_chain_of_needs_names_the_chain(write_plan) -> None:
+    result = compiled(
+        write_plan,
+        """\
+removals: [{id: clean, path: "a:out/", needs: [mid]}]
+checks: [{id: mid, exists: "s:flag", needs: [fill]}]
+copies: [{id: fill, src: "s:in/", dst: "a:out/"}]
+""",
+    )
+    assert result.overridden == {("clean", "fill"): ["clean-before-write"]}
+    (note,) = result.notes
+    assert (note.location.line, note.location.col) == (6, 48)
+    assert note.message == (
+        "'clean' needs 'fill' (through 'mid'): this overrides clean-before-write ('clean' "
+        "removes a:out/, 'fill' writes a:out/), so 'fill' runs first"
+    )
+
+
+def test_needs_in_the_same_direction_gives_no_note(write_plan) -> None:
     result = compiled(
         write_plan,
         """\
@@ -70,7 +233,9 @@ removals: [{id: clean, path: "a:out/"}]
 copies: [{id: fill, src: "s:in/", dst: "a:out/", needs: [clean]}]
 """,
     )
-    assert edges(result.graph) == {("clean", "fill"): ["needs"]}
+    assert edges(result.graph) == {("clean", "fill"): ["needs", "clean-before-write"]}
+    assert result.notes == []
+    assert result.overridden == {}
 
 
 def test_glob_removal_orders_only_matching_paths(write_plan) -> None:
@@ -171,7 +336,9 @@ checks: [{id: ok, exists: "a:runs/out/summary.csv"}]
         document = json.loads(result.stdout)
         assert document["format_version"] == 1
         assert [n["id"] for n in document["nodes"]] == ["cp", "ok"]
-        assert document["edges"] == [{"from": "cp", "to": "ok", "rules": ["write-before-read"]}]
+        assert document["edges"] == [
+            {"from": "cp", "to": "ok", "rules": ["write-before-read"], "overridden": False}
+        ]
     elif fmt == "mermaid":
         assert result.stdout.splitlines() == [
             "flowchart TD",
@@ -181,6 +348,36 @@ checks: [{id: ok, exists: "a:runs/out/summary.csv"}]
         ]
     else:
         assert '"cp" -> "ok" [label="write-before-read", style=dashed];' in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["mermaid", "dot", "json"])
+def test_graph_shows_an_edge_overridden_by_needs(write_plan, run_cli, fmt: str) -> None:
+    path = write_plan(
+        HEADER
+        + """\
+copies:
+  - {id: stage, src: "s:new.txt", dst: "a:site/index.html", needs: [publish]}
+  - {id: publish, src: "a:site/index.html", dst: "s:published.html"}
+"""
+    )
+    result = run_cli("graph", path, "--format", fmt)
+    assert result.code == 0, result.stderr
+    if fmt == "json":
+        assert json.loads(result.stdout)["edges"] == [
+            {"from": "publish", "to": "stage", "rules": ["needs"], "overridden": False},
+            {"from": "stage", "to": "publish", "rules": ["write-before-read"], "overridden": True},
+        ]
+    elif fmt == "mermaid":
+        assert result.stdout.splitlines()[-2:] == [
+            "    n0 --> n1",
+            "    n1 -.->|overridden by needs: write-before-read| n0",
+        ]
+    else:
+        assert result.stdout.splitlines()[-3:-1] == [
+            '    "publish" -> "stage";',
+            '    "stage" -> "publish" [label="overridden by needs: write-before-read", '
+            "style=dashed, color=red, fontcolor=red, constraint=false];",
+        ]
 
 
 def test_graph_of_an_invalid_plan_exits_2_with_located_errors(write_plan, run_cli) -> None:

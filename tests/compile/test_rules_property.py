@@ -1,6 +1,6 @@
 """Property tests: on random plans the compiled DAG holds exactly the edges that a brute-force,
-pairwise reading of the path rules (PRODUCT.md section 2) predicts, and every rule holds in a
-topological order."""
+pairwise reading of the path rules (docs/plan-reference.md, PRODUCT.md section 2) predicts, and
+every rule holds in a topological order."""
 
 from __future__ import annotations
 
@@ -62,9 +62,24 @@ def action(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     return kind, {draw(st.sampled_from(["exists", "absent"])): draw(plan_path())}
 
 
+def _resolved(text: object) -> tuple[str, tuple[str, ...]]:
+    storage_name, _, rel = str(text).partition(":")
+    spec = STORAGES[storage_name]
+    return spec["remote"], tuple(s for s in f"{spec['root']}/{rel}".split("/") if s)
+
+
+def _into_itself(section: str, body: dict[str, object]) -> bool:
+    """A copy or move into its own source: refused by validation (issue 10, item 23)."""
+    if section not in ("copies", "moves"):
+        return False
+    (src_remote, src), (dst_remote, dst) = _resolved(body["src"]), _resolved(body["dst"])
+    return src_remote == dst_remote and dst[: len(src)] == src
+
+
 def _build(entries: list[tuple[str, dict[str, object]]]) -> str:
     doc: dict[str, object] = {"version": 1, "storages": STORAGES}
-    for n, (section, body) in enumerate(entries):
+    kept = [(section, body) for section, body in entries if not _into_itself(section, body)]
+    for n, (section, body) in enumerate(kept):
         doc.setdefault(section, []).append({"id": f"a{n}", **body})  # type: ignore[union-attr]
     return yaml.safe_dump(doc, sort_keys=False)
 
@@ -79,20 +94,25 @@ def _at_or_below(p: tuple[str, ...], top: tuple[str, ...]) -> bool:
 
 
 def _oracle(actions: list[Action]) -> dict[tuple[str, str], set[str]]:
-    """Every (before, after) pair the rules order, computed pair by pair from the spec."""
+    """Every (before, after) pair the rules order, computed pair by pair from the rule table of
+    docs/plan-reference.md (issue 10: absent checks after removals and moves, clean before
+    write, prune after write)."""
 
     def key(path):  # type: ignore[no-untyped-def]
         return path.remote, tuple(s for s in path.path.split("/") if s)
 
-    reads: dict[str, list] = {}
+    reads: dict[str, list] = {}  # reads and `exists:` checks
+    absents: dict[str, list] = {}  # `absent:` checks
     writes: dict[str, list] = {}
     for a in actions:
-        reads[a.id], writes[a.id] = [], []
+        reads[a.id], absents[a.id], writes[a.id] = [], [], []
         if a.kind == "directory":
             writes[a.id].append(("mkdir", key(a.path)))
         elif a.kind in ("copy", "move"):
             reads[a.id].append(key(a.src))
             writes[a.id].append(("write", key(a.dst)))
+        elif a.kind == "check" and a.expect == "absent":
+            absents[a.id].append(key(a.path))
         elif a.kind != "removal":
             reads[a.id].append(key(a.path))
     edges: dict[tuple[str, str], set[str]] = {}
@@ -108,31 +128,56 @@ def _oracle(actions: list[Action]) -> dict[tuple[str, str], set[str]]:
                     below = len(v) > len(w) and v[: len(w)] == w
                     if kind_w == "mkdir" and rw == rv and (below or (v == w and kind_v == "write")):
                         add(a.id, b.id, "directory-before-write")
-                for rr, r in reads[b.id]:
+                for rr, r in reads[b.id] + absents[b.id]:
                     if rw == rr and _related(w, r):
                         add(a.id, b.id, "write-before-read")
-            touched = reads[a.id] + [kw for _, kw in writes[a.id]]
             if b.kind == "removal":
                 rem_remote, rem = key(b.path)
-                for tr, t in touched:
+                glob = b.path.has_glob
+
+                def hit(t: tuple[str, ...], rem: tuple[str, ...] = rem, glob: bool = glob) -> bool:
+                    if not glob:
+                        return _at_or_below(t, rem)
+                    parent, pattern = rem[:-1], rem[-1]
+                    return (
+                        len(t) > len(parent)
+                        and t[: len(parent)] == parent
+                        and fnmatch.fnmatchcase(t[len(parent)], pattern)
+                    )
+
+                for tr, t in reads[a.id]:
+                    if tr == rem_remote and hit(t):
+                        add(a.id, b.id, "access-before-removal")
+                for tr, t in absents[a.id]:
+                    if tr == rem_remote and hit(t):
+                        add(b.id, a.id, "removal-before-absent")
+                for _, (tr, t) in writes[a.id]:
                     if tr != rem_remote:
                         continue
-                    if b.path.has_glob:
-                        parent, pattern = rem[:-1], rem[-1]
-                        hit = (
-                            len(t) > len(parent)
-                            and t[: len(parent)] == parent
-                            and fnmatch.fnmatchcase(t[len(parent)], pattern)
-                        )
-                    else:
-                        hit = _at_or_below(t, rem)
-                    if hit:
-                        add(a.id, b.id, "access-before-removal")
+                    if hit(t):
+                        add(b.id, a.id, "clean-before-write")
+                    # strictly below the write: a glob's parent at or below it
+                    top = rem[:-1] if glob else rem
+                    if _at_or_below(top, t) and (glob or len(rem) > len(t)):
+                        add(a.id, b.id, "write-before-prune")
             if b.kind == "move":
                 src_remote, src = key(b.src)
-                for tr, t in touched:
+                for tr, t in reads[a.id] + [kw for _, kw in writes[a.id]]:
                     if tr == src_remote and _at_or_below(t, src):
                         add(a.id, b.id, "access-before-move")
+                for tr, t in absents[a.id]:
+                    if tr == src_remote and _at_or_below(t, src):
+                        add(b.id, a.id, "move-before-absent")
+    # a read that a write produces after a removal cleaned its place reads the new content
+    for (r, x), rules in list(edges.items()):
+        if "access-before-removal" in rules and any(
+            "clean-before-write" in edges.get((x, w), set())
+            and "write-before-read" in edges.get((w, r), set())
+            for w in (a.id for a in actions)
+        ):
+            rules.discard("access-before-removal")
+            if not rules:
+                del edges[r, x]
     return edges
 
 

@@ -124,6 +124,7 @@ def test_json_format_of_a_valid_plan(write_plan, run_cli) -> None:
                 "actions": 2,
                 "kinds": {"directory": 1, "copy": 1},
                 "depth": 2,
+                "notes": [],
             }
         ],
     }

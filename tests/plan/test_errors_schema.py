@@ -297,7 +297,7 @@ def test_short_forms_of_directories_and_removals_are_valid(write_plan, run_cli) 
     result = run_cli("validate", path)
     assert result.code == 0, result.stdout
     assert result.stdout.splitlines() == [
-        f"{path}: valid: 3 actions (1 directory, 2 removals), DAG depth 1",
+        f"{path}: valid: 3 actions (1 directory, 2 removals), DAG depth 2",
     ]
     graph = json.loads(run_cli("graph", "--format", "json", path).stdout)
     assert [n["id"] for n in graph["nodes"]] == ["directories.0", "removals.0", "removals.1"]
