@@ -37,9 +37,7 @@ def test_a_missing_source_names_its_root_and_where_it_resolved(
         name="ci/plan.yaml",
     )
     where = tmp_path.resolve() / "ci" / "sim" / "out"
-    message = (
-        f"scratch:out/ (root ./sim → {where}): no such file or directory; {RELATIVE_ROOTS}"
-    )
+    message = f"scratch:out/ (root ./sim → {where}): no such file or directory; {RELATIVE_ROOTS}"
 
     ran = run_cli("run", plan)
     assert ran.code == 1, ran.stderr
