@@ -89,7 +89,9 @@ def preview(
             if offline:
                 _show_order(compiled, output_format)
                 return EXIT_NO_CHANGES
-            options = SessionOptions(api_url=api_url, token=token_from_env(token_env))
+            options = SessionOptions(
+                api_url=api_url, token=token_from_env(token_env), token_env=token_env
+            )
             result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1

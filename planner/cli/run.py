@@ -119,6 +119,7 @@ def run(
         options = SessionOptions(
             api_url=api_url,
             token=token_from_env(token_env),
+            token_env=token_env,
             state_path=state_path,
             resume=resume,
             run=RunOptions(
