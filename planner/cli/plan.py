@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+from planner.cli.options import (
+    api_options,
+    parse_vars,
+    refuse_stdin,
+    token_from_env,
+    var_option,
+)
 from planner.errors import PlannerError
 
 if TYPE_CHECKING:
@@ -80,6 +86,7 @@ def preview(
     from planner.runner import embedded
 
     try:
+        refuse_stdin(plan_file, "plan")
         # the worker's start-up overlaps the imports and the plan's loading
         with embedded.prestarted(not api_url and not offline):
             from planner.runner.session import SessionOptions, run_preview

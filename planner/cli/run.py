@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+from planner.cli.options import (
+    api_options,
+    parse_vars,
+    refuse_stdin,
+    token_from_env,
+    var_option,
+)
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
 
@@ -98,6 +104,7 @@ def run(
     Exit 0 when every action succeeded, 1 when one failed, 2 for an invalid plan or usage,
     3 when the API cannot be reached, 130 when interrupted.
     """
+    refuse_stdin(plan, "run --dry-run" if dry_run else "run")
     if dry_run:  # the same preview as `planner plan`
         from planner.cli.plan import preview
 
