@@ -30,6 +30,8 @@ from planner.errors import (
 
 __all__ = ["ApiClient", "WaitTimeoutError"]
 
+API_PATH = "/api/v1"
+EXPECTED_URL = "the API URL has the form http(s)://HOST:PORT/api/v1"
 M = TypeVar("M", bound=wire.WireModel)
 Query = list[tuple[str, str]]
 
@@ -118,9 +120,9 @@ class ApiClient:
         with _translated(what, self._secrets):
             url = httpx.URL(self.base_url)
         if url.scheme not in ("http", "https") or not url.host:
-            raise ApiUnreachableError(f"{what}: expected http(s)://HOST:PORT/api/v1")
+            raise ApiUnreachableError(f"{what}: expected http(s)://HOST:PORT{API_PATH}")
         self._where = f"{url.scheme}://{url.netloc.decode('ascii')}"
-        self._prefix = url.path
+        self._prefix = url.path.rstrip("/")
         headers = {"Accept": "application/json", "User-Agent": f"planner/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -264,9 +266,41 @@ class ApiClient:
             )
 
     async def status(self) -> wire.StatusResponse:
-        """GET / : readiness, build info and features (refreshes the cached status)."""
-        self._status = await self._call(wire.StatusResponse, "GET", "/")
+        """GET / : readiness, build info and features (refreshes the cached status).
+
+        A base URL without the API path (`http://host:port`) whose root does not answer as a
+        worker is tried again with `/api/v1` appended, and kept when that answers.
+
+        Raises:
+            PermanentApiError: neither answers as a worker; the message names the expected form.
+        """
+        try:
+            self._status = await self._call(wire.StatusResponse, "GET", "/")
+        except PermanentApiError as exc:
+            if self._prefix.endswith(API_PATH):
+                raise PermanentApiError(
+                    f"{exc} (not a Data Transfer API: {EXPECTED_URL})", exc.status, exc.detail
+                ) from exc
+            self._status = await self._status_below_api_path(exc)
         return self._status
+
+    async def _status_below_api_path(self, first: PermanentApiError) -> wire.StatusResponse:
+        """The status at the base URL with `/api/v1` appended, which becomes the base URL."""
+        tried = _redact(f"{self._where}{self._prefix}{API_PATH}", self._secrets)
+        base, prefix = self._http.base_url, self._prefix
+        self._http.base_url = httpx.URL(f"{self.base_url}{API_PATH}")
+        self._prefix = f"{prefix}{API_PATH}"
+        try:
+            status = await self._call(wire.StatusResponse, "GET", "/")
+        except PermanentApiError as exc:
+            self._http.base_url, self._prefix = base, prefix
+            raise PermanentApiError(
+                f"{first} (not a Data Transfer API, and neither is {tried}: {EXPECTED_URL})",
+                first.status,
+                first.detail,
+            ) from exc
+        self.base_url = f"{self.base_url}{API_PATH}"
+        return status
 
     async def storages(self) -> list[wire.StorageInfo]:
         """GET /storage : the configured storages."""

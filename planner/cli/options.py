@@ -40,6 +40,21 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def refuse_stdin(plan: str, command: str) -> None:
+    """`planner run -` and `planner plan -`: a plan read from standard input has no directory,
+    and its journal, lock and `.planner/` live beside the plan file.
+
+    Raises:
+        UsageError: `plan` is `-`.
+    """
+    if plan == "-":
+        raise UsageError(
+            f"planner {command} reads the plan from a file, not from standard input: the "
+            "journal and .planner/ live beside the plan file (and relative storage roots start "
+            f"there); save the plan to a file and run `planner {command} plan.yaml`"
+        )
+
+
 def api_options(func: F) -> F:
     """`--api-url` (env PLANNER_API_URL) and `--token-env` (default PLANNER_TOKEN)."""
     func = click.option(

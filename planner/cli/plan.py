@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 import click
 
 from planner.cli.notes import show_notes
-from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+from planner.cli.options import (
+    api_options,
+    parse_vars,
+    refuse_stdin,
+    token_from_env,
+    var_option,
+)
 from planner.errors import PlannerError
 
 if TYPE_CHECKING:
@@ -81,6 +87,7 @@ def preview(
     from planner.runner import embedded
 
     try:
+        refuse_stdin(plan_file, "plan")
         # the worker's start-up overlaps the imports and the plan's loading
         with embedded.prestarted(not api_url and not offline):
             from planner.runner.session import SessionOptions, run_preview
@@ -91,7 +98,9 @@ def preview(
             if offline:
                 _show_order(compiled, output_format)
                 return EXIT_NO_CHANGES
-            options = SessionOptions(api_url=api_url, token=token_from_env(token_env))
+            options = SessionOptions(
+                api_url=api_url, token=token_from_env(token_env), token_env=token_env
+            )
             result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1

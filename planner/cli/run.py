@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 import click
 
 from planner.cli.notes import show_notes
-from planner.cli.options import api_options, parse_vars, token_from_env, var_option
+from planner.cli.options import (
+    api_options,
+    parse_vars,
+    refuse_stdin,
+    token_from_env,
+    var_option,
+)
 from planner.errors import UsageError
 from planner.plan.durations import parse_duration
 
@@ -99,6 +105,7 @@ def run(
     Exit 0 when every action succeeded, 1 when one failed, 2 for an invalid plan or usage,
     3 when the API cannot be reached, 130 when interrupted.
     """
+    refuse_stdin(plan, "run --dry-run" if dry_run else "run")
     if dry_run:  # the same preview as `planner plan`
         from planner.cli.plan import preview
 
@@ -121,6 +128,7 @@ def run(
         options = SessionOptions(
             api_url=api_url,
             token=token_from_env(token_env),
+            token_env=token_env,
             state_path=state_path,
             resume=resume,
             run=RunOptions(

@@ -22,6 +22,24 @@ def _journal_path(state: Path | None, plan: Path | None) -> Path:
     return base / ".planner" / "state.db"
 
 
+def _journal_paths(state: Path | None, plan: Path | None) -> list[Path]:
+    """Where `runs show` looks for a run: --state alone, else the journal beside --plan and
+    the one in the current directory."""
+    if state is not None:
+        return [state]
+    found = [_journal_path(None, plan), _journal_path(None, None)]
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def _no_journal(paths: list[Path]) -> str:
+    """Where we looked and how to point at a plan's journal."""
+    looked = " or ".join(str(p) for p in paths)
+    return (
+        f"no journal at {looked} (a run keeps its journal in .planner/state.db beside its plan "
+        "file); give --plan PLAN or --state FILE"
+    )
+
+
 @click.group(invoke_without_command=True)
 @click.option("--state", "state_path", type=click.Path(path_type=Path), help=_STATE_HELP)
 @click.option(
@@ -60,6 +78,8 @@ def runs(
             journal.close()
     if output_format == "json":
         click.echo(render_runs_json(found, path))
+    elif not path.exists():
+        click.echo(f"No runs recorded: {_no_journal([path])}.")
     else:
         click.echo(render_runs_text(found, path))
     return 0
@@ -76,17 +96,27 @@ def show(run_id: str, state_path: Path | None, plan_file: Path | None, output_fo
     """Show one run (RUN_ID or a unique prefix of it): its actions, errors and file items."""
     from planner.render.run_json import run_document
     from planner.render.runs import render_run_show
-    from planner.runner.journal import Journal
+    from planner.runner.journal import Journal, JournalError
 
-    path = _journal_path(state_path, plan_file)
-    if not path.exists():
-        raise UsageError(f"no journal at {path} (give --state or --plan)")
-    journal = Journal(path)
-    try:
-        summary = journal.summary(run_id)
-        run = journal.load(summary.run_id)
-    finally:
-        journal.close()
+    paths = [p for p in _journal_paths(state_path, plan_file) if p.exists()]
+    if not paths:
+        raise UsageError(_no_journal(_journal_paths(state_path, plan_file)))
+    for path in paths:
+        journal = Journal(path)
+        try:
+            try:
+                summary = journal.summary(run_id)
+            except JournalError:
+                if path != paths[-1]:
+                    continue  # not in this journal: try the next one
+                if len(paths) > 1:
+                    looked = " or ".join(str(p) for p in paths)
+                    raise UsageError(f"no run {run_id!r} in {looked}") from None
+                raise
+            run = journal.load(summary.run_id)
+            break
+        finally:
+            journal.close()
     if output_format == "json":
         document = run_document(run, 0 if summary.result == "succeeded" else 1)
         document["result"] = summary.result

@@ -113,7 +113,10 @@ class PlanBuilder:
                     )
                     continue
             self.storages[name] = Storage(
-                name=name, remote=remote, root=storage_root(remote, root, self.plan_dir)
+                name=name,
+                remote=remote,
+                root=storage_root(remote, root, self.plan_dir),
+                written_root=root,
             )
 
     # -- one action ----------------------------------------------------------------------------

@@ -29,11 +29,13 @@ class RetryPolicy(_Frozen):
 
 
 class Storage(_Frozen):
-    """A declared storage: a worker remote and the worker-side root below it."""
+    """A declared storage: a worker remote and the worker-side root below it (`written_root`
+    is the root as the plan wrote it, for messages)."""
 
     name: str
     remote: str
     root: str
+    written_root: str = ""
 
 
 class Grant(_Frozen):

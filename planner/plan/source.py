@@ -161,6 +161,10 @@ def parse_source(text: str, name: str) -> SourceDoc:
             and "${" in "".join(lines[mark.line : mark.line + 1])
         ):
             context += "; quote values holding ${...} inside {...} or [...]"
+        tab = _indenting_tab(lines[mark.line] if mark and mark.line < len(lines) else "")
+        if mark and tab is not None:
+            where = Location(name, mark.line + 1, tab + 1)
+            context += "; YAML forbids tabs for indentation: replace the tab here with spaces"
         raise PlanError([Diagnostic(where, f"invalid YAML: {problem}{context}", "yaml")]) from exc
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         position = getattr(exc, "position", 0)
@@ -193,6 +197,13 @@ def parse_source(text: str, name: str) -> SourceDoc:
         raise PlanError(converter.diagnostics)
     assert isinstance(data, dict)
     return SourceDoc(name, text, root, data)
+
+
+def _indenting_tab(line: str) -> int | None:
+    """The 0-based column of the first tab in `line`'s indentation, or None."""
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    column = indent.find("\t")
+    return column if column >= 0 else None
 
 
 class _Converter:

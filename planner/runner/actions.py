@@ -8,6 +8,7 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
+from planner.errors import AuthError
 from planner.plan.model import (
     Action,
     CheckAction,
@@ -20,6 +21,7 @@ from planner.plan.model import (
 )
 from planner.plan.paths import PlanPath
 from planner.runner.context import ActionContext, ActionFailedError, first_failure
+from planner.runner.dispatcher import FORBIDDEN
 from planner.runner.engine import Item, ItemKind, Outcome, RoleGrant, Target
 from planner.runner.expand import (
     Decision,
@@ -29,6 +31,7 @@ from planner.runner.expand import (
     expand_directory,
     match_removal,
 )
+from planner.runner.explain import missing, refusal
 from planner.runner.levels import TooDeepError, walk_levels
 from planner.runner.results import Change, ItemRecord, ItemState
 
@@ -51,7 +54,21 @@ def _join(base: Target, rel: str) -> Target:
 
 
 async def run_action(ctx: ActionContext) -> None:
-    """Run one action; raises ActionFailedError when it cannot succeed."""
+    """Run one action; raises ActionFailedError when it cannot succeed (a refusal names the
+    role the action needs, see explain.py)."""
+    try:
+        await _dispatch(ctx)
+    except ActionFailedError as exc:
+        if not ctx.refused:
+            raise
+        raise ActionFailedError(await refusal(ctx.action, ctx.engine, str(exc))) from exc
+    except AuthError as exc:
+        if exc.status != FORBIDDEN:
+            raise
+        raise ActionFailedError(await refusal(ctx.action, ctx.engine, str(exc))) from exc
+
+
+async def _dispatch(ctx: ActionContext) -> None:
     action: Action = ctx.action
     if isinstance(action, DirectoryAction):
         await _directory(ctx, action)
@@ -154,7 +171,7 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
     is_root = action.src.rel == ""
     found = _ROOT if is_root else await _entry(ctx, src)
     if found is None:
-        raise ActionFailedError(f"{action.src}: no such file or directory")
+        raise ActionFailedError(missing(action.src, ctx.storages))
     if found.type == "file":
         if action.src.is_dir:
             raise ActionFailedError(
@@ -165,7 +182,7 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         return
     listed = await _listing(ctx, src, recursive=True)
     if listed is None and is_root:
-        raise ActionFailedError(f"{action.src}: no such file or directory")
+        raise ActionFailedError(missing(action.src, ctx.storages))
     source = listed or []
     existing = await _listing(ctx, dst, recursive=True) or []
     plan = expand_directory(
@@ -283,7 +300,7 @@ async def _move(ctx: ActionContext, action: MoveAction) -> None:
             ctx.result.change = Change.UNCHANGED
             ctx.result.files_unchanged = 1
             return
-        raise ActionFailedError(f"{action.src}: no such file or directory")
+        raise ActionFailedError(missing(action.src, ctx.storages))
     if (
         current is not None
         and source.type == "file"
@@ -388,7 +405,7 @@ async def _metadata(ctx: ActionContext, action: MetadataAction) -> None:
         ctx, Item(ItemKind.METADATA_GET, where), f"cannot read metadata of {where}"
     )
     if not outcome.ok:
-        raise ActionFailedError(f"{action.path}: no such file or directory")
+        raise ActionFailedError(missing(action.path, ctx.storages))
     custom = dict((outcome.result or {}).get("custom") or {})
     changes: dict[str, Any] = {k: v for k, v in action.set.items() if custom.get(k) != v}
     changes.update({k: None for k in action.unset if k in custom})

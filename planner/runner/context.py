@@ -7,11 +7,11 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from planner.plan.model import Action, RetryPolicy
-from planner.runner.dispatcher import Dispatcher
+from planner.plan.model import Action, RetryPolicy, Storage
+from planner.runner.dispatcher import FORBIDDEN, Dispatcher
 from planner.runner.engine import Engine, Item, Outcome
 from planner.runner.results import ActionResult, ItemRecord, ItemState
 
@@ -34,6 +34,8 @@ class ActionContext:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
     carried: Sequence[ItemRecord] = ()  # items an interrupted run of this action completed
+    storages: Mapping[str, Storage] = field(default_factory=dict)  # the plan's, for messages
+    refused: bool = False  # an item was refused (403): the failure names the role it lacks
 
     async def run(
         self,
@@ -77,6 +79,7 @@ class ActionContext:
                 for i in finished:
                     outcome = by_index[i].result()
                     outcomes[i] = outcome
+                    self.refused = self.refused or outcome.code == FORBIDDEN
                     if not outcome.ok and outcome.transient and attempt < policy.attempts:
                         if before_retry is not None and await before_retry(items[i], outcome):
                             outcomes[i] = Outcome(ok=True, size=outcome.size)

@@ -172,6 +172,7 @@ class Executor:
             sleep=self.sleep,
             rng=self.rng,
             carried=carried,
+            storages=self.compiled.plan.storages,
         )
         try:
             async with asyncio.timeout(action.timeout):

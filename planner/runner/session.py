@@ -23,6 +23,7 @@ from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+UNAUTHORIZED = 401
 
 
 @dataclass
@@ -31,6 +32,7 @@ class SessionOptions:
 
     api_url: str | None = None
     token: str | None = None
+    token_env: str = "PLANNER_TOKEN"  # where the token was looked for (for messages)
     state_path: Path | None = None
     resume: bool = False
     run: RunOptions | None = None
@@ -53,19 +55,26 @@ async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncI
     with contextlib.ExitStack() as stack:
         if not url:
             url, token = stack.enter_context(embedded_worker(plan_dir_of(compiled) / ".planner"))
-        async with _connected(compiled, url, token) as engine:
+        async with _connected(compiled, url, token, options.token_env) as engine:
             yield engine
 
 
 @contextlib.asynccontextmanager
 async def _connected(
-    compiled: CompiledPlan, url: str, token: str | None
+    compiled: CompiledPlan, url: str, token: str | None, token_env: str
 ) -> AsyncIterator[ApiEngine]:
     engine = ApiEngine(ApiClient(url, token=token, concurrency=32))
     try:
         try:
             info = await engine.connect()
         except AuthError as exc:
+            if token is None and exc.status == UNAUTHORIZED:
+                raise AuthError(
+                    f"the API at {url} wants a token, and none was sent: {token_env} is unset or "
+                    f"empty; export {token_env}=TOKEN, or name the variable holding it with "
+                    f"--token-env NAME ({exc})",
+                    exc.status,
+                ) from exc
             raise AuthError(f"the API at {url} refused the credentials: {exc}", exc.status) from exc
         except ApiError as exc:
             raise ApiUnreachableError(f"cannot reach the API at {url}: {exc}") from exc

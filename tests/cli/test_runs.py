@@ -94,7 +94,8 @@ def test_runs_without_a_journal_and_unknown_runs(
     empty = run_cli("runs", "--state", tmp_path / "nothing.db")
     assert (empty.code, empty.stdout.strip()) == (
         0,
-        f"No runs recorded in {tmp_path / 'nothing.db'}.",
+        f"No runs recorded: no journal at {tmp_path / 'nothing.db'} (a run keeps its journal in "
+        ".planner/state.db beside its plan file); give --plan PLAN or --state FILE.",
     )
     assert not (tmp_path / "nothing.db").exists()
 
@@ -105,3 +106,59 @@ def test_runs_without_a_journal_and_unknown_runs(
     missing = run_cli("runs", "show", "x", "--state", tmp_path / "nothing.db")
     assert missing.code == 2
     assert "no journal" in missing.stderr
+
+
+NO_JOURNAL = (
+    "no journal at {} (a run keeps its journal in .planner/state.db beside its plan file); "
+    "give --plan PLAN or --state FILE"
+)
+
+
+def test_runs_from_a_directory_without_a_journal_say_where_they_looked(
+    tmp_path: Path,
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    journal = elsewhere.resolve() / ".planner" / "state.db"
+    listed = run_cli("runs")
+    assert (listed.code, listed.stdout) == (
+        0,
+        f"No runs recorded: {NO_JOURNAL.format(journal)}.\n",
+    )
+    shown = run_cli("runs", "show", "20261202T084932")
+    assert (shown.code, shown.stdout) == (2, "")
+    assert shown.stderr == f"planner: error: {NO_JOURNAL.format(journal)}\n"
+    assert not journal.exists()
+
+
+def test_runs_show_finds_a_run_beside_plan_or_in_the_current_directory(
+    tmp_path: Path,
+    two_runs: tuple[Path, list[str]],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan, (first, _) = two_runs
+    other = tmp_path / "other"
+    other.mkdir()
+    other_plan = other / "other.yaml"
+    other_plan.write_text("version: 1\nstorages: {}\n")
+    # from elsewhere, the plan's journal is found with --plan
+    monkeypatch.chdir(other)
+    shown = run_cli("runs", "show", first, "--plan", plan)
+    assert shown.code == 0, shown.stderr
+    assert shown.stdout.startswith(f"Run {first}: succeeded\n")
+    # from the plan's directory, --plan naming another plan still finds the run here
+    monkeypatch.chdir(plan.parent)
+    shown = run_cli("runs", "show", first, "--plan", other_plan)
+    assert shown.code == 0, shown.stderr
+    assert shown.stdout.startswith(f"Run {first}: succeeded\n")
+    # with no journal beside --plan, the current directory's is searched alone
+    unknown = run_cli("runs", "show", "nope", "--plan", other_plan)
+    journal = plan.parent.resolve() / ".planner" / "state.db"
+    assert (unknown.code, unknown.stderr) == (
+        2,
+        f"planner: error: no run 'nope' in {journal}\n",
+    )

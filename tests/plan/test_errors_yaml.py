@@ -187,3 +187,39 @@ def test_locations_ignore_a_byte_order_mark_and_crlf_line_ends(tmp_path: Path, r
         (1, 10, "invalid value 2: must be 1"),
         (5, 12, "unknown variable 'nope'"),
     ]
+
+
+TAB_HINT = "YAML forbids tabs for indentation: replace the tab here with spaces"
+
+
+def test_a_tab_in_indentation_gets_a_hint_pointing_at_the_tab(tmp_path: Path, run_cli) -> None:
+    path = tmp_path / "tabs.yaml"
+    path.write_text("version: 1\nstorages:\n  scratch:\n  \tremote: local\n", encoding="utf-8")
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert result.stdout.splitlines() == [
+        f"{path}:4:3: error: invalid YAML: found character that cannot start any token (while "
+        f"scanning for the next token); {TAB_HINT}",
+        ONE_ERROR,
+    ]
+
+
+def test_a_tab_before_indenting_spaces_is_pointed_at_by_run_too(tmp_path: Path, run_cli) -> None:
+    path = tmp_path / "tabs.yaml"
+    path.write_text(
+        "version: 1\nstorages:\n  s: {remote: local}\ncopies:\n  - src: s:a\n\t  dst: s:b\n",
+        encoding="utf-8",
+    )
+    result = run_cli("run", path)
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"{path}:6:1: error: invalid YAML: found a tab character that violates indentation "
+        f"(while scanning a plain scalar); {TAB_HINT}",
+        "Found 1 error; the plan is invalid.",
+    ]
+    assert not (tmp_path / ".planner").exists()
+
+
+def test_a_tab_inside_a_value_gets_no_indentation_hint(write_plan, run_cli) -> None:
+    path = write_plan('version: 1\nstorages:\n  s: {remote: local}\ndescription: "a\tb"\n')
+    assert run_cli("validate", path).code == 0

@@ -230,7 +230,11 @@ def test_a_failing_preview_exits_1_and_names_what_would_fail(
     assert result.code == 1
     lines = {line.split()[1]: line for line in result.stdout.splitlines() if line[:4].strip()}
     assert "! mirror" in lines["mirror"]
-    assert "would fail: src:tree/: no such file or directory" in lines["mirror"]
+    where = tmp_path.resolve() / "src" / "tree"
+    assert (
+        f"would fail: src:tree/ (root ./src → {where}): no such file or directory"
+        in (lines["mirror"])
+    )
     assert "would be skipped: 'mirror' failed" in lines["second"]
     assert "would fail" in result.stdout.splitlines()[-1]
 

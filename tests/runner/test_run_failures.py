@@ -402,5 +402,8 @@ def test_a_copy_from_a_missing_storage_root_fails(
     code, document = run_json(run_cli, plan)
 
     assert code == 1
-    assert actions_of(document)["everything"]["error"] == "gone:: no such file or directory"
+    assert actions_of(document)["everything"]["error"] == (
+        f"gone: (root ./not-there → {tmp_path.resolve() / 'not-there'}): no such file or "
+        "directory; storage roots are relative to the plan file's directory"
+    )
     assert not (tmp_path / "dst").exists()
