@@ -102,8 +102,10 @@ def run(
         from planner.cli.plan import preview
 
         return preview(plan, variables, api_url, token_env, output_format=output_format)
+    from planner.cli.globals import global_options
     from planner.runner import embedded
 
+    quiet = quiet or global_options().quiet  # `planner -q run` as `planner run -q`
     if report is not None and not os.access(report.parent.resolve(), os.W_OK):
         raise UsageError(
             f"--report {report}: cannot write into {report.parent} (checked before "

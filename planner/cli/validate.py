@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from planner.cli.globals import global_options
 from planner.cli.options import parse_vars, var_option
 from planner.errors import EXIT_INVALID, EXIT_OK
 from planner.render.diagnostics import render_github, render_json, render_text
@@ -24,12 +25,7 @@ from planner.validate import validate_file
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "-q", "--quiet", is_flag=True, help="Print problems only, no summary for valid plans."
-)
-def validate(
-    plans: tuple[str, ...], variables: tuple[str, ...], output_format: str, quiet: bool
-) -> int:
+def validate(plans: tuple[str, ...], variables: tuple[str, ...], output_format: str) -> int:
     """Check plans: schema, variables, paths and the DAG. No API calls.
 
     Exit 0 when every plan is valid, 2 otherwise.
@@ -41,7 +37,8 @@ def validate(
     elif output_format == "github":
         out = render_github(results)
     else:
-        out = render_text(results, color=use_color(sys.stdout), quiet=quiet)
+        # -q (a global option, before or after the command): problems only
+        out = render_text(results, color=use_color(sys.stdout), quiet=global_options().quiet)
     if out:
         click.echo(out)
     return EXIT_OK if all(r.is_valid for r in results) else EXIT_INVALID
