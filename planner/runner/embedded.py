@@ -116,15 +116,23 @@ def _close(stream: IO[bytes] | None) -> None:
             stream.close()
 
 
+def storage_note(storage: Path | None) -> str:
+    """Where the embedded worker keeps remote `any`, for the run header and the preview."""
+    if storage is None:
+        return "any → .planner/storage/ beside the plan"
+    return f"any → {os.path.join(storage.resolve(), '')}"
+
+
 @contextlib.contextmanager
-def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
-    """Serve `<base>/storage` as remote `any` (and `local`) for the block, with a fresh random
-    token; yields (url, token).
+def embedded_worker(base: Path, storage: Path | None = None) -> Iterator[tuple[str, str]]:
+    """Serve `storage` (by default `<base>/storage`) as remote `any` (and `local`) for the
+    block, with a fresh random token; yields (url, token).
 
     Raises:
         UsageError: the worker did not start (its own message, or the last line of its log).
     """
-    state, storage = base / "worker", base / "storage"
+    state = base / "worker"
+    storage = (storage or base / "storage").resolve()
     token = secrets.token_urlsafe(24)
     if not sys.platform.startswith("linux"):
         yield from _in_thread(state, storage, token)

@@ -33,6 +33,7 @@ class SessionOptions:
     token: str | None = None
     state_path: Path | None = None
     resume: bool = False
+    storage: Path | None = None  # the embedded worker's remote `any` (--storage)
     run: RunOptions | None = None
 
 
@@ -52,7 +53,8 @@ async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncI
     url, token = options.api_url, options.token
     with contextlib.ExitStack() as stack:
         if not url:
-            url, token = stack.enter_context(embedded_worker(plan_dir_of(compiled) / ".planner"))
+            base = plan_dir_of(compiled) / ".planner"
+            url, token = stack.enter_context(embedded_worker(base, options.storage))
         async with _connected(compiled, url, token) as engine:
             yield engine
 
