@@ -77,6 +77,8 @@ def test_storage_puts_any_elsewhere_for_run_and_plan(
         "",
         "Plan: 0 files (0 B) to copy; 1 unchanged.",
     ]
+    dry = run_cli("run", plan, "--dry-run", "--storage", elsewhere)
+    assert (dry.code, dry.stdout) == (0, preview.stdout)
 
 
 def test_planner_storage_in_the_environment_is_the_default(
