@@ -10,7 +10,9 @@ import traceback
 import click
 
 from planner import __version__
+from planner.cli.globals import GlobalOptions, add_global_options, global_params
 from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanError, PlannerError
+from planner.render.style import force_color
 
 ISSUES_URL = "https://github.com/planner-dev/planner/issues"
 
@@ -26,6 +28,7 @@ COMMANDS = {
     "schema": "schema",
     "worker": "worker",
     "ops": "ops",
+    "completion": "completion",
 }
 
 
@@ -42,25 +45,29 @@ class _Group(click.Group):
         module = importlib.import_module(f"planner.cli.{module_name}")
         command = getattr(module, cmd_name)
         assert isinstance(command, click.Command)
+        add_global_options(command)  # `planner validate -v x.yaml` as `planner -v validate ...`
         return command
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group, params=global_params(), context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, "--version", prog_name="planner")
-@click.option("-v", "--verbose", count=True, help="More detail; tracebacks for internal errors.")
-def cli(verbose: int) -> None:
+def cli() -> None:
     """planner: declarative transfer plans, validated, previewed and run against a Data
-    Transfer API."""
+    Transfer API.
+
+    The global options -v, -q and --color may also follow the command name.
+    """
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the process exit code; nothing else in planner exits."""
     args = sys.argv[1:] if argv is None else argv
-    verbose = any(
-        a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args
-    )
+    options = GlobalOptions()  # filled in by the options' callbacks, wherever they are given
+    force_color(None)
     try:
-        result = cli.main(args=args, prog_name="planner", standalone_mode=False)
+        result = cli.main(args=args, prog_name="planner", standalone_mode=False, obj=options)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         from planner.render.diagnostics import render_diagnostics
         from planner.render.style import use_color
 
-        click.echo(render_diagnostics(exc.diagnostics, use_color(sys.stderr)), err=True)
+        color = use_color(sys.stderr)
+        click.echo(render_diagnostics(exc.diagnostics, color), err=True, color=color)
         return exc.exit_code
     except PlannerError as exc:
         click.echo(f"planner: error: {exc}", err=True)
@@ -89,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             f"report it at {ISSUES_URL} (run `planner -v ...` for the traceback).",
             err=True,
         )
-        if verbose:
+        if options.verbose:
             traceback.print_exc()
         return EXIT_INTERNAL
+    finally:
+        force_color(None)
     return result if isinstance(result, int) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -77,3 +78,33 @@ def token_from_env(name: str) -> str | None:
     import os
 
     return os.environ.get(name) or None
+
+
+def storage_option(func: F) -> F:
+    """`--storage DIR` (env PLANNER_STORAGE): where the embedded worker keeps remote `any`."""
+    return click.option(
+        "--storage",
+        envvar="PLANNER_STORAGE",
+        type=click.Path(file_okay=False, path_type=Path),
+        metavar="DIR",
+        help="Where the embedded worker keeps remote `any` (default: .planner/storage beside "
+        "the plan; env PLANNER_STORAGE).",
+    )(func)
+
+
+def check_storage(api_url: str | None, storage: Path | None) -> Path | None:
+    """`--storage` for the embedded worker: None with `--api-url` (that worker keeps its own).
+
+    Raises:
+        UsageError: `--storage` given on the command line together with `--api-url`.
+    """
+    if not api_url or storage is None:
+        return storage
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("storage") if ctx is not None else None
+    if source is click.core.ParameterSource.COMMANDLINE:
+        raise UsageError(
+            "--storage is where the embedded worker keeps remote `any`; with --api-url that "
+            "worker keeps its own (leave out one of them)"
+        )
+    return None  # PLANNER_STORAGE in the environment: meant for embedded runs

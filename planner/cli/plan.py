@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -13,8 +14,10 @@ import click
 from planner.cli.notes import show_notes
 from planner.cli.options import (
     api_options,
+    check_storage,
     parse_vars,
     refuse_stdin,
+    storage_option,
     token_from_env,
     var_option,
 )
@@ -31,6 +34,7 @@ EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @var_option
 @api_options
+@storage_option
 @click.option("--offline", is_flag=True, help="Print the compiled order only; no API calls.")
 @click.option(
     "--detailed-exitcode",
@@ -50,6 +54,7 @@ def plan(
     variables: tuple[str, ...],
     api_url: str | None,
     token_env: str,
+    storage: Path | None,
     offline: bool,
     detailed_exitcode: bool,
     output_format: str,
@@ -70,6 +75,7 @@ def plan(
         offline=offline,
         detailed_exitcode=detailed_exitcode,
         output_format=output_format,
+        storage=check_storage(api_url, storage),
     )
 
 
@@ -82,6 +88,7 @@ def preview(
     offline: bool = False,
     detailed_exitcode: bool = False,
     output_format: str = "text",
+    storage: Path | None = None,
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
     from planner.runner import embedded
@@ -99,14 +106,31 @@ def preview(
                 _show_order(compiled, output_format)
                 return EXIT_NO_CHANGES
             options = SessionOptions(
-                api_url=api_url, token=token_from_env(token_env), token_env=token_env
+                api_url=api_url,
+                token=token_from_env(token_env),
+                token_env=token_env,
+                storage=storage,
             )
             result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
             exc.exit_code = EXIT_ERRORS
         raise
-    return _show(result, api_url, output_format, detailed_exitcode)
+    where = _where(compiled, api_url, storage)
+    return _show(result, api_url, where, output_format, detailed_exitcode)
+
+
+def _where(compiled: CompiledPlan, api_url: str | None, storage: Path | None) -> str:
+    """What the preview ran against: the API URL, or the embedded worker and where it keeps
+    remote `any` when the plan uses it."""
+    from planner.cli.storage_note import uses_any
+    from planner.runner.embedded import storage_note
+
+    if api_url:
+        return api_url
+    if uses_any(compiled):
+        return f"the embedded worker ({storage_note(storage)})"
+    return "the embedded worker"
 
 
 def _show_order(compiled: CompiledPlan, output_format: str) -> None:
@@ -125,12 +149,13 @@ def _show_order(compiled: CompiledPlan, output_format: str) -> None:
         click.echo(f"  {number:>3}. {action.id}  ({action.kind})")
 
 
-def _show(result: RunResult, api_url: str | None, output_format: str, detailed: bool) -> int:
-    """Print the preview; the exit code it calls for."""
+def _show(
+    result: RunResult, api_url: str | None, where: str, output_format: str, detailed: bool
+) -> int:
+    """Print the preview against `where`; the exit code it calls for."""
     from planner.render import preview as render
     from planner.render.style import use_color
 
-    where = api_url or "the embedded worker"
     if output_format == "json":
         click.echo(render.render_preview_json(result, api_url))
     elif output_format == "markdown":

@@ -13,8 +13,10 @@ import click
 from planner.cli.notes import show_notes
 from planner.cli.options import (
     api_options,
+    check_storage,
     parse_vars,
     refuse_stdin,
+    storage_option,
     token_from_env,
     var_option,
 )
@@ -37,6 +39,7 @@ def _duration(text: str, option: str) -> float:
 @click.argument("plan", type=click.Path(dir_okay=False))
 @var_option
 @api_options
+@storage_option
 @click.option(
     "--concurrency",
     default=8,
@@ -87,6 +90,7 @@ def run(
     variables: tuple[str, ...],
     api_url: str | None,
     token_env: str,
+    storage: Path | None,
     concurrency: int,
     batch_size: int,
     keep_going: bool,
@@ -101,17 +105,23 @@ def run(
     """Run PLAN: copy, move, remove, grant and tag as it says, then check.
 
     Without --api-url (or PLANNER_API_URL) an embedded worker serves the plan for the duration
-    of the command, with remotes `local` and `any` (.planner/storage beside the plan).
+    of the command, with remotes `local` and `any` (.planner/storage beside the plan, or
+    --storage DIR).
     Exit 0 when every action succeeded, 1 when one failed, 2 for an invalid plan or usage,
     3 when the API cannot be reached, 130 when interrupted.
     """
     refuse_stdin(plan, "run --dry-run" if dry_run else "run")
+    storage = check_storage(api_url, storage)
     if dry_run:  # the same preview as `planner plan`
         from planner.cli.plan import preview
 
-        return preview(plan, variables, api_url, token_env, output_format=output_format)
+        return preview(
+            plan, variables, api_url, token_env, output_format=output_format, storage=storage
+        )
+    from planner.cli.globals import global_options
     from planner.runner import embedded
 
+    quiet = quiet or global_options().quiet  # `planner -q run` as `planner run -q`
     if report is not None and not os.access(report.parent.resolve(), os.W_OK):
         raise UsageError(
             f"--report {report}: cannot write into {report.parent} (checked before "
@@ -131,6 +141,7 @@ def run(
             token_env=token_env,
             state_path=state_path,
             resume=resume,
+            storage=storage,
             run=RunOptions(
                 concurrency=concurrency,
                 batch_size=batch_size,
@@ -150,16 +161,21 @@ def _execute(
     quiet: bool,
 ) -> int:
     """Run the session, print or write its outputs; the exit code."""
+    from planner.cli.storage_note import StorageNote, uses_any
     from planner.render.junit import write_junit
     from planner.render.run_json import render_run_json
     from planner.render.style import use_color
+    from planner.runner.embedded import storage_note
     from planner.runner.progress import make_reporter
     from planner.runner.session import run_session
 
     stream = sys.stderr if output_format == "json" else sys.stdout
 
     def reporter():  # type: ignore[no-untyped-def]
-        return make_reporter(stream, quiet=quiet, color=use_color(stream))
+        made = make_reporter(stream, quiet=quiet, color=use_color(stream))
+        if quiet or options.api_url or not uses_any(compiled):
+            return made
+        return StorageNote(made, stream, storage_note(options.storage))
 
     result, code = asyncio.run(run_session(compiled, options, reporter))
     if report is not None:

@@ -7,9 +7,20 @@ from typing import IO
 
 import click
 
+_forced: bool | None = None  # `--color always|never`; None: decide by the stream
+
+
+def force_color(value: bool | None) -> None:
+    """Colour always (True), never (False), or as `use_color` decides (None): `--color`."""
+    global _forced
+    _forced = value
+
 
 def use_color(stream: IO[str]) -> bool:
-    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org);
+    `--color always|never` decides instead when given."""
+    if _forced is not None:
+        return _forced
     if os.environ.get("NO_COLOR"):
         return False
     isatty = getattr(stream, "isatty", None)

@@ -22,6 +22,7 @@ from typing import IO
 from planner.errors import UsageError
 
 ERROR_PREFIX = "error: "  # planner.worker.child's first line when it cannot start
+NOT_STARTED = "the embedded worker did not start"
 
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 30.0
@@ -44,7 +45,8 @@ def prestart() -> None:
     nothing until then, and exits if it is never configured (`discard_prestarted`, or planner
     exiting)."""
     if sys.platform.startswith("linux") and not _prestarted:
-        _prestarted.append(_spawn())
+        with contextlib.suppress(UsageError):  # `embedded_worker` tries again and says why
+            _prestarted.append(_spawn())
 
 
 def discard_prestarted() -> None:
@@ -81,7 +83,21 @@ def _stop(process: subprocess.Popen[bytes], *, terminate: bool, patience: float)
 
 
 def _spawn() -> subprocess.Popen[bytes]:
+    """Start the worker's interpreter.
+
+    Raises:
+        UsageError: it cannot be started (not executable for this user, say).
+    """
     parent = os.getpid()
+    try:
+        return _popen(parent)
+    except OSError as exc:
+        raise UsageError(
+            f"{NOT_STARTED}: cannot start {sys.executable}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _popen(parent: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "planner.worker.child"],
         stdin=subprocess.PIPE,
@@ -100,23 +116,34 @@ def _close(stream: IO[bytes] | None) -> None:
             stream.close()
 
 
+def storage_note(storage: Path | None) -> str:
+    """Where the embedded worker keeps remote `any`, for the run header and the preview."""
+    if storage is None:
+        return "any → .planner/storage/ beside the plan"
+    return f"any → {os.path.join(storage.resolve(), '')}"
+
+
 @contextlib.contextmanager
-def embedded_worker(base: Path) -> Iterator[tuple[str, str]]:
-    """Serve `<base>/storage` as remote `any` (and `local`) for the block, with a fresh random
-    token; yields (url, token).
+def embedded_worker(base: Path, storage: Path | None = None) -> Iterator[tuple[str, str]]:
+    """Serve `storage` (by default `<base>/storage`) as remote `any` (and `local`) for the
+    block, with a fresh random token; yields (url, token).
 
     Raises:
         UsageError: the worker did not start (its own message, or the last line of its log).
     """
-    state, storage = base / "worker", base / "storage"
+    state = base / "worker"
+    storage = (storage or base / "storage").resolve()
     token = secrets.token_urlsafe(24)
     if not sys.platform.startswith("linux"):
         yield from _in_thread(state, storage, token)
         return
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{NOT_STARTED}: cannot create {state}: {exc.strerror or exc}") from exc
     process = _prestarted.pop() if _prestarted else _spawn()
-    state.mkdir(parents=True, exist_ok=True)
     log_path = state / "worker.log"
-    log_start = log_path.stat().st_size if log_path.exists() else 0
+    log_start = log_path.stat().st_size if log_path.is_file() else 0
     settings = {
         "state_dir": str(state.resolve()),
         "remotes": {"any": str(storage)},
@@ -150,22 +177,22 @@ def _first_line(process: subprocess.Popen[bytes], log_path: Path, log_start: int
             if line.startswith("http"):
                 return line
             if line.startswith(ERROR_PREFIX):
-                raise UsageError(f"the embedded worker did not start: {line[len(ERROR_PREFIX) :]}")
+                raise UsageError(f"{NOT_STARTED}: {line[len(ERROR_PREFIX) :]}")
         if process.poll() is not None:
             break
     early = b""
     if process.poll() is not None and process.stderr is not None:
         early = process.stderr.read()  # what it said before it was configured
     said = early.decode(errors="replace").strip().splitlines()
-    if log_path.exists():
-        with open(log_path, "rb") as log:
-            log.seek(log_start)  # this run's lines only: the log is appended to by every run
-            said += log.read().decode(errors="replace").strip().splitlines()
+    # no log (it could not open it): what it said is enough
+    with contextlib.suppress(OSError), open(log_path, "rb") as log:
+        log.seek(log_start)  # this run's lines only: the log is appended to by every run
+        said += log.read().decode(errors="replace").strip().splitlines()
     # the last line: the error itself, not a traceback's frames (they stay in the log)
     last = said[-1].strip() if said else "no output"
     code = process.poll()
     how = "it is still silent" if code is None else f"it exited with code {code}"
-    raise UsageError(f"the embedded worker did not start ({how}): {last} (its log: {log_path})")
+    raise UsageError(f"{NOT_STARTED} ({how}): {last} (its log: {log_path})")
 
 
 def _in_thread(state: Path, storage: Path, token: str) -> Iterator[tuple[str, str]]:

@@ -35,6 +35,7 @@ class SessionOptions:
     token_env: str = "PLANNER_TOKEN"  # where the token was looked for (for messages)
     state_path: Path | None = None
     resume: bool = False
+    storage: Path | None = None  # the embedded worker's remote `any` (--storage)
     run: RunOptions | None = None
 
 
@@ -54,7 +55,8 @@ async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncI
     url, token = options.api_url, options.token
     with contextlib.ExitStack() as stack:
         if not url:
-            url, token = stack.enter_context(embedded_worker(plan_dir_of(compiled) / ".planner"))
+            base = plan_dir_of(compiled) / ".planner"
+            url, token = stack.enter_context(embedded_worker(base, options.storage))
         async with _connected(compiled, url, token, options.token_env) as engine:
             yield engine
 

@@ -13,11 +13,6 @@ import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-
-from planner.errors import UsageError
-
 
 @dataclass(frozen=True)
 class User:
@@ -29,28 +24,6 @@ class User:
 
 
 ANONYMOUS_ADMIN = User("anonymous", frozenset(), True)
-
-
-class _UserEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    token_sha256: str | None = None
-    token: str | None = None
-    groups: list[str] = []
-    admin: bool = False
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> _UserEntry:
-        if (self.token is None) == (self.token_sha256 is None):
-            raise ValueError("give exactly one of token_sha256 or token")
-        return self
-
-
-class _UsersFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    users: list[_UserEntry]
 
 
 def digest(token: str) -> bytes:
@@ -79,43 +52,12 @@ class Authenticator:
         """Load a users file (`users: [{name, token_sha256 | token, groups, admin}]`).
 
         Raises:
-            UsageError: unreadable or invalid file (the message names the problem, never a token).
+            UsageError: unreadable or invalid file: each problem located as `FILE:line:col`
+                (see usersfile.py); the message never holds a token.
         """
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            parsed = _UsersFile.model_validate(raw)
-        except OSError as exc:
-            raise UsageError(f"--users {path}: cannot read: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise UsageError(f"--users {path}: invalid YAML") from exc
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise UsageError(f"--users {path}: {where}: {first['msg']}") from exc
-        users: list[tuple[bytes, User]] = []
-        names: set[str] = set()
-        holders: dict[bytes, str] = {}
-        for i, entry in enumerate(parsed.users):
-            if entry.token is not None:
-                key = digest(entry.token)
-            else:
-                try:
-                    key = bytes.fromhex(str(entry.token_sha256))
-                except ValueError as exc:
-                    raise UsageError(
-                        f"--users {path}: {entry.name}: token_sha256 is not hex"
-                    ) from exc
-            # operations are owned by name, and a token must say who is calling: both unique
-            if entry.name in names:
-                raise UsageError(f"--users {path}: users.{i}: '{entry.name}' is listed twice")
-            if key in holders:
-                raise UsageError(
-                    f"--users {path}: users.{i}: '{entry.name}' has the token of '{holders[key]}'"
-                )
-            names.add(entry.name)
-            holders[key] = entry.name
-            users.append((key, User(entry.name, frozenset(entry.groups), entry.admin)))
-        return cls(users)
+        from planner.worker.usersfile import load_users
+
+        return cls(load_users(path))
 
     def user_named(self, name: str) -> User | None:
         """The configured user called `name` (for permission checks about someone else)."""

@@ -30,7 +30,10 @@ def main() -> int:
     if not line.strip():
         return 0
     settings = json.loads(line)
-    log = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        log = os.open(settings["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as exc:
+        return _cannot_start(f"cannot open its log {settings['log']}: {exc.strerror or exc}")
     os.dup2(log, 2)
     os.close(log)
     config = WorkerConfig(
@@ -46,11 +49,16 @@ def main() -> int:
     try:
         asyncio.run(serve(config, "127.0.0.1", 0, on_ready=ready))
     except UsageError as exc:
-        message = " ".join(str(exc).split())  # one line: the first line on stdout is the answer
-        print(f"planner worker: {message}", file=sys.stderr)
-        print(f"{ERROR_PREFIX}{message}", flush=True)
-        return 2
+        return _cannot_start(str(exc))
     return 0
+
+
+def _cannot_start(message: str) -> int:
+    """Say why on stderr and as the first line on stdout (what planner shows); exit code 2."""
+    message = " ".join(message.split())  # one line: the first line on stdout is the answer
+    print(f"planner worker: {message}", file=sys.stderr)
+    print(f"{ERROR_PREFIX}{message}", flush=True)
+    return 2
 
 
 if __name__ == "__main__":

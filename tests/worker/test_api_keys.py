@@ -129,8 +129,8 @@ def test_the_official_client_with_a_wrong_api_key_is_refused(team: Team) -> None
 @pytest.mark.parametrize(
     ("second", "message"),
     [
-        ("{name: alice, token: another-token}", "users.1: 'alice' is listed twice"),
-        (f"{{name: eve, token: {ALICE}}}", "users.1: 'eve' has the token of 'alice'"),
+        ("{name: alice, token: another-token}", "3:12: users[1].name: 'alice' is also users[0]"),
+        (f"{{name: eve, token: {ALICE}}}", "3:24: users[1].token: 'eve' has the token of 'alice'"),
     ],
     ids=["same-name", "same-token"],
 )
@@ -143,5 +143,5 @@ def test_a_users_file_repeating_a_name_or_a_token_is_refused(
     result = run_cli("worker", "serve", "--port", "0", "--users", users)
 
     assert result.code == 2
-    assert result.stderr == f"planner: error: --users {users}: {message}\n"
+    assert result.stderr == f"planner: error: --users {users}:{message}\n"
     assert ALICE not in result.stderr

@@ -1,0 +1,63 @@
+"""An embedded worker that cannot start is a clear message and exit 2 (`the embedded worker did
+not start: ...`), never an internal error (exit 70): its interpreter not executable, or its log
+not writable. Through the real CLI; the second case with the real worker's child process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+
+pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+
+PLAN = """
+version: 1
+storages:
+  out: {remote: any, root: out}
+directories:
+  - out:a
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_an_interpreter_that_cannot_be_executed_is_exit_2(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    plan = write_plan(PLAN)
+    interpreter = tmp_path / "python3"
+    interpreter.write_text("#!/bin/sh\n", encoding="utf-8")
+    interpreter.chmod(0o644)  # not executable for anyone
+    monkeypatch.setattr(sys, "executable", str(interpreter))
+
+    result = run_cli(command, plan)
+
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"planner: error: the embedded worker did not start: cannot start {interpreter}: "
+        "Permission denied\n"
+    )
+
+
+def test_a_log_that_cannot_be_opened_is_exit_2(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    plan = write_plan(PLAN)
+    log = tmp_path / ".planner" / "worker" / "worker.log"
+    log.mkdir(parents=True)  # a directory where the worker's log file goes
+
+    result = run_cli("run", plan)
+
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"planner: error: the embedded worker did not start: cannot open its log {log}: "
+        "Is a directory\n"
+    )
+    assert not (tmp_path / ".planner" / "storage" / "out").exists()
