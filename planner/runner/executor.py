@@ -151,7 +151,8 @@ class Executor:
         carried = [i for i in result.items if i.state is ItemState.SUCCEEDED]
         result.items, result.detail = [], []
         result.files_done = result.files_unchanged = result.bytes_done = 0
-        result.files_replaced = 0
+        result.files_replaced = result.bytes_replaced = result.files_filtered = 0
+        result.files_compared, result.checksums, result.warnings = 0, {}, []
         self.reporter.action_changed(result)
         self.journaling.action(result)
 
