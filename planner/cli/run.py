@@ -73,6 +73,12 @@ def _duration(text: str, option: str) -> float:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 @click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="List every file action as it ends (+ copied, ~ overwritten, - deleted), like rsync -v.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Preview only, change nothing (same as `planner plan`)."
 )
 def run(
@@ -89,6 +95,7 @@ def run(
     output_format: str,
     report: Path | None,
     quiet: bool,
+    verbose: bool,
     dry_run: bool,
 ) -> int:
     """Run PLAN: copy, move, remove, grant and tag as it says, then check.
@@ -128,7 +135,16 @@ def run(
                 grace=_duration(grace, "--grace"),
             ),
         )
-        return _execute(compiled, options, output_format=output_format, report=report, quiet=quiet)
+        # `planner -v run` lists file actions too
+        verbose = verbose or bool(click.get_current_context().find_root().params.get("verbose"))
+        return _execute(
+            compiled,
+            options,
+            output_format=output_format,
+            report=report,
+            quiet=quiet,
+            verbose=verbose,
+        )
 
 
 def _execute(
@@ -138,6 +154,7 @@ def _execute(
     output_format: str,
     report: Path | None,
     quiet: bool,
+    verbose: bool = False,
 ) -> int:
     """Run the session, print or write its outputs; the exit code."""
     from planner.render.junit import write_junit
@@ -149,7 +166,7 @@ def _execute(
     stream = sys.stderr if output_format == "json" else sys.stdout
 
     def reporter():  # type: ignore[no-untyped-def]
-        return make_reporter(stream, quiet=quiet, color=use_color(stream))
+        return make_reporter(stream, quiet=quiet, color=use_color(stream), verbose=verbose)
 
     result, code = asyncio.run(run_session(compiled, options, reporter))
     if report is not None:

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from planner.render.style import paint
-from planner.runner.results import DONE_BY_KIND, ActionResult, ActionState, RunResult
+from planner.runner.results import (
+    DONE_BY_KIND,
+    ActionResult,
+    ActionState,
+    ItemRecord,
+    ItemState,
+    RunResult,
+)
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _STATE_COLOR = {
@@ -125,6 +132,28 @@ def done_counts(totals: Mapping[str, int]) -> list[str]:
         if totals[key] or kind == "copy":
             parts.append(f"{count(totals[key], noun)} {verb}")
     return parts
+
+
+def file_line(record: ItemRecord) -> str | None:
+    """`+ copied local:out/a.csv (1.2 kB)`, `~ overwritten ...`, `- deleted ...`, `+ moved A -> B
+    (size)`, `+ created DIR/`: one succeeded item as `planner run -v` lists it, like `rsync -v`;
+    None for an item that did not succeed."""
+    if record.state is not ItemState.SUCCEEDED:
+        return None
+    size = f" ({human_size(record.size)})"
+    match record.kind:
+        case "copy":
+            verb = "~ overwritten" if record.replaced else "+ copied"
+            return f"{verb} {record.dst}{size}"
+        case "move":
+            verb = "~ moved over" if record.replaced else "+ moved"
+            return f"{verb} {record.src} -> {record.dst}{size}"
+        case "remove" | "rmdir":
+            return f"- deleted {record.dst}{'/' if record.kind == 'rmdir' else ''}"
+        case "mkdir":
+            return f"+ created {record.dst}/"
+        case _:
+            return None
 
 
 def action_line(action: ActionResult, color: bool = False) -> str:

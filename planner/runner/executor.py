@@ -5,6 +5,7 @@ handles interruption: stop dispatching, give running actions a grace period, the
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import random
 import time
@@ -142,6 +143,10 @@ class Executor:
                 self.reporter.action_changed(result)
                 self.journaling.action(result)
 
+    def _items_done(self, result: ActionResult, records: list[ItemRecord]) -> None:
+        self.journaling.items(records)
+        self.reporter.items_done(result, records)
+
     # -- one action -------------------------------------------------------------------------------
     async def _run_action(self, node: str) -> None:
         action: Action = self.compiled.graph.nodes[node]["action"]
@@ -167,7 +172,7 @@ class Executor:
             result=result,
             dispatcher=self.dispatcher,
             engine=self.engine,
-            on_items=self.journaling.items,
+            on_items=functools.partial(self._items_done, result),
             on_progress=progressed,
             on_totals=totals,
             sleep=self.sleep,
