@@ -106,11 +106,13 @@ def render_run_show(summary: RunSummary, run: RunResult, *, items_shown: int) ->
     lines.append("")
     for action in run.actions:
         took = f" in {human_duration(action.duration)}" if action.ended_at else ""
-        noun, verb = ACTION_WORDS.get(action.kind, ("item", "done"))
-        counts = (
-            f"{count(action.files_done, noun)} {verb}, {action.files_unchanged:,} unchanged, "
-            f"{human_size(action.bytes_done)}"
+        words = ACTION_WORDS.get(action.kind)
+        done = (
+            f"{count(action.files_done, words[0])} {words[1]}"
+            if words
+            else f"{action.files_done:,} done"
         )
+        counts = f"{done}, {action.files_unchanged:,} unchanged, {human_size(action.bytes_done)}"
         lines.append(f"{action.id} ({action.kind}): {action.state.value}{took}; {counts}")
         if action.error:
             lines.append(f"    error: {action.error}")
