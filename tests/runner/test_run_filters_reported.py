@@ -96,3 +96,13 @@ def test_an_exclude_count_is_on_the_action_line_without_a_warning(
     assert result.code == 0, result.stderr
     assert "pick (copy): succeeded: 1 file copied, 1 filtered out, 5 B in " in result.stdout
     assert "warning" not in result.stdout
+
+
+def test_the_junit_report_carries_the_warning(
+    tmp_path: Path, no_match: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    report = tmp_path / "junit.xml"
+    assert run_cli("run", no_match, "--report", report).code == 0
+    assert f"<system-out>3 files filtered out\nwarning: {WARNING}</system-out>" in (
+        report.read_text()
+    )
