@@ -123,3 +123,20 @@ def test_without_verbose_no_file_lines() -> None:
     reporter.start(run)
     reporter.items_done(run.actions[0], [_record("copy", "local:out/a.csv", 1)])
     assert len(_lines(stream)) == 1  # only the start line
+
+
+class Terminal(io.StringIO):
+    """A stream that claims to be a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_verbose_on_a_terminal_prints_file_actions_above_the_bars() -> None:
+    stream = Terminal()
+    reporter = make_reporter(stream, quiet=False, color=False, clock=FakeClock(), verbose=True)
+    run = _run()
+    reporter.start(run)
+    reporter.items_done(run.actions[0], [_record("copy", "local:out/a.csv", 1_200)])
+    reporter.finish(run)
+    assert "+ copied local:out/a.csv (1.2 kB)\n" in stream.getvalue()
