@@ -178,3 +178,36 @@ def test_a_worker_that_cannot_hash_fails_the_action_instead_of_comparing_less(
 
     preview = run_cli("plan", first_copy, *url, "--format", "json")
     assert json.loads(preview.stdout)["actions"][0]["error"] == message
+
+
+CHAIN_PLAN = """
+    version: 1
+    storages:
+      src: {remote: local, root: ./src}
+      mid: {remote: local, root: ./mid}
+      out: {remote: local, root: ./out}
+    copies:
+      - {id: stage, src: "src:a.txt", dst: "mid:a.txt"}
+      - {id: publish, src: "mid:", dst: "out:", checksum: true}
+"""
+
+
+def test_the_preview_hashes_a_file_an_earlier_action_would_write(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    make_tree(tmp_path / "src", {"a.txt": b"fresh"})
+    make_tree(tmp_path / "out", {"a.txt": b"stale"})
+    (tmp_path / "mid").mkdir()
+    plan = write_plan(CHAIN_PLAN)
+
+    preview = run_cli("plan", plan)
+    assert preview.code == 0, preview.stdout + preview.stderr
+    assert "  ~ publish  copy  1 (5 B) to overwrite, 1 compared by checksum" in (
+        preview.stdout.splitlines()
+    )
+
+    code, document = run_json(run_cli, plan)
+    assert code == 0, document
+    publish = actions_of(document)["publish"]
+    assert (publish["files_done"], publish["files_compared"]) == (1, 1)
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"fresh"
