@@ -149,7 +149,16 @@ def run(
                 grace=_duration(grace, "--grace"),
             ),
         )
-        return _execute(compiled, options, output_format=output_format, report=report, quiet=quiet)
+        # the global -v (`planner run -v` or `planner -v run`) lists every file action
+        verbose = global_options().verbose >= 1
+        return _execute(
+            compiled,
+            options,
+            output_format=output_format,
+            report=report,
+            quiet=quiet,
+            verbose=verbose,
+        )
 
 
 def _execute(
@@ -159,6 +168,7 @@ def _execute(
     output_format: str,
     report: Path | None,
     quiet: bool,
+    verbose: bool = False,
 ) -> int:
     """Run the session, print or write its outputs; the exit code."""
     from planner.cli.storage_note import StorageNote, uses_any
@@ -172,7 +182,7 @@ def _execute(
     stream = sys.stderr if output_format == "json" else sys.stdout
 
     def reporter():  # type: ignore[no-untyped-def]
-        made = make_reporter(stream, quiet=quiet, color=use_color(stream))
+        made = make_reporter(stream, quiet=quiet, color=use_color(stream), verbose=verbose)
         if quiet or options.api_url or not uses_any(compiled):
             return made
         return StorageNote(made, stream, storage_note(options.storage))

@@ -7,9 +7,11 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from planner.compile import CompiledPlan
     from planner.runner.progress import ProgressReporter
-    from planner.runner.results import ActionResult, RunResult
+    from planner.runner.results import ActionResult, ItemRecord, RunResult
 
 
 def uses_any(compiled: CompiledPlan) -> bool:
@@ -51,6 +53,10 @@ class StorageNote:
     ) -> None:
         """As the wrapped reporter."""
         self.inner.advance(action, files, nbytes, total_files, total_bytes)
+
+    def items_done(self, action: ActionResult, records: Sequence[ItemRecord]) -> None:
+        """As the wrapped reporter."""
+        self.inner.items_done(action, records)
 
     def finish(self, run: RunResult) -> None:
         """As the wrapped reporter."""

@@ -54,8 +54,9 @@ def _testcase(parent: ET.Element, action: ActionResult) -> None:
         if not reason:
             reason = SKIPPED_MESSAGE if action.state is ActionState.SKIPPED else "not run"
         ET.SubElement(case, "skipped", message=_xml_text(reason))
-    if action.detail:
-        ET.SubElement(case, "system-out").text = _xml_text("\n".join(action.detail))
+    lines = [*action.detail, *(f"warning: {w}" for w in action.warnings)]
+    if lines:
+        ET.SubElement(case, "system-out").text = _xml_text("\n".join(lines))
 
 
 def junit_tree(run: RunResult) -> ET.ElementTree:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from planner.render.run_json import FORMAT_VERSION
-from planner.render.run_text import count, human_size
+from planner.render.run_text import count, extra_counts, human_size
 from planner.render.style import paint
 from planner.runner.results import ActionResult, ActionState, Change, RunResult
 
@@ -23,7 +23,11 @@ class PreviewTotals:
     to_copy: int = 0
     bytes_to_copy: int = 0
     to_overwrite: int = 0
+    bytes_to_overwrite: int = 0
     to_move: int = 0
+    bytes_to_move: int = 0
+    filtered: int = 0
+    compared: int = 0
     to_delete: int = 0
     directories: int = 0
     grants: int = 0
@@ -66,18 +70,21 @@ def describe(action: ActionResult) -> str:
         if action.kind == "check":
             return "holds"
         files = f" ({count(action.files_unchanged, 'file')})" if _files(action) else ""
-        return "unchanged" + files
+        extra = ", ".join(extra_counts(action))
+        return "unchanged" + files + (f", {extra}" if extra else "")
     parts: list[str] = []
     if action.kind in ("copy", "move"):
         new = action.files_done - action.files_replaced
+        new_bytes = action.bytes_done - action.bytes_replaced
         verb = "to copy" if action.kind == "copy" else "to move"
         if new:
-            parts.append(f"{count(new, 'file')} {verb}")
+            parts.append(f"{count(new, 'file')} ({human_size(new_bytes)}) {verb}")
         if action.files_replaced:
-            parts.append(f"{action.files_replaced} to overwrite")
-        parts[-1] += f" ({human_size(action.bytes_done)})" if parts else ""
+            replaced = f"{action.files_replaced:,} ({human_size(action.bytes_replaced)})"
+            parts.append(f"{replaced} to overwrite")
         if action.files_unchanged:
-            parts.append(f"{action.files_unchanged} unchanged")
+            parts.append(f"{action.files_unchanged:,} unchanged")
+        parts.extend(extra_counts(action))
     elif action.kind == "removal":
         parts.append(f"{count(action.files_done, 'path')} to delete")
     elif action.kind == "directory":
@@ -102,13 +109,18 @@ def totals(run: RunResult) -> PreviewTotals:
             t.skipped += 1
             continue
         t.unchanged += a.files_unchanged
+        t.filtered += a.files_filtered
+        t.compared += a.files_compared
         if a.kind == "copy":
             t.to_copy += a.files_done - a.files_replaced
+            t.bytes_to_copy += a.bytes_done - a.bytes_replaced
             t.to_overwrite += a.files_replaced
-            t.bytes_to_copy += a.bytes_done
+            t.bytes_to_overwrite += a.bytes_replaced
         elif a.kind == "move":
             t.to_move += a.files_done - a.files_replaced
+            t.bytes_to_move += a.bytes_done - a.bytes_replaced
             t.to_overwrite += a.files_replaced
+            t.bytes_to_overwrite += a.bytes_replaced
         elif a.kind == "removal":
             t.to_delete += a.files_done
         elif a.kind == "directory":
@@ -122,24 +134,31 @@ def totals(run: RunResult) -> PreviewTotals:
 
 
 def totals_line(t: PreviewTotals) -> str:
-    """`Plan: 120 files (340 MB) to copy, 3 to overwrite, 2 to delete, ...; 88 unchanged.`"""
+    """`Plan: 120 files (340.0 MB) to copy, 3 (1.2 MB) to overwrite, 2 to delete, ...;
+    88 unchanged.`: each kind with its own bytes, numbers as the run prints them (`29,982`)."""
     parts = [f"{count(t.to_copy, 'file')} ({human_size(t.bytes_to_copy)}) to copy"]
-    for n, what in (
-        (t.to_overwrite, "to overwrite"),
-        (t.to_move, "to move"),
-        (t.to_delete, "to delete"),
-        (t.directories, "directories to create" if t.directories != 1 else "directory to create"),
-        (t.grants, "grants" if t.grants != 1 else "grant"),
-        (t.revokes, "revokes" if t.revokes != 1 else "revoke"),
-        (t.metadata, "metadata changes" if t.metadata != 1 else "metadata change"),
-    ):
-        if n:
-            parts.append(f"{n} {what}")
-    line = f"Plan: {', '.join(parts)}; {t.unchanged} unchanged"
+    if t.to_overwrite:
+        parts.append(f"{t.to_overwrite:,} ({human_size(t.bytes_to_overwrite)}) to overwrite")
+    if t.to_move:
+        parts.append(f"{t.to_move:,} ({human_size(t.bytes_to_move)}) to move")
+    if t.to_delete:
+        parts.append(f"{t.to_delete:,} to delete")
+    if t.directories:
+        parts.append(f"{count(t.directories, 'directory')} to create")
+    parts += [
+        count(n, noun)
+        for n, noun in ((t.grants, "grant"), (t.revokes, "revoke"), (t.metadata, "metadata change"))
+        if n
+    ]
+    line = f"Plan: {', '.join(parts)}; {t.unchanged:,} unchanged"
+    if t.filtered:
+        line += f", {t.filtered:,} filtered out"
+    if t.compared:
+        line += f", {t.compared:,} compared by checksum"
     if t.failing or t.skipped:
         line += f"; {count(t.failing, 'action')} would fail"
         if t.skipped:
-            line += f", {t.skipped} would be skipped"
+            line += f", {t.skipped:,} would be skipped"
     return line + "."
 
 
@@ -152,6 +171,8 @@ def render_preview_text(run: RunResult, where: str, color: bool = False) -> str:
         mark = symbol(action)
         shown = paint(mark, color, fg=_COLORS[mark], bold=True) if _COLORS[mark] else mark
         lines.append(f"  {shown} {action.id:<{width}}  {action.kind:<{kinds}}  {describe(action)}")
+        word = paint("warning", color, fg="yellow")
+        lines += [f"      {word}: {w}" for w in action.warnings]
     lines += ["", totals_line(totals(run))]
     return "\n".join(lines)
 
@@ -170,6 +191,9 @@ def render_preview_markdown(run: RunResult, where: str) -> str:
     for action in run.actions:
         text = describe(action).replace("|", "\\|")
         lines.append(f"| `{symbol(action)}` | `{action.id}` | {action.kind} | {text} |")
+    warnings = [f"> **warning**: `{a.id}`: {w}" for a in run.actions for w in a.warnings]
+    if warnings:
+        lines += ["", *warnings]
     detailed = [a for a in run.actions if a.detail or a.items]
     if detailed:
         lines += ["", "<details><summary>Details per action</summary>", ""]
@@ -199,7 +223,11 @@ def preview_document(run: RunResult, api_url: str | None) -> dict[str, object]:
             "to_copy": t.to_copy,
             "bytes_to_copy": t.bytes_to_copy,
             "to_overwrite": t.to_overwrite,
+            "bytes_to_overwrite": t.bytes_to_overwrite,
             "to_move": t.to_move,
+            "bytes_to_move": t.bytes_to_move,
+            "filtered": t.filtered,
+            "compared": t.compared,
             "to_delete": t.to_delete,
             "directories": t.directories,
             "grants": t.grants,
@@ -220,11 +248,23 @@ def preview_document(run: RunResult, api_url: str | None) -> dict[str, object]:
                 "files": a.files_done,
                 "files_replaced": a.files_replaced,
                 "files_unchanged": a.files_unchanged,
+                "files_filtered": a.files_filtered,
+                "files_compared": a.files_compared,
                 "bytes": a.bytes_done,
+                "bytes_replaced": a.bytes_replaced,
                 "error": a.error,
                 "detail": list(a.detail),
+                "warnings": list(a.warnings),
+                "checksums": dict(sorted(a.checksums.items())),
                 "items": [
-                    {"key": i.key, "kind": i.kind, "src": i.src, "dst": i.dst, "size": i.size}
+                    {
+                        "key": i.key,
+                        "kind": i.kind,
+                        "src": i.src,
+                        "dst": i.dst,
+                        "size": i.size,
+                        "checksum": i.checksum,
+                    }
                     for i in a.items
                 ],
             }

@@ -15,7 +15,9 @@ millisecond precision); sizes are bytes.
       "duration": 12.4,
       "totals": {
         "actions": 4, "succeeded": 4, "failed": 0, "skipped": 0, "not_run": 0,
-        "files_done": 120, "files_unchanged": 88, "bytes": 340200000
+        "files_done": 120, "files_unchanged": 88, "files_filtered": 3, "files_compared": 0,
+        "copied": 110, "moved": 5, "deleted": 5, "directories": 0, "metadata_keys": 0,
+        "grants": 0, "bytes": 340200000, "api_requests": 14
       },
       "actions": [                      # plan order
         {
@@ -29,9 +31,13 @@ millisecond precision); sizes are bytes.
           "duration": 1.2,
           "files_done": 12,             # files copied/moved/removed, directories made, keys set
           "files_unchanged": 5,
+          "files_filtered": 3,          # left out by include/exclude or `symlinks: skip`
+          "files_compared": 0,          # compared by checksum (`checksum: true`)
           "bytes": 3400000,
           "error": "",                  # why it failed or was skipped; "" otherwise
           "detail": ["granted read to alice", ...],
+          "warnings": [],               # e.g. an include that selects no file
+          "checksums": {"data/a.csv": "9f3c..."},  # XXH64 of source files, `checksum: true`
           "items": [                    # every item, not only the last few
             {
               "key": "data/a.csv",      # unique within its action
@@ -42,7 +48,7 @@ millisecond precision); sizes are bytes.
               "state": "pending" | "succeeded" | "failed" | "unchanged",
               "attempts": 1,
               "error": "",
-              "checksum": "xxh128:..."
+              "checksum": "9f3c..."    # XXH64 of the source when known, else ""
             }
           ]
         }
@@ -95,9 +101,13 @@ def _action(action: ActionResult) -> dict[str, object]:
         "duration": round(action.duration, 3),
         "files_done": action.files_done,
         "files_unchanged": action.files_unchanged,
+        "files_filtered": action.files_filtered,
+        "files_compared": action.files_compared,
         "bytes": action.bytes_done,
         "error": action.error,
         "detail": list(action.detail),
+        "warnings": list(action.warnings),
+        "checksums": dict(sorted(action.checksums.items())),
         "items": [_item(i) for i in action.items],
     }
 
@@ -113,6 +123,14 @@ def _totals(run: RunResult) -> dict[str, int]:
         "not_run": len(run.actions) - succeeded - failed - skipped,
         "files_done": done["files_done"],
         "files_unchanged": done["files_unchanged"],
+        "files_filtered": done["files_filtered"],
+        "files_compared": done["files_compared"],
+        "copied": done["copied"],
+        "moved": done["moved"],
+        "deleted": done["deleted"],
+        "directories": done["directories"],
+        "metadata_keys": done["metadata_keys"],
+        "grants": done["grants"],
         "bytes": done["bytes"],
         "api_requests": run.api_requests,
     }

@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from planner.render.style import paint
-from planner.runner.results import ActionResult, ActionState, RunResult
+from planner.runner.results import (
+    DONE_BY_KIND,
+    ActionResult,
+    ActionState,
+    ItemRecord,
+    ItemState,
+    RunResult,
+)
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 _STATE_COLOR = {
@@ -49,8 +57,11 @@ def human_duration(seconds: float) -> str:
 
 
 def count(n: int, noun: str) -> str:
-    """`1 file`, `1,234 files`."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+    """`1 file`, `1,234 files`, `2 directories`."""
+    if n == 1:
+        return f"{n:,} {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{n:,} {plural}"
 
 
 def outcome(run: RunResult) -> str:
@@ -61,10 +72,10 @@ def outcome(run: RunResult) -> str:
 
 
 # what an action's files_done counts, per kind: (noun, verb)
-_WORDS = {
+ACTION_WORDS = {
     "copy": ("file", "copied"),
     "move": ("path", "moved"),
-    "removal": ("path", "removed"),
+    "removal": ("path", "deleted"),
     "directory": ("directory", "created"),
     "metadata": ("key", "changed"),
     "permission": ("grant", "changed"),
@@ -76,10 +87,11 @@ def action_status(action: ActionResult, color: bool = False) -> str:
     state = paint(action.state.value, color, fg=_STATE_COLOR.get(action.state))
     match action.state:
         case ActionState.SUCCEEDED:
-            noun, verb = _WORDS.get(action.kind, ("item", "done"))
+            noun, verb = ACTION_WORDS.get(action.kind, ("item", "done"))
             parts = [f"{count(action.files_done, noun)} {verb}"] if action.files_done else []
             if action.files_unchanged:
                 parts.append(f"{action.files_unchanged:,} unchanged")
+            parts.extend(extra_counts(action))
             if action.bytes_done:
                 parts.append(human_size(action.bytes_done))
             done = f": {', '.join(parts)}" if parts else ""  # a check or a no-op has no counts
@@ -94,6 +106,56 @@ def action_status(action: ActionResult, color: bool = False) -> str:
             return state
 
 
+def extra_counts(action: ActionResult) -> list[str]:
+    """`3 filtered out`, `12 compared by checksum`: counts an action line adds when non-zero."""
+    parts = []
+    if action.files_filtered:
+        parts.append(f"{action.files_filtered:,} filtered out")
+    if action.files_compared:
+        parts.append(f"{action.files_compared:,} compared by checksum")
+    return parts
+
+
+def warning_lines(run: RunResult, color: bool = False) -> list[str]:
+    """`warning: pick (copy): include (*.csv) selects none of the 3 files in src:` per warning."""
+    word = paint("warning", color, fg="yellow")
+    return [f"{word}: {a.id} ({a.kind}): {w}" for a in run.actions for w in a.warnings]
+
+
+def done_counts(totals: Mapping[str, int]) -> list[str]:
+    """`120 files copied`, then `5 paths moved`, `2 paths deleted`, `1 directory created`,
+    `3 keys changed`, `1 grant changed` when non-zero: every kind of change counted on its own
+    (`totals` keyed as `RunResult.totals()`)."""
+    parts = []
+    for kind, key in DONE_BY_KIND.items():
+        noun, verb = ACTION_WORDS[kind]
+        if totals[key] or kind == "copy":
+            parts.append(f"{count(totals[key], noun)} {verb}")
+    return parts
+
+
+def file_line(record: ItemRecord) -> str | None:
+    """`+ copied local:out/a.csv (1.2 kB)`, `~ overwritten ...`, `- deleted ...`, `+ moved A -> B
+    (size)`, `+ created DIR/`: one succeeded item as `planner run -v` lists it, like `rsync -v`;
+    None for an item that did not succeed."""
+    if record.state is not ItemState.SUCCEEDED:
+        return None
+    size = f" ({human_size(record.size)})"
+    match record.kind:
+        case "copy":
+            verb = "~ overwritten" if record.replaced else "+ copied"
+            return f"{verb} {record.dst}{size}"
+        case "move":
+            verb = "~ moved over" if record.replaced else "+ moved"
+            return f"{verb} {record.src} -> {record.dst}{size}"
+        case "remove" | "rmdir":
+            return f"- deleted {record.dst}{'/' if record.kind == 'rmdir' else ''}"
+        case "mkdir":
+            return f"+ created {record.dst}/"
+        case _:
+            return None
+
+
 def action_line(action: ActionResult, color: bool = False) -> str:
     """`fetch-inputs (copy): succeeded: 12 files, 3.4 MB in 1.2s`."""
     return f"{action.id} ({action.kind}): {action_status(action, color)}"
@@ -103,7 +165,8 @@ def summary_lines(run: RunResult, color: bool = False) -> list[str]:
     """The final summary: one line of counts, then one line per failed action with its error.
 
     `Run 20261123T184500-3f2a succeeded: 4 actions succeeded, 0 failed, 0 skipped;
-    120 files copied, 88 unchanged, 340.2 MB in 12.4s` (on one line).
+    120 files copied, 5 paths deleted, 88 unchanged, 340.2 MB in 12.4s` (on one line), then a
+    line per warning (an include that selects nothing).
     """
     word = outcome(run)
     succeeded, failed, skipped = len(run.succeeded), len(run.failed), len(run.skipped)
@@ -112,12 +175,16 @@ def summary_lines(run: RunResult, color: bool = False) -> list[str]:
     if not_run:
         actions += f", {not_run:,} not run"
     totals = run.totals()
-    files = (
-        f"{count(totals['files_copied'], 'file')} copied, {totals['files_skipped']:,} unchanged, "
-        f"{human_size(totals['bytes'])} in {human_duration(run.duration)}"
+    files = ", ".join(
+        [
+            *done_counts(totals),
+            f"{totals['files_skipped']:,} unchanged",
+            *([f"{totals['files_filtered']:,} filtered out"] if totals["files_filtered"] else []),
+            f"{human_size(totals['bytes'])} in {human_duration(run.duration)}",
+        ]
     )
     head = f"Run {run.run_id} {paint(word, color, fg=_OUTCOME_COLOR[word], bold=True)}"
-    lines = [f"{head}: {actions}; {files}"]
+    lines = [f"{head}: {actions}; {files}", *warning_lines(run, color)]
     red = paint("failed", color, fg="red")
     lines.extend(f"  {a.id} ({a.kind}) {red}: {a.error or 'no error recorded'}" for a in run.failed)
     return lines

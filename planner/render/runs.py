@@ -6,16 +6,36 @@ import json
 from pathlib import Path
 
 from planner.render.run_json import FORMAT_VERSION, timestamp
-from planner.render.run_text import human_duration, human_size, local_time
-from planner.runner.journal import RunSummary
+from planner.render.run_text import (
+    ACTION_WORDS,
+    count,
+    done_counts,
+    human_duration,
+    human_size,
+    local_time,
+)
+from planner.runner.journal import RunCounts, RunSummary
 from planner.runner.results import RunResult
 
 
+def _by_kind(c: RunCounts) -> dict[str, int]:
+    return {
+        "copied": c.copied,
+        "moved": c.moved,
+        "deleted": c.deleted,
+        "directories": c.directories,
+        "metadata_keys": c.metadata_keys,
+        "grants": c.grants,
+    }
+
+
 def _counts(summary: RunSummary) -> str:
+    """`4/4 ok, 0 failed, 0 skipped; 3 files copied, 5 paths deleted, 2 unchanged, 1.2 kB`."""
     c = summary.counts
+    done = ", ".join(done_counts(_by_kind(c)))
     return (
         f"{c.succeeded}/{c.actions} ok, {c.failed} failed, {c.skipped} skipped; "
-        f"{c.files_done:,} done, {c.files_unchanged:,} unchanged, {human_size(c.bytes)}"
+        f"{done}, {c.files_unchanged:,} unchanged, {human_size(c.bytes)}"
     )
 
 
@@ -54,6 +74,7 @@ def _summary_document(r: RunSummary) -> dict[str, object]:
             "skipped": c.skipped,
             "files_done": c.files_done,
             "files_unchanged": c.files_unchanged,
+            **_by_kind(c),
             "bytes": c.bytes,
         },
     }
@@ -85,10 +106,13 @@ def render_run_show(summary: RunSummary, run: RunResult, *, items_shown: int) ->
     lines.append("")
     for action in run.actions:
         took = f" in {human_duration(action.duration)}" if action.ended_at else ""
-        counts = (
-            f"{action.files_done:,} done, {action.files_unchanged:,} unchanged, "
-            f"{human_size(action.bytes_done)}"
+        words = ACTION_WORDS.get(action.kind)
+        done = (
+            f"{count(action.files_done, words[0])} {words[1]}"
+            if words
+            else f"{action.files_done:,} done"
         )
+        counts = f"{done}, {action.files_unchanged:,} unchanged, {human_size(action.bytes_done)}"
         lines.append(f"{action.id} ({action.kind}): {action.state.value}{took}; {counts}")
         if action.error:
             lines.append(f"    error: {action.error}")

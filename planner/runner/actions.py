@@ -4,6 +4,7 @@ once and copies only what the overwrite policy asks for."""
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Sequence
 from typing import Any
@@ -20,16 +21,19 @@ from planner.plan.model import (
     RemovalAction,
 )
 from planner.plan.paths import PlanPath
+from planner.runner.checksums import hash_files, with_checksums
 from planner.runner.context import ActionContext, ActionFailedError, first_failure
 from planner.runner.dispatcher import FORBIDDEN
 from planner.runner.engine import Item, ItemKind, Outcome, RoleGrant, Target
 from planner.runner.expand import (
     Decision,
     Entry,
+    Expansion,
     Filters,
     decide_file,
     expand_directory,
     match_removal,
+    needs_checksums,
 )
 from planner.runner.explain import missing, refusal
 from planner.runner.levels import TooDeepError, walk_levels
@@ -185,22 +189,40 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         raise ActionFailedError(missing(action.src, ctx.storages))
     source = listed or []
     existing = await _listing(ctx, dst, recursive=True) or []
-    plan = expand_directory(
-        source,
-        existing,
-        filters=Filters(action.include, action.exclude),
-        overwrite=action.overwrite,
-        checksum=action.checksum,
-        symlinks=action.symlinks,
-    )
+
+    def expand() -> Expansion:
+        return expand_directory(
+            source,
+            existing,
+            filters=Filters(action.include, action.exclude),
+            overwrite=action.overwrite,
+            checksum=action.checksum,
+            symlinks=action.symlinks,
+        )
+
+    plan = expand()
+    if plan.unhashed:  # `checksum: true`: hash the sides the listings knew no checksum for
+        source = await with_checksums(ctx, source, plan.unhashed, lambda p: _join(src, p))
+        existing = await with_checksums(ctx, existing, plan.unhashed, lambda p: _join(dst, p))
+        plan = expand()
+    if action.checksum:
+        ctx.result.files_compared = plan.compared
+        sums = {e.path: e.checksum for e in source if e.type == "file" and e.checksum}
+        ctx.result.checksums = sums
     to_copy, carried = _not_copied_before(ctx, plan.to_copy, source, existing)
     present = {e.path for e in existing}
     await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in to_copy], src, dst)
     ctx.result.files_unchanged = len(plan.unchanged) + carried
+    ctx.result.files_filtered = plan.filtered
     if plan.unchanged or carried:
         ctx.result.detail.append(_files(len(plan.unchanged) + carried, "unchanged"))
     if plan.filtered:
         ctx.result.detail.append(_files(plan.filtered, "filtered out"))
+    if action.include and plan.filtered and not plan.to_copy and not plan.unchanged:
+        patterns = ", ".join(action.include)
+        ctx.result.warnings.append(
+            f"include ({patterns}) selects none of the {_files(plan.filtered, 'in')} {action.src}"
+        )
 
 
 def _not_copied_before(
@@ -235,12 +257,37 @@ async def _copy_file(
     current = await _entry(ctx, dst)
     if current is not None and current.type == "dir":
         raise ActionFailedError(f"{dst}: is a directory")
-    if decide_file(entry, current, overwrite=action.overwrite, checksum=action.checksum) is None:
+    overwrite, checksum = action.overwrite, action.checksum
+    if current is not None and needs_checksums(
+        entry, current, overwrite=overwrite, checksum=checksum
+    ):
+        if not entry.checksum:
+            entry = dataclasses.replace(entry, checksum=(await hash_files(ctx, [src]))[0])
+        if not current.checksum:
+            current = dataclasses.replace(current, checksum=(await hash_files(ctx, [dst]))[0])
+    if (
+        checksum
+        and overwrite == "if-different"
+        and current is not None
+        and current.type == "file"
+        and current.size == entry.size
+        and entry.checksum
+    ):
+        ctx.result.files_compared = 1
+        ctx.result.checksums = {entry.path: entry.checksum}
+    if decide_file(entry, current, overwrite=overwrite, checksum=checksum) is None:
         ctx.result.change = Change.UNCHANGED
         ctx.result.files_unchanged = 1
         return
     record = ItemRecord(
-        ctx.action.id, entry.path, "copy", src=str(src), dst=str(dst), size=entry.size
+        ctx.action.id,
+        entry.path,
+        "copy",
+        src=str(src),
+        dst=str(dst),
+        size=entry.size,
+        checksum=entry.checksum or "",
+        replaced=current is not None,
     )
     ctx.result.items = [record]
     outcomes = await ctx.run([Item(ItemKind.COPY, dst, src=src)], records=[record])
@@ -248,6 +295,7 @@ async def _copy_file(
     ctx.result.change = Change.UPDATE if current is not None else Change.CREATE
     ctx.result.files_done, ctx.result.bytes_done = 1, entry.size
     ctx.result.files_replaced = 1 if current is not None else 0
+    ctx.result.bytes_replaced = entry.size if current is not None else 0
 
 
 async def _copy_files(
@@ -256,7 +304,8 @@ async def _copy_files(
     action_id = ctx.action.id
     records = []
     items = []
-    for rel, size, _ in files:  # runs once per file of a tree: plain string work
+    sums = ctx.result.checksums
+    for rel, size, replaced in files:  # runs once per file of a tree: plain string work
         src_file, dst_file = _join(src, rel), _join(dst, rel)
         records.append(
             ItemRecord(
@@ -266,6 +315,8 @@ async def _copy_files(
                 src=f"{src_file.remote}:{src_file.path}",
                 dst=f"{dst_file.remote}:{dst_file.path}",
                 size=size,
+                checksum=sums.get(rel, ""),
+                replaced=replaced,
             )
         )
         items.append(Item(ItemKind.COPY, dst_file, src=src_file))
@@ -276,10 +327,10 @@ async def _copy_files(
         outcomes = await ctx.run(items, records=records) if items else []
     finally:  # counted from the records, so an interrupted copy still tells what it did
         done = [r for r in records if r.state is ItemState.SUCCEEDED]
-        replacing = {rel for rel, _, replaced in files if replaced}
         ctx.result.files_done = len(done)
-        ctx.result.files_replaced = sum(1 for r in done if r.key in replacing)
+        ctx.result.files_replaced = sum(1 for r in done if r.replaced)
         ctx.result.bytes_done = sum(r.size for r in done)
+        ctx.result.bytes_replaced = sum(r.size for r in done if r.replaced)
     if not files:
         ctx.result.change = Change.UNCHANGED
     elif any(replaced for _, _, replaced in files):
@@ -319,7 +370,13 @@ async def _move(ctx: ActionContext, action: MoveAction) -> None:
         return gone and there is not None and (source.type == "dir" or there.size == source.size)
 
     record = ItemRecord(
-        ctx.action.id, action.src.text, "move", src=str(src), dst=str(dst), size=source.size
+        ctx.action.id,
+        action.src.text,
+        "move",
+        src=str(src),
+        dst=str(dst),
+        size=source.size,
+        replaced=current is not None,
     )
     ctx.result.items = [record]
     outcomes = await ctx.run(
@@ -329,6 +386,7 @@ async def _move(ctx: ActionContext, action: MoveAction) -> None:
     ctx.result.change = Change.CREATE
     ctx.result.files_done, ctx.result.bytes_done = 1, source.size
     ctx.result.files_replaced = 1 if current is not None else 0
+    ctx.result.bytes_replaced = source.size if current is not None else 0
 
 
 # -- removals ---------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from planner.runner.dispatcher import FORBIDDEN, Dispatcher
 from planner.runner.engine import Engine, Item, Outcome
 from planner.runner.results import ActionResult, ItemRecord, ItemState
 
+_TRANSFERS = ("copy", "move")
+
 
 class ActionFailedError(Exception):
     """The action cannot succeed: a permanent failure, exhausted retries, or a failed check."""
@@ -110,7 +112,8 @@ class ActionContext:
             record.ended_at = now
             if outcome.ok:
                 files += 1
-                nbytes += record.size
+                # bytes count what was transferred: a removed file's size is not (issue 10, item 7)
+                nbytes += record.size if record.kind in _TRANSFERS else 0
             changed.append(record)
         if files or nbytes:
             self.result.files_done += files

@@ -5,6 +5,7 @@ handles interruption: stop dispatching, give running actions a grace period, the
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import random
 import time
@@ -142,6 +143,10 @@ class Executor:
                 self.reporter.action_changed(result)
                 self.journaling.action(result)
 
+    def _items_done(self, result: ActionResult, records: list[ItemRecord]) -> None:
+        self.journaling.items(records)
+        self.reporter.items_done(result, records)
+
     # -- one action -------------------------------------------------------------------------------
     async def _run_action(self, node: str) -> None:
         action: Action = self.compiled.graph.nodes[node]["action"]
@@ -151,7 +156,8 @@ class Executor:
         carried = [i for i in result.items if i.state is ItemState.SUCCEEDED]
         result.items, result.detail = [], []
         result.files_done = result.files_unchanged = result.bytes_done = 0
-        result.files_replaced = 0
+        result.files_replaced = result.bytes_replaced = result.files_filtered = 0
+        result.files_compared, result.checksums, result.warnings = 0, {}, []
         self.reporter.action_changed(result)
         self.journaling.action(result)
 
@@ -166,7 +172,7 @@ class Executor:
             result=result,
             dispatcher=self.dispatcher,
             engine=self.engine,
-            on_items=self.journaling.items,
+            on_items=functools.partial(self._items_done, result),
             on_progress=progressed,
             on_totals=totals,
             sleep=self.sleep,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "expand_directory",
     "listing_from_wire",
     "match_removal",
+    "needs_checksums",
 ]
 
 OVERWRITE_POLICIES = ("always", "never", "if-newer", "if-different")
@@ -155,7 +156,10 @@ class Expansion:
     unchanged: list[str]  # files the overwrite policy skipped
     filtered: int  # files left out by include/exclude or by `symlinks: skip`
     directories: list[str]  # directories holding a copied or unchanged file (with their parents)
-    checksum_unknown: int = 0  # checksum comparisons that fell back to size + mtime
+    # `checksum: true`: files of equal size compared by checksum, and of those the ones where a
+    # side's checksum is unknown (decided by mtime here: the caller hashes them and expands again)
+    compared: int = 0
+    unhashed: list[str] = field(default_factory=list)
 
     @property
     def bytes_to_copy(self) -> int:
@@ -174,30 +178,48 @@ def decide_file(src: Entry, dst: Entry | None, *, overwrite: str, checksum: bool
     return _decide(src, dst, overwrite, checksum)[0]
 
 
+def needs_checksums(src: Entry, dst: Entry | None, *, overwrite: str, checksum: bool) -> bool:
+    """Whether deciding `src` over `dst` compares checksums and one of them is unknown: the
+    caller has the worker hash that side first (issue 10, item 4: never a silent fallback)."""
+    return (
+        checksum
+        and overwrite == "if-different"
+        and dst is not None
+        and dst.type == "file"
+        and src.size == dst.size
+        and (src.checksum is None or dst.checksum is None)
+    )
+
+
+# what _decide tells besides the reason: no checksum compared, compared, or one side unknown
+_NO_HASH, _HASHED, _UNHASHED = 0, 1, 2
+
+
 def _decide(
     src: Entry, dst: Entry | None, overwrite: str, checksum: bool
-) -> tuple[str | None, bool]:
-    """(reason or None, whether a checksum comparison fell back to size + mtime)."""
+) -> tuple[str | None, int]:
+    """(reason or None, whether checksums were compared: _NO_HASH, _HASHED or _UNHASHED; with
+    _UNHASHED the reason falls back to size + mtime)."""
     if dst is None:
-        return "new", False
+        return "new", _NO_HASH
     if dst.type != "file":
-        return "conflict", False
+        return "conflict", _NO_HASH
     if overwrite == "always":
-        return "always", False
+        return "always", _NO_HASH
     if overwrite == "never":
-        return None, False
+        return None, _NO_HASH
     # The wire carries RFC 3339 with microseconds (docs/api.md), so a file whose mtime was
     # preserved by a copy compares equal only at that precision.
     src_us, dst_us = src.mtime_ns // 1000, dst.mtime_ns // 1000
     if overwrite == "if-newer":
-        return ("newer" if src_us > dst_us else None), False
+        return ("newer" if src_us > dst_us else None), _NO_HASH
     if src.size != dst.size:
-        return "changed", False
+        return "changed", _NO_HASH
     if checksum:
         if src.checksum is not None and dst.checksum is not None:
-            return ("changed" if src.checksum != dst.checksum else None), False
-        return ("changed" if src_us != dst_us else None), True
-    return ("changed" if src_us != dst_us else None), False
+            return ("changed" if src.checksum != dst.checksum else None), _HASHED
+        return ("changed" if src_us != dst_us else None), _UNHASHED
+    return ("changed" if src_us != dst_us else None), _NO_HASH
 
 
 def expand_directory(
@@ -245,14 +267,18 @@ def expand_directory(
             if blocked:
                 reason: str | None = "conflict"
             else:
-                reason, fell_back = _decide(entry, dst_by_path.get(path), overwrite, checksum)
-                expansion.checksum_unknown += fell_back
+                reason, hashing = _decide(entry, dst_by_path.get(path), overwrite, checksum)
+                if hashing == _HASHED:
+                    expansion.compared += 1
+                elif hashing == _UNHASHED:
+                    expansion.unhashed.append(path)
             if reason is None:
                 expansion.unchanged.append(path)
             else:
                 expansion.to_copy.append(Decision(path, entry.size, reason))
     expansion.to_copy.sort(key=lambda d: d.path)
     expansion.unchanged.sort()
+    expansion.unhashed.sort()
     expansion.directories = sorted(p for p in parents if p)
     return expansion
 

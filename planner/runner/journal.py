@@ -60,6 +60,13 @@ class RunCounts:
     files_done: int
     files_unchanged: int
     bytes: int
+    # files_done per kind of action (journal_sql.KINDS_DONE)
+    copied: int = 0
+    moved: int = 0
+    deleted: int = 0
+    directories: int = 0
+    metadata_keys: int = 0
+    grants: int = 0
 
 
 @dataclass(frozen=True)
@@ -367,7 +374,7 @@ class Journal:
 
     def _summary(self, r: Row) -> RunSummary:
         summary = RunSummary(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], RunCounts(*map(int, r[9:16]))
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], RunCounts(*map(int, r[9:22]))
         )
         if summary.result == "running" and (r[8] is not None or not self._is_locked(r[1])):
             return replace(summary, result="abandoned")

@@ -69,10 +69,21 @@ SELECT r.run_id, r.plan_key, r.plan_file, r.plan_name, r.started_at, r.ended_at,
     r.resumed_from, r.superseded_by, COUNT(a.action_id), COALESCE(SUM(a.state = 'succeeded'), 0),
     COALESCE(SUM(a.state = 'failed'), 0), COALESCE(SUM(a.state = 'skipped'), 0),
     COALESCE(SUM(a.files_done), 0), COALESCE(SUM(a.files_unchanged), 0),
-    COALESCE(SUM(a.bytes_done), 0)
+    COALESCE(SUM(a.bytes_done), 0),
+    {by_kind}
 FROM (SELECT rowid AS rid, * FROM runs {where} ORDER BY started_at DESC, rowid DESC LIMIT ?) r
 LEFT JOIN actions a ON a.run_id = r.run_id GROUP BY r.run_id ORDER BY r.started_at DESC, r.rid DESC
 """
+
+# files_done per kind of action, in the order of RunCounts' fields after `bytes`
+KINDS_DONE = ("copy", "move", "removal", "directory", "metadata", "permission")
+SUMMARIES = SUMMARIES.replace(
+    "{by_kind}",
+    ", ".join(
+        f"COALESCE(SUM(CASE WHEN a.kind = '{kind}' THEN a.files_done END), 0)"
+        for kind in KINDS_DONE
+    ),
+)
 
 Row = tuple[Any, ...]  # a row as sqlite3 returns it
 _ITEM_STATES = {s.value: s for s in ItemState}

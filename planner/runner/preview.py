@@ -41,6 +41,7 @@ class _File:
     size: int
     mtime: str
     checksum: str | None = None
+    origin: Target | None = None  # the real file it is a copy of (to hash it when asked)
 
 
 def _key(target: Target) -> tuple[str, str]:
@@ -198,9 +199,23 @@ class PreviewEngine:
         if pending.outcomes is not None:
             return pending.outcomes
         found = await self.real.outcomes(handle, count)
+        if pending.kind is ItemKind.METADATA_GET:
+            await self._hash_created(pending.items)
         return [
             self._corrected(pending.kind, i, o) for i, o in zip(pending.items, found, strict=False)
         ]
+
+    async def _hash_created(self, items: Sequence[Item]) -> None:
+        """Files the preview created have no real counterpart to hash (`checksum: true`): give
+        them the checksum of the real file they are a copy of."""
+        for item in items:
+            created = self.overlay.files.get(_key(item.target))
+            if created is None or created.checksum or created.origin is None:
+                continue
+            outcome = await self._ask_now(ItemKind.METADATA_GET, created.origin)
+            checksum = (outcome.result or {}).get("checksum") if outcome.ok else None
+            if isinstance(checksum, str) and checksum:
+                created.checksum = checksum
 
     async def cancel(self, handles: Sequence[str]) -> None:
         real = [h for h in handles if not h.startswith(_SIMULATED)]
@@ -274,7 +289,10 @@ class PreviewEngine:
             source = await self._file(item.src)
             if source is None:
                 return Outcome(ok=False, error="no such file (predicted)", code=404)
-            overlay.add_file(remote, path, source)
+            origin = source.origin or item.src
+            overlay.add_file(
+                remote, path, _File(source.size, source.mtime, source.checksum, origin)
+            )
             return Outcome(ok=True, size=source.size)
         elif kind is ItemKind.MOVE:
             assert item.src is not None
@@ -286,8 +304,9 @@ class PreviewEngine:
         to_remote, to_path = _key(dst)
         file = await self._file(src)
         if file is not None:
+            moved = _File(file.size, file.mtime, file.checksum, file.origin or src)
             self.overlay.delete(remote, path)
-            self.overlay.add_file(to_remote, to_path, file)
+            self.overlay.add_file(to_remote, to_path, moved)
             return Outcome(ok=True, size=file.size)
         try:
             entries = await self._tree(src)
@@ -302,7 +321,8 @@ class PreviewEngine:
             if wire["type"] == "dir":
                 self.overlay.add_dir(to_remote, target)
             else:
-                entry = _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
+                origin = Target(src.remote, _join(path, rel))  # still there in reality
+                entry = _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"), origin)
                 self.overlay.add_file(to_remote, target, entry)
         return Outcome(ok=True)
 
@@ -340,13 +360,18 @@ class PreviewEngine:
         return await walk_levels(list_level)
 
     async def _read_now(self, kind: ItemKind, target: Target) -> list[dict[str, Any]] | None:
+        outcome = await self._ask_now(kind, target)
+        return list(outcome.result or []) if outcome.ok else None
+
+    async def _ask_now(self, kind: ItemKind, target: Target) -> Outcome:
+        """One read, waited for here (as corrected by the overlay)."""
         handle = await self.submit(kind, [Item(kind, target)])
         delay = 0.005
         while not (await self.real.poll([handle]))[0].done:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
         (outcome,) = await self.outcomes(handle, 1)
-        return list(outcome.result or []) if outcome.ok else None
+        return outcome
 
     # -- reads: the corrections -------------------------------------------------------------------
     def _corrected(self, kind: ItemKind, item: Item, outcome: Outcome) -> Outcome:
@@ -401,6 +426,12 @@ class PreviewEngine:
         if not outcome.ok and not created:
             return outcome
         fields = dict(outcome.result or {}) if outcome.ok else {}
+        file = overlay.files.get((remote, path))
+        if file is not None:  # the file the preview wrote, not the real one (if any)
+            fields.update(size=file.size, mtime=file.mtime, type="file")
+            fields.pop("checksum", None)
+            if file.checksum:
+                fields["checksum"] = file.checksum
         custom = dict(fields.get("custom") or {})
         for name, value in (changes or {}).items():
             if value is None:

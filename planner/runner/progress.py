@@ -5,12 +5,19 @@ so each call is cheap and none starts a thread of its own."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from planner.render.run_text import action_line, count, human_size, summary_lines
+from planner.render.run_text import (
+    action_line,
+    count,
+    file_line,
+    human_duration,
+    human_size,
+    summary_lines,
+)
 from planner.render.style import use_color
-from planner.runner.results import ActionResult, ActionState, RunResult
+from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,8 +46,15 @@ class ProgressReporter(Protocol):
         """`files` and `nbytes` more are done (already counted in `action.files_done` and
         `action.bytes_done`); `total_files`/`total_bytes` when the action has learnt them."""
 
+    def items_done(self, action: ActionResult, records: Sequence[ItemRecord]) -> None:
+        """Items of `action` ended (succeeded or failed): `-v` lists each file action."""
+
     def finish(self, run: RunResult) -> None:
         """The run is over: print the final summary (always, even when quiet)."""
+
+
+def _file_lines(records: Sequence[ItemRecord]) -> list[str]:
+    return [line for r in records if (line := file_line(r)) is not None]
 
 
 def _write_lines(stream: TextIO, lines: list[str]) -> None:
@@ -64,6 +78,8 @@ class SilentReporter:
         total_bytes: int | None = None,
     ) -> None: ...
 
+    def items_done(self, action: ActionResult, records: Sequence[ItemRecord]) -> None: ...
+
     def finish(self, run: RunResult) -> None: ...
 
 
@@ -79,8 +95,10 @@ class QuietReporter(SilentReporter):
 
 
 class PlainReporter(QuietReporter):
-    """No terminal (CI logs): one line per action state change, and a one-line summary at most
-    every `interval` seconds of `clock`, written from the calls themselves (no timer thread)."""
+    """No terminal (CI logs): one line per action state change (with `verbose`, one per file
+    action too), and a one-line summary at most every `interval` seconds of `clock`: actions,
+    files and bytes done of the totals known so far, rate and ETA; written from the calls
+    themselves (no timer thread)."""
 
     def __init__(
         self,
@@ -90,14 +108,17 @@ class PlainReporter(QuietReporter):
         clock: Clock = time.monotonic,
         interval: float = 10.0,
         wallclock: Clock = time.time,
+        verbose: bool = False,
     ) -> None:
         super().__init__(stream, color=color)
         self.clock = clock
         self.interval = interval
         self.wallclock = wallclock  # only for the HH:MM:SS stamp on each line
+        self.verbose = verbose
         self._run: RunResult | None = None
         self._last = 0.0
         self._bytes_at_last = 0
+        self._totals = _KnownTotals()
 
     def _stamp(self) -> str:
         return time.strftime("%H:%M:%S", time.localtime(self.wallclock()))
@@ -129,7 +150,13 @@ class PlainReporter(QuietReporter):
         total_files: int | None = None,
         total_bytes: int | None = None,
     ) -> None:
+        self._totals.learn(action, total_files, total_bytes)
         self._maybe_summarize()
+
+    def items_done(self, action: ActionResult, records: Sequence[ItemRecord]) -> None:
+        if self.verbose:
+            for line in _file_lines(records):
+                self._emit(line)
 
     def _maybe_summarize(self) -> None:
         now = self.clock()
@@ -140,13 +167,43 @@ class PlainReporter(QuietReporter):
         run = self._run
         done = sum(1 for a in run.actions if a.state.is_final)
         totals = run.totals()
-        rate = (totals["bytes"] - self._bytes_at_last) / elapsed if elapsed > 0 else 0.0
-        self._last, self._bytes_at_last = now, totals["bytes"]
-        self._emit(
-            f"progress: {done:,}/{len(run.actions):,} actions done, "
-            f"{count(totals['files_done'], 'file')}, {human_size(totals['bytes'])}, "
-            f"{human_size(max(rate, 0.0))}/s"
-        )
+        files, nbytes = totals["files_done"], totals["bytes"]
+        rate = max((nbytes - self._bytes_at_last) / elapsed if elapsed > 0 else 0.0, 0.0)
+        self._last, self._bytes_at_last = now, nbytes
+        known_files, known_bytes = self._totals.files, self._totals.bytes
+        parts = [
+            f"progress: {done:,}/{len(run.actions):,} actions done",
+            f"{files:,}/{max(known_files, files):,} files" if known_files else count(files, "file"),
+            f"{human_size(nbytes)}/{human_size(max(known_bytes, nbytes))}"
+            if known_bytes
+            else human_size(nbytes),
+            f"{human_size(rate)}/s",
+        ]
+        if known_bytes > nbytes:
+            parts.append(
+                f"ETA {human_duration((known_bytes - nbytes) / rate)}" if rate else "ETA ?"
+            )
+        self._emit(", ".join(parts))
+
+
+class _KnownTotals:
+    """The files and bytes ahead, over every action that has learnt its own (a directory copy,
+    once both trees are listed)."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.bytes = 0
+        self._by_action: dict[str, tuple[int, int]] = {}
+
+    def learn(self, action: ActionResult, files: int | None, nbytes: int | None) -> None:
+        if files is None and nbytes is None:
+            return
+        old_files, old_bytes = self._by_action.get(action.id, (0, 0))
+        new_files = old_files if files is None else files
+        new_bytes = old_bytes if nbytes is None else nbytes
+        self.files += new_files - old_files
+        self.bytes += new_bytes - old_bytes
+        self._by_action[action.id] = (new_files, new_bytes)
 
 
 class RichReporter(QuietReporter):
@@ -154,9 +211,15 @@ class RichReporter(QuietReporter):
     removed when it ends; finished actions are logged above the bars."""
 
     def __init__(
-        self, stream: TextIO, *, color: bool = False, clock: Clock = time.monotonic
+        self,
+        stream: TextIO,
+        *,
+        color: bool = False,
+        clock: Clock = time.monotonic,
+        verbose: bool = False,
     ) -> None:
         super().__init__(stream, color=color)
+        self.verbose = verbose
         # rich is imported here, not at module level: `planner validate` must start fast.
         from rich.console import Console
         from rich.progress import (
@@ -277,6 +340,11 @@ class RichReporter(QuietReporter):
             )
         self._refresh_overall()
 
+    def items_done(self, action: ActionResult, records: Sequence[ItemRecord]) -> None:
+        if self.verbose:
+            for line in _file_lines(records):
+                self._print(line)
+
     def finish(self, run: RunResult) -> None:
         self.progress.stop()
         for line in summary_lines(run, self.color):
@@ -301,13 +369,15 @@ def make_reporter(
     color: bool | None = None,
     clock: Clock = time.monotonic,
     interval: float = 10.0,
+    verbose: bool = False,
 ) -> ProgressReporter:
     """The reporter for `stream`: QuietReporter with -q, RichReporter on a terminal,
-    PlainReporter otherwise. `color=None` decides by the stream and NO_COLOR."""
+    PlainReporter otherwise. `color=None` decides by the stream and NO_COLOR; `verbose` (-v)
+    lists every file action as it ends."""
     if color is None:
         color = use_color(stream)
     if quiet:
         return QuietReporter(stream, color=color)
     if _is_terminal(stream):
-        return RichReporter(stream, color=color, clock=clock)
-    return PlainReporter(stream, color=color, clock=clock, interval=interval)
+        return RichReporter(stream, color=color, clock=clock, verbose=verbose)
+    return PlainReporter(stream, color=color, clock=clock, interval=interval, verbose=verbose)

@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 _TRANSFERS = ("copy", "move")
+# what an action's files_done counts, per kind of action: the totals' key (docs/run.md)
+DONE_BY_KIND = {
+    "copy": "copied",
+    "move": "moved",
+    "removal": "deleted",
+    "directory": "directories",
+    "metadata": "metadata_keys",
+    "permission": "grants",
+}
 
 
 class ActionState(StrEnum):
@@ -54,6 +63,7 @@ class ItemRecord:
     checksum: str = ""
     started_at: float | None = None
     ended_at: float | None = None
+    replaced: bool = False  # a copy or move that overwrote a file (not journaled)
 
 
 @dataclass
@@ -74,6 +84,11 @@ class ActionResult:
     detail: list[str] = field(default_factory=list)  # human lines: grants given, keys set, ...
     items: list[ItemRecord] = field(default_factory=list)
     files_replaced: int = 0  # of files_done, those that overwrote a file (not journaled)
+    bytes_replaced: int = 0  # of bytes_done, those of files_replaced (not journaled)
+    files_filtered: int = 0  # left out by include/exclude or `symlinks: skip` (not journaled)
+    files_compared: int = 0  # compared by checksum (`checksum: true`; not journaled)
+    checksums: dict[str, str] = field(default_factory=dict)  # path -> XXH64 of compared files
+    warnings: list[str] = field(default_factory=list)  # e.g. include patterns that match nothing
 
     @property
     def duration(self) -> float:
@@ -117,11 +132,20 @@ class RunResult:
         return max(0.0, (self.ended_at or self.started_at) - self.started_at)
 
     def totals(self) -> dict[str, int]:
-        """Files copied/unchanged and bytes over every action."""
+        """What every action did, added up: files done and unchanged, bytes, and per kind of
+        change (`copied`, `moved`, `deleted`, `directories`, `metadata_keys`, `grants`)."""
+        by_kind = dict.fromkeys(DONE_BY_KIND.values(), 0)
+        for a in self.actions:
+            name = DONE_BY_KIND.get(a.kind)
+            if name is not None:
+                by_kind[name] += a.files_done
         return {
             "files_done": sum(a.files_done for a in self.actions),
-            "files_copied": sum(a.files_done for a in self.actions if a.kind in _TRANSFERS),
+            "files_copied": by_kind["copied"],
             "files_skipped": sum(a.files_unchanged for a in self.actions if a.kind in _TRANSFERS),
             "files_unchanged": sum(a.files_unchanged for a in self.actions),
+            "files_filtered": sum(a.files_filtered for a in self.actions),
+            "files_compared": sum(a.files_compared for a in self.actions),
             "bytes": sum(a.bytes_done for a in self.actions),
+            **by_kind,
         }

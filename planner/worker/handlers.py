@@ -110,6 +110,7 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
             key = base if single_file else _below(sp, entry.name)
             record = known.get(key)
             checksum = record.checksum_for(entry.size, entry.mtime_ns) if record else None
+            checksum = checksum if svc.config.checksums else None
             out.append(_entry(entry, checksum))
         return Outcome({label: out})
 
@@ -163,7 +164,7 @@ def metadata_get_item(svc: WorkerService, paths: list[tuple[str, Place]]) -> Ite
                 "mtime": info.mtime.isoformat().replace("+00:00", "Z"),
                 "custom": record.custom,
             }
-            if info.type == "file":
+            if info.type == "file" and svc.config.checksums:
                 checksum = record.checksum_for(info.size, info.mtime_ns)
                 if checksum is None:
                     checksum = svc.storages.checksum(sp.remote, sp.path)

@@ -56,6 +56,9 @@ class WorkerConfig:
     # off: neither advertise nor honour `?recursive=true` on list, like a worker without
     # planner's extensions (tests of clients that must then list level by level)
     recursive_listing: bool = True
+    # off: no `checksum` in listings nor from metadata:get, like a worker that does not hash
+    # (tests of clients that must then refuse `checksum: true` rather than compare less)
+    checksums: bool = True
     # request bounds (docs/worker.md): body bytes, and items (paths, pairs, grants) per request
     max_body: int = 16 * 1024 * 1024
     max_items: int = 10_000

@@ -158,4 +158,4 @@ def test_the_github_flow_works_on_the_example_plan(
     (storage / "releases" / "staging" / "4711" / "logs" / "logs.txt").unlink()
     drifted = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
     assert drifted.code == 2
-    assert "| `+` | `publish-logs` | copy | 1 file to copy" in drifted.stdout
+    assert "| `+` | `publish-logs` | copy | 1 file (18 B) to copy |" in drifted.stdout

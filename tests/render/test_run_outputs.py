@@ -262,6 +262,14 @@ def test_json_has_the_documented_keys_in_order() -> None:
         "not_run": 0,
         "files_done": 998,
         "files_unchanged": 0,
+        "files_filtered": 0,
+        "files_compared": 0,
+        "copied": 998,
+        "moved": 0,
+        "deleted": 0,
+        "directories": 0,
+        "metadata_keys": 0,
+        "grants": 0,
         "bytes": 340_208_000,
         "api_requests": 0,
     }
@@ -276,9 +284,13 @@ def test_json_has_the_documented_keys_in_order() -> None:
         "duration",
         "files_done",
         "files_unchanged",
+        "files_filtered",
+        "files_compared",
         "bytes",
         "error",
         "detail",
+        "warnings",
+        "checksums",
         "items",
     ]
     publish = document["actions"][1]

@@ -450,7 +450,7 @@ def test_expansion_applies_the_overwrite_policy(overwrite: str, copied: list[str
     assert sorted(got.unchanged + copied) == ["a", "b", "c"]
 
 
-def test_checksum_fallbacks_are_counted() -> None:
+def test_comparisons_lacking_a_checksum_are_listed_for_hashing() -> None:
     src = [file("known", 1, T0, "aa"), file("unknown", 1, T0, None), file("resized", 1, T0, None),
            file("stale", 1, T0 + US, None), file("new", 1, T0, None)]  # fmt: skip
     dst = [file("known", 1, T0 + US, "aa"), file("unknown", 1, T0, "bb"), file("resized", 2),
@@ -462,8 +462,9 @@ def test_checksum_fallbacks_are_counted() -> None:
         ("stale", "changed"),
     ]
     assert got.unchanged == ["known", "unknown"]
-    assert got.checksum_unknown == 2  # "unknown" and "stale": sizes equal, a checksum missing
-    assert expand(src, dst, checksum=False).checksum_unknown == 0
+    assert got.unhashed == ["stale", "unknown"]  # sizes equal, a checksum missing
+    assert got.compared == 1  # "known": both checksums known
+    assert expand(src, dst, checksum=False).unhashed == []
 
 
 def test_symlinks_follow_copies_linked_files_and_directories() -> None:
@@ -556,7 +557,7 @@ def test_a_hundred_thousand_entries_expand() -> None:
     # The destination holds the even files below 50,000; a fifth of those are *.tmp.
     assert len(got.unchanged) == 25_000 - 5_000
     assert len(got.to_copy) == 100_000 - 11_000 - 20_000
-    assert got.checksum_unknown == 0
+    assert got.unhashed == []
     assert len(got.directories) == (99 - 10) * (1 + 7)  # d<k> and its s0..s6
 
 

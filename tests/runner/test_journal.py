@@ -362,7 +362,8 @@ def test_runs_lists_newest_first_with_counts(journal: Journal) -> None:
         (other.run_id, "succeeded"),
         (first.run_id, "interrupted"),
     ]
-    assert summaries[1].counts == RunCounts(2, 2, 0, 0, 6, 0, 60)
+    # "mkdir" is no kind of action: only the copy's files count per kind (as copied)
+    assert summaries[1].counts == RunCounts(2, 2, 0, 0, 6, 0, 60, copied=3)
     assert summaries[2].counts == RunCounts(2, 1, 1, 0, 1, 0, 0)
     assert summaries[0].counts == RunCounts(2, 0, 1, 1, 0, 0, 0)
     assert summaries[1].plan_key == "/plans/other.yaml"

@@ -45,7 +45,7 @@ def test_an_api_url_without_the_api_path_finds_the_worker_below_it(
     root = root_of(worker)
     previewed = run_cli("plan", plan, "--api-url", root)
     assert previewed.code == 0, previewed.stderr
-    assert "  + publish  copy  1 file to copy (7 B)\n" in previewed.stdout
+    assert "  + publish  copy  1 file (7 B) to copy\n" in previewed.stdout
 
     code, document = run_json(run_cli, plan, "--api-url", root + "/")
     assert code == 0, document

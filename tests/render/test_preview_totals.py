@@ -1,0 +1,45 @@
+"""The preview's totals line (issue 10, item 7): each kind with its own bytes, and numbers
+formatted as the run formats them (`29,982`)."""
+
+from __future__ import annotations
+
+from planner.render.preview import PreviewTotals, totals_line
+from planner.render.run_text import count
+
+
+def test_overwrites_have_their_own_bytes_and_numbers_have_separators() -> None:
+    totals = PreviewTotals(
+        to_copy=1,
+        bytes_to_copy=104_900_000,
+        to_overwrite=21,
+        bytes_to_overwrite=2_100_000,
+        to_move=1_500,
+        bytes_to_move=1_500,
+        to_delete=2_000,
+        directories=2,
+        grants=1,
+        metadata=3,
+        unchanged=29_982,
+        filtered=1_234,
+        compared=4_000,
+    )
+    assert totals_line(totals) == (
+        "Plan: 1 file (104.9 MB) to copy, 21 (2.1 MB) to overwrite, 1,500 (1.5 kB) to move, "
+        "2,000 to delete, 2 directories to create, 1 grant, 3 metadata changes; "
+        "29,982 unchanged, 1,234 filtered out, 4,000 compared by checksum."
+    )
+
+
+def test_failing_and_skipped_actions_are_counted_with_separators() -> None:
+    totals = PreviewTotals(failing=1, skipped=1_001)
+    assert totals_line(totals) == (
+        "Plan: 0 files (0 B) to copy; 0 unchanged; 1 action would fail, 1,001 would be skipped."
+    )
+
+
+def test_nouns_ending_in_y_pluralise() -> None:
+    assert [count(1, "directory"), count(2, "directory"), count(2, "key")] == [
+        "1 directory",
+        "2 directories",
+        "2 keys",
+    ]
