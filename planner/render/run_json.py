@@ -32,6 +32,7 @@ millisecond precision); sizes are bytes.
           "bytes": 3400000,
           "error": "",                  # why it failed or was skipped; "" otherwise
           "detail": ["granted read to alice", ...],
+          "skipped": [{"path": "run/pipe", "reason": "fifo"}],  # a directory copy left out
           "items": [                    # every item, not only the last few
             {
               "key": "data/a.csv",      # unique within its action
@@ -98,6 +99,7 @@ def _action(action: ActionResult) -> dict[str, object]:
         "bytes": action.bytes_done,
         "error": action.error,
         "detail": list(action.detail),
+        "skipped": list(action.skipped),
         "items": [_item(i) for i in action.items],
     }
 

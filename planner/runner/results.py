@@ -74,6 +74,9 @@ class ActionResult:
     detail: list[str] = field(default_factory=list)  # human lines: grants given, keys set, ...
     items: list[ItemRecord] = field(default_factory=list)
     files_replaced: int = 0  # of files_done, those that overwrote a file (not journaled)
+    # what a directory copy left out: special files, symlink loops (not journaled)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    dirs_made: int = 0  # empty directories a directory copy created (not journaled)
 
     @property
     def duration(self) -> float:
