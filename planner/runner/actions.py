@@ -208,7 +208,8 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         made = directories_to_make(
             source, existing, filters=filters, symlinks=action.symlinks, holding=plan.directories
         )
-        await _make_directories(ctx, made, dst)
+        unread = {path for path, _ in problems.unreadable}  # not known to be empty
+        await _make_directories(ctx, [p for p in made if p not in unread], dst)
     _report_problems(ctx, src, problems, failed)
 
 
