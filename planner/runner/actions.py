@@ -117,7 +117,10 @@ async def _listing_by_levels(
             elif outcome.code == 404:  # gone since its parent was listed
                 listed.append(None)
             elif rel and problems is not None:
-                problems.unreadable.append((rel, outcome.error or f"code {outcome.code}"))
+                error = outcome.error or f"code {outcome.code}"
+                # the worker's message names the path already: name it once
+                error = error.removeprefix(f"{_join(where, rel)}: ")
+                problems.unreadable.append((rel, error))
                 listed.append([])
             else:
                 raise ActionFailedError(f"cannot list {_join(where, rel)}: {outcome.error}")

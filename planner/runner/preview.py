@@ -301,7 +301,7 @@ class PreviewEngine:
             target = _join(to_path, rel)
             if wire["type"] == "dir":
                 self.overlay.add_dir(to_remote, target)
-            else:
+            elif wire["type"] == "file":  # not what a listing reports as skipped
                 entry = _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
                 self.overlay.add_file(to_remote, target, entry)
         return Outcome(ok=True)

@@ -6,18 +6,20 @@ example); an unreadable subdirectory failing only itself, the rest copied and a 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, CliResult
+from planner.worker import confine, storage
+from tests.conftest import EXAMPLES, CliResult, WorkerHandle, start_worker
 from tests.runner.test_run_basics import actions_of, copied_keys, run_json
 
 pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
@@ -235,3 +237,73 @@ def test_an_unreadable_subdirectory_fails_only_itself(
         "out/private/deep/more.txt",
     }
     assert raw_tree(tmp_path / "dst" / "copy") == raw_tree(tmp_path / "src" / "sim")
+
+
+@pytest.fixture
+def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
+    """A worker in this process without planner's recursive `list` (runs list level by level)."""
+    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    monkeypatch.setenv("PLANNER_TOKEN", handle.token)
+    try:
+        yield handle
+    finally:
+        embedded.stop()  # type: ignore[attr-defined]
+
+
+def test_listing_level_by_level_an_unreadable_subdirectory_fails_only_itself(
+    tmp_path: Path,
+    sim: Path,
+    plain_worker: WorkerHandle,
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    private = tmp_path / "src" / "sim" / "out" / "private"
+    private.chmod(0o755)
+    opened = storage.reopen
+
+    def refusing(fd: int, flags: int) -> int:
+        # root reads any directory: refuse this one as an unprivileged user would be refused
+        if confine.fd_path(fd) == str(private):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return opened(fd, flags)
+
+    monkeypatch.setattr(storage, "reopen", refusing)
+
+    result = run_cli("run", sim, "--api-url", plain_worker.url)
+
+    assert result.code == 1, result.stdout + result.stderr
+    assert (
+        "results (copy): failed: 1 directory not read, everything else copied: "
+        f"local:{private}: Permission denied\n"
+    ) in result.stdout
+    assert set(raw_tree(tmp_path / "dst" / "copy")) == {
+        b"out",
+        b"out/a.txt",
+        b"out/pub",
+        b"out/pub/b.txt",
+    }
+
+
+def test_a_previewed_move_of_a_tree_holding_a_fifo_predicts_the_copy_of_its_files(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "src" / "t" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "t" / "sub" / "f.txt").write_text("f")
+    os.mkfifo(tmp_path / "src" / "t" / "pipe")
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          src: {remote: local, root: ./src}
+          dst: {remote: local, root: ./dst}
+        moves:
+          - {id: park, src: "src:t", dst: "src:parked"}
+        copies:
+          - {id: tree, src: "src:parked/", dst: "dst:copy/"}
+        """
+    )
+
+    preview = run_cli("plan", plan)
+
+    assert preview.code == 0, preview.stdout + preview.stderr
+    assert "+ tree  copy  1 file to copy (1 B)" in preview.stdout, preview.stdout
