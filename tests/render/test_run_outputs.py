@@ -279,6 +279,7 @@ def test_json_has_the_documented_keys_in_order() -> None:
         "bytes",
         "error",
         "detail",
+        "skipped",
         "items",
     ]
     publish = document["actions"][1]
