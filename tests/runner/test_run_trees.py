@@ -307,3 +307,16 @@ def test_a_previewed_move_of_a_tree_holding_a_fifo_predicts_the_copy_of_its_file
 
     assert preview.code == 0, preview.stdout + preview.stderr
     assert "+ tree  copy  1 file to copy (1 B)" in preview.stdout, preview.stdout
+
+
+def test_the_preview_of_the_trees_example_counts_empty_directories_and_skipped_files(
+    trees: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    preview = run_cli("plan", trees / "plan.yaml")
+
+    assert preview.code == 0, preview.stdout + preview.stderr
+    assert (
+        "  + publish   copy  4 files to copy (65 B), 2 empty directories to create, "
+        "3 special files skipped\n"
+        "  + snapshot  copy  4 files to copy (65 B), 3 special files skipped\n"
+    ) in preview.stdout
