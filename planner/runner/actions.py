@@ -333,7 +333,8 @@ def _report_problems(
     if problems.unreadable:
         named = "; ".join(f"{_join(src, p)}: {error}" for p, error in sorted(problems.unreadable))
         unread = _count(len(problems.unreadable), "directory", "not read")
-        messages.append(f"{unread}, everything else copied: {named}")
+        rest = "" if failed is not None else ", everything else copied"
+        messages.append(f"{unread}{rest}: {named}")
     if messages:
         raise ActionFailedError("; ".join(messages))
 

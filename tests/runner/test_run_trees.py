@@ -320,3 +320,38 @@ def test_the_preview_of_the_trees_example_counts_empty_directories_and_skipped_f
         "3 special files skipped\n"
         "  + snapshot  copy  4 files to copy (65 B), 3 special files skipped\n"
     ) in preview.stdout
+
+
+def test_an_unreadable_file_and_an_unreadable_directory_are_both_named(
+    tmp_path: Path, sim: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    out = tmp_path / "src" / "sim" / "out"
+    (out / "locked.txt").write_text("locked")
+    (out / "locked.txt").chmod(0)
+
+    first = run_unprivileged(sim)
+
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert (
+        f"results (copy): failed: local:{out}/locked.txt -> "
+        f"local:{tmp_path}/dst/copy/out/locked.txt: Permission denied (code 403); "
+        f"1 directory not read: local:{out}/private: Permission denied\n"
+    ) in first.stdout
+    assert set(raw_tree(tmp_path / "dst" / "copy")) == {
+        b"out",
+        b"out/a.txt",
+        b"out/pub",
+        b"out/pub/b.txt",
+    }
+
+    (out / "locked.txt").chmod(0o644)
+    (out / "private").chmod(0o755)
+    code, document = run_json(run_cli, sim)
+
+    assert code == 0, document
+    assert copied_keys(document, "results") == {
+        "out/locked.txt",
+        "out/private/secret.txt",
+        "out/private/deep/more.txt",
+    }
+    assert raw_tree(tmp_path / "dst" / "copy") == raw_tree(tmp_path / "src" / "sim")
