@@ -184,7 +184,7 @@ class PlanBuilder:
             fields.update(
                 {
                     k: tuple(body[k]) if isinstance(body[k], list) else body[k]
-                    for k in ("include", "exclude", "checksum", "symlinks")
+                    for k in ("include", "exclude", "checksum", "symlinks", "empty_dirs")
                     if k in body
                 }
             )

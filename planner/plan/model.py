@@ -79,6 +79,7 @@ class CopyAction(ActionBase):
     overwrite: Overwrite = "if-different"
     checksum: bool = False
     symlinks: Literal["follow", "skip"] = "follow"
+    empty_dirs: bool = True  # copy the source's empty directories too (cp -r, rsync -a)
 
 
 class MoveAction(ActionBase):

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from planner.render.run_json import FORMAT_VERSION
-from planner.render.run_text import count, extra_counts, human_size
+from planner.render.run_text import count, count_dirs, extra_counts, human_size
 from planner.render.style import paint
 from planner.runner.results import ActionResult, ActionState, Change, RunResult
 
@@ -70,7 +70,7 @@ def describe(action: ActionResult) -> str:
         if action.kind == "check":
             return "holds"
         files = f" ({count(action.files_unchanged, 'file')})" if _files(action) else ""
-        extra = ", ".join(extra_counts(action))
+        extra = ", ".join([*extra_counts(action), *_left_out(action)])
         return "unchanged" + files + (f", {extra}" if extra else "")
     parts: list[str] = []
     if action.kind in ("copy", "move"):
@@ -84,7 +84,10 @@ def describe(action: ActionResult) -> str:
             parts.append(f"{replaced} to overwrite")
         if action.files_unchanged:
             parts.append(f"{action.files_unchanged:,} unchanged")
+        if action.dirs_made:
+            parts.append(f"{count_dirs(action.dirs_made)} to create")
         parts.extend(extra_counts(action))
+        parts.extend(_left_out(action))
     elif action.kind == "removal":
         parts.append(f"{count(action.files_done, 'path')} to delete")
     elif action.kind == "directory":
@@ -92,6 +95,11 @@ def describe(action: ActionResult) -> str:
     else:  # permission, metadata: the exact changes
         parts.extend(action.detail)
     return ", ".join(parts)
+
+
+def _left_out(action: ActionResult) -> list[str]:
+    """`3 special files skipped` when a directory copy leaves some out."""
+    return [f"{count(len(action.skipped), 'special file')} skipped"] if action.skipped else []
 
 
 def _files(action: ActionResult) -> bool:

@@ -38,6 +38,7 @@ millisecond precision); sizes are bytes.
           "detail": ["granted read to alice", ...],
           "warnings": [],               # e.g. an include that selects no file
           "checksums": {"data/a.csv": "9f3c..."},  # XXH64 of source files, `checksum: true`
+          "skipped": [{"path": "run/pipe", "reason": "fifo"}],  # a directory copy left out
           "items": [                    # every item, not only the last few
             {
               "key": "data/a.csv",      # unique within its action
@@ -108,6 +109,7 @@ def _action(action: ActionResult) -> dict[str, object]:
         "detail": list(action.detail),
         "warnings": list(action.warnings),
         "checksums": dict(sorted(action.checksums.items())),
+        "skipped": list(action.skipped),
         "items": [_item(i) for i in action.items],
     }
 

@@ -64,6 +64,11 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {plural}"
 
 
+def count_dirs(n: int) -> str:
+    """`1 empty directory`, `2 empty directories`."""
+    return f"{n:,} empty director{'y' if n == 1 else 'ies'}"
+
+
 def outcome(run: RunResult) -> str:
     """`succeeded`, `failed` or `interrupted`: the word the summary and the JSON document use."""
     if run.interrupted:
@@ -91,6 +96,10 @@ def action_status(action: ActionResult, color: bool = False) -> str:
             parts = [f"{count(action.files_done, noun)} {verb}"] if action.files_done else []
             if action.files_unchanged:
                 parts.append(f"{action.files_unchanged:,} unchanged")
+            if action.dirs_made:
+                parts.append(f"{count_dirs(action.dirs_made)} created")
+            if action.skipped:
+                parts.append(f"{count(len(action.skipped), 'special file')} skipped")
             parts.extend(extra_counts(action))
             if action.bytes_done:
                 parts.append(human_size(action.bytes_done))

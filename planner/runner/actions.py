@@ -30,10 +30,13 @@ from planner.runner.expand import (
     Entry,
     Expansion,
     Filters,
+    Problems,
     decide_file,
+    directories_to_make,
     expand_directory,
     match_removal,
     needs_checksums,
+    split_listing,
 )
 from planner.runner.explain import missing, refusal
 from planner.runner.levels import TooDeepError, walk_levels
@@ -100,23 +103,31 @@ async def _one(ctx: ActionContext, item: Item, what: str) -> Outcome:
     return outcome
 
 
-async def _listing(ctx: ActionContext, where: Target, *, recursive: bool) -> list[Entry] | None:
-    """Entries of a directory (a file lists as itself); None when the path does not exist."""
+async def _listing(
+    ctx: ActionContext, where: Target, *, recursive: bool, problems: Problems | None = None
+) -> list[Entry] | None:
+    """Entries of a directory (a file lists as itself); None when the path does not exist.
+    With `problems`, a recursive listing's skipped files and unreadable subdirectories go there
+    (else they are left out)."""
     if recursive and not ctx.engine.recursive_listing:
-        return await _listing_by_levels(ctx, where)
+        return await _listing_by_levels(ctx, where, problems)
     kind = ItemKind.LIST if recursive else ItemKind.LIST_CHILDREN
     outcome = await _one(ctx, Item(kind, where), f"cannot list {where}")
     if not outcome.ok:
         return None
     try:
-        return [Entry.from_wire(raw) for raw in outcome.result or []]
+        raw = split_listing(outcome.result or [], problems or Problems())
+        return [Entry.from_wire(item) for item in raw]
     except ValueError as exc:
         raise ActionFailedError(f"unexpected listing of {where}: {exc}") from exc
 
 
-async def _listing_by_levels(ctx: ActionContext, where: Target) -> list[Entry] | None:
+async def _listing_by_levels(
+    ctx: ActionContext, where: Target, problems: Problems | None
+) -> list[Entry] | None:
     """A recursive listing from one-level listings, for workers without planner's recursive
-    `list`: one batch of listings per level of the tree."""
+    `list`: one batch of listings per level of the tree. With `problems`, a subdirectory that
+    cannot be listed goes there and the walk goes on (it fails only itself)."""
 
     async def list_level(level: Sequence[str]) -> list[list[dict[str, Any]] | None]:
         items = [Item(ItemKind.LIST_CHILDREN, _join(where, rel)) for rel in level]
@@ -126,6 +137,12 @@ async def _listing_by_levels(ctx: ActionContext, where: Target) -> list[Entry] |
                 listed.append(list(outcome.result or []))
             elif outcome.code == 404:  # gone since its parent was listed
                 listed.append(None)
+            elif rel and problems is not None:
+                error = outcome.error or f"code {outcome.code}"
+                # the worker's message names the path already: name it once
+                error = error.removeprefix(f"{_join(where, rel)}: ")
+                problems.unreadable.append((rel, error))
+                listed.append([])
             else:
                 raise ActionFailedError(f"cannot list {_join(where, rel)}: {outcome.error}")
         return listed
@@ -184,17 +201,19 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         destination = _join(dst, action.src.name) if action.dst.is_dir else dst
         await _copy_file(ctx, action, found, src, destination)
         return
-    listed = await _listing(ctx, src, recursive=True)
+    problems = Problems()
+    listed = await _listing(ctx, src, recursive=True, problems=problems)
     if listed is None and is_root:
         raise ActionFailedError(missing(action.src, ctx.storages))
     source = listed or []
     existing = await _listing(ctx, dst, recursive=True) or []
+    filters = Filters(action.include, action.exclude)
 
     def expand() -> Expansion:
         return expand_directory(
             source,
             existing,
-            filters=Filters(action.include, action.exclude),
+            filters=filters,
             overwrite=action.overwrite,
             checksum=action.checksum,
             symlinks=action.symlinks,
@@ -211,7 +230,11 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         ctx.result.checksums = sums
     to_copy, carried = _not_copied_before(ctx, plan.to_copy, source, existing)
     present = {e.path for e in existing}
-    await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in to_copy], src, dst)
+    failed: ActionFailedError | None = None
+    try:
+        await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in to_copy], src, dst)
+    except ActionFailedError as exc:
+        failed = exc  # what else the copy does is still done, and its message kept
     ctx.result.files_unchanged = len(plan.unchanged) + carried
     ctx.result.files_filtered = plan.filtered
     if plan.unchanged or carried:
@@ -223,6 +246,13 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
         ctx.result.warnings.append(
             f"include ({patterns}) selects none of the {_files(plan.filtered, 'in')} {action.src}"
         )
+    if action.empty_dirs:
+        made = directories_to_make(
+            source, existing, filters=filters, symlinks=action.symlinks, holding=plan.directories
+        )
+        unread = {path for path, _ in problems.unreadable}  # not known to be empty
+        await _make_directories(ctx, [p for p in made if p not in unread], dst)
+    _report_problems(ctx, src, problems, failed)
 
 
 def _not_copied_before(
@@ -338,6 +368,43 @@ async def _copy_files(
     else:
         ctx.result.change = Change.CREATE
     _raise_on_failure(outcomes)
+
+
+async def _make_directories(ctx: ActionContext, paths: list[str], dst: Target) -> None:
+    """Make the empty directories of a directory copy (`paths`, relative to `dst`)."""
+    if not paths:
+        return
+    # not journaled as items (mkdir -p is idempotent) nor counted as files copied
+    outcomes = await ctx.run([Item(ItemKind.MKDIR, _join(dst, rel)) for rel in paths])
+    made = sum(1 for outcome in outcomes if outcome.ok)
+    if made:
+        ctx.result.dirs_made = made
+        ctx.result.detail.append(_count(made, "empty directory", "created"))
+        if ctx.result.change is Change.UNCHANGED:
+            ctx.result.change = Change.CREATE
+    _raise_on_failure(outcomes)
+
+
+def _report_problems(
+    ctx: ActionContext, src: Target, problems: Problems, failed: ActionFailedError | None
+) -> None:
+    """Count the skipped files on the action line and list them in its result; fail the action
+    naming every unreadable directory (after everything readable was copied, as rsync does),
+    or with `failed`, the copy's own failure."""
+    if problems.skipped:
+        ctx.result.skipped = [{"path": p, "reason": why} for p, why in sorted(problems.skipped)]
+        kinds = ", ".join(sorted({why for _, why in problems.skipped}))
+        ctx.result.detail.append(
+            f"{_count(len(problems.skipped), 'special file', 'skipped')} ({kinds})"
+        )
+    messages = [str(failed)] if failed is not None else []
+    if problems.unreadable:
+        named = "; ".join(f"{_join(src, p)}: {error}" for p, error in sorted(problems.unreadable))
+        unread = _count(len(problems.unreadable), "directory", "not read")
+        rest = "" if failed is not None else ", everything else copied"
+        messages.append(f"{unread}{rest}: {named}")
+    if messages:
+        raise ActionFailedError("; ".join(messages))
 
 
 # -- moves ------------------------------------------------------------------------------------
@@ -491,6 +558,12 @@ async def _check(ctx: ActionContext, action: CheckAction) -> None:
         what = "does not exist" if wanted else "exists"
         raise ActionFailedError(f"check failed: {action.path} {what}")
     ctx.result.change = Change.UNCHANGED
+
+
+def _count(n: int, noun: str, what: str) -> str:
+    """`1 empty directory created`, `2 special files skipped`."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n:,} {noun if n == 1 else plural} {what}"
 
 
 def _files(n: int, what: str) -> str:

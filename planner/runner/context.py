@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from planner.plan.model import Action, RetryPolicy, Storage
-from planner.runner.dispatcher import FORBIDDEN, Dispatcher
+from planner.runner.dispatcher import Dispatcher
 from planner.runner.engine import Engine, Item, Outcome
 from planner.runner.results import ActionResult, ItemRecord, ItemState
 
@@ -81,7 +81,7 @@ class ActionContext:
                 for i in finished:
                     outcome = by_index[i].result()
                     outcomes[i] = outcome
-                    self.refused = self.refused or outcome.code == FORBIDDEN
+                    self.refused = self.refused or outcome.refused
                     if not outcome.ok and outcome.transient and attempt < policy.attempts:
                         if before_retry is not None and await before_retry(items[i], outcome):
                             outcomes[i] = Outcome(ok=True, size=outcome.size)

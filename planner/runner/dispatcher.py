@@ -132,7 +132,7 @@ class Dispatcher:
                     elif self._requeue_allowed(kind, batch, exc):
                         queue = self.queues[kind]
                         continue
-                    _fail(batch, str(exc), exc.status, transient=False)
+                    _fail(batch, str(exc), exc.status, transient=False, refused=True)
                     continue
                 except ApiError as exc:
                     _fail(
@@ -161,7 +161,9 @@ class Dispatcher:
             if index in refused:
                 if not future.done():
                     future.set_result(
-                        Outcome(ok=False, error=str(exc), code=FORBIDDEN, transient=False)
+                        Outcome(
+                            ok=False, error=str(exc), code=FORBIDDEN, transient=False, refused=True
+                        )
                     )
             else:
                 kept.append((item, future))
@@ -291,7 +293,12 @@ def _halted(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Outcome]:
     return future
 
 
-def _fail(batch: _Batch, error: str, code: int | None, *, transient: bool) -> None:
+def _fail(
+    batch: _Batch, error: str, code: int | None, *, transient: bool, refused: bool = False
+) -> None:
     for future in batch.futures:
         if not future.done():
-            future.set_result(Outcome(ok=False, error=error, code=code, transient=transient))
+            outcome = Outcome(
+                ok=False, error=error, code=code, transient=transient, refused=refused
+            )
+            future.set_result(outcome)

@@ -58,6 +58,7 @@ class Outcome:
     code: int | None = None
     transient: bool = False
     size: int = 0  # bytes moved, for copies
+    refused: bool = False  # refused for lack of a role (a 403 at submission), not a failed item
 
 
 @dataclass

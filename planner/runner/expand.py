@@ -20,11 +20,13 @@ __all__ = [
     "Entry",
     "Expansion",
     "Filters",
+    "Problems",
     "decide_file",
     "expand_directory",
     "listing_from_wire",
     "match_removal",
     "needs_checksums",
+    "split_listing",
 ]
 
 OVERWRITE_POLICIES = ("always", "never", "if-newer", "if-different")
@@ -89,6 +91,32 @@ class Entry:
         if link is not None and not isinstance(link, bool):
             raise ValueError(f"malformed list entry {name!r}: 'link' must be a boolean")
         return cls(name, kind, size, mtime_ns, checksum, link is True)
+
+
+@dataclass
+class Problems:
+    """What a recursive listing reported besides its entries: files skipped (path, why: "fifo",
+    "socket", "device", "symlink loop") and directories that could not be read (path, error)."""
+
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def split_listing(raw: Sequence[Any], problems: Problems) -> list[Any]:
+    """The wire entries of `raw` that are files or directories; entries with `skipped` (special
+    files, symlink loops) and directories with `error` (unreadable) go to `problems`. A worker
+    without planner's extensions sends neither."""
+    kept = []
+    for item in raw:
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            if isinstance(item.get("skipped"), str):
+                problems.skipped.append((item["name"], item["skipped"]))
+                continue
+            if isinstance(item.get("error"), str):
+                problems.unreadable.append((item["name"], item["error"]))
+                continue
+        kept.append(item)
+    return kept
 
 
 def listing_from_wire(raw: Any) -> list[Entry]:
@@ -314,3 +342,42 @@ def _add_parents(directory: str, parents: dict[str, bool], dst: Mapping[str, Ent
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"unknown {name} policy {value!r}; expected one of {', '.join(choices)}")
+
+
+def directories_to_make(
+    src: Sequence[Entry],
+    dst: Sequence[Entry],
+    *,
+    filters: Filters,
+    symlinks: str,
+    holding: Sequence[str],
+) -> list[str]:
+    """The source directories a directory copy creates itself (empty ones, as `cp -r` and
+    `rsync -a` copy them): those the destination lacks that no file of the copy lies in (the
+    worker makes a copied file's parents; `holding` lists those directories), and only the
+    deepest of them (making one makes its parents). A directory is kept when the filters accept
+    its path with a trailing "/" (`exclude: [cache/]` leaves `cache` out, `include: ["*.txt"]`
+    every directory) and, under `symlinks: skip`, when it is not reached through a link."""
+    skip_links = symlinks == "skip"
+    check_filters = not filters.accepts_everything
+    there = {e.path for e in dst if e.type == "dir"}
+    covered = set(holding)
+    wanted = [
+        e.path
+        for e in src
+        if e.type == "dir"
+        and e.path
+        and not (skip_links and e.is_link)
+        and (not check_filters or filters.accepts(e.path + "/"))
+        and e.path not in there
+        and e.path not in covered
+    ]
+    wanted.sort()
+    # sorted, a directory's descendants follow it directly: keep an entry unless the next one
+    # lies below it
+    following = [*wanted[1:], ""] if wanted else []
+    return [
+        path
+        for path, after in zip(wanted, following, strict=True)
+        if not after.startswith(path + "/")
+    ]

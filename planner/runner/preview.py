@@ -263,6 +263,7 @@ class PreviewEngine:
                         ok=False,
                         error=f"permission denied (predicted): no {role} role on {target}",
                         code=403,
+                        refused=True,
                     )
                     break
         return refused
@@ -320,7 +321,7 @@ class PreviewEngine:
             target = _join(to_path, rel)
             if wire["type"] == "dir":
                 self.overlay.add_dir(to_remote, target)
-            else:
+            elif wire["type"] == "file":  # not what a listing reports as skipped
                 origin = Target(src.remote, _join(path, rel))  # still there in reality
                 entry = _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"), origin)
                 self.overlay.add_file(to_remote, target, entry)

@@ -89,6 +89,9 @@ class ActionResult:
     files_compared: int = 0  # compared by checksum (`checksum: true`; not journaled)
     checksums: dict[str, str] = field(default_factory=dict)  # path -> XXH64 of compared files
     warnings: list[str] = field(default_factory=list)  # e.g. include patterns that match nothing
+    # what a directory copy left out: special files, symlink loops (not journaled)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    dirs_made: int = 0  # empty directories a directory copy created (not journaled)
 
     @property
     def duration(self) -> float:

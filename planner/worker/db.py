@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from planner.api.names import escape_name, unescape_name
 from planner.errors import UsageError
 from planner.worker.paths import is_root_key
 
@@ -205,7 +206,10 @@ class SqliteTempRegistry:
             return
         with self.lock:
             if directory not in self.known:
-                self.db.execute("INSERT OR IGNORE INTO temp_files (path) VALUES (?)", (directory,))
+                # escaped: a directory name need not be valid UTF-8 (planner/api/names.py)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO temp_files (path) VALUES (?)", (escape_name(directory),)
+                )
                 self.known.add(directory)
 
     def discard(self, path: str) -> None:
@@ -217,7 +221,7 @@ class SqliteTempRegistry:
         found = []
         for (directory,) in self.db.execute("SELECT path FROM temp_files"):
             try:
-                with os.scandir(str(directory)) as entries:
+                with os.scandir(unescape_name(str(directory))) as entries:
                     found += [e.path for e in entries if is_temp_name(e.name)]
             except OSError:
                 continue  # the directory is gone, and its temporary files with it

@@ -132,6 +132,9 @@ def _write_range(
         done += n
 
 
+KEPT_MODE_BITS = 0o1777  # a copy keeps rwx and sticky, never setuid/setgid
+
+
 def copy_open_file(
     src_fd: int,
     st: os.stat_result,
@@ -146,7 +149,8 @@ def copy_open_file(
     methods: Sequence[str] = METHODS,
 ) -> CopyResult:
     """Copy the open regular file `src_fd` (whose fstat is `st`) onto `name` in the directory
-    `dir_fd` (real path `dir_path`) atomically, preserving its mtime.
+    `dir_fd` (real path `dir_path`) atomically, preserving its mtime and permission bits
+    (KEPT_MODE_BITS).
 
     The data goes to a temporary file beside `name` (registered in `registry` before it exists),
     which replaces `name` once complete; on any error or cancel it is deleted and `name` is
@@ -164,6 +168,8 @@ def copy_open_file(
         dst_fd = os.open(tmp, _CREATE, 0o666, dir_fd=dir_fd)
         try:
             result = copy_into(src_fd, st, dst_fd, list(methods), progress, cancel)
+            # permission bits kept, not owner: so not setuid/setgid either (docs/plan-reference.md)
+            os.fchmod(dst_fd, stat.S_IMODE(st.st_mode) & KEPT_MODE_BITS)
             if fsync:
                 os.fsync(dst_fd)
         finally:

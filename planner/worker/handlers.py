@@ -87,10 +87,13 @@ def remove_item(svc: WorkerService, sp: Place, recursive: bool) -> ItemFunction:
 
 
 def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) -> ItemFunction:
-    """`{"remote:path": entries}`: names, or ListEntry objects with checksums when known."""
+    """`{"remote:path": entries}`: names, or ListEntry objects with checksums when known.
+    Recursive extended listings also hold what was skipped (`"type": "other"` with `skipped`:
+    why) and the directories that could not be read (`"type": "dir"` with `error`)."""
 
     def run(ctx: ItemContext) -> Outcome:
-        entries = svc.storages.list(sp.remote, sp.path, recursive=recursive)
+        listed = svc.storages.listed(sp.remote, sp.path, recursive=recursive)
+        entries = listed.entries
         label = f"{sp.remote}:{sp.path}"
         if not extended:
             return Outcome({label: [e.name for e in entries]})
@@ -112,6 +115,9 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
             checksum = record.checksum_for(entry.size, entry.mtime_ns) if record else None
             checksum = checksum if svc.config.checksums else None
             out.append(_entry(entry, checksum))
+        if recursive:
+            out.extend({"name": n, "type": "other", "skipped": why} for n, why in listed.skipped)
+            out.extend({"name": n, "type": "dir", "error": e} for n, e in listed.unreadable)
         return Outcome({label: out})
 
     return run

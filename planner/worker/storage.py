@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from planner.api.names import unescape_name
 from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
 from planner.worker.storage_errors import SourceChangedError, StorageError, translated
 from planner.worker.treedelete import remove_tree
-from planner.worker.walk import walk
+from planner.worker.walk import Walk, walk
 
 __all__ = [
     "CopyResult",
@@ -50,6 +51,16 @@ class FileInfo:
         """The modification time, timezone-aware UTC, to the microsecond."""
         seconds, ns = divmod(self.mtime_ns, 1_000_000_000)
         return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A listing: its entries sorted by name, and what the walk skipped (path, why) or could not
+    read (directory path, error), both sorted (walk.Walk)."""
+
+    entries: list[FileInfo]
+    skipped: list[tuple[str, str]]
+    unreadable: list[tuple[str, str]]
 
 
 def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | None:
@@ -136,7 +147,8 @@ class Storages:
         parts = [part for part in path.split("/") if part not in ("", ".")]
         if ".." in parts:
             raise StorageError(400, f"{remote}:{path}: '..' is not allowed in paths")
-        return parts
+        # names that are not valid UTF-8 arrive escaped (planner/api/names.py)
+        return [unescape_name(part) for part in parts]
 
     def _synced(self, *places: Place) -> None:
         """With --fsync, sync the parent directories of `places` (a change of their entries)."""
@@ -173,12 +185,18 @@ class Storages:
         return True
 
     def list(self, remote: str, path: str, *, recursive: bool = False) -> list[FileInfo]:
+        """The entries of a directory sorted by name (`listed` without what was skipped)."""
+        return self.listed(remote, path, recursive=recursive).entries
+
+    def listed(self, remote: str, path: str, *, recursive: bool = False) -> Listed:
         """The entries of a directory sorted by name; for a file, just that file.
 
         Recursive listings hold every file and directory below, named by their path relative to
         the listed directory. Symlinks are followed only to targets inside the root; links that
         escape, dangle or loop back to a directory being listed are left out, as are special
-        files and in-progress temporary files.
+        files and in-progress temporary files; special files and loops are reported as skipped,
+        and subdirectories that cannot be read as unreadable. Names are escaped
+        (planner/api/names.py).
 
         Raises:
             StorageError: 404 missing; 403 outside the root.
@@ -189,16 +207,20 @@ class Storages:
                 st = os.fstat(target)
                 if not stat.S_ISDIR(st.st_mode):
                     info = _info(_basename(path), st)
-                    return [info] if info is not None else []
+                    return Listed([info] if info is not None else [], [], [])
                 listed = reopen(target, _OPEN_DIR)
             finally:
                 os.close(target)
             try:
-                found = walk(place.root, listed, recursive=recursive)
+                found: Walk = walk(place.root, listed, recursive=recursive)
             finally:
                 os.close(listed)
-        entries = [_info(name, entry, linked) for name, entry, linked in found]
-        return sorted((e for e in entries if e is not None), key=lambda e: e.name)
+        entries = [_info(name, entry, linked) for name, entry, linked in found.entries]
+        return Listed(
+            sorted((e for e in entries if e is not None), key=lambda e: e.name),
+            sorted(found.skipped),
+            sorted(found.unreadable),
+        )
 
     def checksum(self, remote: str, path: str) -> str:
         """The XXH64 (seed 0) lowercase hex of a file's content.

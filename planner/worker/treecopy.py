@@ -10,6 +10,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from planner.api.names import escape_name
 from planner.worker.confine import Root, open_regular
 from planner.worker.fileops import METHODS, copy_into, hash_fd
 from planner.worker.storage_errors import SourceChangedError, StorageError
@@ -81,7 +82,9 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side, copied: set[Identity
                         os.mkdir(name, 0o700, dir_fd=dfd)
                         made = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         child = target.child(name, made)
-                        pending.append((source.child(name, st), child, f"{prefix}{name}/"))
+                        pending.append(
+                            (source.child(name, st), child, f"{prefix}{escape_name(name)}/")
+                        )
                         finish.append((child, st))
                     elif stat.S_ISLNK(st.st_mode):
                         os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
@@ -94,7 +97,8 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side, copied: set[Identity
                     else:
                         raise StorageError(
                             400,
-                            f"{prefix}{name}: a special file cannot be moved across filesystems",
+                            f"{prefix}{escape_name(name)}: a special file cannot be moved "
+                            "across filesystems",
                         )
                     copied.add(identity(st))
             finally:
@@ -152,20 +156,24 @@ def difference(src: Side, dst: Side, matched: set[Identity]) -> str | None:
                     try:
                         there = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                     except FileNotFoundError:
-                        return f"{prefix}{name} is missing there"
+                        return f"{prefix}{escape_name(name)} is missing there"
                     if stat.S_IFMT(st.st_mode) != stat.S_IFMT(there.st_mode):
-                        return f"{prefix}{name} is of another type there"
+                        return f"{prefix}{escape_name(name)} is of another type there"
                     if key_of(st) == key_of(there):
-                        return f"{prefix}{name} is the source itself"
+                        return f"{prefix}{escape_name(name)} is the source itself"
                     if stat.S_ISDIR(st.st_mode):
                         pending.append(
-                            (source.child(name, st), target.child(name, there), f"{prefix}{name}/")
+                            (
+                                source.child(name, st),
+                                target.child(name, there),
+                                f"{prefix}{escape_name(name)}/",
+                            )
                         )
                     elif stat.S_ISLNK(st.st_mode):
                         if os.readlink(name, dir_fd=sfd) != os.readlink(name, dir_fd=dfd):
-                            return f"{prefix}{name} links elsewhere there"
+                            return f"{prefix}{escape_name(name)} links elsewhere there"
                     elif not stat.S_ISREG(st.st_mode) or not _same_file(sfd, dfd, name, st, there):
-                        return f"{prefix}{name} differs there"
+                        return f"{prefix}{escape_name(name)} differs there"
                     matched.add(identity(st))
                 os.fsync(dfd)
                 matched.add(source.key)

@@ -1,14 +1,18 @@
 """The confined directory walk behind `list` (recursive or not): symlinks followed only to
-targets inside the storage root, loops cut, special and temporary files left out. Each directory
-is listed through a descriptor checked inside the root (confine.Root.reopen_dir); entries are
-examined relative to it, so a symlink swapped in meanwhile never leads outside."""
+targets inside the storage root, loops cut, special and temporary files left out (special files
+and symlink loops are reported as skipped; a subdirectory that cannot be read is reported and
+fails only itself). Each directory is listed through a descriptor checked inside the root
+(confine.Root.reopen_dir); entries are examined relative to it, so a symlink swapped in meanwhile
+never leads outside. Names are reported escaped (planner/api/names.py)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import stat
+from dataclasses import dataclass, field
 
+from planner.api.names import escape_name
 from planner.worker.confine import Root, fd_path, join
 from planner.worker.fileops import is_temp_name
 from planner.worker.storage_errors import StorageError
@@ -17,33 +21,58 @@ Found = tuple[str, os.stat_result, bool]
 # a directory still to list: real path, identity, name prefix, ancestors' identities, via a link
 _Pending = tuple[str, tuple[int, int], str, frozenset[tuple[int, int]], bool]
 _GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+_DENIED = frozenset({errno.EACCES, errno.EPERM})
+_LOOP = "symlink loop"
 
 
-def walk(root: Root, fd: int, *, recursive: bool) -> list[Found]:
+@dataclass
+class Walk:
+    """What a walk found: `entries` (see `walk`), `skipped` (path, why: "fifo", "socket",
+    "device", "symlink loop") and `unreadable` (directory path, error)."""
+
+    entries: list[Found] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is neither regular, a directory nor a symlink is."""
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
+
+
+def walk(root: Root, fd: int, *, recursive: bool) -> Walk:
     """The files and directories in the directory open as `fd` (O_RDONLY, checked inside
     `root`; all below it if `recursive`) as (path relative to it, followed stat, reached through
     a symlink). Symlinks are followed only to targets inside `root`, never into a directory
     already on the current path (so loops end); links that escape, dangle or loop, special
     files and our temporary files are left out; what lies below a linked directory counts as
     reached through a link. Iterative, and only two directories are open at a time: depth and
-    width are unbounded."""
+    width are unbounded. A subdirectory that cannot be read (EACCES, EPERM) goes to
+    `unreadable` and the walk goes on; special files and symlink loops go to `skipped`."""
     top = os.fstat(fd)
     key = (top.st_dev, top.st_ino)
-    entries: list[Found] = []
+    found = Walk()
     pending: list[_Pending] = []
-    _list_one(
-        root, fd, (fd_path(fd), key, "", frozenset({key}), False), recursive, entries, pending
-    )
+    _list_one(root, fd, (fd_path(fd), key, "", frozenset({key}), False), recursive, found, pending)
     while pending:
         current = pending.pop()
-        opened = root.reopen_dir(current[0], current[1])
-        if opened is None:
-            continue  # gone or replaced since it was seen
         try:
-            _list_one(root, opened, current, recursive, entries, pending)
-        finally:
-            os.close(opened)
-    return entries
+            opened = root.reopen_dir(current[0], current[1])
+            if opened is None:
+                continue  # gone or replaced since it was seen
+            try:
+                _list_one(root, opened, current, recursive, found, pending)
+            finally:
+                os.close(opened)
+        except OSError as exc:
+            if exc.errno not in _DENIED:
+                raise
+            found.unreadable.append((current[2].rstrip("/"), exc.strerror or str(exc)))
+    return found
 
 
 def _list_one(
@@ -51,10 +80,10 @@ def _list_one(
     fd: int,
     current: _Pending,
     recursive: bool,
-    entries: list[Found],
+    found: Walk,
     pending: list[_Pending],
 ) -> None:
-    """List the directory `fd` (the `current` pending entry) into `entries`; its
+    """List the directory `fd` (the `current` pending entry) into `found`; its
     subdirectories go to `pending` when `recursive`."""
     path, _, prefix, ancestors, under_link = current
     with os.scandir(fd) as scan:
@@ -63,39 +92,51 @@ def _list_one(
         name = child.name
         if is_temp_name(name):
             continue
+        shown = prefix + escape_name(name)
         try:
             st = child.stat(follow_symlinks=False)
         except OSError as exc:
             if exc.errno in _GONE:
+                continue
+            if exc.errno in _DENIED:
+                found.unreadable.append((shown, exc.strerror or str(exc)))
                 continue
             raise
         linked = under_link
         real = join(path, name)
         if stat.S_ISLNK(st.st_mode):
             followed = _follow(root, fd, path, name)
-            if followed is None:
+            if isinstance(followed, str):
+                if followed == _LOOP:
+                    found.skipped.append((shown, _LOOP))
                 continue
             real, st = followed
             linked = True
         is_dir = stat.S_ISDIR(st.st_mode)
         key = (st.st_dev, st.st_ino)
-        if (is_dir and key in ancestors) or not (is_dir or stat.S_ISREG(st.st_mode)):
+        if is_dir and key in ancestors:
+            found.skipped.append((shown, _LOOP))
             continue
-        entries.append((prefix + name, st, linked))
+        if not (is_dir or stat.S_ISREG(st.st_mode)):
+            found.skipped.append((shown, special_kind(st.st_mode)))
+            continue
+        found.entries.append((shown, st, linked))
         if recursive and is_dir:
-            pending.append((real, key, f"{prefix}{name}/", ancestors | {key}, linked))
+            pending.append((real, key, f"{shown}/", ancestors | {key}, linked))
 
 
-def _follow(root: Root, fd: int, path: str, name: str) -> tuple[str, os.stat_result] | None:
-    """The real path and stat of what the symlink `name` in `fd` leads to; None if it escapes
-    the root, dangles or loops, or vanished meanwhile."""
+def _follow(root: Root, fd: int, path: str, name: str) -> tuple[str, os.stat_result] | str:
+    """The real path and stat of what the symlink `name` in `fd` leads to; else why not:
+    "symlink loop", or "" when it escapes the root, dangles or vanished meanwhile."""
     try:
         target = root.follow(fd, path, name, name)
     except StorageError:
-        return None
+        return ""
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return _LOOP
         if exc.errno in _GONE:
-            return None
+            return ""
         raise
     try:
         return fd_path(target), os.fstat(target)

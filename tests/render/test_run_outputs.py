@@ -291,6 +291,7 @@ def test_json_has_the_documented_keys_in_order() -> None:
         "detail",
         "warnings",
         "checksums",
+        "skipped",
         "items",
     ]
     publish = document["actions"][1]

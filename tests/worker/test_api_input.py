@@ -301,7 +301,8 @@ def test_a_listing_of_a_file_name_that_is_not_utf8_stays_readable(tmp_path: Path
     finally:
         embedded.stop()  # type: ignore[attr-defined]
 
-    assert op["result"] == {"data:odd": ["name-\udcff"]}  # written as a \u escape
+    # escaped as docs/api.md says ("File names"): valid Unicode any client can read
+    assert op["result"] == {"data:odd": ["name-\u201bFF"]}
     assert listed.status_code == 200, listed.text
     assert again.status_code == 200, again.text
     assert again.json()["result"] == op["result"]
