@@ -19,6 +19,7 @@ from planner.errors import UsageError
 from planner.worker.accesslog import logging_config
 from planner.worker.app import create_app
 from planner.worker.service import WorkerConfig, WorkerService
+from planner.worker.storage_errors import StorageError
 
 API_PATH = "/api/v1"
 
@@ -119,10 +120,15 @@ async def serve(
     `on_ready` gets the bound API URL once the socket listens and the service has started.
 
     Raises:
-        UsageError: the address cannot be bound.
+        UsageError: the address cannot be bound, or a storage root cannot be used.
     """
     sock = _bind(host, port)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except StorageError as exc:
+        # a storage root that cannot be made or opened (`--remote`, `--storage`) is bad input
+        sock.close()
+        raise UsageError(f"cannot use the storage of remote {exc.message}") from exc
     service: WorkerService = app.state.service
     server = _Server(
         uvicorn.Config(

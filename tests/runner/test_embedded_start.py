@@ -61,3 +61,24 @@ def test_a_log_that_cannot_be_opened_is_exit_2(
         "Is a directory\n"
     )
     assert not (tmp_path / ".planner" / "storage" / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_a_storage_dir_that_cannot_be_used_is_exit_2(
+    command: str,
+    tmp_path: Path,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    plan = write_plan(PLAN)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    storage = blocker / "storage"  # below a regular file: can never be a directory
+
+    result = run_cli(command, "--storage", storage, plan)
+
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "planner: error: the embedded worker did not start: cannot use the storage of remote "
+        f"any: root {storage}: Not a directory\n"
+    )
