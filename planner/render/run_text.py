@@ -143,24 +143,35 @@ def done_counts(totals: Mapping[str, int]) -> list[str]:
     return parts
 
 
+# control characters in a file's name: shown escaped, so that one file is one line of the log
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_CONTROLS |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def _one_line(path: str) -> str:
+    return path.translate(_CONTROLS)
+
+
 def file_line(record: ItemRecord) -> str | None:
     """`+ copied local:out/a.csv (1.2 kB)`, `~ overwritten ...`, `- deleted ...`, `+ moved A -> B
     (size)`, `+ created DIR/`: one succeeded item as `planner run -v` lists it, like `rsync -v`;
-    None for an item that did not succeed."""
+    None for an item that did not succeed. Control characters in names are escaped (`\\n`,
+    `\\x1b`): one file, one line."""
     if record.state is not ItemState.SUCCEEDED:
         return None
     size = f" ({human_size(record.size)})"
+    src, dst = _one_line(record.src), _one_line(record.dst)
     match record.kind:
         case "copy":
             verb = "~ overwritten" if record.replaced else "+ copied"
-            return f"{verb} {record.dst}{size}"
+            return f"{verb} {dst}{size}"
         case "move":
             verb = "~ moved over" if record.replaced else "+ moved"
-            return f"{verb} {record.src} -> {record.dst}{size}"
+            return f"{verb} {src} -> {dst}{size}"
         case "remove" | "rmdir":
-            return f"- deleted {record.dst}{'/' if record.kind == 'rmdir' else ''}"
+            return f"- deleted {dst}{'/' if record.kind == 'rmdir' else ''}"
         case "mkdir":
-            return f"+ created {record.dst}/"
+            return f"+ created {dst}/"
         case _:
             return None
 

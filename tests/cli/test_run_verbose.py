@@ -70,3 +70,21 @@ def test_without_verbose_no_file_is_listed(plan: Path, run_cli: Callable[..., Cl
     result = run_cli("run", plan)
     assert result.code == 0, result.stdout + result.stderr
     assert file_lines(result) == []
+
+
+def test_a_name_with_control_characters_is_one_escaped_line(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    # a newline in a name must not split the log line (nor an escape sequence reach the terminal)
+    make_tree(tmp_path / "src", {"new\nline.txt": b"nl", "esc\x1b[31m.txt": b"e"})
+    plan = write_plan(PLAN)
+
+    result = run_cli("run", "-v", plan)
+
+    assert result.code == 0, result.stdout + result.stderr
+    dst = tmp_path / "dst"
+    assert sorted(file_lines(result)) == [
+        f"+ copied local:{dst}/esc\\x1b[31m.txt (1 B)",
+        f"+ copied local:{dst}/new\\nline.txt (2 B)",
+    ]
+    assert (dst / "new\nline.txt").read_bytes() == b"nl"
