@@ -82,3 +82,21 @@ def test_a_storage_dir_that_cannot_be_used_is_exit_2(
         "planner: error: the embedded worker did not start: cannot use the storage of remote "
         f"any: root {storage}: Not a directory\n"
     )
+
+
+def test_a_remote_root_that_cannot_be_used_stops_worker_serve_with_exit_2(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    root = blocker / "scratch"
+
+    result = run_cli(
+        "worker", "serve", "--port", "0", "--no-auth", "--state-dir", tmp_path / "state",
+        "--remote", f"scratch={root}",
+    )  # fmt: skip
+
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"planner: error: cannot use the storage of remote scratch: root {root}: Not a directory\n"
+    )
