@@ -1,6 +1,7 @@
 """An embedded worker that cannot start is a clear message and exit 2 (`the embedded worker did
-not start: ...`), never an internal error (exit 70): its interpreter not executable, or its log
-not writable. Through the real CLI; the second case with the real worker's child process."""
+not start: ...`), never an internal error (exit 70): its interpreter not executable, its log
+not writable, or its storage (`--storage`; `--remote` of `worker serve`) unusable. Through the
+real CLI; the later cases with the real worker's child process."""
 
 from __future__ import annotations
 
