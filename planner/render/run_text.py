@@ -148,7 +148,8 @@ _CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
 _CONTROLS |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 
 
-def _one_line(path: str) -> str:
+def one_line(path: str) -> str:
+    """`path` with its control characters escaped (`new\\nline.txt`): one line of a log."""
     return path.translate(_CONTROLS)
 
 
@@ -160,7 +161,7 @@ def file_line(record: ItemRecord) -> str | None:
     if record.state is not ItemState.SUCCEEDED:
         return None
     size = f" ({human_size(record.size)})"
-    src, dst = _one_line(record.src), _one_line(record.dst)
+    src, dst = one_line(record.src), one_line(record.dst)
     match record.kind:
         case "copy":
             verb = "~ overwritten" if record.replaced else "+ copied"

@@ -13,6 +13,7 @@ from planner.render.run_text import (
     human_duration,
     human_size,
     local_time,
+    one_line,
 )
 from planner.runner.journal import RunCounts, RunSummary
 from planner.runner.results import RunResult
@@ -117,7 +118,9 @@ def render_run_show(summary: RunSummary, run: RunResult, *, items_shown: int) ->
         if action.error:
             lines.append(f"    error: {action.error}")
         for item in action.items[:items_shown]:
-            where = f"{item.src} -> {item.dst}" if item.src else item.dst
+            where = (
+                f"{one_line(item.src)} -> {one_line(item.dst)}" if item.src else one_line(item.dst)
+            )
             size = f", {human_size(item.size)}" if item.kind in ("copy", "move") else ""
             error = f": {item.error}" if item.error else ""
             lines.append(f"    {item.state.value:<9} {item.kind} {where}{size}{error}")

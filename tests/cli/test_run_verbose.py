@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +89,8 @@ def test_a_name_with_control_characters_is_one_escaped_line(
         f"+ copied local:{dst}/new\\nline.txt (2 B)",
     ]
     assert (dst / "new\nline.txt").read_bytes() == b"nl"
+    listed = run_cli("runs", "--plan", plan, "--format", "json")
+    run_id = json.loads(listed.stdout)["runs"][0]["run_id"]
+    shown = run_cli("runs", "show", "--plan", plan, run_id)
+    assert f"local:{dst}/new\\nline.txt, 2 B\n" in shown.stdout
+    assert "\x1b" not in shown.stdout
