@@ -60,8 +60,8 @@ def _shown(path: PlanPath) -> str:
 
 async def refusal(action: Action, engine: Engine, refused: str) -> str:
     """The message of an action the worker refused (HTTP 403): the roles it needs that the caller
-    lacks (asked with permissions:check), or every role it needs when the worker cannot tell,
-    then what the worker said."""
+    lacks (asked with permissions:check), or, when none is reported lacking, that a request the
+    action makes was refused all the same; then what the worker said."""
     needs = needs_of(action)
     lacking: Sequence[tuple[PlanPath, str]] = []
     if needs:
@@ -74,8 +74,13 @@ async def refusal(action: Action, engine: Engine, refused: str) -> str:
         roles = " and ".join(f"{role} on {_shown(path)}" for path, role in lacking)
         head = f"permission denied: this {action.kind} needs {roles}, which the caller lacks"
     elif needs:
+        # the roles the plan asks for are held (or the worker cannot tell): a request the action
+        # makes on its way (a listing of a parent, say) was refused, so name no role as lacking
         roles = " and ".join(f"{role} on {_shown(path)}" for path, role in needs)
-        head = f"permission denied: this {action.kind} needs {roles}"
+        head = (
+            f"permission denied: a request this {action.kind} makes was refused, though the "
+            f"worker reports none of the roles it needs ({roles}) as lacking"
+        )
     else:
         head = "permission denied"
     return f"{head} (refused: {refused})"

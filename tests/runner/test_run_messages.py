@@ -137,6 +137,46 @@ def test_a_refused_copy_names_the_writer_role_it_lacks_not_the_probes_reader_rol
     assert preview["actions"][0]["error"] == expected
 
 
+def test_a_refusal_of_a_role_the_plan_does_not_ask_for_names_no_held_role_as_lacking(
+    restricted: WorkerHandle,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (restricted.roots["any"] / "legacy" / "materials" / "m.txt").write_text("m")
+    grants = [
+        {"resource": {"path": path}, "role": role, "subject": {"id": "alice", "type": "user"}}
+        for path, role in (("legacy/materials", "reader"), ("legacy/materials-copy", "writer"))
+    ]
+    response = httpx.post(
+        f"{restricted.url}/permissions:set",
+        headers={"Authorization": "Bearer root-token"},
+        json={"permissions": grants},
+    )
+    assert response.is_success, response.text
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          m: {remote: any, root: legacy}
+        copies:
+          - {id: materials, src: "m:materials/", dst: "m:materials-copy/"}
+        """
+    )
+    monkeypatch.setenv("PLANNER_TOKEN", "alice-token")
+
+    code, document = run_json(run_cli, plan, "--api-url", restricted.url)
+
+    error = actions_of(document)["materials"]["error"]
+    assert code == 1
+    assert error.startswith(
+        "permission denied: a request this copy makes was refused, though the worker reports "
+        "none of the roles it needs (writer on m:materials-copy and reader on m:materials) as "
+        "lacking (refused: "
+    ), error
+    assert "which the caller lacks" not in error
+
+
 def test_a_refused_write_names_every_role_lacking(
     restricted: WorkerHandle,
     write_plan: Callable[..., Path],
