@@ -59,9 +59,11 @@ def symbol(action: ActionResult) -> str:
 
 
 def describe(action: ActionResult) -> str:
-    """What the action would do, in a few words."""
+    """What the action would do, in a few words. An action that would fail after changing
+    something (a directory copy with unreadable subdirectories copies the rest) says both."""
     if action.state is ActionState.FAILED:
-        return f"would fail: {action.error}"
+        done = _changes(action) if _changes_something(action) else []
+        return ", ".join([*done, f"would fail: {action.error}"])
     if action.state is ActionState.SKIPPED:
         return "would be skipped: " + action.error.removeprefix("skipped: ")
     if action.state is not ActionState.SUCCEEDED:
@@ -72,6 +74,16 @@ def describe(action: ActionResult) -> str:
         files = f" ({count(action.files_unchanged, 'file')})" if _files(action) else ""
         extra = ", ".join([*extra_counts(action), *_left_out(action)])
         return "unchanged" + files + (f", {extra}" if extra else "")
+    return ", ".join(_changes(action))
+
+
+def _changes_something(action: ActionResult) -> bool:
+    """The action changes files, keys or grants, or makes directories."""
+    return action.files_done > 0 or action.dirs_made > 0
+
+
+def _changes(action: ActionResult) -> list[str]:
+    """`3 files (93 B) to copy, 1 (2 B) to overwrite, 2 unchanged`: the action's changes."""
     parts: list[str] = []
     if action.kind in ("copy", "move"):
         new = action.files_done - action.files_replaced
@@ -94,7 +106,7 @@ def describe(action: ActionResult) -> str:
         parts.append("to create")
     else:  # permission, metadata: the exact changes
         parts.extend(action.detail)
-    return ", ".join(parts)
+    return parts
 
 
 def _left_out(action: ActionResult) -> list[str]:
@@ -107,13 +119,13 @@ def _files(action: ActionResult) -> bool:
 
 
 def totals(run: RunResult) -> PreviewTotals:
-    """Add every action's predicted changes up."""
+    """Add every action's predicted changes up, those of actions that would fail included: what
+    they would change before failing is changed by the run too."""
     t = PreviewTotals()
     for a in run.actions:
         if a.state is ActionState.FAILED:
             t.failing += 1
-            continue
-        if a.state is not ActionState.SUCCEEDED:
+        elif a.state is not ActionState.SUCCEEDED:
             t.skipped += 1
             continue
         t.unchanged += a.files_unchanged

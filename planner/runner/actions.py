@@ -401,7 +401,8 @@ def _report_problems(
     if problems.unreadable:
         named = "; ".join(f"{_join(src, p)}: {error}" for p, error in sorted(problems.unreadable))
         unread = _count(len(problems.unreadable), "directory", "not read")
-        rest = "" if failed is not None else ", everything else copied"
+        done = failed is None and not ctx.previewing  # a preview lists what it would copy
+        rest = ", everything else copied" if done else ""
         messages.append(f"{unread}{rest}: {named}")
     if messages:
         raise ActionFailedError("; ".join(messages))

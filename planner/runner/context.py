@@ -38,6 +38,7 @@ class ActionContext:
     carried: Sequence[ItemRecord] = ()  # items an interrupted run of this action completed
     storages: Mapping[str, Storage] = field(default_factory=dict)  # the plan's, for messages
     refused: bool = False  # an item was refused (403): the failure names the role it lacks
+    previewing: bool = False  # `planner plan`: nothing is done, so no message says it was
 
     async def run(
         self,

@@ -33,6 +33,7 @@ class RunOptions:
     batch_size: int = 500
     keep_going: bool = False
     grace: float = 30.0
+    preview: bool = False  # `planner plan`: failures say what would happen, not what did
 
 
 class Journaling:
@@ -179,6 +180,7 @@ class Executor:
             rng=self.rng,
             carried=carried,
             storages=self.compiled.plan.storages,
+            previewing=self.options.preview,
         )
         try:
             async with asyncio.timeout(action.timeout):

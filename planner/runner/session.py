@@ -226,7 +226,10 @@ async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunRes
             engine,
             run,
             options=RunOptions(
-                concurrency=base.concurrency, batch_size=base.batch_size, keep_going=True
+                concurrency=base.concurrency,
+                batch_size=base.batch_size,
+                keep_going=True,
+                preview=True,
             ),
             reporter=SilentReporter(),
         )

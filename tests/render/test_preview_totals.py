@@ -1,10 +1,12 @@
 """The preview's totals line (issue 10, item 7): each kind with its own bytes, and numbers
-formatted as the run formats them (`29,982`)."""
+formatted as the run formats them (`29,982`); what an action that would fail still changes is
+described and counted (item 5)."""
 
 from __future__ import annotations
 
-from planner.render.preview import PreviewTotals, totals_line
+from planner.render.preview import PreviewTotals, describe, totals, totals_line
 from planner.render.run_text import count
+from planner.runner.results import ActionResult, ActionState, RunResult
 
 
 def test_overwrites_have_their_own_bytes_and_numbers_have_separators() -> None:
@@ -43,3 +45,33 @@ def test_nouns_ending_in_y_pluralise() -> None:
         "2 directories",
         "2 keys",
     ]
+
+
+def test_an_action_that_would_fail_after_changing_files_says_both_and_is_counted() -> None:
+    partial = ActionResult(
+        "results",
+        "copy",
+        state=ActionState.FAILED,
+        error="1 directory not read: local:/sim/out/private: Permission denied",
+        files_done=3,
+        bytes_done=3_000,
+        files_replaced=1,
+        bytes_replaced=1_000,
+        files_unchanged=4,
+    )
+    nothing = ActionResult("gone", "removal", state=ActionState.FAILED, error="not allowed")
+    deleted = ActionResult(
+        "junk", "removal", state=ActionState.FAILED, error="one refused", files_done=2
+    )
+    run = RunResult("preview", "plan.yaml", "plan", "", 0.0, actions=[partial, nothing, deleted])
+
+    assert describe(partial) == (
+        "2 files (2.0 kB) to copy, 1 (1.0 kB) to overwrite, 4 unchanged, "
+        "would fail: 1 directory not read: local:/sim/out/private: Permission denied"
+    )
+    assert describe(nothing) == "would fail: not allowed"
+    assert describe(deleted) == "2 paths to delete, would fail: one refused"
+    assert totals_line(totals(run)) == (
+        "Plan: 2 files (2.0 kB) to copy, 1 (1.0 kB) to overwrite, 2 to delete; 4 unchanged; "
+        "3 actions would fail."
+    )

@@ -179,11 +179,11 @@ UNPRIVILEGED = (
 )
 
 
-def run_unprivileged(plan: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`planner run PLAN ARGS...` as a process that file modes restrict, even as root."""
+def planner_unprivileged(command: str, plan: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`planner COMMAND PLAN ARGS...` as a process that file modes restrict, even as root."""
     env = {k: v for k, v in os.environ.items() if k not in ("PLANNER_API_URL", "PLANNER_TOKEN")}
     return subprocess.run(
-        [*UNPRIVILEGED, sys.executable, "-m", "planner", "run", str(plan), *args],
+        [*UNPRIVILEGED, sys.executable, "-m", "planner", command, str(plan), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -192,19 +192,27 @@ def run_unprivileged(plan: Path, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.fixture
-def sim(tmp_path: Path, write_plan: Callable[..., Path]) -> Path:
-    """src/sim with out/private unreadable (mode 000) beside readable files and directories."""
+def unreadable_sim(root: Path) -> Path:
+    """root/src/sim with out/private unreadable (mode 000) beside readable files and
+    directories; returns out/private."""
     for rel in (
         "out/a.txt",
         "out/private/secret.txt",
         "out/private/deep/more.txt",
         "out/pub/b.txt",
     ):
-        path = tmp_path / "src" / "sim" / rel
+        path = root / "src" / "sim" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(rel)
-    (tmp_path / "src" / "sim" / "out" / "private").chmod(0)
+    private = root / "src" / "sim" / "out" / "private"
+    private.chmod(0)
+    return private
+
+
+@pytest.fixture
+def sim(tmp_path: Path, write_plan: Callable[..., Path]) -> Path:
+    """The plan copying an `unreadable_sim` tree (src:sim/ to dst:copy/)."""
+    unreadable_sim(tmp_path)
     return write_plan(SIM_PLAN)
 
 
@@ -214,7 +222,7 @@ def test_an_unreadable_subdirectory_fails_only_itself(
 ) -> None:
     private = tmp_path / "src" / "sim" / "out" / "private"
 
-    first = run_unprivileged(sim)
+    first = planner_unprivileged("run", sim)
 
     assert first.returncode == 1, first.stdout + first.stderr
     assert (
@@ -239,6 +247,20 @@ def test_an_unreadable_subdirectory_fails_only_itself(
     assert raw_tree(tmp_path / "dst" / "copy") == raw_tree(tmp_path / "src" / "sim")
 
 
+def refuse_to_open(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `directory` readable by mode, but have the in-process worker refuse to open it as
+    it would refuse an unprivileged user (root reads any directory)."""
+    directory.chmod(0o755)
+    opened = storage.reopen
+
+    def refusing(fd: int, flags: int) -> int:
+        if confine.fd_path(fd) == str(directory):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return opened(fd, flags)
+
+    monkeypatch.setattr(storage, "reopen", refusing)
+
+
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     """A worker in this process without planner's recursive `list` (runs list level by level)."""
@@ -258,16 +280,7 @@ def test_listing_level_by_level_an_unreadable_subdirectory_fails_only_itself(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     private = tmp_path / "src" / "sim" / "out" / "private"
-    private.chmod(0o755)
-    opened = storage.reopen
-
-    def refusing(fd: int, flags: int) -> int:
-        # root reads any directory: refuse this one as an unprivileged user would be refused
-        if confine.fd_path(fd) == str(private):
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return opened(fd, flags)
-
-    monkeypatch.setattr(storage, "reopen", refusing)
+    refuse_to_open(private, monkeypatch)
 
     result = run_cli("run", sim, "--api-url", plain_worker.url)
 
@@ -329,7 +342,7 @@ def test_an_unreadable_file_and_an_unreadable_directory_are_both_named(
     (out / "locked.txt").write_text("locked")
     (out / "locked.txt").chmod(0)
 
-    first = run_unprivileged(sim)
+    first = planner_unprivileged("run", sim)
 
     assert first.returncode == 1, first.stdout + first.stderr
     assert (
