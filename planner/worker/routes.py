@@ -43,8 +43,14 @@ def endpoint(
 
     @functools.wraps(handler)
     async def run(request: Request) -> Response:
-        if svc.config.request_log is not None:
-            svc.config.request_log.append((request.method, request.url.path))
+        try:
+            return await answer(request)
+        finally:
+            # logged once answered, so a reader of the log knows the request was decided
+            if svc.config.request_log is not None:
+                svc.config.request_log.append((request.method, request.url.path))
+
+    async def answer(request: Request) -> Response:
         spec = svc.faults.spec
         if spec.delay:
             await asyncio.sleep(spec.delay)

@@ -51,7 +51,7 @@ class WorkerConfig:
     max_queued_items: int = DEFAULT_MAX_QUEUED_ITEMS
     retention_seconds: float = 24 * 3600.0
     allow_shutdown: bool = True
-    # a debugging and test hook: (method, path) of every request, in arrival order
+    # a debugging and test hook: (method, path) of every request, once answered
     request_log: list[tuple[str, str]] | None = None
     # off: neither advertise nor honour `?recursive=true` on list, like a worker without
     # planner's extensions (tests of clients that must then list level by level)
