@@ -243,7 +243,7 @@ class Dispatcher:
         by_watcher: dict[OnInFlight, list[int]] = {}
         for future in batch.futures:
             watched = self._watchers.get(future)
-            if watched is not None:
+            if watched is not None and not future.done():
                 by_watcher.setdefault(watched[0], []).append(watched[1])
         share = InFlight(
             finished=min(max(finished / len(batch.items), 0.0), 1.0),
