@@ -83,6 +83,13 @@ def _duration(text: str, option: str) -> float:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final summary.")
 @click.option(
+    "--progress-interval",
+    default="10s",
+    show_default=True,
+    envvar="PLANNER_PROGRESS_INTERVAL",
+    help="Without a terminal, print the progress line at most this often.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Preview only, change nothing (same as `planner plan`)."
 )
 def run(
@@ -100,6 +107,7 @@ def run(
     output_format: str,
     report: Path | None,
     quiet: bool,
+    progress_interval: str,
     dry_run: bool,
 ) -> int:
     """Run PLAN: copy, move, remove, grant and tag as it says, then check.
@@ -122,6 +130,7 @@ def run(
     from planner.runner import embedded
 
     quiet = quiet or global_options().quiet  # `planner -q run` as `planner run -q`
+    interval = _duration(progress_interval, "--progress-interval")
     if report is not None and not os.access(report.parent.resolve(), os.W_OK):
         raise UsageError(
             f"--report {report}: cannot write into {report.parent} (checked before "
@@ -158,6 +167,7 @@ def run(
             report=report,
             quiet=quiet,
             verbose=verbose,
+            interval=interval,
         )
 
 
@@ -169,8 +179,10 @@ def _execute(
     report: Path | None,
     quiet: bool,
     verbose: bool = False,
+    interval: float = 10.0,
 ) -> int:
-    """Run the session, print or write its outputs; the exit code."""
+    """Run the session, print or write its outputs; the exit code (`interval`: at most how
+    often the plain progress line is printed)."""
     from planner.cli.storage_note import StorageNote, uses_any
     from planner.render.junit import write_junit
     from planner.render.run_json import render_run_json
@@ -182,7 +194,9 @@ def _execute(
     stream = sys.stderr if output_format == "json" else sys.stdout
 
     def reporter():  # type: ignore[no-untyped-def]
-        made = make_reporter(stream, quiet=quiet, color=use_color(stream), verbose=verbose)
+        made = make_reporter(
+            stream, quiet=quiet, color=use_color(stream), interval=interval, verbose=verbose
+        )
         if quiet or options.api_url or not uses_any(compiled):
             return made
         return StorageNote(made, stream, storage_note(options.storage))

@@ -50,9 +50,13 @@ class StorageNote:
         nbytes: int = 0,
         total_files: int | None = None,
         total_bytes: int | None = None,
+        in_flight_files: int | None = None,
+        in_flight_bytes: int | None = None,
     ) -> None:
         """As the wrapped reporter."""
-        self.inner.advance(action, files, nbytes, total_files, total_bytes)
+        self.inner.advance(
+            action, files, nbytes, total_files, total_bytes, in_flight_files, in_flight_bytes
+        )
 
     def items_done(self, action: ActionResult, records: Sequence[ItemRecord]) -> None:
         """As the wrapped reporter."""

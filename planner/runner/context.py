@@ -1,5 +1,7 @@
 """What an action needs while it runs: the dispatcher, the engine, its result record, progress
-and journal hooks, and the retry loop that resubmits only transient failures."""
+and journal hooks, and the retry loop that resubmits only transient failures. Progress is exact
+for the items whose outcomes arrived, plus an estimate of how far the batches still running
+are with the others (so a slow batch shows movement before it ends)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from planner.plan.model import Action, RetryPolicy, Storage
-from planner.runner.dispatcher import Dispatcher
+from planner.runner.dispatcher import Dispatcher, InFlight
 from planner.runner.engine import Engine, Item, Outcome
 from planner.runner.results import ActionResult, ItemRecord, ItemState
 
@@ -31,7 +33,9 @@ class ActionContext:
     dispatcher: Dispatcher
     engine: Engine
     on_items: Callable[[list[ItemRecord]], None] = lambda items: None
-    on_progress: Callable[[int, int], None] = lambda files, nbytes: None
+    # (files, bytes) more exactly done (already counted in `result`), then the estimate of the
+    # (files, bytes) done in batches still running, which `result` does not count
+    on_progress: Callable[[int, int, int, int], None] = lambda f, b, in_flight_f, in_flight_b: None
     on_totals: Callable[[int, int], None] = lambda files, nbytes: None  # learnt work ahead
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
@@ -39,6 +43,15 @@ class ActionContext:
     storages: Mapping[str, Storage] = field(default_factory=dict)  # the plan's, for messages
     refused: bool = False  # an item was refused (403): the failure names the role it lacks
     previewing: bool = False  # `planner plan`: nothing is done, so no message says it was
+    # per record (by id) in a batch still running: its estimated (file share, bytes) done
+    _in_flight: dict[int, tuple[float, float]] = field(default_factory=dict, init=False)
+    _in_flight_files: float = field(default=0.0, init=False)
+    _in_flight_bytes: float = field(default=0.0, init=False)
+
+    @property
+    def in_flight(self) -> tuple[int, int]:
+        """The estimated files and bytes done in batches still running (not in `result`)."""
+        return int(self._in_flight_files + 1e-6), int(self._in_flight_bytes)
 
     async def run(
         self,
@@ -63,7 +76,10 @@ class ActionContext:
                 for i in pending:
                     records[i].attempts = attempt
                     records[i].started_at = records[i].started_at or now
-            futures = self.dispatcher.enqueue([items[i] for i in pending])
+            watcher = None
+            if records is not None:
+                watcher = functools.partial(self._moved, [records[i] for i in pending])
+            futures = self.dispatcher.enqueue([items[i] for i in pending], watcher)
             arrivals = _Arrivals()
             for future, i in zip(futures, pending, strict=True):
                 arrivals.watch(future, i)
@@ -91,16 +107,48 @@ class ActionContext:
                             continue
                     landed.append(i)
                 if records is not None:
-                    self._record(records, landed, outcomes)
+                    self._record(records, landed, outcomes, resolved=finished)
             pending = sorted(retry)
             if pending:
                 ceiling = min(policy.max_delay, policy.delay * policy.multiplier ** (attempt - 1))
                 await self.sleep(self.rng.uniform(0.0, ceiling))
         return [o if o is not None else Outcome(ok=False, error="not run") for o in outcomes]
 
-    def _record(
-        self, records: Sequence[ItemRecord], done: list[int], outcomes: Sequence[Outcome | None]
+    def _moved(
+        self, records: Sequence[ItemRecord], indexes: Sequence[int], share: InFlight
     ) -> None:
+        """A batch holding `records[i]` for each index moved: update their estimates."""
+        for i in indexes:
+            record = records[i]
+            nbytes = share.progress * record.size if record.kind in _TRANSFERS else 0.0
+            self._estimate(record, (share.finished, nbytes))
+        self.on_progress(0, 0, *self.in_flight)
+
+    def _estimate(self, record: ItemRecord, estimate: tuple[float, float] | None) -> bool:
+        """Set (None: drop) a record's in-flight estimate; whether it had one."""
+        old = self._in_flight.pop(id(record), None)
+        if estimate is not None:
+            self._in_flight[id(record)] = estimate
+        if old is None and estimate is None:
+            return False
+        new = estimate or (0.0, 0.0)
+        old = old or (0.0, 0.0)
+        self._in_flight_files += new[0] - old[0]
+        self._in_flight_bytes += new[1] - old[1]
+        if not self._in_flight:  # nothing in flight: no float drift survives
+            self._in_flight_files = self._in_flight_bytes = 0.0
+        return True
+
+    def _record(
+        self,
+        records: Sequence[ItemRecord],
+        done: list[int],
+        outcomes: Sequence[Outcome | None],
+        *,
+        resolved: Sequence[int] = (),
+    ) -> None:
+        # the outcomes replace the estimates of every resolved item, landed or to be retried
+        estimated = [self._estimate(records[i], None) for i in resolved]
         now = time.time()
         changed = []
         files = nbytes = 0
@@ -116,10 +164,10 @@ class ActionContext:
                 # bytes count what was transferred: a removed file's size is not (issue 10, item 7)
                 nbytes += record.size if record.kind in _TRANSFERS else 0
             changed.append(record)
-        if files or nbytes:
+        if files or nbytes or any(estimated):
             self.result.files_done += files
             self.result.bytes_done += nbytes
-            self.on_progress(files, nbytes)
+            self.on_progress(files, nbytes, *self.in_flight)
         self.on_items(changed)
 
 

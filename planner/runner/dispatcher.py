@@ -1,7 +1,8 @@
 """Batching and waiting, shared by every running action: items of one kind are gathered into
 requests of up to `batch_size`, at most `concurrency` batches are in flight, and all of them are
 polled together in one request per round (0.1 s doubling to 2 s, full jitter, reset when anything
-moves). The number of requests grows with batches and rounds, not with files."""
+moves). The number of requests grows with batches and rounds, not with files. A caller may watch
+how far the batches holding its items are, between their submission and their outcomes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,20 @@ from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
 _SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
 FORBIDDEN = 403
 _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """How far a batch still running is, as an estimate for each of its items: the share of its
+    items that ended (`finished`) and the worker's own progress of the batch (`progress`, which
+    counts the running items' partial progress too), both 0..1."""
+
+    finished: float
+    progress: float
+
+
+# told which of its items (positions in its `enqueue` call) sit in a batch that moved, and how far
+OnInFlight = Callable[[Sequence[int], InFlight], None]
 
 
 @dataclass
@@ -69,12 +84,18 @@ class Dispatcher:
         self.stats = DispatchStats()
         self.fatal: BaseException | None = None
         self.halted = False
+        # who watches an unresolved future (and its position in that caller's enqueue)
+        self._watchers: dict[asyncio.Future[Outcome], tuple[OnInFlight, int]] = {}
 
-    def enqueue(self, items: Sequence[Item]) -> list[asyncio.Future[Outcome]]:
+    def enqueue(
+        self, items: Sequence[Item], on_in_flight: OnInFlight | None = None
+    ) -> list[asyncio.Future[Outcome]]:
         """Queue items (any kinds); each future resolves with its item's outcome. A batch that
         cannot even be submitted (after the client's own retries) resolves its items as
         transient or permanent failures rather than raising, so each action's retry policy
-        decides."""
+        decides. `on_in_flight` is told, whenever a poll sees a batch move before it ends,
+        which of these items it holds and how far it is (an estimate: which of a batch's items
+        ended is only known with its outcomes)."""
         if self.fatal is not None:
             raise self.fatal
         loop = asyncio.get_running_loop()
@@ -85,8 +106,15 @@ class Dispatcher:
             future: asyncio.Future[Outcome] = loop.create_future()
             self.queues.setdefault(item.kind, []).append((item, future))
             futures.append(future)
+        if on_in_flight is not None:
+            for index, future in enumerate(futures):
+                self._watchers[future] = (on_in_flight, index)
+                future.add_done_callback(self._unwatch)
         self.wakeup.set()
         return futures
+
+    def _unwatch(self, future: asyncio.Future[Outcome]) -> None:
+        self._watchers.pop(future, None)
 
     async def run(self, items: Sequence[Item]) -> list[Outcome]:
         """Run items and return their outcomes in order (see `enqueue`)."""
@@ -192,6 +220,8 @@ class Dispatcher:
             if batch is None:
                 continue
             now = (status.progress, status.progress_current)
+            if now != batch.last and not status.done:
+                self._tell_watchers(batch, status.progress, status.progress_current)
             moved = moved or now != batch.last
             batch.last = now
             if status.done:
@@ -205,6 +235,22 @@ class Dispatcher:
                     await self._finish(batch)
                 moved = True
         return moved
+
+    def _tell_watchers(self, batch: _Batch, progress: float, finished: int) -> None:
+        """Each caller with items in `batch` learns which ones and how far the batch is."""
+        if not self._watchers:
+            return
+        by_watcher: dict[OnInFlight, list[int]] = {}
+        for future in batch.futures:
+            watched = self._watchers.get(future)
+            if watched is not None and not future.done():
+                by_watcher.setdefault(watched[0], []).append(watched[1])
+        share = InFlight(
+            finished=min(max(finished / len(batch.items), 0.0), 1.0),
+            progress=min(max(progress, 0.0), 1.0),
+        )
+        for watcher, indexes in by_watcher.items():
+            watcher(indexes, share)
 
     async def _finish(self, batch: _Batch) -> None:
         try:

@@ -162,8 +162,14 @@ class Executor:
         self.reporter.action_changed(result)
         self.journaling.action(result)
 
-        def progressed(files: int, nbytes: int) -> None:
-            self.reporter.advance(result, files=files, nbytes=nbytes)
+        def progressed(files: int, nbytes: int, in_flight_files: int, in_flight_bytes: int) -> None:
+            self.reporter.advance(
+                result,
+                files=files,
+                nbytes=nbytes,
+                in_flight_files=in_flight_files,
+                in_flight_bytes=in_flight_bytes,
+            )
 
         def totals(files: int, nbytes: int) -> None:
             self.reporter.advance(result, total_files=files, total_bytes=nbytes)

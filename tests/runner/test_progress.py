@@ -12,9 +12,9 @@ from planner.render.run_text import summary_lines
 from planner.runner.progress import (
     PlainReporter,
     QuietReporter,
-    RichReporter,
     make_reporter,
 )
+from planner.runner.progress_bars import RichReporter
 from planner.runner.results import ActionResult, ActionState, RunResult
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")
