@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS metadata (
     key TEXT PRIMARY KEY,
     size INTEGER,
     mtime_ns INTEGER,
+    ctime_ns INTEGER,  -- of the file the checksum was computed from (NULL: never trusted)
     checksum TEXT,
     custom TEXT NOT NULL DEFAULT '{}'
 );
@@ -122,6 +123,7 @@ def open_database(path: Path) -> sqlite3.Connection:
             first = found[0] if found else "failed"
             raise _refused(path, f"is damaged (SQLite's integrity check: {first})")
         conn.executescript(SCHEMA)
+        _migrate(conn)
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
@@ -131,6 +133,14 @@ def open_database(path: Path) -> sqlite3.Connection:
             conn.close()
         raise
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database written by an older worker to the current schema: `metadata.ctime_ns`
+    (rows recorded without it hold NULL, so their checksums are computed again when asked)."""
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(metadata)")}
+    if "ctime_ns" not in columns:
+        conn.execute("ALTER TABLE metadata ADD COLUMN ctime_ns INTEGER")
 
 
 def _check_file(path: Path) -> None:

@@ -7,6 +7,7 @@ Everything here acts relative to directory descriptors that confine.py has alrea
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import errno
 import os
 import random
@@ -15,7 +16,7 @@ import secrets
 import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import xxhash
@@ -47,11 +48,14 @@ _HASHERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_pref
 
 @dataclass(frozen=True)
 class CopyResult:
-    """What a finished copy wrote: size, the preserved source mtime and the XXH64 (seed 0) hex."""
+    """What a finished copy wrote: size, the preserved source mtime and the XXH64 (seed 0) hex;
+    and the destination's ctime once under its final name (None until then), with which the
+    checksum is recorded (metadata.py), not part of what was written."""
 
     size: int
     mtime_ns: int
     checksum: str
+    ctime_ns: int | None = field(default=None, compare=False, kw_only=True)
 
 
 class TempRegistry(Protocol):
@@ -172,9 +176,12 @@ def copy_open_file(
             os.fchmod(dst_fd, stat.S_IMODE(st.st_mode) & KEPT_MODE_BITS)
             if fsync:
                 os.fsync(dst_fd)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            # after the rename, which sets the ctime on most filesystems (ext4, tmpfs, XFS);
+            # through the descriptor, so that it is the ctime of the file this copy wrote
+            result = dataclasses.replace(result, ctime_ns=os.fstat(dst_fd).st_ctime_ns)
         finally:
             os.close(dst_fd)
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         discard_temp(dir_fd, dir_path, tmp, registry)
         raise

@@ -37,7 +37,9 @@ def copy_item(svc: WorkerService, item: Pair) -> ItemFunction:
             on_size=sized,
         )
         ctx.progress(result.size, result.size)
-        svc.metadata.record_later(_key(dst), result.size, result.mtime_ns, result.checksum)
+        svc.metadata.record_later(
+            _key(dst), result.size, result.mtime_ns, result.ctime_ns, result.checksum
+        )
         return Outcome(None, [dst.remote])
 
     return run
@@ -112,7 +114,9 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
         for entry in entries:
             key = base if single_file else _below(sp, entry.name)
             record = known.get(key)
-            checksum = record.checksum_for(entry.size, entry.mtime_ns) if record else None
+            checksum = (
+                record.checksum_for(entry.size, entry.mtime_ns, entry.ctime_ns) if record else None
+            )
             checksum = checksum if svc.config.checksums else None
             out.append(_entry(entry, checksum))
         if recursive:
@@ -171,10 +175,14 @@ def metadata_get_item(svc: WorkerService, paths: list[tuple[str, Place]]) -> Ite
                 "custom": record.custom,
             }
             if info.type == "file" and svc.config.checksums:
-                checksum = record.checksum_for(info.size, info.mtime_ns)
+                checksum = record.checksum_for(info.size, info.mtime_ns, info.ctime_ns)
                 if checksum is None:
                     checksum = svc.storages.checksum(sp.remote, sp.path)
-                    svc.metadata.record_content(key, info.size, info.mtime_ns, checksum)
+                    # `info` is from before the hash: if the file changed meanwhile, its ctime
+                    # is no longer the one recorded, and the record is never trusted
+                    svc.metadata.record_content(
+                        key, info.size, info.mtime_ns, info.ctime_ns, checksum
+                    )
                 fields["checksum"] = checksum
             result[label] = fields
         return Outcome(result)

@@ -1,13 +1,15 @@
-"""Metadata of stored files: system fields (size, mtime, XXH64 checksum, recorded when a copy
-writes the file and trusted only while size and mtime still match) and custom fields (merged by
-metadata:set, a null value removes a key). Keys are resource keys (see acl.resource_key)."""
+"""Metadata of stored files: system fields (size, mtime, ctime, XXH64 checksum, recorded when a
+copy writes the file or metadata:get hashes it, and trusted only while size, mtime and ctime still
+match: any write of the content changes the ctime, and no user can set it back) and custom fields
+(merged by metadata:set, a null value removes a key). Keys are resource keys (see
+acl.resource_key)."""
 
 from __future__ import annotations
 
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from planner.worker.db import StateDB, below_clause
 
@@ -18,14 +20,32 @@ class MetadataRecord:
 
     size: int | None = None
     mtime_ns: int | None = None
+    ctime_ns: int | None = None  # None: recorded by a worker that did not keep it
     checksum: str | None = None
     custom: dict[str, Any] = field(default_factory=dict)
 
-    def checksum_for(self, size: int, mtime_ns: int) -> str | None:
-        """The recorded checksum, if the file has not changed since it was recorded."""
-        if self.checksum and self.size == size and self.mtime_ns == mtime_ns:
+    def checksum_for(self, size: int, mtime_ns: int, ctime_ns: int | None) -> str | None:
+        """The recorded checksum, if the file (as stat gives its size, mtime and ctime now) has
+        not changed since it was recorded. The ctime tells a rewrite in place that kept the
+        size and put the mtime back; a rename changes it too on most filesystems (ext4, tmpfs,
+        XFS), so a moved file is hashed again when next asked."""
+        if (
+            self.checksum
+            and self.ctime_ns is not None
+            and (self.size, self.mtime_ns, self.ctime_ns) == (size, mtime_ns, ctime_ns)
+        ):
             return self.checksum
         return None
+
+
+class Content(NamedTuple):
+    """The system fields of one file as written or hashed (a row of `MetadataStore.record_many`)."""
+
+    key: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int | None
+    checksum: str
 
 
 class MetadataStore:
@@ -33,14 +53,16 @@ class MetadataStore:
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
-        self.pending: list[tuple[str, int, int, str]] = []
+        self.pending: list[Content] = []
         self.lock = threading.Lock()
 
-    def record_later(self, key: str, size: int, mtime_ns: int, checksum: str) -> None:
+    def record_later(
+        self, key: str, size: int, mtime_ns: int, ctime_ns: int | None, checksum: str
+    ) -> None:
         """Queue the system fields of a file just written; `flush` writes them in one batch
         (every read flushes first, so nobody sees stale fields)."""
         with self.lock:
-            self.pending.append((key, size, mtime_ns, checksum))
+            self.pending.append(Content(key, size, mtime_ns, ctime_ns, checksum))
 
     def flush(self) -> None:
         """Write the queued system fields."""
@@ -51,28 +73,27 @@ class MetadataStore:
     def get(self, key: str) -> MetadataRecord:
         self.flush()
         rows = self.db.execute(
-            "SELECT size, mtime_ns, checksum, custom FROM metadata WHERE key = ?", (key,)
+            f"SELECT {_SYSTEM_COLUMNS}, custom FROM metadata WHERE key = ?", (key,)
         )
         if not rows:
             return MetadataRecord()
-        size, mtime_ns, checksum, custom = rows[0]
-        return MetadataRecord(
-            size=size if isinstance(size, int) else None,
-            mtime_ns=mtime_ns if isinstance(mtime_ns, int) else None,
-            checksum=str(checksum) if checksum else None,
-            custom=json.loads(str(custom)),
-        )
+        record = _system_record(rows[0][:4])
+        record.custom = json.loads(str(rows[0][4]))
+        return record
 
-    def record_content(self, key: str, size: int, mtime_ns: int, checksum: str) -> None:
-        """Remember the system fields of a file just written (custom fields are kept)."""
-        self.record_many([(key, size, mtime_ns, checksum)])
+    def record_content(
+        self, key: str, size: int, mtime_ns: int, ctime_ns: int | None, checksum: str
+    ) -> None:
+        """Remember the system fields of a file just written or hashed (custom fields are
+        kept)."""
+        self.record_many([Content(key, size, mtime_ns, ctime_ns, checksum)])
 
-    def record_many(self, rows: list[tuple[str, int, int, str]]) -> None:
+    def record_many(self, rows: list[Content]) -> None:
         """`record_content` for many files in one transaction."""
         self.db.executemany(
-            "INSERT INTO metadata (key, size, mtime_ns, checksum) VALUES (?, ?, ?, ?) "
+            "INSERT INTO metadata (key, size, mtime_ns, ctime_ns, checksum) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
-            "checksum=excluded.checksum",
+            "ctime_ns=excluded.ctime_ns, checksum=excluded.checksum",
             list(rows),
         )
 
@@ -81,7 +102,7 @@ class MetadataStore:
         self.flush()
         clause, params = below_clause("key", key)
         rows = self.db.execute(
-            f"SELECT key, size, mtime_ns, checksum FROM metadata WHERE {clause}", params
+            f"SELECT key, {_SYSTEM_COLUMNS} FROM metadata WHERE {clause}", params
         )
         return _system_records(rows)
 
@@ -94,7 +115,7 @@ class MetadataStore:
             chunk = keys[start : start + _KEYS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))
             rows += self.db.execute(
-                f"SELECT key, size, mtime_ns, checksum FROM metadata WHERE key IN ({marks})",
+                f"SELECT key, {_SYSTEM_COLUMNS} FROM metadata WHERE key IN ({marks})",
                 tuple(chunk),
             )
         return _system_records(rows)
@@ -133,15 +154,20 @@ class MetadataStore:
 
 
 _KEYS_PER_QUERY = 500  # below SQLite's limit on bound parameters
+_SYSTEM_COLUMNS = "size, mtime_ns, ctime_ns, checksum"
+
+
+def _system_record(row: tuple[object, ...]) -> MetadataRecord:
+    """The record of a row of _SYSTEM_COLUMNS."""
+    size, mtime, ctime, checksum = row
+    return MetadataRecord(
+        size=size if isinstance(size, int) else None,
+        mtime_ns=mtime if isinstance(mtime, int) else None,
+        ctime_ns=ctime if isinstance(ctime, int) else None,
+        checksum=str(checksum) if checksum else None,
+    )
 
 
 def _system_records(rows: list[tuple[object, ...]]) -> dict[str, MetadataRecord]:
-    """key -> the system fields of rows `(key, size, mtime_ns, checksum)`."""
-    return {
-        str(k): MetadataRecord(
-            size=size if isinstance(size, int) else None,
-            mtime_ns=mtime if isinstance(mtime, int) else None,
-            checksum=str(checksum) if checksum else None,
-        )
-        for k, size, mtime, checksum in rows
-    }
+    """key -> the record of rows `(key, *_SYSTEM_COLUMNS)`."""
+    return {str(row[0]): _system_record(row[1:]) for row in rows}

@@ -11,7 +11,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from planner.api.names import unescape_name
@@ -45,6 +45,9 @@ class FileInfo:
     size: int
     mtime_ns: int
     is_link: bool = False  # reached through a symbolic link (for `symlinks: skip`)
+    # the inode's change time: tells whether a recorded checksum still holds (metadata.py);
+    # the worker's own, never on the wire, and not part of what the entry is
+    ctime_ns: int | None = field(default=None, compare=False, kw_only=True)
 
     @property
     def mtime(self) -> datetime:
@@ -66,9 +69,9 @@ class Listed:
 def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | None:
     """FileInfo of a followed stat result; None for anything but files and directories."""
     if stat.S_ISDIR(st.st_mode):
-        return FileInfo(name, "dir", 0, st.st_mtime_ns, is_link)
+        return FileInfo(name, "dir", 0, st.st_mtime_ns, is_link, ctime_ns=st.st_ctime_ns)
     if stat.S_ISREG(st.st_mode):
-        return FileInfo(name, "file", st.st_size, st.st_mtime_ns, is_link)
+        return FileInfo(name, "file", st.st_size, st.st_mtime_ns, is_link, ctime_ns=st.st_ctime_ns)
     return None
 
 
@@ -365,7 +368,9 @@ class Storages:
                         if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
                             checksum = fileops.hash_fd(src_fd)  # onto itself: nothing to write
                             fileops.ensure_unchanged(src_fd, st)
-                            return CopyResult(st.st_size, st.st_mtime_ns, checksum)
+                            return CopyResult(
+                                st.st_size, st.st_mtime_ns, checksum, ctime_ns=st.st_ctime_ns
+                            )
                     if on_size is not None:
                         on_size(st.st_size)
                     return fileops.copy_open_file(

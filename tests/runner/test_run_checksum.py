@@ -38,11 +38,13 @@ FILE_PLAN = """
 
 def edit_in_place(path: Path, content: bytes) -> None:
     """Rewrite a file with content of the same size and put its mtime back: what size + mtime
-    cannot see."""
+    cannot see (the ctime does)."""
     st = path.stat()
     assert len(content) == st.st_size
     path.write_bytes(content)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    while path.stat().st_ctime_ns == st.st_ctime_ns:  # a coarse clock: until the kernel shows it
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def xxh64(data: bytes) -> str:
@@ -72,6 +74,35 @@ def test_a_same_size_same_mtime_edit_is_copied_with_checksum_true(
     (item,) = tree["items"]
     assert (item["key"], item["checksum"]) == ("a.txt", xxh64(b"HELLO"))
     assert document["totals"]["files_compared"] == 2
+
+
+def test_an_edit_after_the_worker_recorded_the_sources_checksum_is_copied(
+    tmp_path: Path, first_copy: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    assert run_cli("run", first_copy).code == 0  # copies: the destinations' checksums recorded
+    assert run_cli("run", first_copy).code == 0  # hashes the sources: their checksums recorded
+    edit_in_place(tmp_path / "src" / "a.txt", b"dddd\n")
+
+    code, document = run_json(run_cli, first_copy)
+
+    assert code == 0, document
+    assert tree_bytes(tmp_path / "dst") == {"a.txt": b"dddd\n", "b.txt": b"world"}
+    tree = actions_of(document)["tree"]
+    assert (tree["files_done"], tree["files_unchanged"]) == (1, 1)
+    assert tree["checksums"] == {"a.txt": xxh64(b"dddd\n"), "b.txt": xxh64(b"world")}
+
+
+def test_a_destination_edited_in_place_after_its_copy_is_copied_again(
+    tmp_path: Path, first_copy: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    assert run_cli("run", first_copy).code == 0  # the copy records the destination's checksum
+    edit_in_place(tmp_path / "dst" / "b.txt", b"w0rld")
+
+    code, document = run_json(run_cli, first_copy)
+
+    assert code == 0, document
+    assert tree_bytes(tmp_path / "dst") == {"a.txt": b"hello", "b.txt": b"world"}
+    assert actions_of(document)["tree"]["files_done"] == 1
 
 
 def test_the_run_and_the_preview_say_how_many_files_were_compared_by_checksum(
