@@ -126,7 +126,12 @@ class _Batch:
 
 
 class FakeEngine:
-    """An Engine over a handler, recording every call (see the module docstring)."""
+    """An Engine over a handler, recording every call (see the module docstring).
+
+    `files` is the handler when it is a MemoryFiles (the default); with another handler it is a
+    fresh MemoryFiles that handler may delegate to. `roles` holds the grants made through the
+    permission routes.
+    """
 
     def __init__(
         self,
@@ -307,12 +312,22 @@ class RecordedSleep:
         await asyncio.sleep(0)
 
 
+# a test against the fake takes milliseconds: past this, a dispatcher or an executor that never
+# resolves an item fails its test with TimeoutError instead of hanging the suite
+HANG_LIMIT = 10.0
+
+
 @contextlib.asynccontextmanager
 async def serving(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
-    """The dispatcher's loop running for the duration of the block (as the executor runs it)."""
+    """The dispatcher's loop running for the duration of the block (as the executor runs it).
+
+    Raises:
+        TimeoutError: the block has not ended after HANG_LIMIT seconds.
+    """
     task = asyncio.create_task(dispatcher.serve())
     try:
-        yield dispatcher
+        async with asyncio.timeout(HANG_LIMIT):
+            yield dispatcher
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -337,7 +352,11 @@ async def execute(
     journaling: Journaling | None = None,
 ) -> RunResult:
     """Run a compiled plan against `engine` with the real Executor: no jitter (the dispatcher
-    never waits), sleeps recorded in `sleep` instead of slept."""
+    never waits), sleeps recorded in `sleep` instead of slept.
+
+    Raises:
+        TimeoutError: the run has not ended after HANG_LIMIT seconds.
+    """
     plan = compiled.plan
     actions = [ActionResult(id=a.id, kind=a.kind) for a in compiled.actions_in_order()]
     run = RunResult("test", plan.file, plan.name, plan.digest, 0.0, actions=actions)
@@ -351,4 +370,5 @@ async def execute(
         sleep=sleep or RecordedSleep(),
         rng=FixedJitter(0.0),
     )
-    return await executor.execute()
+    async with asyncio.timeout(HANG_LIMIT):
+        return await executor.execute()
