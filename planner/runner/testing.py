@@ -57,6 +57,7 @@ __all__ = [
     "RecordedSleep",
     "compile_yaml",
     "execute",
+    "roles_needed",
     "serving",
 ]
 
@@ -99,7 +100,8 @@ class Call:
     handles: tuple[str, ...] = ()  # poll, outcomes, cancel
     refused: tuple[int, ...] = ()  # submit: the indexes of the items refused with a 403
     grants: tuple[RoleGrant, ...] = ()  # grant, revoke
-    needs: tuple[tuple[Target, str], ...] = ()  # may; grants: the resource asked about
+    needs: tuple[tuple[Target, str], ...] = ()  # may
+    resource: Target | None = None  # grants
 
 
 def _mutates(call: Call) -> bool:
@@ -234,7 +236,7 @@ class FakeEngine:
             self._batch(handle).cancelled = True
 
     async def grants(self, resource: Target) -> list[RoleGrant]:
-        self.calls.append(Call("grants", needs=((resource, "reader"),)))
+        self.calls.append(Call("grants", resource=resource))
         return [g for g in self.roles if g.resource == resource]
 
     async def grant(self, grants: Sequence[RoleGrant]) -> None:
