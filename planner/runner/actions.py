@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from planner.errors import AuthError
 from planner.plan.model import (
-    Action,
     CheckAction,
     CopyAction,
     DirectoryAction,
@@ -60,6 +59,11 @@ def _join(base: Target, rel: str) -> Target:
     return Target(base.remote, f"{base.path}/{rel}")
 
 
+class UnknownActionError(Exception):
+    """An action of a kind no handler is registered for: a bug, since a plan's validation admits
+    only the kinds of `HANDLERS`."""
+
+
 async def run_action(ctx: ActionContext) -> None:
     """Run one action; raises ActionFailedError when it cannot succeed (a refusal names the
     role the action needs, see explain.py)."""
@@ -76,22 +80,12 @@ async def run_action(ctx: ActionContext) -> None:
 
 
 async def _dispatch(ctx: ActionContext) -> None:
-    action: Action = ctx.action
-    if isinstance(action, DirectoryAction):
-        await _directory(ctx, action)
-    elif isinstance(action, CopyAction):
-        await _copy(ctx, action)
-    elif isinstance(action, MoveAction):
-        await _move(ctx, action)
-    elif isinstance(action, RemovalAction):
-        await _removal(ctx, action)
-    elif isinstance(action, PermissionAction):
-        await _permission(ctx, action)
-    elif isinstance(action, MetadataAction):
-        await _metadata(ctx, action)
-    else:
-        assert isinstance(action, CheckAction)
-        await _check(ctx, action)
+    kind = ctx.action.kind
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        known = ", ".join(sorted(HANDLERS))
+        raise UnknownActionError(f"no handler for actions of kind {kind!r} (known: {known})")
+    await handler(ctx, ctx.action)
 
 
 async def _one(ctx: ActionContext, item: Item, what: str) -> Outcome:
@@ -580,3 +574,17 @@ def _raise_on_failure(outcomes: list[Outcome]) -> None:
 def mark_items(records: list[ItemRecord], state: ItemState) -> None:
     for record in records:
         record.state = state
+
+
+# What each kind of action does, by the action's `kind` (one entry per class of plan/model.py's
+# `Action`): adding a kind of action is one handler and one line here.
+ActionHandler = Callable[[ActionContext, Any], Awaitable[None]]
+HANDLERS: Mapping[str, ActionHandler] = {
+    "directory": _directory,
+    "copy": _copy,
+    "move": _move,
+    "removal": _removal,
+    "permission": _permission,
+    "metadata": _metadata,
+    "check": _check,
+}

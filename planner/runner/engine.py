@@ -1,6 +1,7 @@
 """The small interface the runner drives: submit items, poll, fetch per-item outcomes, cancel,
 and the permission routes. The Data Transfer API client is the first engine (api_engine.py);
-another transfer engine (rclone's remote control, say) is one more module implementing this."""
+another transfer engine (rclone's remote control, say) is one more module implementing this.
+Tests run the runner without a server against the in-memory fake of testing.py."""
 
 from __future__ import annotations
 
