@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 
 from planner.worker import confine, storage
-from tests.conftest import EXAMPLES, CliResult, WorkerHandle, start_worker
-from tests.runner.test_run_basics import actions_of, copied_keys, run_json
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import EXAMPLES, CliResult, actions_of, copied_keys, run_json
+from tests.helpers.workers import WorkerHandle, start_worker
 
 Q = "\u201b"  # the escaping quote of names that are not valid UTF-8 (docs/api.md)
 TREE_PLAN = """
@@ -247,7 +245,7 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_listing_level_by_level_an_unreadable_subdirectory_fails_only_itself(
@@ -259,7 +257,7 @@ def test_listing_level_by_level_an_unreadable_subdirectory_fails_only_itself(
 ) -> None:
     private = tmp_path / "src" / "sim" / "out" / "private"
     private.chmod(0o755)
-    opened = storage.reopen
+    opened = confine.reopen  # what storage.reopen is
 
     def refusing(fd: int, flags: int) -> int:
         # root reads any directory: refuse this one as an unprivileged user would be refused
