@@ -1,29 +1,60 @@
-"""Shared fixtures: plan files under tmp_path and the real CLI in-process."""
+"""Shared fixtures: a clean environment, plan files under tmp_path, the real CLI in-process and
+a real embedded worker. Shared code that is not a fixture lives in `tests/helpers/`."""
 
 from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from planner.cli.main import main
+from tests.helpers.cli import CliResult
+from tests.helpers.workers import WorkerHandle, running_worker
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "examples"
-ONE_ERROR = "Found 1 error in 1 of 1 plan."  # the summary line of one invalid plan
+# Variables that change what planner, the libraries it drives (rich, click, httpx) or the
+# official client do. None of them may leak from the developer's shell into a test; a test that
+# needs one sets it with monkeypatch.
+SCRUBBED_PREFIXES = ("PLANNER_", "_PLANNER_", "ANSYS_DT_")
+SCRUBBED_NAMES = {
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "COLUMNS",
+    "LINES",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "SSLKEYLOGFILE",
+}
 
 
-@dataclass
-class CliResult:
-    """What one CLI invocation returned and printed."""
+def scrubbed(name: str) -> bool:
+    """Whether the test run removes the environment variable `name`."""
+    return name.startswith(SCRUBBED_PREFIXES) or name.upper() in SCRUBBED_NAMES
 
-    code: int
-    stdout: str
-    stderr: str
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_environ() -> Iterator[None]:
+    """Run the whole session, module-scoped workers and subprocesses included, without the
+    variables `scrubbed` names (a PLANNER_API_URL or token exported in the developer's shell
+    must not redirect test runs); restored afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if scrubbed(n)]:
+            patch.delenv(name)
+        yield
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (`pytest.mark.anyio`) run on asyncio, the event loop planner uses."""
+    return "asyncio"
 
 
 @pytest.fixture
@@ -52,52 +83,11 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     return run
 
 
-@dataclass
-class WorkerHandle:
-    """A running embedded worker: its API URL, token, storage roots and configuration."""
-
-    url: str
-    token: str
-    state_dir: Path
-    roots: dict[str, Path]
-    config: object
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def start_worker(tmp_path: Path, **options: object) -> tuple[object, WorkerHandle]:
-    """Start a real worker on 127.0.0.1 with a free port, storages under tmp_path (`roots`, a
-    dict of remote name to directory, replaces the default `data`)."""
-    from planner.worker.auth import Authenticator
-    from planner.worker.serve import EmbeddedWorker
-    from planner.worker.service import WorkerConfig
-
-    token = str(options.pop("token", "test-token-0123456789"))
-    state_dir = tmp_path / "worker-state"
-    roots = options.pop("roots", None) or {"data": tmp_path / "data"}
-    assert isinstance(roots, dict)
-    for root in roots.values():
-        root.mkdir(parents=True, exist_ok=True)
-    authenticator = options.pop("authenticator", None) or Authenticator.single_token(token)
-    config = WorkerConfig(
-        state_dir=state_dir, remotes=roots, authenticator=authenticator, **options
-    )  # type: ignore[arg-type]
-    embedded = EmbeddedWorker(config)
-    url = embedded.start()
-    all_roots = {"any": state_dir / "storage", **roots}
-    return embedded, WorkerHandle(url, token, state_dir, all_roots, config)
-
-
 @pytest.fixture
-def worker(tmp_path: Path):  # type: ignore[no-untyped-def]
+def worker(tmp_path: Path) -> Iterator[WorkerHandle]:
     """A real embedded worker (single token, admin caller), stopped after the test."""
-    embedded, handle = start_worker(tmp_path)
-    try:
+    with running_worker(tmp_path) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -108,25 +98,3 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def no_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An API URL or token exported in the developer's shell must not redirect test runs."""
-    monkeypatch.delenv("PLANNER_API_URL", raising=False)
-    monkeypatch.delenv("PLANNER_TOKEN", raising=False)
-
-
-def tree_contents(top: Path) -> dict[str, bytes | str | None]:
-    """Everything below `top`, links not followed: file bytes, link targets, None for
-    directories (to compare a tree before and after)."""
-    found: dict[str, bytes | str | None] = {}
-    for path in sorted(top.rglob("*")):
-        key = str(path.relative_to(top))
-        if path.is_symlink():
-            found[key] = os.readlink(path)
-        elif path.is_dir():
-            found[key] = None
-        else:
-            found[key] = path.read_bytes()
-    return found

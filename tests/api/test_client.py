@@ -21,6 +21,7 @@ from planner.errors import (
     PermanentApiError,
     TransientApiError,
 )
+from tests.helpers.clock import FakeTime
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +38,6 @@ EXTENSIONS = [
 ]
 
 Answer = Callable[[httpx.Request], httpx.Response]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def reply(status: int = 200, body: Any = None, headers: dict[str, str] | None = None) -> Answer:
@@ -104,21 +100,6 @@ class FakeWorker:
 
     def sent(self, method: str, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if (r.method, r.url.path) == (method, "/api/v1" + path)]
-
-
-class FakeTime:
-    """An injected clock and sleep: sleeping records the delay and advances the clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class CeilingRandom(random.Random):
@@ -304,7 +285,7 @@ async def test_each_route_sends_its_method_path_query_and_body(
     worker.on(route.method, route.path, route.answer)
     assert await route.call(api) == route.result
     request = worker.sent(route.method, route.path)[-1]
-    assert request.url.query.decode() == str(httpx.QueryParams(route.query))
+    assert request.url.query.decode() == str(httpx.QueryParams(tuple(route.query)))
     assert request.url.params.multi_items() == route.query
     if route.body is None:
         assert request.content == b""

@@ -13,35 +13,18 @@ from planner.api.client import ApiClient
 from planner.api.wire import Operation, SrcDst, StoragePath
 from planner.errors import AuthError, PermanentApiError
 from planner.worker.faults import FaultSpec
-from tests.conftest import start_worker
-
-
-class FakeTime:
-    """A clock that only moves when the client sleeps; each sleep also yields for real, briefly,
-    so the worker (on its own thread) makes progress."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0.002)
+from tests.helpers.clock import FakeTime
+from tests.helpers.workers import running_worker, start_worker
 
 
 @pytest.fixture
 def faulty_worker(tmp_path):
-    embedded, handle = start_worker(tmp_path, faults=FaultSpec(http=0.5, seed=3))
-    yield handle
-    embedded.stop()
+    with running_worker(tmp_path, faults=FaultSpec(http=0.5, seed=3)) as handle:
+        yield handle
 
 
 def test_injected_503s_are_retried_until_success(faulty_worker) -> None:
-    fake = FakeTime()
+    fake = FakeTime(start=0.0, real_pause=0.002)
 
     async def scenario() -> list[int]:
         async with ApiClient(
@@ -59,7 +42,7 @@ def test_injected_503s_are_retried_until_success(faulty_worker) -> None:
 
 
 def test_permanent_errors_raise_typed_errors_at_once(worker) -> None:
-    fake = FakeTime()
+    fake = FakeTime(start=0.0, real_pause=0.002)
 
     async def scenario() -> None:
         async with ApiClient(
@@ -85,7 +68,7 @@ def test_wait_for_backs_off_while_nothing_changes_and_resets_on_progress(tmp_pat
     try:
         for n in range(6):
             (worker.roots["data"] / f"big{n}.bin").write_bytes(os.urandom(1 << 25))
-        fake = FakeTime()
+        fake = FakeTime(start=0.0, real_pause=0.002)
         seed = 11
         rounds: list[list[tuple[str, float, int]]] = []
 

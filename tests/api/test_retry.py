@@ -9,37 +9,23 @@ import pytest
 from planner.api.retry import (
     MAX_RETRY_AFTER,
     Backoff,
-    RetryLaterError,
     error_for_status,
     is_transient_status,
     parse_retry_after,
     retry_call,
 )
-from planner.errors import ApiError, AuthError, PermanentApiError, TransientApiError
+from planner.errors import (
+    ApiError,
+    AuthError,
+    PermanentApiError,
+    RetryLaterError,
+    TransientApiError,
+)
+from tests.helpers.clock import FakeTime
 
 pytestmark = pytest.mark.anyio
 
 CEILINGS = [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class FakeTime:
-    """An injected clock and sleep: sleeping records the delay and advances the clock."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Script:
@@ -145,14 +131,14 @@ def test_error_for_status_keeps_a_retry_after_on_transient_answers_only() -> Non
 
 
 async def test_retry_call_returns_at_once_without_sleeping() -> None:
-    time, fn = FakeTime(), Script()
+    time, fn = FakeTime(start=100.0), Script()
     backoff = Backoff(rng=random.Random(3))
     result = await retry_call(fn, attempts=5, backoff=backoff, sleep=time.sleep, clock=time.clock)
     assert (result, fn.calls, time.sleeps) == ("ok", 1, [])
 
 
 async def test_retry_call_retries_transient_errors_with_growing_ceilings() -> None:
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     fn = Script(*(TransientApiError("busy", 503) for _ in range(4)))
     backoff = Backoff(rng=random.Random(3))
     result = await retry_call(fn, attempts=5, backoff=backoff, sleep=time.sleep, clock=time.clock)
@@ -162,7 +148,7 @@ async def test_retry_call_retries_transient_errors_with_growing_ceilings() -> No
 
 
 async def test_retry_call_raises_the_last_transient_error_when_attempts_run_out() -> None:
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     fn = Script(TransientApiError("first", 503), TransientApiError("last", 502))
     with pytest.raises(TransientApiError, match="last"):
         await retry_call(
@@ -179,7 +165,7 @@ async def test_retry_call_raises_the_last_transient_error_when_attempts_run_out(
     "error", [PermanentApiError("nope", 404), AuthError("who", 401)], ids=["404", "401"]
 )
 async def test_retry_call_does_not_retry_other_errors(error: ApiError) -> None:
-    time, fn = FakeTime(), Script(error)
+    time, fn = FakeTime(start=100.0), Script(error)
     with pytest.raises(type(error)):
         await retry_call(
             fn,
@@ -192,7 +178,7 @@ async def test_retry_call_does_not_retry_other_errors(error: ApiError) -> None:
 
 
 async def test_retry_call_waits_at_least_the_retry_after() -> None:
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     fn = Script(RetryLaterError("slow down", 429, retry_after=7.5))
     backoff = Backoff(rng=random.Random(3))
     assert await retry_call(fn, attempts=3, backoff=backoff, sleep=time.sleep, clock=time.clock)
@@ -200,7 +186,7 @@ async def test_retry_call_waits_at_least_the_retry_after() -> None:
 
 
 async def test_retry_call_stops_when_the_next_sleep_would_pass_max_elapsed() -> None:
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     fn = Script(*(RetryLaterError("later", 503, retry_after=4.0) for _ in range(5)))
     with pytest.raises(RetryLaterError):
         await retry_call(
@@ -216,7 +202,7 @@ async def test_retry_call_stops_when_the_next_sleep_would_pass_max_elapsed() -> 
 
 
 async def test_retry_call_needs_at_least_one_attempt() -> None:
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     with pytest.raises(ValueError, match="attempts must be at least 1"):
         await retry_call(
             Script(), attempts=0, backoff=Backoff(), sleep=time.sleep, clock=time.clock

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from planner.cli.main import cli
-from tests.conftest import EXAMPLES, CliResult
+from tests.helpers.cli import EXAMPLES, CliResult
 
 REPO = EXAMPLES.parent
 RECIPES = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.helpers.cli import CliResult
 
 VENV_BIN = Path(sys.executable).parent  # where the `planner` console script is installed
 

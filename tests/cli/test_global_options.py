@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.helpers.cli import CliResult
 
 VALID = """
 version: 1
@@ -108,7 +108,6 @@ def test_verbose_after_the_command_prints_the_traceback_of_an_internal_error(
     assert verbose.stderr.endswith("RuntimeError: boom\n")
 
 
-@pytest.mark.usefixtures("no_api_from_the_environment")
 @pytest.mark.parametrize("args", [["-q", "run", "{plan}"], ["run", "{plan}", "-q"]])
 def test_quiet_run_prints_only_the_summary(
     args: list[str], write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CliResult
-from tests.worker.test_api_isolation import TOKENS, Team, team_worker
-from tests.worker.test_api_routes import sp, submit, wait_all
+from tests.helpers.cli import CliResult
+from tests.helpers.worker_api import sp, submit, wait_all
+from tests.helpers.workers import TOKENS, Team, team_worker
 
 
 def _submit_copy(worker, tmp_path) -> str:

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult
 
 PLAN = "version: 1\nstorages:\n  s: {remote: local}\n"
 

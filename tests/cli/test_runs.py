@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, CliResult
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import EXAMPLES, CliResult
 
 
 @pytest.fixture

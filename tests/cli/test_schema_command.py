@@ -8,7 +8,7 @@ import sys
 
 from jsonschema import Draft202012Validator
 
-from tests.conftest import REPO
+from tests.helpers.cli import REPO
 
 SCHEMA_FILE = REPO / "schemas" / "plan.schema.json"
 

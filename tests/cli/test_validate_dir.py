@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.helpers.cli import CliResult
 
 VALID = """
 version: 1

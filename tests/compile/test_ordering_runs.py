@@ -10,12 +10,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import EXAMPLES, CliResult
-from tests.runner.test_run_basics import make_tree, run_json, tree_bytes
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import EXAMPLES, CliResult, run_json
+from tests.helpers.trees import make_tree, tree_bytes
 
 Run = Callable[..., CliResult]
 Write = Callable[..., Path]

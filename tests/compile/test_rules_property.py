@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import yaml
@@ -16,6 +17,7 @@ from planner.compile import compile_plan
 from planner.errors import PlanError
 from planner.plan.load import plan_from_source
 from planner.plan.model import Action
+from planner.plan.paths import PlanPath
 from planner.plan.source import parse_source
 
 STORAGES = {
@@ -24,6 +26,7 @@ STORAGES = {
     "c": {"remote": "local", "root": "/data"},
 }
 SEGMENTS = ["x", "y", "z"]
+Place = tuple[str, tuple[str, ...]]  # (remote, path segments)
 
 rel_paths = st.lists(st.sampled_from(SEGMENTS), min_size=0, max_size=3).map("/".join)
 storage = st.sampled_from(sorted(STORAGES))
@@ -77,10 +80,10 @@ def _into_itself(section: str, body: dict[str, object]) -> bool:
 
 
 def _build(entries: list[tuple[str, dict[str, object]]]) -> str:
-    doc: dict[str, object] = {"version": 1, "storages": STORAGES}
+    doc: dict[str, Any] = {"version": 1, "storages": STORAGES}
     kept = [(section, body) for section, body in entries if not _into_itself(section, body)]
     for n, (section, body) in enumerate(kept):
-        doc.setdefault(section, []).append({"id": f"a{n}", **body})  # type: ignore[union-attr]
+        doc.setdefault(section, []).append({"id": f"a{n}", **body})
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -98,17 +101,17 @@ def _oracle(actions: list[Action]) -> dict[tuple[str, str], set[str]]:
     docs/plan-reference.md (issue 10: absent checks after removals and moves, clean before
     write, prune after write)."""
 
-    def key(path):  # type: ignore[no-untyped-def]
+    def key(path: PlanPath) -> Place:
         return path.remote, tuple(s for s in path.path.split("/") if s)
 
-    reads: dict[str, list] = {}  # reads and `exists:` checks
-    absents: dict[str, list] = {}  # `absent:` checks
-    writes: dict[str, list] = {}
+    reads: dict[str, list[Place]] = {}  # reads and `exists:` checks
+    absents: dict[str, list[Place]] = {}  # `absent:` checks
+    writes: dict[str, list[tuple[str, Place]]] = {}
     for a in actions:
         reads[a.id], absents[a.id], writes[a.id] = [], [], []
         if a.kind == "directory":
             writes[a.id].append(("mkdir", key(a.path)))
-        elif a.kind in ("copy", "move"):
+        elif a.kind == "copy" or a.kind == "move":
             reads[a.id].append(key(a.src))
             writes[a.id].append(("write", key(a.dst)))
         elif a.kind == "check" and a.expect == "absent":
@@ -169,15 +172,15 @@ def _oracle(actions: list[Action]) -> dict[tuple[str, str], set[str]]:
                     if tr == src_remote and _at_or_below(t, src):
                         add(b.id, a.id, "move-before-absent")
     # a read that a write produces after a removal cleaned its place reads the new content
-    for (r, x), rules in list(edges.items()):
+    for (reader, remover), rules in list(edges.items()):
         if "access-before-removal" in rules and any(
-            "clean-before-write" in edges.get((x, w), set())
-            and "write-before-read" in edges.get((w, r), set())
-            for w in (a.id for a in actions)
+            "clean-before-write" in edges.get((remover, writer), set())
+            and "write-before-read" in edges.get((writer, reader), set())
+            for writer in (a.id for a in actions)
         ):
             rules.discard("access-before-removal")
             if not rules:
-                del edges[r, x]
+                del edges[reader, remover]
     return edges
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ONE_ERROR
-from tests.runner.test_run_basics import make_tree, tree_bytes
+from tests.helpers.cli import ONE_ERROR
+from tests.helpers.trees import make_tree, tree_bytes
 
 HEADER = """\
 version: 1
@@ -88,7 +88,6 @@ def test_copies_beside_the_source_are_fine(write_plan, run_cli) -> None:
     assert result.code == 0, result.stdout
 
 
-@pytest.mark.usefixtures("no_api_from_the_environment")
 def test_excluded_destination_is_allowed_and_runs_idempotently(
     tmp_path: Path, write_plan, run_cli
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import ONE_ERROR
+from tests.helpers.cli import ONE_ERROR
 
 
 def test_unknown_key_points_at_the_key_and_suggests_the_closest(write_plan, run_cli) -> None:

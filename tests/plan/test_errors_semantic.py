@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import ONE_ERROR
+from tests.helpers.cli import ONE_ERROR
 
 
 def test_undeclared_storage_suggests_or_lists_the_declared_ones(write_plan, run_cli) -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import ONE_ERROR
+from tests.helpers.cli import ONE_ERROR
 
 ENV_NAME = "PLANNER_TEST_SURELY_UNSET"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import ONE_ERROR
+from tests.helpers.cli import ONE_ERROR
 
 
 def test_yaml_syntax_error_points_at_the_offending_token(write_plan, run_cli) -> None:

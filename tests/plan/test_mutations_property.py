@@ -14,7 +14,7 @@ from planner.compile import compile_plan
 from planner.errors import PlanError
 from planner.plan.load import plan_from_source
 from planner.plan.source import parse_source
-from tests.conftest import EXAMPLES
+from tests.helpers.cli import EXAMPLES
 
 VALID = (EXAMPLES / "full" / "plan.yaml").read_text(encoding="utf-8")
 DATA = yaml.safe_load(VALID)

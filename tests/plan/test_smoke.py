@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.helpers.cli import EXAMPLES
 
 PLANS = sorted(EXAMPLES.glob("*/plan.yaml"))
 

@@ -10,6 +10,7 @@ import asyncio
 import io
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 from planner.plan.model import RemovalAction, RetryPolicy
 from planner.runner.context import ActionContext
@@ -55,11 +56,14 @@ async def _no_sleep(_: float) -> None:
     await asyncio.sleep(0)
 
 
+T = TypeVar("T")
+
+
 def _item(name: str) -> Item:
     return Item(ItemKind.EXISTS, Target("r", name))  # a kind whose outcomes are fetched
 
 
-async def _serve(dispatcher: Dispatcher, work: asyncio.Future[object]) -> object:
+async def _serve(dispatcher: Dispatcher, work: asyncio.Future[T]) -> T:
     serving = asyncio.ensure_future(dispatcher.serve())
     try:
         return await work
@@ -110,7 +114,7 @@ def _records(sizes: Sequence[int]) -> list[ItemRecord]:
 def _run_in(ctx: ActionContext, records: list[ItemRecord]) -> list[Outcome]:
     async def scenario() -> list[Outcome]:
         work = asyncio.ensure_future(ctx.run([_item(r.key) for r in records], records=records))
-        return await _serve(ctx.dispatcher, work)  # type: ignore[return-value]
+        return await _serve(ctx.dispatcher, work)
 
     return asyncio.run(scenario())
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from planner.runner.levels import MAX_LEVELS, TooDeepError, walk_levels
+from planner.runner.levels import MAX_LEVELS, ListLevel, TooDeepError, walk_levels
 
 Tree = dict[str, list[dict[str, Any]] | None]
 
 
-def lister(tree: Tree, calls: list[list[str]]):  # type: ignore[no-untyped-def]
+def lister(tree: Tree, calls: list[list[str]]) -> ListLevel:
     async def list_level(level: Sequence[str]) -> list[list[dict[str, Any]] | None]:
         calls.append(list(level))
         return [tree.get(rel) for rel in level]
@@ -51,8 +51,3 @@ async def test_a_missing_top_is_none_and_a_loop_is_too_deep() -> None:
     with pytest.raises(TooDeepError, match="symlink loop"):
         await walk_levels(loop)
     assert len(calls) == MAX_LEVELS + 1
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

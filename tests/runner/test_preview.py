@@ -4,19 +4,18 @@ varied trees; actions reading what earlier actions write are predicted, not repo
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from planner.worker.auth import Authenticator
-from tests.conftest import CliResult, start_worker
-from tests.runner.test_run_basics import actions_of, run_json, tree_stats
+from tests.helpers.cli import CliResult, actions_of, preview_json, run_json
+from tests.helpers.trees import tree_stats
+from tests.helpers.workers import start_worker
 
 READ_ROUTES = {
     ("GET", "/api/v1/"),
@@ -58,9 +57,6 @@ PLAN = """
     checks:
       - {id: arrived, exists: "dst:second"}
 """
-
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 def route(method: str, path: str) -> tuple[str, str]:
@@ -107,12 +103,6 @@ def varied_trees(root: Path, seed: int) -> None:
     for i in range(rng.randint(0, 4)):
         (junk / f"j{i}.tmp").write_text("junk")
     (junk / "keep.txt").write_text("keep")
-
-
-def preview_json(run_cli: Callable[..., CliResult], plan: Path, *args: str) -> tuple[int, Any]:
-    result = run_cli("plan", plan, "--format", "json", *args)
-    assert result.stdout.strip(), f"no JSON (exit {result.code}): {result.stderr}"
-    return result.code, json.loads(result.stdout)
 
 
 def everything(root: Path) -> dict[str, tuple[int, int] | None]:
@@ -196,7 +186,7 @@ def test_the_preview_sends_only_read_requests_and_changes_nothing(
         assert result.code == 0, result.stdout + result.stderr
         assert {route(method, path) for method, path in log} - READ_ROUTES
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_what_earlier_actions_create_is_predicted_not_missing(
@@ -380,4 +370,4 @@ def test_a_write_the_caller_may_not_make_is_predicted_to_fail(
             "share": "~",
         }
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()

@@ -13,18 +13,15 @@ from typing import Any
 import pytest
 
 from planner.render.run_text import count, human_size
-from tests.conftest import CliResult, WorkerHandle, start_worker
-from tests.runner.test_preview import preview_json
-from tests.runner.test_run_basics import actions_of, copied_keys, run_json
-from tests.runner.test_run_trees import (
+from tests.helpers.cli import CliResult, actions_of, copied_keys, preview_json, run_json
+from tests.helpers.unreadable import (
     SIM_PLAN,
     planner_unprivileged,
     raw_tree,
     refuse_to_open,
     unreadable_sim,
 )
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.workers import WorkerHandle, start_worker
 
 READABLE = {"out/a.txt", "out/pub/b.txt"}  # the files of `unreadable_sim` outside out/private
 
@@ -97,7 +94,7 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_listing_level_by_level_the_preview_counts_what_the_run_copies_around_the_unreadable(

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from planner.worker.faults import FaultSpec
-from tests.conftest import CliResult, WorkerHandle, start_worker
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult
+from tests.helpers.workers import WorkerHandle, start_worker
 
 FILES = 6
 SIZE = 1_000
@@ -44,7 +43,7 @@ def slow_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_the_progress_line_advances_during_a_slow_batch_and_ends_exact(

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult, WorkerHandle
-from tests.runner.test_run_basics import actions_of, run_json
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult, actions_of, run_json
+from tests.helpers.workers import WorkerHandle
 
 PLAN = """
     version: 1

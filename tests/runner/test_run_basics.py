@@ -4,80 +4,18 @@ changed file copied alone, and the order the compiler infers observed while runn
 
 from __future__ import annotations
 
-import json
 import random
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, CliResult
-
-TEMP_NAME = re.compile(r"^\..*\.planner-tmp-[0-9a-f]+$", re.DOTALL)
-
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import EXAMPLES, CliResult, actions_of, copied_keys, run_json
+from tests.helpers.trees import make_tree, tree_bytes, tree_stats
 
 
-# -- helpers (also used by the other test_run_* modules) ---------------------------------------
-def make_tree(root: Path, files: dict[str, bytes]) -> dict[str, bytes]:
-    """Write `files` ({"a/b.bin": content}) below root; returns them."""
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return files
-
-
-def temp_files(root: Path) -> list[Path]:
-    """Temporary copies the worker left (`.<name>.planner-tmp-<hex>`) below root."""
-    return sorted(p for p in root.rglob("*") if TEMP_NAME.match(p.name))
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every regular file below root (temporary copies aside): relative path -> content."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file() and not TEMP_NAME.match(p.name)
-    }
-
-
-def tree_stats(root: Path) -> dict[str, tuple[int, int, int]]:
-    """Every regular file below root: relative path -> (inode, mtime_ns, ctime_ns)."""
-    out = {}
-    for p in root.rglob("*"):
-        if p.is_file():
-            st = p.stat()
-            out[p.relative_to(root).as_posix()] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-    return out
-
-
-def run_json(run_cli: Callable[..., CliResult], plan: Path, *args: str) -> tuple[int, Any]:
-    """`planner run PLAN --format json ARGS...` in-process: exit code and the parsed document."""
-    result = run_cli("run", plan, "--format", "json", *args)
-    assert result.stdout.strip(), f"no JSON on stdout (exit {result.code}): {result.stderr}"
-    document = json.loads(result.stdout)
-    assert document["format_version"] == 1
-    assert document["exit_code"] == result.code
-    return result.code, document
-
-
-def actions_of(document: Any) -> dict[str, Any]:
-    return {a["id"]: a for a in document["actions"]}
-
-
-def copied_keys(document: Any, action_id: str) -> set[str]:
-    return {
-        i["key"]
-        for i in actions_of(document)[action_id]["items"]
-        if i["kind"] == "copy" and i["state"] == "succeeded"
-    }
-
-
+# -- helpers of this module --------------------------------------------------------------------
 def parents_of(paths: Iterable[str]) -> set[str]:
     out = set()
     for rel in paths:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from tests.conftest import CliResult, WorkerHandle, start_worker
-from tests.runner.test_run_basics import actions_of, make_tree, run_json, tree_bytes
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult, actions_of, run_json
+from tests.helpers.trees import make_tree, tree_bytes
+from tests.helpers.workers import WorkerHandle, start_worker
 
 PLAN = """
     version: 1
@@ -154,7 +153,7 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 @pytest.fixture
@@ -165,7 +164,7 @@ def unhashing_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_a_worker_without_recursive_listing_hashes_what_its_listings_lack(

@@ -13,20 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult
-from tests.runner.test_run_basics import (
-    actions_of,
-    copied_keys,
-    make_tree,
-    run_json,
-    temp_files,
-    tree_bytes,
-)
-from tests.runner.test_run_resume import processes_mentioning
-from tests.worker.test_api_security import WorkerProcess
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
-
+from tests.helpers.cli import CliResult, actions_of, copied_keys, run_json
+from tests.helpers.processes import WorkerProcess, processes_mentioning
+from tests.helpers.trees import make_tree, temp_files, tree_bytes
 
 # -- a permanent failure ----------------------------------------------------------------------
 # `fetch` reads a missing file (permanent: not found). `publish` reads what `fetch` writes and
@@ -354,7 +343,7 @@ def test_a_timed_out_action_leaves_nothing_running_on_the_worker(
     import httpx
 
     from planner.worker.faults import FaultSpec
-    from tests.conftest import start_worker
+    from tests.helpers.workers import start_worker
 
     embedded, worker = start_worker(tmp_path / "w", faults=FaultSpec(item_delay=30), pool_size=1)
     try:
@@ -383,7 +372,7 @@ def test_a_timed_out_action_leaves_nothing_running_on_the_worker(
                 time.sleep(0.02)
         assert all(o["error_detail"]["code"] == 499 for o in ops)
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_a_copy_from_a_missing_storage_root_fails(

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
-from tests.runner.test_run_basics import make_tree
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult
+from tests.helpers.trees import make_tree
 
 PLAN = """
     version: 1

@@ -12,11 +12,8 @@ import httpx
 import pytest
 
 from planner.worker.auth import Authenticator
-from tests.conftest import CliResult, WorkerHandle, start_worker
-from tests.runner.test_preview import preview_json
-from tests.runner.test_run_basics import actions_of, run_json
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult, actions_of, preview_json, run_json
+from tests.helpers.workers import WorkerHandle, start_worker
 
 RELATIVE_ROOTS = "storage roots are relative to the plan file's directory"
 
@@ -97,7 +94,7 @@ def restricted(tmp_path: Path) -> Iterator[WorkerHandle]:
         assert response.is_success, response.text
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 REFUSED_PLAN = """

@@ -12,10 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CliResult, WorkerHandle, start_worker
-from tests.runner.test_run_basics import actions_of, copied_keys, make_tree, run_json, tree_bytes
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import CliResult, actions_of, copied_keys, run_json
+from tests.helpers.trees import make_tree, tree_bytes
+from tests.helpers.workers import WorkerHandle, start_worker
 
 PLAN = """
     version: 1
@@ -34,7 +33,7 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_the_worker_under_test_lacks_the_extension(plain_worker: WorkerHandle) -> None:

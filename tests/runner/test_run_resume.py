@@ -18,16 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
-from tests.runner.test_run_basics import (
-    actions_of,
-    copied_keys,
-    make_tree,
-    run_json,
-    temp_files,
-    tree_bytes,
-    tree_stats,
-)
+from tests.helpers.cli import CliResult, actions_of, copied_keys, run_json
+from tests.helpers.processes import processes_mentioning
+from tests.helpers.trees import make_tree, temp_files, tree_bytes, tree_stats
 
 TREE_PLAN = """
     version: 1
@@ -38,9 +31,6 @@ TREE_PLAN = """
     copies:
       - {id: tree, src: "src:", dst: "dst:"}
 """
-
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
 
 
 def many_files(root: Path, count: int, size: int, seed: int) -> dict[str, bytes]:
@@ -107,24 +97,6 @@ def regular_files(root: Path) -> int:
     if not root.is_dir():
         return 0
     return sum(1 for p in root.rglob("*.bin") if not p.name.startswith("."))
-
-
-def processes_mentioning(text: str, *, parent: int | None = None) -> list[int]:
-    """Live processes (this one aside) whose command line contains `text` (Linux /proc); with
-    `parent`, only that process's children (other test runs on the machine are not ours)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            command = Path(entry.path, "cmdline").read_bytes()
-            # the parent pid is the second field after the parenthesised command name
-            ppid = int(Path(entry.path, "stat").read_text().rpartition(")")[2].split()[1])
-        except OSError:  # gone meanwhile
-            continue
-        if text.encode() in command and (parent is None or ppid == parent):
-            found.append(int(entry.name))
-    return found
 
 
 def assert_no_orphan(tmp_path: Path, timeout: float = 15) -> None:

@@ -6,23 +6,24 @@ example); an unreadable subdirectory failing only itself, the rest copied and a 
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import socket
 import stat
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from planner.worker import confine, storage
-from tests.conftest import EXAMPLES, CliResult, WorkerHandle, start_worker
-from tests.runner.test_run_basics import actions_of, copied_keys, run_json
-
-pytestmark = pytest.mark.usefixtures("no_api_from_the_environment")
+from tests.helpers.cli import EXAMPLES, CliResult, actions_of, copied_keys, run_json
+from tests.helpers.unreadable import (
+    SIM_PLAN,
+    planner_unprivileged,
+    raw_tree,
+    refuse_to_open,
+    unreadable_sim,
+)
+from tests.helpers.workers import WorkerHandle, start_worker
 
 Q = "\u201b"  # the escaping quote of names that are not valid UTF-8 (docs/api.md)
 TREE_PLAN = """
@@ -35,20 +36,6 @@ TREE_PLAN = """
         src: src:t/
         dst: dst:copy/
 """
-
-
-def raw_tree(top: Path) -> dict[bytes, bytes | None]:
-    """Every file and directory below `top` by its name's bytes: content, None for a directory."""
-    found: dict[bytes, bytes | None] = {}
-    base = bytes(top)
-    for directory, dirs, files in os.walk(base):
-        rel = os.path.relpath(directory, base)
-        prefix = b"" if rel == b"." else rel + b"/"
-        found.update({prefix + d: None for d in dirs})
-        for name in files:
-            with open(os.path.join(directory, name), "rb") as handle:
-                found[prefix + name] = handle.read()
-    return found
 
 
 def mode_of(path: Path) -> int:
@@ -162,53 +149,6 @@ def test_an_excluded_empty_directory_is_not_made(
 
 
 # -- item 5: an unreadable subdirectory fails only itself ----------------------------------------
-SIM_PLAN = """
-    version: 1
-    storages:
-      src: {remote: local, root: ./src}
-      dst: {remote: local, root: ./dst}
-    copies:
-      - id: results
-        src: src:sim/
-        dst: dst:copy/
-"""
-# root reads any directory: without these capabilities, mode 000 refuses root too (the CLI and
-# the embedded worker it starts run without them)
-UNPRIVILEGED = (
-    ("setpriv", "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
-)
-
-
-def planner_unprivileged(command: str, plan: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`planner COMMAND PLAN ARGS...` as a process that file modes restrict, even as root."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PLANNER_API_URL", "PLANNER_TOKEN")}
-    return subprocess.run(
-        [*UNPRIVILEGED, sys.executable, "-m", "planner", command, str(plan), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
-def unreadable_sim(root: Path) -> Path:
-    """root/src/sim with out/private unreadable (mode 000) beside readable files and
-    directories; returns out/private."""
-    for rel in (
-        "out/a.txt",
-        "out/private/secret.txt",
-        "out/private/deep/more.txt",
-        "out/pub/b.txt",
-    ):
-        path = root / "src" / "sim" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rel)
-    private = root / "src" / "sim" / "out" / "private"
-    private.chmod(0)
-    return private
-
-
 @pytest.fixture
 def sim(tmp_path: Path, write_plan: Callable[..., Path]) -> Path:
     """The plan copying an `unreadable_sim` tree (src:sim/ to dst:copy/)."""
@@ -247,20 +187,6 @@ def test_an_unreadable_subdirectory_fails_only_itself(
     assert raw_tree(tmp_path / "dst" / "copy") == raw_tree(tmp_path / "src" / "sim")
 
 
-def refuse_to_open(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `directory` readable by mode, but have the in-process worker refuse to open it as
-    it would refuse an unprivileged user (root reads any directory)."""
-    directory.chmod(0o755)
-    opened = storage.reopen
-
-    def refusing(fd: int, flags: int) -> int:
-        if confine.fd_path(fd) == str(directory):
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return opened(fd, flags)
-
-    monkeypatch.setattr(storage, "reopen", refusing)
-
-
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     """A worker in this process without planner's recursive `list` (runs list level by level)."""
@@ -269,7 +195,7 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
     try:
         yield handle
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_listing_level_by_level_an_unreadable_subdirectory_fails_only_itself(

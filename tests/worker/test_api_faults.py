@@ -4,7 +4,6 @@ injected HTTP and operation faults are reproducible for a seed."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,17 +12,20 @@ from typing import Any
 import httpx
 
 from planner.worker.faults import FaultSpec
-from tests.conftest import WorkerHandle, start_worker
-from tests.worker.test_api_operations import wait_running_with_progress
-from tests.worker.test_api_routes import assert_problem, failed_with, pair, sp, submit, wait_all
-from tests.worker.test_api_security import WorkerProcess
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.trees import temp_files
+from tests.helpers.worker_api import (
+    assert_problem,
+    failed_with,
+    pair,
+    sp,
+    submit,
+    wait_all,
+    wait_running_with_progress,
+)
+from tests.helpers.workers import WorkerHandle, running_worker
 
 GIB = 1024**3
-TEMP_NAME = re.compile(r"\.planner-tmp-[0-9a-f]+$")
-
-
-def temp_files(top: Path) -> list[Path]:
-    return [p for p in top.rglob("*") if TEMP_NAME.search(p.name)]
 
 
 # -- a killed copy and a restart -----------------------------------------------------------------
@@ -78,11 +80,8 @@ def test_a_copy_killed_mid_way_leaves_no_destination_and_fails_transiently_after
 # -- injected faults -----------------------------------------------------------------------------
 @contextmanager
 def faulty_worker(tmp_path: Path, spec: FaultSpec) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path, faults=spec)
-    try:
+    with running_worker(tmp_path, faults=spec) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 SEQUENCE: list[tuple[str, str, Any]] = [

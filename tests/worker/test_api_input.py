@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from planner.worker.storage import Storages
-from tests.conftest import WorkerHandle, start_worker
-from tests.worker.test_api_routes import assert_problem, run, sp, submit, succeeded, wait_all
+from tests.helpers.worker_api import assert_problem, run, sp, submit, succeeded, wait_all
+from tests.helpers.workers import WorkerHandle, start_worker
 
 
 def _client(worker: WorkerHandle) -> httpx.Client:
@@ -152,13 +152,13 @@ def test_values_the_store_could_not_answer_again_are_refused_and_it_stays_readab
             }
             before = _answers_of_a_healthy_store(client, ids)
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
     embedded, worker = start_worker(tmp_path)  # the same state directory, a new process state
     try:
         with _client(worker) as client:
             after = _answers_of_a_healthy_store(client, ids)
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
     for name, (_, _, status, location) in POISON.items():
         body = assert_problem(refused[name], status)
@@ -293,13 +293,13 @@ def test_a_listing_of_a_file_name_that_is_not_utf8_stays_readable(tmp_path: Path
             op = succeeded(run(client, "/storage:list", {"operations": [sp("odd", "data")]}))
             listed = client.get("/operations", params={"limit": 10})
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
     embedded, worker = start_worker(tmp_path)
     try:
         with _client(worker) as client:
             again = client.get(f"/operations/{op['id']}")
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
     # escaped as docs/api.md says ("File names"): valid Unicode any client can read
     assert op["result"] == {"data:odd": ["name-\u201bFF"]}

@@ -9,78 +9,25 @@ from __future__ import annotations
 import random
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from planner.worker.auth import Authenticator
 from planner.worker.faults import parse_faults
-from tests.conftest import WorkerHandle, start_worker
-from tests.worker.test_api_routes import (
+from tests.helpers.worker_api import (
     TERMINAL,
     assert_aware_timestamp,
     failed_with,
-    grant,
     sp,
     submit,
     succeeded,
     wait_all,
 )
+from tests.helpers.workers import WorkerHandle, team_worker
 
-TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789", "root": "root-token"}
 ID = re.compile(r"^[0-9a-f]{24}$")
 STAMPS = ("queued_at", "started_at", "ended_at")
-
-
-def write_users_file(path: Path) -> Path:
-    """alice and bob (ordinary users) and root (admin), with the tokens of TOKENS."""
-    path.write_text(
-        "users:\n"
-        f"  - {{name: alice, token: {TOKENS['alice']}}}\n"
-        f"  - {{name: bob, token: {TOKENS['bob']}}}\n"
-        f"  - {{name: root, token: {TOKENS['root']}, admin: true}}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
-@dataclass
-class Team:
-    """A worker with a users file, a client per user; alice writes below `alice/`, bob below
-    `bob/`."""
-
-    worker: WorkerHandle
-    alice: httpx.Client
-    bob: httpx.Client
-    root: httpx.Client
-
-
-@contextmanager
-def team_worker(tmp_path: Path, **options: object) -> Iterator[Team]:
-    """Start (or restart, on the same state directory) the team's worker."""
-    users = write_users_file(tmp_path / "users.yaml")
-    embedded, handle = start_worker(
-        tmp_path, authenticator=Authenticator.from_users_file(users), **options
-    )
-    clients = [
-        httpx.Client(
-            base_url=handle.url, headers={"Authorization": f"Bearer {TOKENS[name]}"}, timeout=10.0
-        )
-        for name in ("alice", "bob", "root")
-    ]
-    try:
-        grants = [grant("alice", "writer", "alice"), grant("bob", "writer", "bob")]
-        response = clients[2].post("/permissions:set", json={"permissions": grants})
-        assert response.is_success, response.text
-        yield Team(handle, *clients)
-    finally:
-        for client in clients:
-            client.close()
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 def unknown_like(op_id: str) -> str:

@@ -15,8 +15,8 @@ from ansys.hps.data_transfer.client import Client, ClientError, DataTransferApi
 from ansys.hps.data_transfer.client.binary import BinaryConfig
 from ansys.hps.data_transfer.client.models import OperationState, StoragePath
 
-from tests.worker.test_api_isolation import TOKENS, Team, team_worker
-from tests.worker.test_api_routes import assert_problem, sp, submit, wait_all
+from tests.helpers.worker_api import assert_problem, sp, submit, wait_all
+from tests.helpers.workers import TOKENS, Team, team_worker
 
 ALICE, BOB = TOKENS["alice"], TOKENS["bob"]
 

@@ -17,12 +17,14 @@ import httpx
 import pytest
 
 from planner.worker import routes
-from planner.worker.body import INLINE_BYTES
-from tests.conftest import CliResult, WorkerHandle, start_worker
-from tests.worker.test_api_routes import assert_problem, grant, pair, sp, succeeded, wait_all
-from tests.worker.test_api_security import (
+from planner.worker.body import INLINE_BYTES, parse_json
+from tests.helpers.cli import CliResult
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.worker_api import assert_problem, grant, pair, sp, succeeded, wait_all
+from tests.helpers.workers import (
     Users,
-    WorkerProcess,
+    WorkerHandle,
+    running_worker,
     set_grants,
     users_worker,
 )
@@ -94,11 +96,8 @@ def _problem(answer: tuple[int, dict[str, str], dict[str, Any]], status: int) ->
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[WorkerHandle]:
     """A worker accepting bodies of at most 64 KiB and 3 items per request."""
-    embedded, handle = start_worker(tmp_path, max_body=64 * 1024, max_items=3)
-    try:
+    with running_worker(tmp_path, max_body=64 * 1024, max_items=3) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 def _auth(worker: WorkerHandle, **more: str) -> dict[str, str]:
@@ -272,7 +271,7 @@ def test_a_large_body_is_parsed_off_the_event_loop_while_others_are_answered(
     worker: WorkerHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entered, release = threading.Event(), threading.Event()
-    real: Callable[[bytes, int], Any] = routes.parse_json
+    real: Callable[[bytes, int], Any] = parse_json  # what routes.parse_json is
 
     def gated(raw: bytes, max_items: int) -> Any:
         if len(raw) > INLINE_BYTES:  # hold the large body's parse until the test lets it go

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from planner.worker.accesslog import REDACTED, redact_target
-from tests.worker.test_api_isolation import TOKENS, write_users_file
-from tests.worker.test_api_security import WorkerProcess
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.workers import TOKENS, write_users_file
 
 # parameter names as a client would send them, each with its own secret value
 CREDENTIAL_NAMES = [

@@ -13,19 +13,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WorkerHandle, start_worker
-from tests.worker.test_api_routes import (
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.worker_api import (
     TERMINAL,
     assert_aware_timestamp,
     assert_problem,
     failed_with,
+    get_ops,
     pair,
     sp,
     submit,
     succeeded,
     wait_all,
+    wait_running_with_progress,
 )
-from tests.worker.test_api_security import WorkerProcess
+from tests.helpers.workers import WorkerHandle, running_worker, start_worker
 
 GIB = 1024**3
 RATE = re.compile(r"^\d+(\.\d+)? (B|kB|MB|GB)/s$")
@@ -34,11 +36,8 @@ RATE = re.compile(r"^\d+(\.\d+)? (B|kB|MB|GB)/s$")
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerHandle]:
     """One real worker for the tests that do not count or stop operations."""
-    embedded, handle = start_worker(tmp_path_factory.mktemp("api-operations"))
-    try:
+    with running_worker(tmp_path_factory.mktemp("api-operations")) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -47,20 +46,8 @@ def client(worker: WorkerHandle) -> Iterator[httpx.Client]:
         yield c
 
 
-@pytest.fixture
-def ns(request: pytest.FixtureRequest) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name)
-
-
 def mkdirs(client: httpx.Client, *paths: str) -> str:
     return submit(client, "/storage:mkdir", {"operations": [sp(p) for p in paths]})
-
-
-def get_ops(client: httpx.Client, ids: list[str], expand: bool = False) -> list[dict[str, Any]]:
-    response = client.get("/operations", params={"ids": ids, "expand": expand})
-    assert response.status_code == 200, response.text
-    ops: list[dict[str, Any]] = response.json()["operations"]
-    return ops
 
 
 def assert_unknown(op: dict[str, Any], op_id: str) -> None:
@@ -201,22 +188,8 @@ def test_recent_operations_page_newest_first_with_next_after(worker: WorkerHandl
 @pytest.fixture
 def one_slot_worker(tmp_path: Path) -> Iterator[WorkerHandle]:
     """A worker running one item at a time, so that what is submitted second stays queued."""
-    embedded, handle = start_worker(tmp_path, pool_size=1)
-    try:
+    with running_worker(tmp_path, pool_size=1) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
-
-
-def wait_running_with_progress(client: httpx.Client, op_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while True:
-        [op] = get_ops(client, [op_id])
-        if op["state"] == "running" and op["progress"] > 0:
-            return op
-        assert op["state"] not in TERMINAL, op
-        assert time.monotonic() < deadline, op
-        time.sleep(0.005)
 
 
 def test_cancel_stops_running_and_queued_items_and_delete_forgets_finished_operations(
@@ -297,7 +270,7 @@ def test_shutdown_answers_2xx_and_the_worker_stops_serving(tmp_path: Path) -> No
             assert time.monotonic() < deadline, "the worker still answers after /shutdown"
             time.sleep(0.02)
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_shutdown_is_refused_when_the_worker_does_not_allow_it(tmp_path: Path) -> None:
@@ -307,7 +280,7 @@ def test_shutdown_is_refused_when_the_worker_does_not_allow_it(tmp_path: Path) -
             assert_problem(client.post("/shutdown"), 403)
             assert client.get("/storage").status_code == 200
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def test_shutdown_makes_a_serve_process_exit_0(tmp_path: Path) -> None:
@@ -341,7 +314,7 @@ def test_finished_operations_survive_a_restart_with_their_children(tmp_path: Pat
             missing = submit(client, "/storage:remove", {"operations": [sp("missing")]})
             before = wait_all(client, [group, missing], expand=True)
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
     embedded, worker = start_worker(tmp_path)
     try:
@@ -349,7 +322,7 @@ def test_finished_operations_survive_a_restart_with_their_children(tmp_path: Pat
             after = get_ops(client, [group, missing], expand=True)
             second = client.get(f"/operations/{after[0]['children'][1]}").json()
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
     group_op, missing_op = after
     succeeded(group_op)

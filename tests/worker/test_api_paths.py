@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.worker.test_api_routes import assert_problem, grant, pair, run, sp, succeeded
-from tests.worker.test_api_security import Users, set_grants, users_worker
+from tests.helpers.worker_api import assert_problem, grant, pair, run, sp, succeeded
+from tests.helpers.workers import Users, set_grants, users_worker
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ import httpx
 import pytest
 
 from planner.worker.service import WorkerConfig
-from tests.conftest import CliResult
-from tests.worker.test_api_isolation import Team, team_worker
-from tests.worker.test_api_routes import (
+from tests.helpers.cli import CliResult
+from tests.helpers.worker_api import (
     assert_problem,
     grant,
     pair,
@@ -29,6 +28,7 @@ from tests.worker.test_api_routes import (
     succeeded,
     wait_all,
 )
+from tests.helpers.workers import Team, team_worker
 
 
 def set_grants(team: Team, *grants: dict[str, Any]) -> None:

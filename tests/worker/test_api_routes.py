@@ -3,10 +3,7 @@ storages, storage operations and their result shapes, metadata, permissions, pro
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +11,18 @@ import httpx
 import pytest
 import xxhash
 
-from tests.conftest import WorkerHandle, start_worker
+from tests.helpers.worker_api import (
+    assert_aware_timestamp,
+    assert_problem,
+    failed_with,
+    grant,
+    pair,
+    run,
+    sp,
+    succeeded,
+)
+from tests.helpers.workers import WorkerHandle, running_worker
 
-TERMINAL = {"succeeded", "failed"}
-RFC3339_WITH_ZONE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 OPERATION_KEYS = {
     "id",
     "description",
@@ -43,63 +48,6 @@ OPERATION_KEYS = {
 }
 
 
-def assert_aware_timestamp(text: Any) -> None:
-    """`text` is RFC 3339 with a timezone (naive timestamps break the official client)."""
-    assert isinstance(text, str), text
-    assert RFC3339_WITH_ZONE.match(text), text
-    assert datetime.fromisoformat(text).tzinfo is not None, text
-
-
-def submit(client: httpx.Client, route: str, body: Any, params: Any = None) -> str:
-    """POST a request that starts an operation; returns its id."""
-    response = client.post(route, json=body, params=params)
-    assert response.is_success, response.text
-    answer = response.json()
-    assert answer["location"] == f"/api/v1/operations/{answer['id']}"
-    return str(answer["id"])
-
-
-def wait_all(
-    client: httpx.Client, ids: list[str], *, expand: bool = True, timeout: float = 20.0
-) -> list[dict[str, Any]]:
-    """Poll GET /operations until every operation is terminal."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = client.get("/operations", params={"ids": ids, "expand": expand})
-        assert response.status_code == 200, response.text
-        ops: list[dict[str, Any]] = response.json()["operations"]
-        if all(op["state"] in TERMINAL for op in ops):
-            return ops
-        assert time.monotonic() < deadline, f"operations still pending: {ops}"
-        time.sleep(0.01)
-
-
-def run(client: httpx.Client, route: str, body: Any, params: Any = None) -> dict[str, Any]:
-    """Submit one request and return its terminal operation (children expanded)."""
-    return wait_all(client, [submit(client, route, body, params)])[0]
-
-
-def succeeded(op: dict[str, Any]) -> dict[str, Any]:
-    assert op["state"] == "succeeded", op
-    assert op["progress"] == 1.0, op
-    return op
-
-
-def failed_with(op: dict[str, Any], code: int) -> dict[str, Any]:
-    assert op["state"] == "failed", op
-    assert op["error"], op
-    assert op["error_detail"]["code"] == code, op
-    return op
-
-
-def sp(path: str, remote: str | None = "any") -> dict[str, Any]:
-    return {"path": path} if remote is None else {"path": path, "remote": remote}
-
-
-def pair(src: str, dst: str, src_remote: str = "data", dst_remote: str = "any") -> dict[str, Any]:
-    return {"src": sp(src, src_remote), "dst": sp(dst, dst_remote)}
-
-
 def xxh64(data: bytes) -> str:
     return xxhash.xxh64(data).hexdigest()
 
@@ -107,23 +55,14 @@ def xxh64(data: bytes) -> str:
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerHandle]:
     """One real worker for this module (tests keep apart by working under their own `ns`)."""
-    embedded, handle = start_worker(tmp_path_factory.mktemp("api-routes"))
-    try:
+    with running_worker(tmp_path_factory.mktemp("api-routes")) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def client(worker: WorkerHandle) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=worker.url, headers=worker.headers, timeout=10.0) as c:
         yield c
-
-
-@pytest.fixture
-def ns(request: pytest.FixtureRequest) -> str:
-    """A directory name of this test's own, on every remote."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name)
 
 
 @pytest.fixture
@@ -523,12 +462,6 @@ def test_metadata_set_on_a_missing_path_is_a_failed_operation(
 
 
 # -- permissions -------------------------------------------------------------------------------
-def grant(path: str, role: str, sid: str | None, stype: str = "user") -> dict[str, Any]:
-    return {
-        "resource": {"path": path, "type": "document"},
-        "role": role,
-        "subject": {"id": sid, "type": stype},
-    }
 
 
 def check(client: httpx.Client, *assignments: dict[str, Any]) -> bool:
@@ -601,16 +534,6 @@ def test_permissions_check_follows_group_and_anyone_grants(client: httpx.Client,
 
 
 # -- problem JSON and tolerant input -----------------------------------------------------------
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert isinstance(body["detail"], str)
-    assert isinstance(body["errors"], list)
-    return body
 
 
 def test_a_body_that_is_not_json_is_a_400_problem(client: httpx.Client) -> None:

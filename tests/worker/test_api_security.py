@@ -4,26 +4,17 @@ tokens kept out of the worker's output."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import secrets
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from planner.worker.auth import Authenticator
-from tests.conftest import WorkerHandle, start_worker
-from tests.worker.test_api_routes import (
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.worker_api import (
     assert_problem,
     failed_with,
     grant,
@@ -34,23 +25,22 @@ from tests.worker.test_api_routes import (
     succeeded,
     wait_all,
 )
+from tests.helpers.workers import (
+    Users,
+    WorkerHandle,
+    running_worker,
+    set_grants,
+    users_worker,
+)
 
 URL_LINE = re.compile(r"^http://127\.0\.0\.1:\d+/api/v1$")
-
-
-@pytest.fixture
-def ns(request: pytest.FixtureRequest) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name)
 
 
 # -- credentials -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def token_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path_factory.mktemp("api-security"))
-    try:
+    with running_worker(tmp_path_factory.mktemp("api-security")) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 REQUESTS: list[tuple[str, str, Any]] = [
@@ -101,56 +91,12 @@ def test_the_token_is_accepted_as_bearer_and_as_api_key(token_worker: WorkerHand
 
 
 # -- roles, with a users file ------------------------------------------------------------------
-@dataclass
-class Users:
-    """A worker configured from a users file, and a client per user."""
-
-    worker: WorkerHandle
-    alice: httpx.Client  # groups [cfd], not admin (token given as SHA-256)
-    bob: httpx.Client  # no groups, not admin
-    root: httpx.Client  # admin
-
-
-@contextmanager
-def users_worker(tmp: Path, **options: object) -> Iterator[Users]:
-    """A worker with the users alice (group cfd), bob (no group) and root (admin), and a client
-    for each; `options` go to WorkerConfig."""
-    alice_sha = hashlib.sha256(b"alice-token").hexdigest()
-    users_file = tmp / "users.yaml"
-    users_file.write_text(
-        "users:\n"
-        f"  - {{name: alice, token_sha256: {alice_sha}, groups: [cfd], admin: false}}\n"
-        "  - {name: bob, token: bob-token}\n"
-        "  - {name: root, token: root-token, groups: [ops], admin: true}\n",
-        encoding="utf-8",
-    )
-    embedded, handle = start_worker(
-        tmp, authenticator=Authenticator.from_users_file(users_file), **options
-    )
-
-    def client(token: str) -> httpx.Client:
-        return httpx.Client(
-            base_url=handle.url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0
-        )
-
-    clients = [client("alice-token"), client("bob-token"), client("root-token")]
-    try:
-        yield Users(handle, *clients)
-    finally:
-        for c in clients:
-            c.close()
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
 def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
     with users_worker(tmp_path_factory.mktemp("api-users")) as found:
         yield found
-
-
-def set_grants(users: Users, *grants: dict[str, Any]) -> None:
-    response = users.root.post("/permissions:set", json={"permissions": list(grants)})
-    assert response.is_success, response.text
 
 
 def test_a_path_without_a_grant_is_403_at_submission_naming_the_item(users: Users, ns: str) -> None:
@@ -386,45 +332,6 @@ def test_paths_escaping_their_root_fail_and_nothing_is_written_outside(
 
 
 # -- tokens stay out of the output --------------------------------------------------------------
-class WorkerProcess:
-    """`python -m planner worker serve --port 0 ...` with its stdout and stderr in files."""
-
-    def __init__(self, tmp_path: Path, name: str, *args: str) -> None:
-        self.out = tmp_path / f"{name}.stdout"
-        self.err = tmp_path / f"{name}.stderr"
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "planner", "worker", "serve", "--port", "0", *args],
-                stdout=out,
-                stderr=err,
-                cwd=tmp_path,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        self.url = self._wait_for_url()
-
-    def _wait_for_url(self) -> str:
-        deadline = time.monotonic() + 30
-        while True:
-            text = self.out.read_text(encoding="utf-8", errors="replace")
-            if "\n" in text:
-                return text.split("\n", 1)[0]
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the worker exited {self.proc.returncode}: {self.output()}")
-            assert time.monotonic() < deadline, "the worker printed no URL"
-            time.sleep(0.02)
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
-
-    def terminate(self) -> int:
-        """SIGTERM, then the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
 
 
 def test_the_token_never_appears_in_the_output_of_a_verbose_worker(tmp_path: Path) -> None:

@@ -30,17 +30,11 @@ from planner.api.client import ApiClient
 from planner.worker.auth import Authenticator
 from planner.worker.faults import FaultSpec
 from planner.worker.operations import OperationStore
-from tests.conftest import CliResult, WorkerHandle, start_worker
-from tests.worker.test_api_routes import (
-    assert_problem,
-    failed_with,
-    grant,
-    sp,
-    submit,
-    wait_all,
-)
-from tests.worker.test_api_security import WorkerProcess
-from tests.worker.test_official_client import close, make_api
+from tests.helpers.cli import CliResult
+from tests.helpers.official_client import close, make_api
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.worker_api import assert_problem, failed_with, grant, sp, submit, wait_all
+from tests.helpers.workers import WorkerHandle, running_worker, start_worker
 
 HOLD = FaultSpec(item_delay=600.0)  # items wait until their operation is cancelled
 ALICE, BOB, ROOT = "alice-token-0123456789", "bob-token-0123456789", "root-token-0123456789"
@@ -51,13 +45,10 @@ def bounded_worker(
     tmp_path: Path, max_queued_items: int, **options: object
 ) -> Iterator[WorkerHandle]:
     """A worker whose items are held, bounded to `max_queued_items`, one item thread."""
-    embedded, handle = start_worker(
+    with running_worker(
         tmp_path, faults=HOLD, pool_size=1, max_queued_items=max_queued_items, **options
-    )
-    try:
+    ) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 def client_for(worker: WorkerHandle, token: str | None = None) -> httpx.Client:
@@ -268,7 +259,7 @@ def test_the_recent_operations_listing_runs_off_the_event_loop(
             wait_all(client, [op_id])
             listed = client.get("/operations", params={"limit": 5}).json()["operations"]
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
     assert [op["id"] for op in listed] == [op_id]
     assert threads

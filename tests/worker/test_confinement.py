@@ -17,8 +17,9 @@ import pytest
 
 from planner.worker import confine
 from planner.worker.auth import Authenticator
-from tests.conftest import WorkerHandle, start_worker, tree_contents
-from tests.worker.test_api_routes import grant, run, sp
+from tests.helpers.trees import tree_contents
+from tests.helpers.worker_api import grant, run, sp
+from tests.helpers.workers import WorkerHandle, start_worker
 
 SECRET = b"OUTSIDE-SECRET"
 INSIDE = b"inside content"
@@ -52,7 +53,7 @@ def attack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Attack]:
     finally:
         for client in clients:
             client.close()
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 @pytest.fixture

@@ -16,70 +16,30 @@ import errno
 import os
 import random
 import shutil
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import xxhash
 
 from planner.worker import confine, fileops, moves
 from planner.worker.service import ItemContext
-from tests.conftest import WorkerHandle, start_worker, tree_contents
-from tests.worker.test_api_routes import run, sp
+from tests.helpers.trees import temp_files, tree_contents
+from tests.helpers.two_filesystems import (
+    OLD_NS,
+    Event,
+    TwoFs,
+    before_first_delete,
+    code_of,
+    make_dated_tree,
+    move,
+    rewrite_in_place,
+    two_filesystems,
+)
+from tests.helpers.worker_api import run, sp
 
 MIB = 1024 * 1024
-OLD_NS = 1_600_000_000_123_456_789
-
-
-@dataclass
-class TwoFs:
-    """A worker whose `data` and `fast` roots lie on two filesystems."""
-
-    worker: WorkerHandle
-    client: httpx.Client
-    data: Path
-    fast: Path
-
-
-@contextmanager
-def two_filesystems(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: object
-) -> Iterator[TwoFs]:
-    shm = Path("/dev/shm")
-    fast = Path(tempfile.mkdtemp(prefix="planner-test-", dir=shm if shm.is_dir() else tmp_path))
-    data = tmp_path / "data"
-    data.mkdir()
-    if fast.stat().st_dev == data.stat().st_dev:
-
-        def across(src: object, dst: object) -> None:
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-        monkeypatch.setattr(moves, "rename", across)
-    embedded, handle = start_worker(tmp_path, roots={"data": data, "fast": fast}, **options)
-    client = httpx.Client(base_url=handle.url, headers=handle.headers, timeout=30.0)
-    try:
-        yield TwoFs(handle, client, data.resolve(), fast.resolve())
-    finally:
-        client.close()
-        embedded.stop()  # type: ignore[attr-defined]
-        shutil.rmtree(fast, ignore_errors=True)
-
-
-@pytest.fixture
-def two_fs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoFs]:
-    with two_filesystems(tmp_path, monkeypatch) as fs:
-        yield fs
-
-
-def move(fs: TwoFs, src: str, dst: str, src_remote: str = "data", dst_remote: str = "fast") -> Any:
-    body = {"operations": [{"src": sp(src, src_remote), "dst": sp(dst, dst_remote)}]}
-    return run(fs.client, "/storage:move", body)
 
 
 def copy(fs: TwoFs, src: str, dst: str, src_remote: str = "data", dst_remote: str = "fast") -> Any:
@@ -87,58 +47,7 @@ def copy(fs: TwoFs, src: str, dst: str, src_remote: str = "data", dst_remote: st
     return run(fs.client, "/storage:copy", body)
 
 
-def code_of(op: dict[str, Any]) -> int | None:
-    return None if op["state"] == "succeeded" else (op["error_detail"] or {}).get("code")
-
-
-def make_tree(top: Path, files: int = 30) -> dict[str, bytes | str | None]:
-    """Files in nested directories, old mtimes, a relative symlink; returns `contents`."""
-    rng = random.Random(11)
-    for i in range(files):
-        path = top / f"d{i % 3}" / ("deep" if i % 2 else "") / f"f{i:02d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(100 + i))
-        os.utime(path, ns=(OLD_NS, OLD_NS + i))
-    (top / "link").symlink_to("d0/f00.bin")
-    return tree_contents(top)
-
-
-def temp_files(*tops: Path) -> list[Path]:
-    return [p for top in tops for p in top.rglob("*") if fileops.is_temp_name(p.name)]
-
-
 # -- item 11: durable before the source goes; --fsync for copies ---------------------------------
-Event = tuple[str, str]
-
-
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
-    """("fsync", real path) of every os.fsync, ("delete", path) of every source deletion
-    step of a move, in order."""
-    seen: list[Event] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        seen.append(("fsync", confine.fd_path(fd)))
-        real_fsync(fd)
-
-    def spying(real: Callable[..., None]) -> Callable[..., None]:
-        def spy(place: confine.Place, *args: Any) -> None:
-            seen.append(("delete", place.path))
-            real(place, *args)
-
-        return spy
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(moves, "unlink", spying(moves.unlink))
-    monkeypatch.setattr(moves, "detach", spying(moves.detach))
-    return seen
-
-
-def before_first_delete(events: list[Event]) -> list[str]:
-    deletes = [i for i, (kind, _) in enumerate(events) if kind == "delete"]
-    assert deletes, events
-    return [path for kind, path in events[: deletes[0]] if kind == "fsync"]
 
 
 def test_a_file_moved_across_filesystems_is_synced_with_its_directory_before_the_source_goes(
@@ -162,7 +71,7 @@ def test_a_file_moved_across_filesystems_is_synced_with_its_directory_before_the
 def test_a_tree_moved_across_filesystems_is_synced_whole_before_the_source_goes(
     two_fs: TwoFs, events: list[Event]
 ) -> None:
-    expected = make_tree(two_fs.data / "tree")
+    expected = make_dated_tree(two_fs.data / "tree")
 
     op = move(two_fs, "tree", "moved")
 
@@ -216,20 +125,6 @@ def test_serve_offers_the_fsync_option(run_cli: Callable[..., Any]) -> None:
 
 
 # -- item 12: a source that changes during the copy ------------------------------------------------
-def rewrite_in_place(path: Path) -> None:
-    """Overwrite the start of `path` with other bytes of the same length and put its mtime back
-    (what a careless writer does); returns once the kernel shows a new ctime."""
-    before = path.stat()
-    with path.open("r+b") as handle:
-        old = handle.read(4096)
-        handle.seek(0)
-        handle.write(bytes(b ^ 0xFF for b in old))
-    deadline = time.monotonic() + 10
-    while True:
-        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-        if path.stat().st_ctime_ns != before.st_ctime_ns:
-            return
-        assert time.monotonic() < deadline, "the ctime never changed"
 
 
 @pytest.mark.parametrize(
@@ -289,7 +184,7 @@ def test_a_tree_move_killed_while_deleting_its_source_finishes_when_retried(
     two_fs: TwoFs,
 ) -> None:
     """The state a kill leaves: the destination complete, part of the source deleted."""
-    expected = make_tree(two_fs.data / "tree", files=60)
+    expected = make_dated_tree(two_fs.data / "tree", files=60)
     shutil.copytree(two_fs.data / "tree", two_fs.fast / "tree", symlinks=True)
     for i in range(0, 60, 4):
         for gone in (two_fs.data / "tree").rglob(f"f{i:02d}.bin"):
@@ -313,7 +208,7 @@ def _some_file(fs: TwoFs) -> Path:
 def test_a_retried_move_onto_a_tree_that_differs_is_409_and_changes_nothing(
     two_fs: TwoFs,
 ) -> None:
-    make_tree(two_fs.data / "tree")
+    make_dated_tree(two_fs.data / "tree")
     shutil.copytree(two_fs.data / "tree", two_fs.fast / "tree", symlinks=True)
     changed = two_fs.fast / "tree" / "d2" / "f02.bin"
     changed.write_bytes(bytes(len(changed.read_bytes())))  # same size, other bytes and mtime
@@ -332,7 +227,7 @@ def test_a_move_that_cannot_delete_its_source_undoes_its_copy(
 ) -> None:
     """A read-only source (root ignores modes, so the deletion is refused by a hook)."""
     if kind == "tree":
-        make_tree(two_fs.data / "src")
+        make_dated_tree(two_fs.data / "src")
     else:
         (two_fs.data / "src").write_bytes(b"new content")
     if kind == "file over an old one":

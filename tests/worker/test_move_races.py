@@ -22,21 +22,16 @@ import pytest
 from planner.worker import confine, fileops, moves, treecopy
 from planner.worker.confine import Place, Root
 from planner.worker.storage import MemoryTempRegistry, StorageError, Storages
-from tests.conftest import tree_contents
-from tests.worker.test_durability import (
+from tests.helpers.trees import temp_files, tree_contents
+from tests.helpers.two_filesystems import (
     Event,
     TwoFs,
     before_first_delete,
     code_of,
-    events,
-    make_tree,
+    make_dated_tree,
     move,
     rewrite_in_place,
-    temp_files,
-    two_fs,
 )
-
-__all__ = ["events", "two_fs"]  # fixtures
 
 
 def exdev(src: object, dst: object) -> None:
@@ -50,7 +45,7 @@ def test_entries_added_or_rewritten_in_a_tree_while_it_moves_across_filesystems_
     """Another client writes into the tree while the worker copies it: a new file in a directory
     already listed, and a rewrite of a file already copied. Neither reached the destination, so
     neither may be deleted with the source."""
-    make_tree(two_fs.data / "tree")
+    make_dated_tree(two_fs.data / "tree")
     tree = two_fs.data / "tree"
     copied: list[Path] = []
     member = treecopy._copy_member
@@ -88,7 +83,7 @@ def test_a_file_replaced_after_its_copy_and_before_its_deletion_is_kept(
     deletion: the move fails as transient and changes nothing."""
     (two_fs.data / "f.bin").write_bytes(b"old content")
     replaced: list[bool] = []
-    sync_dir = moves.sync_dir
+    sync_dir = confine.sync_dir  # what moves.sync_dir is
 
     def synced(fd: int) -> None:
         sync_dir(fd)
@@ -116,7 +111,7 @@ def test_a_directory_moved_across_filesystems_into_itself_is_400_and_copies_noth
 ) -> None:
     """A mount point inside the moved tree makes rename(2) answer EXDEV instead of EINVAL (here
     forced): the copy must not walk into the copy it is making."""
-    expected = make_tree(two_fs.data / "tree", files=6)
+    expected = make_dated_tree(two_fs.data / "tree", files=6)
     (two_fs.data / "tree" / "mnt").mkdir()
     expected["mnt"] = None
     monkeypatch.setattr(moves, "rename", exdev)
@@ -170,7 +165,7 @@ def test_a_directory_moved_onto_itself_seen_through_another_mount_deletes_nothin
     rename(2) answers EXDEV and the destination "already holds" every source file, because it
     is the source. Finishing that move would delete the only copy (here the same name stands
     for the second mount)."""
-    expected = make_tree(tmp_path / "tree")
+    expected = make_dated_tree(tmp_path / "tree")
     root = Root("data", str(tmp_path))
 
     with (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import types
-import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,13 +22,11 @@ import xxhash
 from ansys.hps.data_transfer.client import (
     AsyncClient,
     AsyncDataTransferApi,
-    Client,
     ClientError,
     DataTransferApi,
 )
 from ansys.hps.data_transfer.client.api import retry as client_retry
 from ansys.hps.data_transfer.client.api.handler import WaitHandler
-from ansys.hps.data_transfer.client.binary import BinaryConfig
 from ansys.hps.data_transfer.client.models import (
     DataAssignment,
     Operation,
@@ -47,7 +44,8 @@ from ansys.hps.data_transfer.client.models import (
 )
 
 from planner import __version__
-from tests.conftest import WorkerHandle, start_worker
+from tests.helpers.official_client import binary_config, close, make_api
+from tests.helpers.workers import WorkerHandle, running_worker
 
 MOCK = b"Mock file"
 MOCK_XXH64 = "ac2390bba2edaa01"
@@ -72,25 +70,6 @@ def _bounded_client_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_retry, "os", types.SimpleNamespace(getenv=limits.get))
 
 
-def _config(url: str, token: str) -> BinaryConfig:
-    parts = urllib.parse.urlsplit(url)
-    assert parts.path == "/api/v1"
-    return BinaryConfig(host=parts.hostname, port=parts.port, token=token)
-
-
-def make_api(url: str, token: str) -> DataTransferApi:
-    """The official sync API on an already running worker (no `start()`)."""
-    client = Client(bin_config=_config(url, token))
-    assert client.base_api_url == url
-    return DataTransferApi(client)
-
-
-def close(api: DataTransferApi) -> None:
-    """Close the HTTP session only: `Client.stop()` would POST /shutdown to the worker."""
-    if api.client._session is not None:
-        api.client._session.close()
-
-
 @pytest.fixture
 def api(worker: WorkerHandle) -> Iterator[DataTransferApi]:
     client_api = make_api(worker.url, worker.token)
@@ -112,13 +91,10 @@ def users_worker(tmp_path: Path) -> Iterator[WorkerHandle]:
         f"  - {{name: root, token: {ROOT_TOKEN}, admin: true}}\n",
         encoding="utf-8",
     )
-    embedded, handle = start_worker(
+    with running_worker(
         tmp_path, token=ROOT_TOKEN, authenticator=Authenticator.from_users_file(users)
-    )
-    try:
+    ) as handle:
         yield handle
-    finally:
-        embedded.stop()  # type: ignore[attr-defined]
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -132,7 +108,7 @@ def wait(api: DataTransferApi, submitted: OperationIdResponse, **kwargs: object)
         interval=0.02,
         cap=0.2,
         raise_on_error=True,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
     assert len(ops) == 1
     assert ops[0].id == submitted.id
@@ -151,7 +127,7 @@ def _assert_aware(op: Operation) -> None:
     for stamp in (op.queued_at, op.started_at, op.ended_at):
         assert stamp is not None
         assert stamp.tzinfo is not None
-    assert op.queued_at <= op.started_at <= op.ended_at  # type: ignore[operator]
+    assert op.queued_at <= op.started_at <= op.ended_at
 
 
 def sp(path: str | Path, remote: str = "any") -> StoragePath:
@@ -253,7 +229,7 @@ def test_batch_of_copies_reaches_full_progress(
 
     seen: list[list[Operation]] = []
 
-    class Recorder(WaitHandler):
+    class Recorder(WaitHandler):  # type: ignore[misc]  # the client is untyped: Any
         """The client's default handler (its logging runs), also keeping every poll."""
 
         def __call__(self, ops: list[Operation]) -> None:
@@ -557,7 +533,7 @@ def test_async_api_round_trip(worker: WorkerHandle, tmp_path: Path) -> None:
     back = tmp_path / "async-back" / "async.txt"
 
     async def scenario() -> list[Operation]:
-        client = AsyncClient(bin_config=_config(worker.url, worker.token))
+        client = AsyncClient(bin_config=binary_config(worker.url, worker.token))
         api = AsyncDataTransferApi(client)
         try:
             status = await api.status()
@@ -566,7 +542,9 @@ def test_async_api_round_trip(worker: WorkerHandle, tmp_path: Path) -> None:
             assert "any" in [s["name"] for s in storages]
 
             up = await api.copy([pair(sp(source, "local"), sp("async/async.txt"))])
-            done = await api.wait_for([up.id], timeout=WAIT_TIMEOUT, interval=0.02, cap=0.2)
+            done: list[Operation] = await api.wait_for(
+                [up.id], timeout=WAIT_TIMEOUT, interval=0.02, cap=0.2
+            )
             down = await api.copy([pair(sp("async/async.txt"), sp(back, "local"))])
             done += await api.wait_for([down.id], timeout=WAIT_TIMEOUT, interval=0.02, cap=0.2)
             found = await api.exists([sp("async/async.txt")])

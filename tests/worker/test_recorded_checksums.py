@@ -16,8 +16,8 @@ import xxhash
 
 from planner.worker.db import StateDB
 from planner.worker.metadata import MetadataStore
-from tests.conftest import WorkerHandle, start_worker
-from tests.worker.test_api_routes import run, sp, succeeded
+from tests.helpers.worker_api import run, sp, succeeded
+from tests.helpers.workers import WorkerHandle, start_worker
 
 STALE = "0123456789abcdef"  # a checksum no content of these tests has
 
@@ -144,4 +144,4 @@ def test_a_worker_on_an_old_layout_database_hashes_its_recorded_files_again(
             assert checksum_from_metadata_get(client, "data:f.txt") == xxh64(b"cccc\n")
             assert listed_checksums(client, "data") == {"f.txt": xxh64(b"cccc\n")}
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()

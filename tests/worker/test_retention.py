@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.conftest import start_worker
+from tests.helpers.workers import start_worker
 
 
 def _finished_mkdir(url: str, headers: dict[str, str]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -20,13 +19,12 @@ from planner.worker.auth import User
 from planner.worker.faults import FaultSpec
 from planner.worker.records import SHUTDOWN_ERROR
 from planner.worker.service import ItemContext, Outcome, WorkerConfig, WorkerService
-from tests.conftest import start_worker
-from tests.worker.test_api_operations import wait_running_with_progress
-from tests.worker.test_api_routes import failed_with, pair, sp, submit
-from tests.worker.test_api_security import WorkerProcess
+from tests.helpers.processes import WorkerProcess
+from tests.helpers.trees import temp_files
+from tests.helpers.worker_api import failed_with, pair, sp, submit, wait_running_with_progress
+from tests.helpers.workers import start_worker
 
 GIB = 1024**3
-TEMP_NAME = re.compile(r"\.planner-tmp-[0-9a-f]+$")
 
 
 def stored(db: Path) -> list[dict[str, Any]]:
@@ -79,7 +77,7 @@ def test_stopping_the_worker_fails_queued_and_running_items_and_writes_them_all(
             ]
             wait_running(client, group)
     finally:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
     rows = stored(worker.state_dir / "worker.db")
 
     assert sorted(r["id"] for r in rows) == sorted([group, *singles])
@@ -91,7 +89,7 @@ def test_stopping_the_worker_fails_queued_and_running_items_and_writes_them_all(
             ops = client.get("/operations", params={"ids": [group, *singles]}).json()
             listed = client.get("/operations", params={"limit": 100}).json()["operations"]
     finally:
-        again.stop()  # type: ignore[attr-defined]
+        again.stop()
     for op in ops["operations"]:
         assert failed_with(op, 499)["error"] in (
             SHUTDOWN_ERROR,
@@ -138,7 +136,7 @@ def test_sigterm_under_load_records_every_operation_before_the_process_exits(
     assert sorted(r["id"] for r in rows) == sorted([copy, *queued])
     assert_all_cancelled_by_shutdown(rows)
     assert not (state / "storage" / "big.bin").exists()
-    assert [p for p in state.rglob("*") if TEMP_NAME.search(p.name)] == []
+    assert temp_files(state) == []
     assert "Traceback" not in serving.output()
 
 

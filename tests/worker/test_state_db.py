@@ -19,7 +19,7 @@ import pytest
 
 from planner.worker.db import StateDB
 from planner.worker.operations import OperationStore
-from tests.conftest import EXAMPLES, CliResult
+from tests.helpers.cli import EXAMPLES, CliResult
 
 SEED = 9
 
@@ -197,7 +197,7 @@ def test_a_database_locked_by_another_process_is_named_as_in_use(tmp_path: Path)
 
 
 def test_planner_run_with_a_damaged_embedded_worker_database_says_what_to_do(
-    tmp_path: Path, run_cli: Callable[..., CliResult], no_api_from_the_environment: None
+    tmp_path: Path, run_cli: Callable[..., CliResult]
 ) -> None:
     project = tmp_path / "quickstart"
     # without the state a run of the example in place left (the README's main job does one)

@@ -16,6 +16,7 @@ import xxhash
 from planner.worker import confine, fileops, moves
 from planner.worker.storage import FileInfo, MemoryTempRegistry, StorageError, Storages
 from planner.worker.storage_errors import translated
+from tests.helpers.trees import temp_files
 
 MIB = 1024 * 1024
 OLD_MTIME_NS = 1_600_000_000_123_456_789
@@ -81,10 +82,6 @@ def snapshot(top: Path) -> dict[str, tuple[str, bytes | str | None]]:
             else:
                 result[key] = ("file", path.read_bytes())
     return result
-
-
-def temp_files(directory: Path) -> list[str]:
-    return [name for name in os.listdir(directory) if ".planner-tmp-" in name]
 
 
 def raises_code(code: int, action: Callable[[], object]) -> StorageError:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.helpers.cli import CliResult
 
 SECRET = "s3cret-token-never-printed"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,13 +54,14 @@ def test_fast_path_reading_agrees_with_the_models(operations: list[dict[str, obj
 
 
 def test_bodies_of_another_shape_are_left_to_the_models() -> None:
-    for body in (
+    bodies: tuple[Any, ...] = (
         [],
         {"operations": {}},
         {"operations": [1]},
         {"operations": [{"path": 3}]},
         {"operations": [{"src": {"path": "a"}}]},
-    ):
+    )
+    for body in bodies:
         assert read_places(body) is None or read_pairs(body) is None
     assert read_pairs({"operations": [{"src": {}, "dst": {"remote": 1}}]}) is None
     assert read_places({"operations": [{"path": ["a"]}]}) is None
