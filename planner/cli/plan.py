@@ -91,7 +91,7 @@ def preview(
     storage: Path | None = None,
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
-    from planner.runner import embedded
+    from planner.cli import embedded
 
     try:
         refuse_stdin(plan_file, "plan")
@@ -110,6 +110,7 @@ def preview(
                 token=token_from_env(token_env),
                 token_env=token_env,
                 storage=storage,
+                start_worker=embedded.embedded_worker,
             )
             result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
@@ -123,8 +124,8 @@ def preview(
 def _where(compiled: CompiledPlan, api_url: str | None, storage: Path | None) -> str:
     """What the preview ran against: the API URL, or the embedded worker and where it keeps
     remote `any` when the plan uses it."""
+    from planner.cli.embedded import storage_note
     from planner.cli.storage_note import uses_any
-    from planner.runner.embedded import storage_note
 
     if api_url:
         return api_url

@@ -20,8 +20,8 @@ from planner.cli.options import (
     token_from_env,
     var_option,
 )
+from planner.durations import parse_duration
 from planner.errors import UsageError
-from planner.plan.durations import parse_duration
 
 if TYPE_CHECKING:
     from planner.compile import CompiledPlan
@@ -126,8 +126,8 @@ def run(
         return preview(
             plan, variables, api_url, token_env, output_format=output_format, storage=storage
         )
+    from planner.cli import embedded
     from planner.cli.globals import global_options
-    from planner.runner import embedded
 
     quiet = quiet or global_options().quiet  # `planner -q run` as `planner run -q`
     interval = _duration(progress_interval, "--progress-interval")
@@ -151,6 +151,7 @@ def run(
             state_path=state_path,
             resume=resume,
             storage=storage,
+            start_worker=embedded.embedded_worker,
             run=RunOptions(
                 concurrency=concurrency,
                 batch_size=batch_size,
@@ -183,12 +184,12 @@ def _execute(
 ) -> int:
     """Run the session, print or write its outputs; the exit code (`interval`: at most how
     often the plain progress line is printed)."""
+    from planner.cli.embedded import storage_note
     from planner.cli.storage_note import StorageNote, uses_any
     from planner.render.junit import write_junit
+    from planner.render.progress import make_reporter
     from planner.render.run_json import render_run_json
     from planner.render.style import use_color
-    from planner.runner.embedded import storage_note
-    from planner.runner.progress import make_reporter
     from planner.runner.session import run_session
 
     stream = sys.stderr if output_format == "json" else sys.stdout

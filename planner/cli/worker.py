@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
+from planner.durations import parse_duration
 from planner.errors import UsageError
-from planner.plan.durations import parse_duration
 from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS
 from planner.worker.paths import remote_name_problem
 
@@ -191,11 +191,15 @@ def serve(
         retention_seconds = parse_duration(retention)
     except ValueError as exc:
         raise UsageError(f"--retention {retention!r}: not a duration") from exc
+    try:
+        fault_spec = parse_faults(faults)
+    except ValueError as exc:
+        raise UsageError(f"--inject-faults: {exc}") from exc
     config = WorkerConfig(
         state_dir=state_dir.resolve(),
         remotes=named,
         authenticator=authenticator,
-        faults=parse_faults(faults),
+        faults=fault_spec,
         pool_size=pool,
         max_queued_items=max_queued_items,
         retention_seconds=retention_seconds,

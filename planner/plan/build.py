@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from planner.durations import DURATION_HINT, parse_duration
 from planner.errors import Diagnostic, DiagnosticSink, Location, quote
-from planner.plan.durations import DURATION_HINT, parse_duration
 from planner.plan.filters import Filters
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage

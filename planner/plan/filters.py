@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
 
 from pathspec import GitIgnoreSpec, Pattern
-
-if TYPE_CHECKING:
-    from planner.runner.expand import Entry
 
 
 class Filters:
@@ -121,13 +117,13 @@ def _union(patterns: Sequence[Pattern]) -> re.Pattern[str] | None:
         return None
 
 
-def match_removal(entries: Sequence[Entry], pattern: str) -> list[str]:
-    """The names of the direct children in `entries` (a non-recursive listing of the parent)
-    matching `pattern`, sorted.
+def match_removal(names: Iterable[str], pattern: str) -> list[str]:
+    """The names of direct children (`names`: a non-recursive listing of the parent, "/"-separated
+    paths relative to it) matching `pattern`, sorted.
 
     `pattern` is the last segment of a removal path, with fnmatch semantics: `*`, `?`, `[...]`
     and `[!...]`; matching is case-sensitive and a leading `.` is not special (`*` matches
-    `.hidden`). Entries with a `/` in their path are not direct children and never match.
+    `.hidden`). Names with a `/` in them are not direct children and never match.
 
     Raises:
         ValueError: `pattern` is empty or contains a `/`.
@@ -135,4 +131,4 @@ def match_removal(entries: Sequence[Entry], pattern: str) -> list[str]:
     if not pattern or "/" in pattern:
         raise ValueError(f"removal pattern {pattern!r} must be one non-empty path segment")
     regex = re.compile(fnmatch.translate(pattern))
-    return sorted(e.path for e in entries if "/" not in e.path and regex.match(e.path))
+    return sorted(name for name in names if "/" not in name and regex.match(name))

@@ -14,8 +14,8 @@ from typing import Any, cast
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from planner.durations import DURATION_HINT
 from planner.errors import Diagnostic, Location, quote
-from planner.plan.durations import DURATION_HINT
 from planner.plan.source import Pointer, format_pointer
 
 SCHEMA_NAME = "plan.schema.json"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 from planner.render.style import paint
 from planner.runner.results import (
@@ -37,11 +36,6 @@ def human_size(nbytes: float) -> str:
         if round(value, 1) < 1000 or unit == _UNITS[-1]:
             return f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
-
-
-def local_time(epoch: float) -> str:
-    """An epoch as local wall-clock time to the second: `2026-12-02 01:33:42`."""
-    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
 
 
 def human_duration(seconds: float) -> str:

@@ -12,11 +12,11 @@ from planner.render.run_text import (
     done_counts,
     human_duration,
     human_size,
-    local_time,
     one_line,
 )
 from planner.runner.journal import RunCounts, RunSummary
 from planner.runner.results import RunResult
+from planner.timestamps import local_time
 
 
 def _by_kind(c: RunCounts) -> dict[str, int]:

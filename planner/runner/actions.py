@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from planner.errors import AuthError
+from planner.plan.filters import Filters, match_removal
 from planner.plan.model import (
     CheckAction,
     CopyAction,
@@ -28,12 +29,10 @@ from planner.runner.expand import (
     Decision,
     Entry,
     Expansion,
-    Filters,
     Problems,
     decide_file,
     directories_to_make,
     expand_directory,
-    match_removal,
     needs_checksums,
     split_listing,
 )
@@ -458,7 +457,7 @@ async def _removal(ctx: ActionContext, action: RemovalAction) -> None:
         parent_path, pattern = posixpath.split(where.path)
         parent = Target(where.remote, parent_path)
         children = await _listing(ctx, parent, recursive=False) or []
-        names = set(match_removal(children, pattern))
+        names = set(match_removal((e.path for e in children), pattern))
         doomed = [e for e in children if e.path in names]
     else:
         found = await _entry(ctx, where)

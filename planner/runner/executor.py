@@ -21,7 +21,7 @@ from planner.runner.actions import run_action
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.dispatcher import FORBIDDEN, Dispatcher
 from planner.runner.engine import Engine
-from planner.runner.progress import ProgressReporter
+from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
 
 
@@ -56,7 +56,7 @@ class Executor:
         run: RunResult,
         *,
         options: RunOptions,
-        reporter: ProgressReporter,
+        reporter: ProgressReporter | None = None,
         journaling: Journaling | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -65,7 +65,7 @@ class Executor:
         self.engine = engine
         self.run = run
         self.options = options
-        self.reporter = reporter
+        self.reporter = reporter or SilentReporter()
         self.journaling = journaling or Journaling()
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -215,10 +215,12 @@ class Executor:
             self.journaling.action(result)
 
     # -- interruption -----------------------------------------------------------------------------
-    async def interrupt(self, running_grace: float | None = None) -> None:
-        """Stop dispatching; the caller cancels the execute task after the grace period."""
+    def interrupt(self) -> None:
+        """Stop the run (Ctrl-C, SIGTERM): start no action, fail the items still queued (batches
+        in flight go on); the caller cancels `execute` when its grace period ends."""
         self.stop.set()
         self.run.interrupted = True
+        self.dispatcher.halt("interrupted")
 
     async def _cancel(self, running: dict[asyncio.Task[None], str]) -> None:
         await self.dispatcher.cancel_all()

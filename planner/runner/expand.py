@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from planner.gcpause import paused_gc
-from planner.plan.filters import Filters, match_removal
+from planner.plan.filters import Filters
 
 __all__ = [
     "OVERWRITE_POLICIES",
@@ -19,12 +19,10 @@ __all__ = [
     "Decision",
     "Entry",
     "Expansion",
-    "Filters",
     "Problems",
     "decide_file",
     "expand_directory",
     "listing_from_wire",
-    "match_removal",
     "needs_checksums",
     "split_listing",
 ]

@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from planner.errors import EXIT_INVALID, PlannerError
-from planner.render.run_text import local_time
 from planner.runner.holders import HELD, HOST, is_live_holder
 from planner.runner.journal_sql import (
     ACTIONS,
@@ -40,6 +39,7 @@ from planner.runner.results import (
     ItemRecord,
     RunResult,
 )
+from planner.timestamps import local_time
 
 
 class JournalError(PlannerError):

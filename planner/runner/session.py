@@ -9,6 +9,7 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from planner.api.client import ApiClient
 from planner.compile import CompiledPlan
 from planner.errors import ApiError, ApiUnreachableError, AuthError, UsageError
 from planner.runner.api_engine import ApiEngine
-from planner.runner.embedded import embedded_worker
 from planner.runner.executor import Executor, Journaling, RunOptions
 from planner.runner.journal import Journal
 from planner.runner.progress import ProgressReporter, SilentReporter
@@ -24,6 +24,12 @@ from planner.runner.results import ActionResult, ActionState, ItemRecord, RunRes
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 UNAUTHORIZED = 401
+
+
+WorkerStarter = Callable[[Path, Path | None], AbstractContextManager[tuple[str, str]]]
+"""Serves a worker for a block, given its state directory (`.planner` beside the plan) and the
+storage of its remote `any` (None: the default); yields its (url, token). The CLI gives the
+embedded worker's (planner/cli/embedded.py): the runner never imports the worker."""
 
 
 @dataclass
@@ -36,6 +42,7 @@ class SessionOptions:
     state_path: Path | None = None
     resume: bool = False
     storage: Path | None = None  # the embedded worker's remote `any` (--storage)
+    start_worker: WorkerStarter | None = None  # what serves the plan when api_url is unset
     run: RunOptions | None = None
 
 
@@ -45,18 +52,21 @@ def plan_dir_of(compiled: CompiledPlan) -> Path:
 
 @contextlib.asynccontextmanager
 async def open_engine(compiled: CompiledPlan, options: SessionOptions) -> AsyncIterator[ApiEngine]:
-    """An engine connected to `--api-url`, or to an embedded worker started for this command
-    (a child process the kernel kills with planner, see embedded.py) and stopped afterwards.
+    """An engine connected to `--api-url`, or to the worker `options.start_worker` serves for
+    this command (the embedded worker) and stops afterwards.
 
     Raises:
         ApiUnreachableError, AuthError: exit 3.
-        UsageError: a storage of the plan names a remote the worker does not have.
+        UsageError: a storage of the plan names a remote the worker does not have; no API URL
+            and no worker to start.
     """
     url, token = options.api_url, options.token
     with contextlib.ExitStack() as stack:
         if not url:
+            if options.start_worker is None:
+                raise UsageError("no API URL to run against and no worker to start")
             base = plan_dir_of(compiled) / ".planner"
-            url, token = stack.enter_context(embedded_worker(base, options.storage))
+            url, token = stack.enter_context(options.start_worker(base, options.storage))
         async with _connected(compiled, url, token, options.token_env) as engine:
             yield engine
 
@@ -172,9 +182,7 @@ async def _execute_interruptibly(executor: Executor) -> None:
     def interrupted() -> None:
         nonlocal signals
         signals += 1
-        executor.stop.set()
-        executor.run.interrupted = True
-        executor.dispatcher.halt("interrupted")
+        executor.interrupt()
         if signals == 1:
             loop.call_later(executor.options.grace, task.cancel)
         else:

@@ -9,8 +9,7 @@ import random
 import threading
 from dataclasses import dataclass
 
-from planner.errors import UsageError
-from planner.plan.durations import parse_duration
+from planner.durations import parse_duration
 
 
 @dataclass(frozen=True)
@@ -32,18 +31,16 @@ def parse_faults(text: str) -> FaultSpec:
     """Parse `http=0.2,operation=0.1,delay=50ms,seed=7`.
 
     Raises:
-        UsageError: an unknown key or a value out of range.
+        ValueError: an unknown key or a value out of range.
     """
     values: dict[str, float | int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
         if key not in ("http", "operation", "delay", "item_delay", "seed"):
-            raise UsageError(
-                f"--inject-faults: unknown key '{key}' (http, operation, delay, item_delay, seed)"
-            )
+            raise ValueError(f"unknown key '{key}' (http, operation, delay, item_delay, seed)")
         parsed = _fault_value(key, value)
         if parsed is None:
-            raise UsageError(f"--inject-faults: invalid '{part}'")
+            raise ValueError(f"invalid '{part}'")
         values[key] = parsed
     return FaultSpec(**values)  # type: ignore[arg-type]
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from planner.plan.model import RemovalAction, RetryPolicy
+from planner.render.progress import PlainReporter
+from planner.render.progress_bars import RichReporter
 from planner.runner.context import ActionContext
 from planner.runner.dispatcher import Dispatcher, InFlight
 from planner.runner.engine import BatchStatus, Item, ItemKind, Outcome, Target
-from planner.runner.progress import PlainReporter
-from planner.runner.progress_bars import RichReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")

@@ -13,15 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pathspec import GitIgnoreSpec
 
+from planner.plan.filters import Filters
 from planner.runner.expand import (
     Decision,
     Entry,
     Expansion,
-    Filters,
     decide_file,
     expand_directory,
     listing_from_wire,
-    match_removal,
 )
 
 T0 = 1_780_000_000_000_000_000  # an mtime in ns, a whole second
@@ -559,32 +558,3 @@ def test_a_hundred_thousand_entries_expand() -> None:
     assert len(got.to_copy) == 100_000 - 11_000 - 20_000
     assert got.unhashed == []
     assert len(got.directories) == (99 - 10) * (1 + 7)  # d<k> and its s0..s6
-
-
-# -- removal globs --------------------------------------------------------------------------
-
-
-CHILDREN = [file("core.1"), file("core.22"), file("core"), file("score.1"), directory("core.d"),
-            file(".hidden"), file("Core.3"), file("a/core.9")]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("pattern", "names"),
-    [
-        ("core.*", ["core.1", "core.22", "core.d"]),
-        ("core.?", ["core.1", "core.d"]),
-        ("*", [".hidden", "Core.3", "core", "core.1", "core.22", "core.d", "score.1"]),
-        ("[Cs]*", ["Core.3", "score.1"]),
-        ("[!c]*", [".hidden", "Core.3", "score.1"]),
-        ("core", ["core"]),
-        ("nothing*", []),
-    ],
-)
-def test_match_removal_matches_direct_children_with_fnmatch(pattern: str, names: list[str]) -> None:
-    assert match_removal(CHILDREN, pattern) == names
-
-
-@pytest.mark.parametrize("pattern", ["", "a/*"])
-def test_match_removal_rejects_a_pattern_that_is_not_one_segment(pattern: str) -> None:
-    with pytest.raises(ValueError, match=r"must be one non-empty path segment$"):
-        match_removal(CHILDREN, pattern)

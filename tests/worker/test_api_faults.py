@@ -4,14 +4,17 @@ injected HTTP and operation faults are reproducible for a seed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from planner.worker.faults import FaultSpec
+from planner.errors import PlannerError
+from planner.worker.faults import FaultSpec, parse_faults
+from tests.helpers.cli import CliResult
 from tests.helpers.processes import WorkerProcess
 from tests.helpers.trees import temp_files
 from tests.helpers.worker_api import (
@@ -157,3 +160,30 @@ def test_some_items_of_a_group_fail_with_503_and_the_others_succeed(tmp_path: Pa
         assert made == (child["state"] == "succeeded"), child
     failed_with(op, 503)  # every failure is transient, so the group's is too
     assert op["info"].get("transient") is True
+
+
+# -- a fault specification that cannot be used -------------------------------------------------
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("bogus=1", "unknown key 'bogus' (http, operation, delay, item_delay, seed)"),
+        ("http=2", "invalid 'http=2'"),
+        ("delay=soon", "invalid 'delay=soon'"),
+    ],
+)
+def test_serve_refuses_a_fault_spec_it_cannot_use_as_a_usage_error(
+    run_cli: Callable[..., CliResult], tmp_path: Path, spec: str, said: str
+) -> None:
+    result = run_cli(
+        "worker", "serve", "--port", "0", "--no-auth", "--state-dir", tmp_path / "state",
+        "--inject-faults", spec,
+    )  # fmt: skip
+
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == f"planner: error: --inject-faults: {said}\n"
+
+
+def test_the_worker_refuses_a_fault_spec_with_a_plain_value_error() -> None:
+    with pytest.raises(ValueError, match=r"^unknown key 'bogus'") as raised:
+        parse_faults("seed=3,bogus=1")
+    assert not isinstance(raised.value, PlannerError)  # the CLI turns it into a usage error

@@ -8,13 +8,13 @@ import re
 
 import pytest
 
-from planner.render.run_text import summary_lines
-from planner.runner.progress import (
+from planner.render.progress import (
     PlainReporter,
     QuietReporter,
     make_reporter,
 )
-from planner.runner.progress_bars import RichReporter
+from planner.render.progress_bars import RichReporter
+from planner.render.run_text import summary_lines
 from planner.runner.results import ActionResult, ActionState, RunResult
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import re
 
-from planner.runner.progress import PlainReporter, make_reporter
+from planner.render.progress import PlainReporter, make_reporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")

@@ -6,8 +6,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from planner.render.progress import Clock, PerAction, QuietReporter, file_lines
 from planner.render.run_text import action_line, count, summary_lines
-from planner.runner.progress import Clock, PerAction, QuietReporter, file_lines
 from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
 if TYPE_CHECKING:
