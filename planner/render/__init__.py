@@ -1,1 +1,2 @@
-"""Renderers: text, json, github, graph formats; all read the same result objects."""
+"""Renderers: text, json, github, graph formats and the progress reporters of a run; all read the
+same result objects."""
