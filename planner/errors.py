@@ -113,10 +113,6 @@ class DiagnosticSink:
     def __bool__(self) -> bool:
         return bool(self.diagnostics)
 
-    def raise_if_any(self) -> None:
-        if self.diagnostics:
-            raise PlanError(self.diagnostics)
-
 
 class ApiError(PlannerError):
     """A request to the Data Transfer API failed; `status` is the HTTP status when there was one."""

@@ -7,7 +7,7 @@ timestamps always carry a timezone.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,11 +27,6 @@ class WireModel(BaseModel):
             if field is not None and not field.is_required():
                 return field.get_default(call_default_factory=True)
         return value
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware (naive timestamps break the official client)."""
-    return datetime.now(UTC)
 
 
 class StoragePath(WireModel):

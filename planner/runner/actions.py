@@ -571,11 +571,6 @@ def _raise_on_failure(outcomes: list[Outcome]) -> None:
         raise ActionFailedError(problem)
 
 
-def mark_items(records: list[ItemRecord], state: ItemState) -> None:
-    for record in records:
-        record.state = state
-
-
 # What each kind of action does, by the action's `kind` (one entry per class of plan/model.py's
 # `Action`): adding a kind of action is one handler and one line here.
 ActionHandler = Callable[[ActionContext, Any], Awaitable[None]]

@@ -11,7 +11,7 @@ import contextlib
 import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from planner.api.retry import Backoff
 from planner.errors import ApiError, AuthError, PermanentApiError
@@ -47,20 +47,6 @@ class _Batch:
     last: tuple[float, int] = (-1.0, -1)
 
 
-@dataclass
-class DispatchStats:
-    """Requests made, for the benchmark's requests-per-file figure."""
-
-    submits: int = 0
-    polls: int = 0
-    fetches: int = 0
-    handles: list[str] = field(default_factory=list)
-
-    @property
-    def requests(self) -> int:
-        return self.submits + self.polls + self.fetches
-
-
 class Dispatcher:
     """Runs items for many concurrent callers through few requests."""
 
@@ -81,7 +67,6 @@ class Dispatcher:
         self.queues: dict[ItemKind, list[tuple[Item, asyncio.Future[Outcome]]]] = {}
         self.inflight: dict[str, _Batch] = {}
         self.wakeup = asyncio.Event()
-        self.stats = DispatchStats()
         self.fatal: BaseException | None = None
         self.halted = False
         # who watches an unresolved future (and its position in that caller's enqueue)
@@ -115,10 +100,6 @@ class Dispatcher:
 
     def _unwatch(self, future: asyncio.Future[Outcome]) -> None:
         self._watchers.pop(future, None)
-
-    async def run(self, items: Sequence[Item]) -> list[Outcome]:
-        """Run items and return their outcomes in order (see `enqueue`)."""
-        return list(await asyncio.gather(*self.enqueue(items)))
 
     async def serve(self) -> None:
         """The loop that submits and polls; runs until cancelled."""
@@ -170,7 +151,6 @@ class Dispatcher:
                         transient=not isinstance(exc, PermanentApiError),
                     )
                     continue
-                self.stats.submits += 1
                 self.inflight[batch.handle] = batch
 
     def _requeue_allowed(self, kind: ItemKind, batch: _Batch, exc: AuthError) -> bool:
@@ -213,7 +193,6 @@ class Dispatcher:
                     transient=True,
                 )
             return True
-        self.stats.polls += 1
         moved = False
         for status in statuses:
             batch = self.inflight.get(status.handle)
@@ -255,7 +234,6 @@ class Dispatcher:
     async def _finish(self, batch: _Batch) -> None:
         try:
             outcomes = await self.engine.outcomes(batch.handle, len(batch.items))
-            self.stats.fetches += 1
         except ApiError as exc:
             _fail(
                 batch, f"could not read the operation's result: {exc}", exc.status, transient=True
