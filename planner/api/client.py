@@ -1,4 +1,4 @@
-"""The async client of the Data Transfer API (WIRE.md): one keep-alive httpx.AsyncClient, one
+"""The async client of the Data Transfer API (docs/api.md): one keep-alive httpx.AsyncClient, one
 typed method per route, retries of transient failures, and the one place where httpx (and
 pydantic) exceptions become planner's ApiError tree.
 """
@@ -343,7 +343,7 @@ class ApiClient:
 
     async def operations(self, ids: list[str], *, expand: bool = False) -> list[wire.Operation]:
         """GET /operations?ids=..&ids=.. : one operation per id, in request order (an id the
-        worker leaves out comes back failed, "unknown operation", as WIRE.md answers it)."""
+        worker leaves out comes back failed, "unknown operation", as docs/api.md answers it)."""
         if not ids:
             return []  # GET /operations without ids lists recent operations instead
         params = [("ids", i) for i in ids] + ([("expand", "true")] if expand else [])

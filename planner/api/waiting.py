@@ -18,7 +18,8 @@ OnProgress = Callable[[list[Operation]], Awaitable[None]]
 
 def in_request_order(ids: list[str], answered: list[Operation]) -> list[Operation]:
     """One operation per requested id, in request order. An id the worker left out is answered
-    as WIRE.md answers unknown ids, failed "unknown operation": never pending, or a wait hangs."""
+    as docs/api.md answers unknown ids, failed "unknown operation": never pending, or a wait
+    hangs."""
     if [op.id for op in answered] == ids:
         return answered
     by_id = {op.id: op for op in answered}

@@ -1,4 +1,4 @@
-"""Pydantic v2 models of every body in the Data Transfer API (docs/api.md, WIRE.md), shared by
+"""Pydantic v2 models of every body in the Data Transfer API (docs/api.md), shared by
 planner's client and its embedded worker.
 
 Tolerant on input (unknown keys kept, explicit nulls accepted and defaulted), strict on output:

@@ -1,5 +1,6 @@
 """A directory copy expanded into file items: the source listing filtered by include/exclude and
-symlinks, then compared with the destination listing under the overwrite policy (PRODUCT.md §1, §3).
+symlinks, then compared with the destination listing under the overwrite policy (docs/run.md,
+"Directory copies").
 Pure: listings in (docs/api.md, recursive extended `list`), decisions out."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What each operation item does: the blocking functions the engine runs on its pool, one per
-route of WIRE.md, with metadata and grants following moves and removals."""
+route of docs/api.md, with metadata and grants following moves and removals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The HTTP routes of WIRE.md: authentication, fault injection and problem responses around
+"""The HTTP routes of docs/api.md: authentication, fault injection and problem responses around
 thin handlers that validate a request, check permissions at submission and start operations."""
 
 from __future__ import annotations
