@@ -11,9 +11,10 @@ import posixpath
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from planner.runner.engine import Item, ItemKind, Outcome, Target
+from planner.runner.expand import EntryType
 
 DEFAULT_MTIME_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z: fixed, so tests repeat
 
@@ -25,7 +26,7 @@ _Key = tuple[str, str]
 class MemoryEntry:
     """A file or a directory of the in-memory filesystem."""
 
-    type: Literal["file", "dir"]
+    type: EntryType
     size: int = 0
     mtime_ns: int = DEFAULT_MTIME_NS
     checksum: str | None = None
