@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from planner.api.codes import ItemCode
 from planner.api.retry import Backoff, Clock, Sleep
 from planner.api.wire import ErrorDetail, Operation, OperationState
 from planner.errors import WaitTimeoutError
@@ -23,7 +24,7 @@ def in_request_order(ids: list[str], answered: list[Operation]) -> list[Operatio
     if [op.id for op in answered] == ids:
         return answered
     by_id = {op.id: op for op in answered}
-    missing = ErrorDetail(code=404, message="unknown operation")
+    missing = ErrorDetail(code=ItemCode.NOT_FOUND, message="unknown operation")
     return [
         by_id.get(i)
         or Operation(

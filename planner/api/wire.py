@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from planner.api.codes import ItemCode
+
 
 class WireModel(BaseModel):
     """Base of wire models: extra keys allowed, None accepted wherever a default exists."""
@@ -52,7 +54,7 @@ class OperationState(StrEnum):
 
 
 class ErrorDetail(WireModel):
-    """`error_detail` of a failed operation; `code` is HTTP-like (503 = transient)."""
+    """`error_detail` of a failed operation; `code` is an ItemCode (or another HTTP-like code)."""
 
     code: int | None = None
     message: str | None = None
@@ -88,7 +90,7 @@ class Operation(WireModel):
         if self.state is not OperationState.FAILED:
             return False
         code = self.error_detail.code if self.error_detail else None
-        return code == 503 or bool(self.info.get("transient"))
+        return code == ItemCode.TRANSIENT or bool(self.info.get("transient"))
 
 
 class OperationIdResponse(WireModel):

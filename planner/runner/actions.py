@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
+from planner.api.codes import ItemCode
 from planner.errors import AuthError
 from planner.plan.model import (
     CheckAction,
@@ -22,7 +24,6 @@ from planner.plan.model import (
 from planner.plan.paths import PlanPath
 from planner.runner.checksums import hash_files, with_checksums
 from planner.runner.context import ActionContext, ActionFailedError, first_failure
-from planner.runner.dispatcher import FORBIDDEN
 from planner.runner.engine import Item, ItemKind, Outcome, RoleGrant, Target
 from planner.runner.expand import (
     Decision,
@@ -74,7 +75,7 @@ async def run_action(ctx: ActionContext) -> None:
             raise
         raise ActionFailedError(await refusal(ctx.action, ctx.engine, str(exc))) from exc
     except AuthError as exc:
-        if exc.status != FORBIDDEN:
+        if exc.status != HTTPStatus.FORBIDDEN:
             raise
         raise ActionFailedError(await refusal(ctx.action, ctx.engine, str(exc))) from exc
 
@@ -90,7 +91,7 @@ async def _dispatch(ctx: ActionContext) -> None:
 
 async def _one(ctx: ActionContext, item: Item, what: str) -> Outcome:
     (outcome,) = await ctx.run([item])
-    if not outcome.ok and outcome.code != 404:
+    if not outcome.ok and outcome.code != ItemCode.NOT_FOUND:
         raise ActionFailedError(
             f"{what}: {outcome.error}" + (f" (code {outcome.code})" if outcome.code else "")
         )
@@ -129,7 +130,7 @@ async def _listing_by_levels(
         for rel, outcome in zip(level, await ctx.run(items), strict=True):
             if outcome.ok:
                 listed.append(list(outcome.result or []))
-            elif outcome.code == 404:  # gone since its parent was listed
+            elif outcome.code == ItemCode.NOT_FOUND:  # gone since its parent was listed
                 listed.append(None)
             elif rel and problems is not None:
                 error = outcome.error or f"code {outcome.code}"
@@ -480,7 +481,7 @@ async def _removal(ctx: ActionContext, action: RemovalAction) -> None:
     ctx.result.items = records
     ctx.result.files_done = sum(1 for o in outcomes if o.ok)
     ctx.result.change = Change.DELETE
-    _raise_on_failure([o for o in outcomes if o.code != 404])
+    _raise_on_failure([o for o in outcomes if o.code != ItemCode.NOT_FOUND])
 
 
 # -- permissions ------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 
+from planner.api.codes import ItemCode
 from planner.api.retry import Backoff
 from planner.errors import ApiError, AuthError, PermanentApiError
 from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
@@ -20,7 +22,6 @@ from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
 # one request per item for these: the metadata routes answer one operation for a whole request,
 # so a single missing path would fail every path batched with it
 _SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
-FORBIDDEN = 403
 _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
 
 
@@ -136,7 +137,7 @@ class Dispatcher:
                 except AuthError as exc:
                     # 401: our credentials are refused, nothing else can succeed; 403: the
                     # batch names paths we lack a role on, which fails only those items
-                    if exc.status != FORBIDDEN:
+                    if exc.status != HTTPStatus.FORBIDDEN:
                         self.fatal = exc
                     elif self._requeue_allowed(kind, batch, exc):
                         queue = self.queues[kind]
@@ -170,7 +171,11 @@ class Dispatcher:
                 if not future.done():
                     future.set_result(
                         Outcome(
-                            ok=False, error=str(exc), code=FORBIDDEN, transient=False, refused=True
+                            ok=False,
+                            error=str(exc),
+                            code=ItemCode.FORBIDDEN,
+                            transient=False,
+                            refused=True,
                         )
                     )
             else:
@@ -252,7 +257,7 @@ class Dispatcher:
             kept = []
             for item, future in queue:
                 if id(future) in mine:
-                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                    future.set_result(Outcome(ok=False, error=reason, code=ItemCode.CANCELLED))
                 else:
                     kept.append((item, future))
             self.queues[kind] = kept
@@ -271,7 +276,7 @@ class Dispatcher:
         for queue in self.queues.values():
             for _, future in queue:
                 if not future.done():
-                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                    future.set_result(Outcome(ok=False, error=reason, code=ItemCode.CANCELLED))
         self.queues.clear()
         self.wakeup.set()
 
@@ -295,7 +300,9 @@ class Dispatcher:
                 if not future.done():
                     finished = outcome.ok or outcome.code is not None
                     future.set_result(
-                        outcome if finished else Outcome(ok=False, error=reason, code=499)
+                        outcome
+                        if finished
+                        else Outcome(ok=False, error=reason, code=ItemCode.CANCELLED)
                     )
         self.abandon(reason)
 
@@ -304,16 +311,16 @@ class Dispatcher:
         for queue in self.queues.values():
             for _, future in queue:
                 if not future.done():
-                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                    future.set_result(Outcome(ok=False, error=reason, code=ItemCode.CANCELLED))
         self.queues.clear()
         for batch in self.inflight.values():
-            _fail(batch, reason, 499, transient=False)
+            _fail(batch, reason, ItemCode.CANCELLED, transient=False)
         self.inflight.clear()
 
 
 def _halted(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Outcome]:
     future: asyncio.Future[Outcome] = loop.create_future()
-    future.set_result(Outcome(ok=False, error="interrupted", code=499))
+    future.set_result(Outcome(ok=False, error="interrupted", code=ItemCode.CANCELLED))
     return future
 
 

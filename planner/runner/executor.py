@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import networkx as nx
 
@@ -19,7 +20,7 @@ from planner.errors import ApiError, AuthError
 from planner.plan.model import Action
 from planner.runner.actions import run_action
 from planner.runner.context import ActionContext, ActionFailedError
-from planner.runner.dispatcher import FORBIDDEN, Dispatcher
+from planner.runner.dispatcher import Dispatcher
 from planner.runner.engine import Engine
 from planner.runner.progress import ProgressReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
@@ -199,7 +200,8 @@ class Executor:
             result.error = f"timed out after {action.timeout:g}s (timeout covers its retries)"
         except AuthError as exc:
             result.state, result.error = ActionState.FAILED, str(exc)
-            if exc.status != FORBIDDEN:  # refused credentials stop the run; a 403 fails the action
+            # refused credentials stop the run; a 403 fails the action
+            if exc.status != HTTPStatus.FORBIDDEN:
                 self.failed = True
         except ApiError as exc:
             result.state, result.error = ActionState.FAILED, str(exc)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.api.codes import ItemCode
 from planner.errors import PermanentApiError
 from planner.runner.engine import (
     BatchStatus,
@@ -262,7 +263,7 @@ class PreviewEngine:
                     refused[index] = Outcome(
                         ok=False,
                         error=f"permission denied (predicted): no {role} role on {target}",
-                        code=403,
+                        code=ItemCode.FORBIDDEN,
                         refused=True,
                     )
                     break
@@ -289,7 +290,7 @@ class PreviewEngine:
             assert item.src is not None
             source = await self._file(item.src)
             if source is None:
-                return Outcome(ok=False, error="no such file (predicted)", code=404)
+                return Outcome(ok=False, error="no such file (predicted)", code=ItemCode.NOT_FOUND)
             origin = source.origin or item.src
             overlay.add_file(
                 remote, path, _File(source.size, source.mtime, source.checksum, origin)
@@ -312,9 +313,11 @@ class PreviewEngine:
         try:
             entries = await self._tree(src)
         except TooDeepError as exc:
-            return Outcome(ok=False, error=f"{src}: {exc} (predicted)", code=400)
+            return Outcome(ok=False, error=f"{src}: {exc} (predicted)", code=ItemCode.INVALID)
         if entries is None:
-            return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
+            return Outcome(
+                ok=False, error="no such file or directory (predicted)", code=ItemCode.NOT_FOUND
+            )
         self.overlay.delete(remote, path)
         self.overlay.add_dir(to_remote, to_path)
         for rel, wire in entries:
@@ -415,7 +418,11 @@ class PreviewEngine:
             entries[rel] = {"name": rel, **wire}
         exists = outcome.ok and not overlay.hidden(remote, base)
         if not exists and not created and (remote, base) not in overlay.dirs:
-            return outcome if not outcome.ok else Outcome(ok=False, error="not found", code=404)
+            return (
+                outcome
+                if not outcome.ok
+                else Outcome(ok=False, error="not found", code=ItemCode.NOT_FOUND)
+            )
         return Outcome(ok=True, result=[entries[k] for k in sorted(entries)])
 
     def _metadata(self, remote: str, path: str, outcome: Outcome) -> Outcome:
@@ -423,7 +430,9 @@ class PreviewEngine:
         changes = overlay.custom.get((remote, path))
         created = (remote, path) in overlay.files or (remote, path) in overlay.dirs
         if overlay.hidden(remote, path) and not created:
-            return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
+            return Outcome(
+                ok=False, error="no such file or directory (predicted)", code=ItemCode.NOT_FOUND
+            )
         if not outcome.ok and not created:
             return outcome
         fields = dict(outcome.result or {}) if outcome.ok else {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from planner.api.codes import ItemCode
 from planner.worker.acl import resource_key
 from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemContext, ItemFunction, Outcome, WorkerService
@@ -198,7 +199,9 @@ def metadata_set_item(
     def run(ctx: ItemContext) -> Outcome:
         for sp, _ in assignments:
             if not svc.storages.exists(sp.remote, sp.path):
-                raise StorageError(404, f"{sp.remote}:{sp.path}: no such file or directory")
+                raise StorageError(
+                    ItemCode.NOT_FOUND, f"{sp.remote}:{sp.path}: no such file or directory"
+                )
         for sp, custom in assignments:
             svc.metadata.merge_custom(_key(sp), custom)
         return Outcome(None)

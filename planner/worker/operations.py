@@ -15,14 +15,11 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from planner.api.codes import ItemCode
+from planner.api.wire import OperationState
 from planner.worker.admission import QueueBound
 from planner.worker.db import StateDB
 from planner.worker.records import (
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    TRANSIENT,
     Group,
     Item,
     child_of,
@@ -80,7 +77,7 @@ class OperationStore:
         self.db.execute(
             "INSERT INTO operations (id, parent, user_id, state, finished, queued_at, body) "
             "VALUES (?, NULL, ?, ?, 0, ?, ?)",
-            (group.id, user_id, QUEUED, group.queued_at, json.dumps(group.wire())),
+            (group.id, user_id, OperationState.QUEUED, group.queued_at, json.dumps(group.wire())),
         )
         return group
 
@@ -91,33 +88,33 @@ class OperationStore:
             if item.is_terminal:
                 return False
             now = time.time()
-            item.state, item.started_at = RUNNING, now
+            item.state, item.started_at = OperationState.RUNNING, now
             group = item.group
             group.running.add(item)
-            if group.state == QUEUED:
-                group.state, group.started_at = RUNNING, now
+            if group.state == OperationState.QUEUED:
+                group.state, group.started_at = OperationState.RUNNING, now
             return True
 
-    def fail_if_queued(self, item: Item, code: int, message: str) -> None:
+    def fail_if_queued(self, item: Item, code: ItemCode, message: str) -> None:
         """Fail an item that has not started yet (cancellation)."""
         with self.lock:
-            if item.state == QUEUED:
-                self._end(item, FAILED, None, [], code, message)
+            if item.state == OperationState.QUEUED:
+                self._end(item, OperationState.FAILED, None, [], code, message)
 
     def succeed(
         self, item: Item, result: Any = None, succeeded_on: list[str] | None = None
     ) -> None:
         with self.lock:
-            self._end(item, SUCCEEDED, result, succeeded_on or [], 0, None)
+            self._end(item, OperationState.SUCCEEDED, result, succeeded_on or [], 0, None)
 
-    def fail(self, item: Item, code: int, message: str) -> None:
+    def fail(self, item: Item, code: ItemCode, message: str) -> None:
         with self.lock:
-            self._end(item, FAILED, None, [], code, message)
+            self._end(item, OperationState.FAILED, None, [], code, message)
 
     def _end(
         self,
         item: Item,
-        state: str,
+        state: OperationState,
         result: Any,
         succeeded_on: list[str],
         code: int,
@@ -131,7 +128,7 @@ class OperationStore:
         item.code, item.error, item.ended_at = code, error, now
         if item.started_at is None:
             item.started_at = now
-        if state == SUCCEEDED and item.total:
+        if state == OperationState.SUCCEEDED and item.total:
             item.current = item.total
         group = item.group
         group.running.discard(item)
@@ -140,19 +137,19 @@ class OperationStore:
             return
         group.ended_at = now
         group.started_at = group.started_at or now
-        failed = [i for i in group.items if i.state == FAILED]
+        failed = [i for i in group.items if i.state == OperationState.FAILED]
         if failed:
             first = failed[0]
-            transient = all(i.code == TRANSIENT for i in failed)
-            group.state = FAILED
-            group.code = TRANSIENT if transient else (first.code or 500)
+            transient = all(i.code == ItemCode.TRANSIENT for i in failed)
+            group.state = OperationState.FAILED
+            group.code = ItemCode.TRANSIENT if transient else (first.code or ItemCode.INTERNAL)
             group.error = (
                 first.error
                 if group.single
                 else f"{len(failed)} of {len(group.items)} items failed: {first.error}"
             )
         else:
-            group.state = SUCCEEDED
+            group.state = OperationState.SUCCEEDED
             group.result = merge_results([i.result for i in group.items])
         self.dirty.add(group.id)
 
@@ -323,13 +320,13 @@ class OperationStore:
                 self.ended_size -= len(old)
         return len(rows)
 
-    def fail_live(self, code: int, message: str) -> int:
+    def fail_live(self, code: ItemCode, message: str) -> int:
         """At shutdown: every item of this process that has not ended fails now (queued ones, and
         running ones that did not stop in time); returns how many. `flush` then writes them."""
         with self.lock:
             items = [i for g in list(self.live.values()) for i in g.items if not i.is_terminal]
             for item in items:
-                self._end(item, FAILED, None, [], code, message)
+                self._end(item, OperationState.FAILED, None, [], code, message)
         return len(items)
 
     def fail_unfinished(self) -> int:
@@ -340,8 +337,8 @@ class OperationStore:
         updates = []
         for oid, text in rows:
             body = json.loads(str(text))
-            body["state"], body["ended_at"] = FAILED, timestamp(now)
-            failure(body, TRANSIENT, message)
+            body["state"], body["ended_at"] = OperationState.FAILED, timestamp(now)
+            failure(body, ItemCode.TRANSIENT, message)
             body["error"] = "worker restarted"
             updates.append((json.dumps(body), now, str(oid)))
         self.db.executemany(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from planner.api.codes import ItemCode
 from planner.errors import WorkerError
 from planner.worker.acl import PermissionStore
 from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS, QueueBound
@@ -25,7 +26,7 @@ from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.operations import OperationStore
 from planner.worker.paths import remote_name_problem
-from planner.worker.records import CANCELLED, SHUTDOWN_ERROR, Group, Item
+from planner.worker.records import SHUTDOWN_ERROR, Group, Item
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")
@@ -186,10 +187,10 @@ class WorkerService:
         for group in list(operations.live.values()):
             group.cancel.set()
             for item in group.items:
-                operations.fail_if_queued(item, CANCELLED, SHUTDOWN_ERROR)
+                operations.fail_if_queued(item, ItemCode.CANCELLED, SHUTDOWN_ERROR)
         if self.tasks:  # the runners now skip what is queued and stop what runs
             await asyncio.wait(list(self.tasks), timeout=grace)
-        stuck = operations.fail_live(CANCELLED, SHUTDOWN_ERROR)
+        stuck = operations.fail_live(ItemCode.CANCELLED, SHUTDOWN_ERROR)
         if stuck:
             log.warning("shutdown: %d items did not stop within %.0f s", stuck, grace)
         for task in list(self.tasks):
@@ -278,22 +279,22 @@ class WorkerService:
         if not operations.start_unless_finished(item):
             return  # cancelled while queued
         if item.is_cancelled():
-            operations.fail(item, CANCELLED, self._cancelled())
+            operations.fail(item, ItemCode.CANCELLED, self._cancelled())
             return
         if self.faults.item_fails():
-            operations.fail(item, 503, "injected transient fault (--inject-faults)")
+            operations.fail(item, ItemCode.TRANSIENT, "injected transient fault (--inject-faults)")
             return
         if self.faults.spec.item_delay and item.group.cancel.wait(self.faults.spec.item_delay):
-            operations.fail(item, CANCELLED, self._cancelled())
+            operations.fail(item, ItemCode.CANCELLED, self._cancelled())
             return
         try:
             outcome = function(ItemContext(item))
         except StorageError as exc:
-            message = self._cancelled() if exc.code == CANCELLED else exc.message
+            message = self._cancelled() if exc.code == ItemCode.CANCELLED else exc.message
             operations.fail(item, exc.code, message)
         except Exception as exc:  # a bug in an item: fail it, keep serving
             log.exception("item %s failed unexpectedly", item.id)
-            operations.fail(item, 500, f"internal error: {type(exc).__name__}")
+            operations.fail(item, ItemCode.INTERNAL, f"internal error: {type(exc).__name__}")
         else:
             operations.succeed(item, outcome.result, outcome.succeeded_on)
 
@@ -313,7 +314,7 @@ class WorkerService:
             found.cancelled = True
             items = [found]
         for item in items:
-            self.operations.fail_if_queued(item, CANCELLED, "cancelled")
+            self.operations.fail_if_queued(item, ItemCode.CANCELLED, "cancelled")
         return True
 
     async def call(self, function: Callable[[], T]) -> T:

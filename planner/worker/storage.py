@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from planner.api.codes import ItemCode
 from planner.api.names import unescape_name
 from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
@@ -124,7 +125,9 @@ class Storages:
         """
         root = self._roots.get(remote)
         if root is None:
-            raise StorageError(400, f"unknown remote {remote!r} (known: {', '.join(self.names())})")
+            raise StorageError(
+                ItemCode.INVALID, f"unknown remote {remote!r} (known: {', '.join(self.names())})"
+            )
         parts = self._parts(remote, path)
         label = f"{remote}:{path}"
         if not parts:
@@ -142,14 +145,18 @@ class Storages:
     def _parts(remote: str, path: str) -> list[str]:
         """The segments of a requested path, validated ("" and "." segments dropped)."""
         if "\x00" in path:
-            raise StorageError(400, f"{remote}:{path!r}: NUL character in path")
+            raise StorageError(ItemCode.INVALID, f"{remote}:{path!r}: NUL character in path")
         if remote == LOCAL and not path.startswith("/"):
-            raise StorageError(400, f"{remote}:{path}: paths on 'local' must be absolute")
+            raise StorageError(
+                ItemCode.INVALID, f"{remote}:{path}: paths on 'local' must be absolute"
+            )
         if remote != LOCAL and path.startswith("/"):
-            raise StorageError(400, f"{remote}:{path}: path must be relative to the storage root")
+            raise StorageError(
+                ItemCode.INVALID, f"{remote}:{path}: path must be relative to the storage root"
+            )
         parts = [part for part in path.split("/") if part not in ("", ".")]
         if ".." in parts:
-            raise StorageError(400, f"{remote}:{path}: '..' is not allowed in paths")
+            raise StorageError(ItemCode.INVALID, f"{remote}:{path}: '..' is not allowed in paths")
         # names that are not valid UTF-8 arrive escaped (planner/api/names.py)
         return [unescape_name(part) for part in parts]
 
@@ -170,7 +177,7 @@ class Storages:
         with translated(f"{remote}:{path}"), self._place(remote, path) as place:
             info = _info(_basename(path), place.stat())
         if info is None:
-            raise StorageError(400, f"{remote}:{path}: neither a file nor a directory")
+            raise StorageError(ItemCode.INVALID, f"{remote}:{path}: neither a file nor a directory")
         return info
 
     def exists(self, remote: str, path: str) -> bool:
@@ -239,7 +246,9 @@ class Storages:
                 checksum = fileops.hash_fd(fd)
                 fileops.ensure_unchanged(fd, st)
             except SourceChangedError as exc:
-                raise StorageError(503, f"{remote}:{path}: changed while it was hashed") from exc
+                raise StorageError(
+                    ItemCode.TRANSIENT, f"{remote}:{path}: changed while it was hashed"
+                ) from exc
             finally:
                 os.close(fd)
         return checksum
@@ -276,7 +285,9 @@ class Storages:
         with translated(f"{remote}:{path}"), self._place(remote, path) as place:
             st = place.lstat()
             if stat.S_ISDIR(st.st_mode):
-                raise StorageError(409, f"{remote}:{path}: is a directory (use rmdir)")
+                raise StorageError(
+                    ItemCode.CONFLICT, f"{remote}:{path}: is a directory (use rmdir)"
+                )
             place.check_link(st)
             moves.unlink(place)
             self._synced(place)
@@ -290,7 +301,9 @@ class Storages:
         """
         with translated(f"{remote}:{path}"), self._place(remote, path) as place:
             if place.is_root:
-                raise StorageError(403, f"{remote}:{path}: the storage root cannot be removed")
+                raise StorageError(
+                    ItemCode.FORBIDDEN, f"{remote}:{path}: the storage root cannot be removed"
+                )
             st = place.lstat()
             place.check_link(st)
             if stat.S_ISDIR(st.st_mode):
@@ -312,13 +325,17 @@ class Storages:
             self._place(src_remote, src_path) as src,
         ):
             if src.is_root:
-                raise StorageError(403, f"{src_remote}:{src_path}: the storage root cannot move")
+                raise StorageError(
+                    ItemCode.FORBIDDEN, f"{src_remote}:{src_path}: the storage root cannot move"
+                )
             src.check_link(src.lstat())
             # parents are synced as they are made: a move across filesystems deletes its
             # source once the destination is durable, which includes its path
             with self._place(dst_remote, dst_path, make_parents=True, sync=True) as dst:
                 if dst.is_root:
-                    raise StorageError(409, f"{dst_remote}:{dst_path}: is the storage root")
+                    raise StorageError(
+                        ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is the storage root"
+                    )
                 dst.check_link(dst.lstat_or_none())
                 if src.name == dst.name and _same(src.dir_fd, dst.dir_fd):
                     return
@@ -363,7 +380,9 @@ class Storages:
                     there = dst.lstat_or_none()
                     if there is not None:
                         if stat.S_ISDIR(there.st_mode):
-                            raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory")
+                            raise StorageError(
+                                ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is a directory"
+                            )
                         dst.check_link(there)
                         if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
                             checksum = fileops.hash_fd(src_fd)  # onto itself: nothing to write
@@ -404,9 +423,11 @@ def _same(a: int, b: int) -> bool:
 def _not_a_file(exc: OSError, remote: str, path: str) -> OSError | StorageError:
     """What a failed open of a copy's source means for the client."""
     if exc.errno == errno.EISDIR:
-        return StorageError(400, "copy copies files; list the directory and copy its files")
+        return StorageError(
+            ItemCode.INVALID, "copy copies files; list the directory and copy its files"
+        )
     if exc.errno == errno.EINVAL:
-        return StorageError(400, f"{remote}:{path}: not a regular file")
+        return StorageError(ItemCode.INVALID, f"{remote}:{path}: not a regular file")
     return exc
 
 

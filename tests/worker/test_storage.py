@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
+from planner.api.codes import ItemCode
 from planner.worker import confine, fileops, moves
 from planner.worker.storage import FileInfo, MemoryTempRegistry, StorageError, Storages
 from planner.worker.storage_errors import translated
@@ -277,7 +278,7 @@ def test_oserror_is_translated_with_its_cause(code: int | None, expected: int) -
 
 
 def test_storage_error_passes_through_translation_unchanged() -> None:
-    original = StorageError(409, "conflict")
+    original = StorageError(ItemCode.CONFLICT, "conflict")
     with pytest.raises(StorageError) as caught, translated("data:x"):
         raise original
     assert caught.value is original
