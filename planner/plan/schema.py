@@ -14,9 +14,8 @@ from typing import Any, cast
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from planner.errors import Diagnostic, Location, quote
+from planner.errors import Diagnostic, Location, Pointer, quote
 from planner.plan.durations import DURATION_HINT
-from planner.plan.source import Pointer, format_pointer
 
 SCHEMA_NAME = "plan.schema.json"
 
@@ -125,7 +124,7 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
         message: str, at: Pointer | None = None, key: bool = False, code: str = "schema"
     ) -> Diagnostic:
         target = pointer if at is None else at
-        return Diagnostic(locate(target, key), message, code, format_pointer(target))
+        return Diagnostic(locate(target, key), message, code, target)
 
     if keyword in ("anyOf", "oneOf"):
         return _explain_alternatives(error, locate, diag)
