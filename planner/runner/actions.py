@@ -89,7 +89,9 @@ async def _dispatch(ctx: ActionContext) -> None:
     await handler(ctx, ctx.action)
 
 
-async def _one(ctx: ActionContext, item: Item, what: str) -> Outcome:
+async def _run_one_missing_ok(ctx: ActionContext, item: Item, what: str) -> Outcome:
+    """Run one item; its failure fails the action (`what` leads the message), except a missing
+    path, whose outcome the caller reads."""
     (outcome,) = await ctx.run([item])
     if not outcome.ok and outcome.code != ItemCode.NOT_FOUND:
         raise ActionFailedError(
@@ -107,7 +109,7 @@ async def _listing(
     if recursive and not ctx.engine.recursive_listing:
         return await _listing_by_levels(ctx, where, problems)
     kind = ItemKind.LIST if recursive else ItemKind.LIST_CHILDREN
-    outcome = await _one(ctx, Item(kind, where), f"cannot list {where}")
+    outcome = await _run_one_missing_ok(ctx, Item(kind, where), f"cannot list {where}")
     if not outcome.ok:
         return None
     try:
@@ -153,7 +155,7 @@ async def _listing_by_levels(
         raise ActionFailedError(f"unexpected listing of {where}: {exc}") from exc
 
 
-async def _entry(ctx: ActionContext, path: Target) -> Entry | None:
+async def _entry_at(ctx: ActionContext, path: Target) -> Entry | None:
     """The file or directory at `path` (via a listing of its parent), or None."""
     parent, name = posixpath.split(path.path.rstrip("/"))
     if not name:
@@ -165,7 +167,7 @@ async def _entry(ctx: ActionContext, path: Target) -> Entry | None:
 # -- directories ------------------------------------------------------------------------------
 async def _directory(ctx: ActionContext, action: DirectoryAction) -> None:
     where = target(action.path)
-    found = await _entry(ctx, where)
+    found = await _entry_at(ctx, where)
     if found is not None and found.type == "dir":
         ctx.result.change = Change.UNCHANGED
         ctx.result.files_unchanged = 1
@@ -185,7 +187,7 @@ async def _copy(ctx: ActionContext, action: CopyAction) -> None:
     src, dst = target(action.src), target(action.dst)
     # a storage's root is a directory; asking its parent would need a role on the parent
     is_root = action.src.rel == ""
-    found = _ROOT if is_root else await _entry(ctx, src)
+    found = _ROOT if is_root else await _entry_at(ctx, src)
     if found is None:
         raise ActionFailedError(missing(action.src, ctx.storages))
     if found.type == "file":
@@ -279,7 +281,7 @@ def _not_copied_before(
 async def _copy_file(
     ctx: ActionContext, action: CopyAction, entry: Entry, src: Target, dst: Target
 ) -> None:
-    current = await _entry(ctx, dst)
+    current = await _entry_at(ctx, dst)
     if current is not None and current.type == "dir":
         raise ActionFailedError(f"{dst}: is a directory")
     overwrite, checksum = action.overwrite, action.checksum
@@ -407,8 +409,8 @@ def _report_problems(
 async def _move(ctx: ActionContext, action: MoveAction) -> None:
     src = target(action.src)
     dst = _join(target(action.dst), action.src.name) if action.dst.is_dir else target(action.dst)
-    source = await _entry(ctx, src)
-    current = await _entry(ctx, dst)
+    source = await _entry_at(ctx, src)
+    current = await _entry_at(ctx, dst)
     if source is None:
         if current is not None:  # done before (idempotency: a move is complete)
             ctx.result.change = Change.UNCHANGED
@@ -428,8 +430,8 @@ async def _move(ctx: ActionContext, action: MoveAction) -> None:
     async def settled(item: Item, outcome: Outcome) -> bool:
         # a lost acknowledgement: the move happened if the source is gone and the destination
         # is there with the expected size
-        gone = await _entry(ctx, src) is None
-        there = await _entry(ctx, dst)
+        gone = await _entry_at(ctx, src) is None
+        there = await _entry_at(ctx, dst)
         return gone and there is not None and (source.type == "dir" or there.size == source.size)
 
     record = ItemRecord(
@@ -462,7 +464,7 @@ async def _removal(ctx: ActionContext, action: RemovalAction) -> None:
         names = set(match_removal(children, pattern))
         doomed = [e for e in children if e.path in names]
     else:
-        found = await _entry(ctx, where)
+        found = await _entry_at(ctx, where)
         doomed = [] if found is None else [found]
         parent = Target(where.remote, posixpath.dirname(where.path.rstrip("/")))
     if not doomed:
@@ -504,8 +506,8 @@ async def _permission(ctx: ActionContext, action: PermissionAction) -> None:
         await ctx.engine.grant(to_grant)
     if to_revoke:
         await ctx.engine.revoke(to_revoke)
-    ctx.result.detail += [f"grant {_who(g)}: {g.role}" for g in to_grant]
-    ctx.result.detail += [f"revoke {_who(g)}: {g.role}" for g in to_revoke]
+    ctx.result.detail += [f"grant {_grantee(g)}: {g.role}" for g in to_grant]
+    ctx.result.detail += [f"revoke {_grantee(g)}: {g.role}" for g in to_revoke]
     ctx.result.files_done = len(to_grant) + len(to_revoke)
     ctx.result.files_unchanged = len(action.grant) + len(action.revoke) - ctx.result.files_done
     ctx.result.change = Change.UPDATE if ctx.result.files_done else Change.UNCHANGED
@@ -515,14 +517,14 @@ def _covered(held: set[tuple[str, str, str]], kind: str, who: str, role: str) ->
     return any(k == kind and w == who and ROLE_RANK[r] >= ROLE_RANK[role] for k, w, r in held)
 
 
-def _who(grant: RoleGrant) -> str:
+def _grantee(grant: RoleGrant) -> str:
     return "anyone" if grant.subject_type == "any" else f"{grant.subject_type} {grant.subject}"
 
 
 # -- metadata ---------------------------------------------------------------------------------
 async def _metadata(ctx: ActionContext, action: MetadataAction) -> None:
     where = target(action.path)
-    outcome = await _one(
+    outcome = await _run_one_missing_ok(
         ctx, Item(ItemKind.METADATA_GET, where), f"cannot read metadata of {where}"
     )
     if not outcome.ok:
@@ -546,7 +548,7 @@ async def _metadata(ctx: ActionContext, action: MetadataAction) -> None:
 # -- checks -----------------------------------------------------------------------------------
 async def _check(ctx: ActionContext, action: CheckAction) -> None:
     where = target(action.path)
-    outcome = await _one(ctx, Item(ItemKind.EXISTS, where), f"cannot check {where}")
+    outcome = await _run_one_missing_ok(ctx, Item(ItemKind.EXISTS, where), f"cannot check {where}")
     exists = bool(outcome.result) if outcome.ok else False
     wanted = action.expect == "exists"
     if exists != wanted:

@@ -21,7 +21,7 @@ from planner.worker.admission import QueueBound
 from planner.worker.db import StateDB
 from planner.worker.records import (
     Group,
-    Item,
+    WorkItem,
     child_of,
     failure,
     merge_results,
@@ -34,8 +34,8 @@ from planner.worker.records import (
 # Ended groups are kept in memory, for the polls and result fetches that follow their end, as
 # the JSON text the database holds (the oldest are read back from disk): characters of text.
 # As text, not objects: the garbage collector walks every object of the heap in each full
-# collection, and tens of thousands of ended groups as objects paused all clients for ~50 ms
-# every second or two under load.
+# collection, and tens of thousands of ended groups as objects paused all clients noticeably
+# under load (figures: tests/bench/README.md).
 ENDED_TEXT_IN_MEMORY = 32_000_000
 
 
@@ -82,7 +82,7 @@ class OperationStore:
         return group
 
     # -- transitions ----------------------------------------------------------------------------
-    def start_unless_finished(self, item: Item) -> bool:
+    def start_unless_finished(self, item: WorkItem) -> bool:
         """Mark an item running, unless it already ended (cancelled while queued)."""
         with self.lock:
             if item.is_terminal:
@@ -95,25 +95,25 @@ class OperationStore:
                 group.state, group.started_at = OperationState.RUNNING, now
             return True
 
-    def fail_if_queued(self, item: Item, code: ItemCode, message: str) -> None:
+    def fail_if_queued(self, item: WorkItem, code: ItemCode, message: str) -> None:
         """Fail an item that has not started yet (cancellation)."""
         with self.lock:
             if item.state == OperationState.QUEUED:
                 self._end(item, OperationState.FAILED, None, [], code, message)
 
     def succeed(
-        self, item: Item, result: Any = None, succeeded_on: list[str] | None = None
+        self, item: WorkItem, result: Any = None, succeeded_on: list[str] | None = None
     ) -> None:
         with self.lock:
             self._end(item, OperationState.SUCCEEDED, result, succeeded_on or [], 0, None)
 
-    def fail(self, item: Item, code: ItemCode, message: str) -> None:
+    def fail(self, item: WorkItem, code: ItemCode, message: str) -> None:
         with self.lock:
             self._end(item, OperationState.FAILED, None, [], code, message)
 
     def _end(
         self,
-        item: Item,
+        item: WorkItem,
         state: OperationState,
         result: Any,
         succeeded_on: list[str],
@@ -156,7 +156,7 @@ class OperationStore:
     # -- reading --------------------------------------------------------------------------------
     # `viewer` is the caller's user name, or None for an admin: a viewer sees only its own
     # operations, and another user's id answers exactly as an unknown id (no existence oracle).
-    def item(self, op_id: str) -> Item | Group | None:
+    def item(self, op_id: str) -> WorkItem | Group | None:
         """The live (not yet written as ended) group or child item with this id (anyone's)."""
         group = self.live.get(op_id)
         if group is not None:
@@ -191,8 +191,8 @@ class OperationStore:
         self, ids: list[str], expand: bool, viewer: str | None, detail_limit: int | None = None
     ) -> list[dict[str, Any]]:
         """`get` of each id; a stored group is read and parsed once however many of its
-        children (or copies of its id) are asked for (1,000 children of a 10,000-item group
-        read one by one held the database thread for 12 s).
+        children (or copies of its id) are asked for (read one by one, the children of a large
+        group held the database thread for seconds: tests/bench/README.md).
 
         Raises:
             TooManyDetailsError: `expand` would detail more than `detail_limit` children in all
@@ -363,5 +363,5 @@ def _visible(owner: object, viewer: str | None) -> bool:
     return viewer is None or owner == viewer
 
 
-def _owner(found: Item | Group) -> str:
+def _owner(found: WorkItem | Group) -> str:
     return found.user_id if isinstance(found, Group) else found.group.user_id

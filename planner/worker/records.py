@@ -33,7 +33,7 @@ def new_id() -> str:
     (URL-safe, no `-`, so that a child's `<group id>-<index>` parses back unambiguously).
 
     A predictable generator would let one user name another's operations; ownership is checked
-    too, but ids are not an oracle either way. Costs about 0.4 us (getrandom), once per request.
+    too, but ids are not an oracle either way. Cheap, and drawn once per request.
     """
     return secrets.token_hex(ID_BYTES)
 
@@ -74,7 +74,7 @@ def format_rate(nbytes: int, seconds: float) -> str:
     return f"{rate:.1f} GB/s"
 
 
-class Item:
+class WorkItem:
     """One unit of work of a group: the fields of its wire record that change while it runs."""
 
     __slots__ = (
@@ -175,11 +175,11 @@ class Group:
         self.description = items[0] if self.single else description
         self.queued_at = time.time()
         self.cancel = threading.Event()
-        self.items = [Item(self, i, d) for i, d in enumerate(items)]
+        self.items = [WorkItem(self, i, d) for i, d in enumerate(items)]
         self.weight = 1  # what each item counts against the queue bound (admission.py)
         self._children: list[str] | None = None
         self.pending = len(items)
-        self.running: set[Item] = set()
+        self.running: set[WorkItem] = set()
         self.bytes_done = 0
         self.started_at: float | None = None
         self.ended_at: float | None = None

@@ -26,7 +26,7 @@ from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.operations import OperationStore
 from planner.worker.paths import remote_name_problem
-from planner.worker.records import SHUTDOWN_ERROR, Group, Item
+from planner.worker.records import SHUTDOWN_ERROR, Group, WorkItem
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")
@@ -80,7 +80,7 @@ class WorkerConfig:
 
 
 @dataclass
-class Outcome:
+class ItemResult:
     """What an item produced."""
 
     result: Any = None
@@ -92,7 +92,7 @@ class ItemContext:
 
     __slots__ = ("cancel", "item")
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: WorkItem) -> None:
         self.item = item
         self.cancel = item.group.cancel
 
@@ -102,7 +102,7 @@ class ItemContext:
         item.total, item.current = total, done
 
 
-ItemFunction = Callable[[ItemContext], Outcome]
+ItemFunction = Callable[[ItemContext], ItemResult]
 
 
 class WorkerService:
@@ -132,11 +132,11 @@ class WorkerService:
             raise database_refusal(self.db.path, exc) from exc
         self.faults = FaultInjector(config.faults)
         # one thread per core: copying small files is GIL-bound, and more threads only convoy
-        # (measured: 20k files, 2 cores: 8 threads 14.4 s, 2 threads 11.0 s)
+        # (figures: tests/bench/README.md)
         size = config.pool_size or min(32, os.cpu_count() or 2)
         self.size = size
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
-        self.backlog: deque[deque[tuple[Item, ItemFunction]]] = deque()
+        self.backlog: deque[deque[tuple[WorkItem, ItemFunction]]] = deque()
         self.backlog_lock = threading.Lock()
         self.runners = 0  # drain tasks that have not finished (changed on the event loop only)
         # SQLite work of request handlers and of the flusher: not on the item pool, whose
@@ -274,7 +274,7 @@ class WorkerService:
                 continue
             self._run_item(live, function)
 
-    def _run_item(self, item: Item, function: ItemFunction) -> None:
+    def _run_item(self, item: WorkItem, function: ItemFunction) -> None:
         operations = self.operations
         if not operations.start_unless_finished(item):
             return  # cancelled while queued

@@ -19,7 +19,7 @@ from planner.api.names import unescape_name
 from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
-from planner.worker.storage_errors import SourceChangedError, StorageError, translated
+from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
 from planner.worker.walk import Walk, walk
 
@@ -101,7 +101,7 @@ class Storages:
                 if os.path.realpath(root) != "/":
                     raise ValueError("remote 'local' is the host filesystem; its root is '/'")
                 continue
-            with translated(f"{name}: root {os.fspath(root)}"):
+            with as_storage_errors(f"{name}: root {os.fspath(root)}"):
                 os.makedirs(root, exist_ok=True)
                 self._roots[name] = Root(name, os.fspath(root))
         self._registry: TempRegistry = temp_registry or MemoryTempRegistry()
@@ -174,7 +174,7 @@ class Storages:
         Raises:
             StorageError: 404 missing; 400 neither a file nor a directory; 403 outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             info = _info(_basename(path), place.stat())
         if info is None:
             raise StorageError(ItemCode.INVALID, f"{remote}:{path}: neither a file nor a directory")
@@ -186,7 +186,7 @@ class Storages:
         Raises:
             StorageError: 400/403 as `stat`; 403/503 when it cannot be told.
         """
-        with translated(f"{remote}:{path}"):
+        with as_storage_errors(f"{remote}:{path}"):
             try:
                 with self._place(remote, path) as place:
                     place.stat()
@@ -211,7 +211,7 @@ class Storages:
         Raises:
             StorageError: 404 missing; 403 outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             target = place.target()
             try:
                 st = os.fstat(target)
@@ -239,7 +239,7 @@ class Storages:
             StorageError: 404 missing; 409 a directory; 503 the file changed while it was
                 hashed; 403 outside the root.
         """
-        with translated(f"{remote}:{path}"):
+        with as_storage_errors(f"{remote}:{path}"):
             with self._place(remote, path) as place:
                 fd, st = place.open_file()
             try:
@@ -262,7 +262,7 @@ class Storages:
             StorageError: 409 a file is in the way; 403 outside the root.
         """
         with (
-            translated(f"{remote}:{path}"),
+            as_storage_errors(f"{remote}:{path}"),
             self._place(remote, path, make_parents=True) as place,
         ):
             if place.is_root:
@@ -282,7 +282,7 @@ class Storages:
         Raises:
             StorageError: 404 missing; 409 a directory (use rmdir); 403 outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             st = place.lstat()
             if stat.S_ISDIR(st.st_mode):
                 raise StorageError(
@@ -299,7 +299,7 @@ class Storages:
         Raises:
             StorageError: 404 missing; 403 the storage root itself, or outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             if place.is_root:
                 raise StorageError(
                     ItemCode.FORBIDDEN, f"{remote}:{path}: the storage root cannot be removed"
@@ -321,7 +321,7 @@ class Storages:
             StorageError: 404 source missing; 409 destination in the way; 403 outside a root.
         """
         with (
-            translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
+            as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
             self._place(src_remote, src_path) as src,
         ):
             if src.is_root:
@@ -369,7 +369,7 @@ class Storages:
                 is a directory; 499 cancelled; 503 the source changed during the copy; 403
                 outside a root.
         """
-        with translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
+        with as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
             with self._place(src_remote, src_path) as src:
                 try:
                     src_fd, st = src.open_file()

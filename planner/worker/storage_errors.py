@@ -56,7 +56,7 @@ def code_for(exc: OSError) -> ItemCode:
 
 
 @contextmanager
-def translated(subject: str) -> Iterator[None]:
+def as_storage_errors(subject: str) -> Iterator[None]:
     """Turn OSError (and a cancelled copy) raised inside into StorageError about `subject`."""
     try:
         yield

@@ -489,7 +489,7 @@ async def test_shutdown_is_sent_only_once(worker: FakeWorker, api: ApiClient) ->
 
 RETRIED = "retried, then ApiUnreachableError"
 # Every exception class httpx exports, and what it becomes. A new httpx exception fails
-# test_the_mapping_names_every_httpx_exception until it is placed here (and in _translated).
+# test_the_mapping_names_every_httpx_exception until it is placed here (and in _as_api_errors).
 HTTPX_MAPPING: dict[type[Exception], tuple[type[ApiError], int]] = {
     httpx.HTTPError: (PermanentApiError, 1),
     httpx.RequestError: (PermanentApiError, 1),
