@@ -1,17 +1,14 @@
-"""The HTTP routes of docs/api.md: authentication, fault injection and problem responses around
-thin handlers that validate a request, check permissions at submission and start operations."""
+"""The HTTP routes of docs/api.md: thin handlers that validate a request, check permissions at
+submission and start operations, each wrapped by endpoint.py (fault injection, authentication,
+problem responses)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from planner import __version__
@@ -21,97 +18,24 @@ from planner.errors import WorkerError
 from planner.worker import handlers, intake
 from planner.worker.acl import resource_key
 from planner.worker.auth import User
-from planner.worker.body import off_loop, parse_json, read_body
+from planner.worker.body import read_body
+from planner.worker.endpoint import (
+    API,
+    Handler,
+    accepted_response,
+    endpoint,
+    ok_response,
+    parse_off_loop,
+    read_guarded_body,
+    require_roles,
+)
 from planner.worker.operations import TooManyDetailsError
 from planner.worker.paths import PathChecker
-from planner.worker.problems import MAX_REPORTED, WireResponse, problem
 from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemFunction, WorkerService
 
-API = "/api/v1"
-Handler = Callable[[Request, WorkerService, User], Awaitable[Response]]
-
 READ, WRITE, ADMIN = RoleType.READER, RoleType.WRITER, RoleType.ADMIN
 MAX_POLLED_IDS = 1000
-T = TypeVar("T")
-
-
-def endpoint(
-    service: WorkerService, handler: Handler, *, public: bool = False
-) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: injected latency and 503s, authentication, errors as problem JSON."""
-
-    @functools.wraps(handler)
-    async def run(request: Request) -> Response:
-        try:
-            return await answer(request)
-        finally:
-            # logged once answered, so a reader of the log knows the request was decided
-            if service.config.request_log is not None:
-                service.config.request_log.append((request.method, request.url.path))
-
-    async def answer(request: Request) -> Response:
-        spec = service.faults.spec
-        if spec.delay:
-            await asyncio.sleep(spec.delay)
-        if service.faults.http_fails():
-            return problem(503, "injected fault (--inject-faults)", headers={"Retry-After": "0"})
-        user = service.authenticator.authenticate_request(
-            request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
-        )
-        if user is None and not public:
-            return problem(
-                401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"}
-            )
-        try:
-            return await handler(request, service, user or User("anonymous"))
-        except WorkerError as exc:
-            return problem(exc.status, exc.detail, exc.errors, headers=exc.headers)
-
-    return run
-
-
-def _require(service: WorkerService, user: User, needs: list[tuple[str, str, RoleType]]) -> None:
-    """Refuse (403) a request naming a path the caller's roles do not cover (`needs` holds
-    canonical resource keys: the ones the handlers then use)."""
-    if user.is_admin:
-        return
-    denied: list[dict[str, object]] = [
-        {
-            "location": location,
-            "message": f"'{user.name}' lacks the {role.value} role on {key}",
-            "value": key,
-        }
-        for location, key, role in needs
-        if not service.permissions.allows(user, key, role)
-    ]
-    if denied:
-        raise WorkerError(403, f"permission denied: {denied[0]['message']}", denied[:MAX_REPORTED])
-
-
-async def _body(request: Request, service: WorkerService, user: User) -> bytes:
-    """The raw body of a request that names paths, once the caller is known to hold some role
-    (a caller holding none is refused before a byte of its body is read)."""
-    if not service.permissions.has_any_grant(user):
-        raise WorkerError(403, f"permission denied: '{user.name}' holds no role on any path")
-    return await read_body(request, service.config.max_body)
-
-
-async def _prepare(
-    request: Request, service: WorkerService, raw: bytes, work: Callable[[Any], T]
-) -> T:
-    """`work(parsed body)`: parsing, checking and authorizing a large body run off the loop."""
-    parser: ThreadPoolExecutor = request.app.state.parser
-    limit = service.config.max_items
-    return await off_loop(len(raw), lambda: work(parse_json(raw, limit)), parser)
-
-
-def _ok(body: Any, status: int = 200) -> JSONResponse:
-    return WireResponse(body, status_code=status)
-
-
-def _accepted(op_id: str) -> JSONResponse:
-    return _ok({"id": op_id, "location": f"{API}/operations/{op_id}"})
 
 
 # -- status and storages ---------------------------------------------------------------------
@@ -136,12 +60,12 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
         build_info=wire.BuildInfo(version=__version__, version_hash="", branch="planner"),
         features=features,
     )
-    return _ok(body.model_dump(mode="json"))
+    return ok_response(body.model_dump(mode="json"))
 
 
 async def storages(request: Request, service: WorkerService, user: User) -> Response:
     names = sorted(service.storages.names(), key=lambda n: (n != "any", n))
-    return _ok(
+    return ok_response(
         {"storage": [{"name": n, "type": "posix", "priority": i} for i, n in enumerate(names)]}
     )
 
@@ -154,7 +78,7 @@ async def storage_operation(request: Request, service: WorkerService, user: User
     op = request.path_params["op"]
     if op not in ("copy", "move") and op not in _PATH_ROLES:
         raise WorkerError(404, f"unknown storage operation '{op}'")
-    raw = await _body(request, service, user)
+    raw = await read_guarded_body(request, service, user)
     limit = service.config.max_items
     extended = request.query_params.get("mode", "basic") == "extended"
     recursive = service.config.recursive_listing and request.query_params.get(
@@ -169,7 +93,7 @@ async def storage_operation(request: Request, service: WorkerService, user: User
             for i, p in enumerate(pairs)
             for end, sp, role in (("src", p.src, src_role), ("dst", p.dst, WRITE))
         ]
-        _require(service, user, needs)
+        require_roles(service, user, needs)
         return [
             (f"{op} {p.src.remote}:{p.src.path} -> {p.dst.remote}:{p.dst.path}", pair_item(p))
             for p in pairs
@@ -189,16 +113,16 @@ async def storage_operation(request: Request, service: WorkerService, user: User
             (f"body.operations[{i}].path", resource_key(sp.remote, sp.path), _PATH_ROLES[op])
             for i, sp in enumerate(paths)
         ]
-        _require(service, user, needs)
+        require_roles(service, user, needs)
         return [
             (f"{op} {sp.remote}:{sp.path}", _path_item(service, op, sp, extended, recursive))
             for sp in paths
         ]
 
-    items = await _prepare(
+    items = await parse_off_loop(
         request, service, raw, pair_items if op in ("copy", "move") else path_items
     )
-    return _accepted(service.submit(user, f"{op} {len(items)} items", items))
+    return accepted_response(service.submit(user, f"{op} {len(items)} items", items))
 
 
 def _path_item(
@@ -252,12 +176,12 @@ async def operations(request: Request, service: WorkerService, user: User) -> Re
     body: dict[str, Any] = {"operations": ops}
     if not ids and ops:
         body["next_after"] = ops[-1]["id"]
-    return _ok(body)
+    return ok_response(body)
 
 
 async def operation(request: Request, service: WorkerService, user: User) -> Response:
     op_id, viewer = request.path_params["op_id"], _viewer(user)
-    return _ok(await service.call(lambda: service.operations.get(op_id, True, viewer)))
+    return ok_response(await service.call(lambda: service.operations.get(op_id, True, viewer)))
 
 
 async def cancel_operation(request: Request, service: WorkerService, user: User) -> Response:
@@ -266,7 +190,7 @@ async def cancel_operation(request: Request, service: WorkerService, user: User)
     if not service.operations.is_visible(op_id, viewer):
         raise WorkerError(404, f"unknown operation '{op_id}'")
     service.cancel(op_id)  # False once it ended and left memory: then it is unchanged
-    return _ok(service.operations.get(op_id, viewer=viewer))
+    return ok_response(service.operations.get(op_id, viewer=viewer))
 
 
 async def delete_operation(request: Request, service: WorkerService, user: User) -> Response:
@@ -282,35 +206,39 @@ async def delete_operation(request: Request, service: WorkerService, user: User)
 
 # -- metadata ----------------------------------------------------------------------------------
 async def metadata_get(request: Request, service: WorkerService, user: User) -> Response:
-    raw = await _body(request, service, user)
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> tuple[ItemFunction, int]:
         found = intake.metadata_paths(
             body, PathChecker(service.storages.names()), service.config.max_items
         )
-        _require(service, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
+        require_roles(service, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
         return handlers.metadata_get_item(service, [(label, sp) for _, label, sp in found]), len(
             found
         )
 
-    item, paths = await _prepare(request, service, raw, prepare)
-    return _accepted(service.submit(user, "metadata:get", [("metadata:get", item)], weight=paths))
+    item, paths = await parse_off_loop(request, service, raw, prepare)
+    return accepted_response(
+        service.submit(user, "metadata:get", [("metadata:get", item)], weight=paths)
+    )
 
 
 async def metadata_set(request: Request, service: WorkerService, user: User) -> Response:
-    raw = await _body(request, service, user)
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> tuple[ItemFunction, int]:
         found = intake.metadata_assignments(
             body, PathChecker(service.storages.names()), service.config.max_items
         )
-        _require(service, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
+        require_roles(service, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
         return handlers.metadata_set_item(service, [(sp, custom) for _, sp, custom in found]), len(
             found
         )
 
-    item, paths = await _prepare(request, service, raw, prepare)
-    return _accepted(service.submit(user, "metadata:set", [("metadata:set", item)], weight=paths))
+    item, paths = await parse_off_loop(request, service, raw, prepare)
+    return accepted_response(
+        service.submit(user, "metadata:set", [("metadata:set", item)], weight=paths)
+    )
 
 
 # -- permissions -------------------------------------------------------------------------------
@@ -322,14 +250,14 @@ async def permissions_check(request: Request, service: WorkerService, user: User
             body, PathChecker(service.storages.names()), service.config.max_items
         )
         # a caller may ask about itself anywhere; about others only where it may read grants
-        _require(
+        require_roles(
             service,
             user,
             [(where, a.resource.path, READ) for where, a in found if not _is_self(a.subject, user)],
         )
-        return all(svc_check(service, a, user) for _, a in found)
+        return all(subject_holds_role(service, a, user) for _, a in found)
 
-    return _ok({"allowed": await _prepare(request, service, raw, prepare)})
+    return ok_response({"allowed": await parse_off_loop(request, service, raw, prepare)})
 
 
 def _is_self(subject: wire.Subject, caller: User) -> bool:
@@ -341,7 +269,7 @@ def _is_self(subject: wire.Subject, caller: User) -> bool:
     return True
 
 
-def svc_check(service: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
+def subject_holds_role(service: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
     """Whether the assignment's subject holds at least its role on its (canonical) resource
     (groups, ancestors and the admin flag count; a caller asking about itself is known even
     without a users file)."""
@@ -358,7 +286,7 @@ def svc_check(service: WorkerService, a: wire.RoleAssignment, caller: User) -> b
 
 
 async def permissions_get(request: Request, service: WorkerService, user: User) -> Response:
-    raw = await _body(request, service, user)
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> list[wire.RoleAssignment]:
         found = intake.role_queries(
@@ -372,39 +300,39 @@ async def permissions_get(request: Request, service: WorkerService, user: User) 
             ]
             if len(needs) != len(found):
                 raise WorkerError(403, "only admins may query permissions without a resource path")
-            _require(service, user, needs)
+            require_roles(service, user, needs)
         return service.permissions.query([q for _, q in found])
 
-    found = await _prepare(request, service, raw, prepare)
-    return _ok({"permissions": [a.model_dump(mode="json") for a in found]})
+    found = await parse_off_loop(request, service, raw, prepare)
+    return ok_response({"permissions": [a.model_dump(mode="json") for a in found]})
 
 
 async def permissions_change(request: Request, service: WorkerService, user: User) -> Response:
     op = request.path_params["op"]
     if op not in ("set", "remove"):
         raise WorkerError(404, f"unknown permissions operation '{op}'")
-    raw = await _body(request, service, user)
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> list[wire.RoleAssignment]:
         found = intake.role_assignments(
             body, PathChecker(service.storages.names()), service.config.max_items
         )
-        _require(service, user, [(where, a.resource.path, ADMIN) for where, a in found])
+        require_roles(service, user, [(where, a.resource.path, ADMIN) for where, a in found])
         return [a for _, a in found]
 
-    assignments = await _prepare(request, service, raw, prepare)
+    assignments = await parse_off_loop(request, service, raw, prepare)
     if op == "set":
         service.permissions.set(assignments)
     else:
         service.permissions.remove(assignments)
-    return _ok({})
+    return ok_response({})
 
 
 async def shutdown(request: Request, service: WorkerService, user: User) -> Response:
     if not service.config.allow_shutdown or not user.is_admin:
         raise WorkerError(403, "this worker does not accept /shutdown from this caller")
     service.shutdown_requested.set()
-    return _ok({"message": "shutting down"}, status=202)
+    return ok_response({"message": "shutting down"}, status=202)
 
 
 def build_routes(service: WorkerService) -> list[BaseRoute]:
