@@ -8,9 +8,10 @@ from typing import Any
 
 from planner.api.codes import ItemCode
 from planner.worker.acl import resource_key
+from planner.worker.file_info import FileInfo
 from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemContext, ItemFunction, ItemResult, WorkerService
-from planner.worker.storage import FileInfo, StorageError
+from planner.worker.storage import StorageError
 
 
 def _key(sp: Place) -> str:
@@ -119,7 +120,7 @@ def list_item(service: WorkerService, sp: Place, extended: bool, recursive: bool
                 record.checksum_for(entry.size, entry.mtime_ns, entry.ctime_ns) if record else None
             )
             checksum = checksum if service.config.checksums else None
-            out.append(_entry(entry, checksum))
+            out.append(_list_entry_json(entry, checksum))
         if recursive:
             out.extend({"name": n, "type": "other", "skipped": why} for n, why in listed.skipped)
             out.extend({"name": n, "type": "dir", "error": e} for n, e in listed.unreadable)
@@ -135,7 +136,7 @@ def _below(sp: Place, name: str) -> str:
     return resource_key(sp.remote, path)
 
 
-def _entry(info: FileInfo, checksum: str | None) -> dict[str, Any]:
+def _list_entry_json(info: FileInfo, checksum: str | None) -> dict[str, Any]:
     """A ListEntry as JSON (built directly: a tree lists thousands of them)."""
     entry: dict[str, Any] = {
         "name": info.name,

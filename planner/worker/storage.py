@@ -11,13 +11,12 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from planner.api.codes import ItemCode
 from planner.api.names import unescape_name
 from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
+from planner.worker.file_info import FileInfo, Listed, file_info
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
 from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
@@ -25,7 +24,6 @@ from planner.worker.walk import Walk, walk
 
 __all__ = [
     "CopyResult",
-    "FileInfo",
     "MemoryTempRegistry",
     "StorageError",
     "Storages",
@@ -34,46 +32,6 @@ __all__ = [
 
 LOCAL = "local"
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    """A file or directory as stat and list report it (`name` is relative to the listed
-    directory in recursive listings, with "/" separators)."""
-
-    name: str
-    type: str
-    size: int
-    mtime_ns: int
-    is_link: bool = False  # reached through a symbolic link (for `symlinks: skip`)
-    # the inode's change time: tells whether a recorded checksum still holds (metadata.py);
-    # the worker's own, never on the wire, and not part of what the entry is
-    ctime_ns: int | None = field(default=None, compare=False, kw_only=True)
-
-    @property
-    def mtime(self) -> datetime:
-        """The modification time, timezone-aware UTC, to the microsecond."""
-        seconds, ns = divmod(self.mtime_ns, 1_000_000_000)
-        return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
-
-
-@dataclass(frozen=True)
-class Listed:
-    """A listing: its entries sorted by name, and what the walk skipped (path, why) or could not
-    read (directory path, error), both sorted (walk.Walk)."""
-
-    entries: list[FileInfo]
-    skipped: list[tuple[str, str]]
-    unreadable: list[tuple[str, str]]
-
-
-def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | None:
-    """FileInfo of a followed stat result; None for anything but files and directories."""
-    if stat.S_ISDIR(st.st_mode):
-        return FileInfo(name, "dir", 0, st.st_mtime_ns, is_link, ctime_ns=st.st_ctime_ns)
-    if stat.S_ISREG(st.st_mode):
-        return FileInfo(name, "file", st.st_size, st.st_mtime_ns, is_link, ctime_ns=st.st_ctime_ns)
-    return None
 
 
 class Storages:
@@ -175,7 +133,7 @@ class Storages:
             StorageError: 404 missing; 400 neither a file nor a directory; 403 outside the root.
         """
         with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
-            info = _info(_basename(path), place.stat())
+            info = file_info(_basename(path), place.stat())
         if info is None:
             raise StorageError(ItemCode.INVALID, f"{remote}:{path}: neither a file nor a directory")
         return info
@@ -216,7 +174,7 @@ class Storages:
             try:
                 st = os.fstat(target)
                 if not stat.S_ISDIR(st.st_mode):
-                    info = _info(_basename(path), st)
+                    info = file_info(_basename(path), st)
                     return Listed([info] if info is not None else [], [], [])
                 listed = reopen(target, _OPEN_DIR)
             finally:
@@ -225,7 +183,7 @@ class Storages:
                 found: Walk = walk(place.root, listed, recursive=recursive)
             finally:
                 os.close(listed)
-        entries = [_info(name, entry, linked) for name, entry, linked in found.entries]
+        entries = [file_info(name, entry, linked) for name, entry, linked in found.entries]
         return Listed(
             sorted((e for e in entries if e is not None), key=lambda e: e.name),
             sorted(found.skipped),

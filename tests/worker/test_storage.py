@@ -15,7 +15,8 @@ import xxhash
 
 from planner.api.codes import ItemCode
 from planner.worker import confine, fileops, moves
-from planner.worker.storage import FileInfo, MemoryTempRegistry, StorageError, Storages
+from planner.worker.file_info import FileInfo
+from planner.worker.storage import MemoryTempRegistry, StorageError, Storages
 from planner.worker.storage_errors import as_storage_errors
 from tests.helpers.trees import temp_files
 
