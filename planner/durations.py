@@ -27,15 +27,3 @@ def parse_duration(value: str | float) -> float:
     if not _PARTS.match(text):
         raise ValueError(f"invalid duration {value!r}")
     return sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(text))
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest plan-style spelling of `seconds` (e.g. 90 -> '1m30s')."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    out, rest = "", round(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            out += f"{rest // size}{unit}"
-            rest %= size
-    return out

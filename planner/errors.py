@@ -41,26 +41,45 @@ class Location:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+# A place in a plan document: the keys and list indexes from its root, ("copies", 3, "src").
+Pointer = tuple[str | int, ...]
+
+
+def format_pointer(pointer: Pointer) -> str:
+    """A pointer as a plan author reads it: `copies[3].src`."""
+    out = ""
+    for part in pointer:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem in a plan: where it is, what is wrong, and which rule found it.
 
     `code` names the family (yaml, schema, variable, path, storage, needs, duplicate-id,
-    cycle, conflict) so machine readers can filter; `pointer` is the plan path
-    (`copies[3].src`) when there is one.
+    cycle, conflict) so machine readers can filter; `pointer` is the place in the plan
+    (`("copies", 3, "src")`) when there is one, `pointer_text` its spelling (`copies[3].src`).
     """
 
     location: Location
     message: str
     code: str
-    pointer: str = ""
+    pointer: Pointer = ()
+
+    @property
+    def pointer_text(self) -> str:
+        return format_pointer(self.pointer)
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.location.file, self.location.line, self.location.col, self.message)
 
     def __str__(self) -> str:
-        prefix = f"{self.pointer}: " if self.pointer else ""
+        prefix = f"{self.pointer_text}: " if self.pointer else ""
         return f"{self.location}: {prefix}{self.message}"
 
 
@@ -107,15 +126,11 @@ class DiagnosticSink:
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def add(self, location: Location, message: str, code: str, pointer: str = "") -> None:
+    def add(self, location: Location, message: str, code: str, pointer: Pointer = ()) -> None:
         self.diagnostics.append(Diagnostic(location, message, code, pointer))
 
     def __bool__(self) -> bool:
         return bool(self.diagnostics)
-
-    def raise_if_any(self) -> None:
-        if self.diagnostics:
-            raise PlanError(self.diagnostics)
 
 
 class ApiError(PlannerError):

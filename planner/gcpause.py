@@ -2,7 +2,7 @@
 
 Loading and compiling a 10,000-action plan allocates hundreds of thousands of containers; each
 allocation burst triggers generational collections that re-scan everything alive, which cost
-more than the work itself (measured: 1.9 s -> 0.7 s to load 10k actions). The structures built
+more than the work itself (figures: tests/bench/README.md). The structures built
 here hold no reference cycles worth collecting early, so collection simply waits until the end.
 """
 

@@ -1,4 +1,4 @@
-"""The async client of the Data Transfer API (WIRE.md): one keep-alive httpx.AsyncClient, one
+"""The async client of the Data Transfer API (docs/api.md): one keep-alive httpx.AsyncClient, one
 typed method per route, retries of transient failures, and the one place where httpx (and
 pydantic) exceptions become planner's ApiError tree.
 """
@@ -44,7 +44,7 @@ def _redact(text: str, secrets: tuple[str, ...]) -> str:
 
 
 @contextmanager
-def _translated(what: str, secrets: tuple[str, ...]) -> Iterator[None]:
+def _as_api_errors(what: str, secrets: tuple[str, ...]) -> Iterator[None]:
     """Turn httpx and pydantic exceptions raised inside into ApiErrors, `raise ... from exc`.
 
     Transport failures are TransientApiError with no status (the caller retries them and
@@ -117,7 +117,7 @@ class ApiClient:
                     f"the {name} cannot be sent in an HTTP header (not printable ASCII)"
                 )
         what = _redact(f"API base URL {self.base_url!r}", self._secrets)
-        with _translated(what, self._secrets):
+        with _as_api_errors(what, self._secrets):
             url = httpx.URL(self.base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ApiUnreachableError(f"{what}: expected http(s)://HOST:PORT{API_PATH}")
@@ -188,7 +188,7 @@ class ApiClient:
         query = tuple(params) if params else None  # a tuple: covariant, unlike list
 
         async def once() -> httpx.Response:
-            with _translated(what, self._secrets):
+            with _as_api_errors(what, self._secrets):
                 self.requests_sent += 1
                 response = await self._http.request(method, path, params=query, json=payload)
             if not response.is_success:
@@ -231,7 +231,9 @@ class ApiClient:
     ) -> M:
         """Send a request (a model `body`, or `raw` JSON) and parse its answer as `model`."""
         response = await self._request(method, path, params=params, body=body, raw=raw)
-        with _translated(_redact(f"{method} {self._prefix}{path}", self._secrets), self._secrets):
+        with _as_api_errors(
+            _redact(f"{method} {self._prefix}{path}", self._secrets), self._secrets
+        ):
             return model.model_validate_json(response.content)
 
     async def _submit(
@@ -343,7 +345,7 @@ class ApiClient:
 
     async def operations(self, ids: list[str], *, expand: bool = False) -> list[wire.Operation]:
         """GET /operations?ids=..&ids=.. : one operation per id, in request order (an id the
-        worker leaves out comes back failed, "unknown operation", as WIRE.md answers it)."""
+        worker leaves out comes back failed, "unknown operation", as docs/api.md answers it)."""
         if not ids:
             return []  # GET /operations without ids lists recent operations instead
         params = [("ids", i) for i in ids] + ([("expand", "true")] if expand else [])

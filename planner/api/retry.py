@@ -4,8 +4,9 @@
 
 With the defaults the ceilings are 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0... seconds ("full jitter",
 AWS Architecture Blog, "Exponential Backoff And Jitter"). Which answers are worth retrying is
-decided here too: 425, 429 and 5xx are transient (WIRE.md, "Status codes"). Time and randomness
-are injected (clock, sleep, a seeded random.Random) so tests never really sleep.
+decided here too: 425, 429 and 5xx are transient (docs/api.md, "Decisions where the HPS API is
+silent"). Time and randomness are injected (clock, sleep, a seeded random.Random) so tests never
+really sleep.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def is_transient_status(status: int) -> bool:
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a numeric Retry-After header, capped at MAX_RETRY_AFTER; None when absent,
-    negative or not a number (HTTP dates are not honoured: WIRE.md only uses seconds)."""
+    negative or not a number (HTTP dates are not honoured: the worker only sends seconds)."""
     if value is None:
         return None
     try:

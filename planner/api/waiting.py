@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from planner.api.codes import ItemCode
 from planner.api.retry import Backoff, Clock, Sleep
 from planner.api.wire import ErrorDetail, Operation, OperationState
 from planner.errors import WaitTimeoutError
@@ -18,11 +19,12 @@ OnProgress = Callable[[list[Operation]], Awaitable[None]]
 
 def in_request_order(ids: list[str], answered: list[Operation]) -> list[Operation]:
     """One operation per requested id, in request order. An id the worker left out is answered
-    as WIRE.md answers unknown ids, failed "unknown operation": never pending, or a wait hangs."""
+    as docs/api.md answers unknown ids, failed "unknown operation": never pending, or a wait
+    hangs."""
     if [op.id for op in answered] == ids:
         return answered
     by_id = {op.id: op for op in answered}
-    missing = ErrorDetail(code=404, message="unknown operation")
+    missing = ErrorDetail(code=ItemCode.NOT_FOUND, message="unknown operation")
     return [
         by_id.get(i)
         or Operation(

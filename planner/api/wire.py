@@ -1,4 +1,4 @@
-"""Pydantic v2 models of every body in the Data Transfer API (docs/api.md, WIRE.md), shared by
+"""Pydantic v2 models of every body in the Data Transfer API (docs/api.md), shared by
 planner's client and its embedded worker.
 
 Tolerant on input (unknown keys kept, explicit nulls accepted and defaulted), strict on output:
@@ -7,11 +7,13 @@ timestamps always carry a timezone.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from planner.api.codes import ItemCode
 
 
 class WireModel(BaseModel):
@@ -27,11 +29,6 @@ class WireModel(BaseModel):
             if field is not None and not field.is_required():
                 return field.get_default(call_default_factory=True)
         return value
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware (naive timestamps break the official client)."""
-    return datetime.now(UTC)
 
 
 class StoragePath(WireModel):
@@ -57,7 +54,7 @@ class OperationState(StrEnum):
 
 
 class ErrorDetail(WireModel):
-    """`error_detail` of a failed operation; `code` is HTTP-like (503 = transient)."""
+    """`error_detail` of a failed operation; `code` is an ItemCode (or another HTTP-like code)."""
 
     code: int | None = None
     message: str | None = None
@@ -93,7 +90,7 @@ class Operation(WireModel):
         if self.state is not OperationState.FAILED:
             return False
         code = self.error_detail.code if self.error_detail else None
-        return code == 503 or bool(self.info.get("transient"))
+        return code == ItemCode.TRANSIENT or bool(self.info.get("transient"))
 
 
 class OperationIdResponse(WireModel):

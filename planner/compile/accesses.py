@@ -1,5 +1,5 @@
 """What each action reads, writes and removes, as resolved `(remote, segments)` keys: the input
-of the path rules of PRODUCT.md section 2 and docs/plan-reference.md."""
+of the path rules of docs/plan-reference.md ("Order: the DAG")."""
 
 from __future__ import annotations
 

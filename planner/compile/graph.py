@@ -32,10 +32,12 @@ __all__ = ["RULES", "CompiledPlan", "compile_plan"]
 
 @dataclass
 class CompiledPlan:
-    """A plan and its DAG: node = action id (attribute `action`), edge attribute `rules`."""
+    """A plan and its DAG: node = action id (`actions` maps it to its action), edge attribute
+    `rules`."""
 
     plan: Plan
     graph: nx.DiGraph
+    actions: dict[str, Action]
     depth: int
     generation: dict[str, int] = field(default_factory=dict)
     # inferred edges reversed by `needs`: (first, then) -> rules; not in `graph`
@@ -61,7 +63,7 @@ def _compile(plan: Plan) -> CompiledPlan:
     graph = nx.DiGraph()
     by_id = {a.id: a for a in plan.actions}
     for action in plan.actions:
-        graph.add_node(action.id, action=action)
+        graph.add_node(action.id)
     edges: dict[tuple[str, str], list[str]] = {}
     for action in plan.actions:
         for need in action.needs:
@@ -97,7 +99,7 @@ def _compile(plan: Plan) -> CompiledPlan:
     notes = sorted(
         (override_note(o, explicit, by_id) for o in overrides.values()), key=lambda d: d.sort_key
     )
-    return CompiledPlan(plan, graph, depth, generation, overridden, notes)
+    return CompiledPlan(plan, graph, by_id, depth, generation, overridden, notes)
 
 
 def _add_edge(edges: dict[tuple[str, str], list[str]], before: str, after: str, rule: str) -> None:

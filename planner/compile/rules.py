@@ -1,5 +1,5 @@
 """The path rules: which inferred edges the accesses of a plan call for, each labelled with its
-rule (docs/plan-reference.md, "Order: the DAG"; PRODUCT.md section 2; issue 10 items 1 and 2).
+rule (docs/plan-reference.md, "Order: the DAG").
 
 On resolved `(remote, path)` keys, with P a path:
   directory-before-write  a directory P comes before every write at or below P

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from planner.durations import DURATION_HINT, parse_duration
-from planner.errors import Diagnostic, DiagnosticSink, Location, quote
+from planner.errors import Diagnostic, DiagnosticSink, Location, Pointer, quote
 from planner.plan.filters import Filters
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
@@ -26,7 +26,6 @@ from planner.plan.paths import (
     split_path,
     storage_root,
 )
-from planner.plan.source import Pointer, format_pointer
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -52,7 +51,7 @@ class PlanBuilder:
         self._retry_cache: dict[tuple[tuple[str, str], ...], RetryPolicy] = {}
 
     def _error(self, pointer: Pointer, message: str, code: str, key: bool = False) -> None:
-        self.sink.add(self.locate(pointer, key), message, code, format_pointer(pointer))
+        self.sink.add(self.locate(pointer, key), message, code, pointer)
 
     def build(self, file: str, digest: str) -> tuple[Plan | None, list[Diagnostic]]:
         self._storages()

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.errors import Diagnostic, quote
-from planner.plan.source import Pointer, SourceDoc, format_pointer
+from planner.errors import Diagnostic, Pointer, quote
+from planner.plan.source import SourceDoc
 
 SECTIONS = ("directories", "copies", "moves", "removals", "permissions", "metadata", "checks")
 ITEM = "item"
@@ -98,7 +98,7 @@ class Interpolator:
             declared = ", ".join(sorted(self.raw_vars)) or "none"
             message = f"--var {name}: the plan declares no variable '{name}' (declared: {declared})"
             self.diagnostics.append(
-                Diagnostic(self.doc.locate(where, key=True), message, "variable", "vars")
+                Diagnostic(self.doc.locate(where, key=True), message, "variable", ("vars",))
             )
             return value
         declared_value = self.raw_vars[name]
@@ -111,7 +111,7 @@ class Interpolator:
             )
             message = f"--var {name}={value}: expected {kind}, like the declared value"
             self.diagnostics.append(
-                Diagnostic(self.doc.locate(where), message, "variable", f"vars.{name}")
+                Diagnostic(self.doc.locate(where), message, "variable", ("vars", name))
             )
             return declared_value
         return converted
@@ -158,9 +158,7 @@ class Interpolator:
             return self._string(text, item)
         except _Unresolved as problem:
             location = self.doc.locate_text(pointer, problem.reference)
-            self.diagnostics.append(
-                Diagnostic(location, problem.message, "variable", format_pointer(pointer))
-            )
+            self.diagnostics.append(Diagnostic(location, problem.message, "variable", pointer))
             self.failures += 1
             return text
 
@@ -276,7 +274,7 @@ def expand_document(
             except _Unresolved as problem:  # a cycle through vars: report at the var
                 location = doc.locate(("vars", name))
                 interp.diagnostics.append(
-                    Diagnostic(location, problem.message, "variable", f"vars.{name}")
+                    Diagnostic(location, problem.message, "variable", ("vars", name))
                 )
     out: dict[str, Any] = {}
     expanded = Expanded(out)
@@ -324,7 +322,7 @@ def _expand_section(
             if not (isinstance(items, str) and "${" in items):  # unresolved: already reported
                 message = f"for_each needs a list, got {_describe(items)}"
                 interp.diagnostics.append(
-                    Diagnostic(interp.doc.locate(where), message, "variable", format_pointer(where))
+                    Diagnostic(interp.doc.locate(where), message, "variable", where)
                 )
             continue
         body = {k: v for k, v in entry.items() if k != "for_each"}
@@ -333,7 +331,7 @@ def _expand_section(
                 at: Pointer = (*where, position)
                 message = "for_each elements must be scalars"
                 interp.diagnostics.append(
-                    Diagnostic(interp.doc.locate(at), message, "variable", format_pointer(at))
+                    Diagnostic(interp.doc.locate(at), message, "variable", at)
                 )
                 continue
             add(body, pointer, item, (index, position))

@@ -10,13 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from planner.errors import Diagnostic, Location, PlanError
+from planner.errors import Diagnostic, Location, PlanError, Pointer
 from planner.gcpause import paused_gc
 from planner.plan.build import PlanBuilder
 from planner.plan.interpolate import SECTIONS, Expanded, expand_document
 from planner.plan.model import Plan
 from planner.plan.schema import validate_document
-from planner.plan.source import Pointer, SourceDoc, decode_source, parse_source, read_source
+from planner.plan.source import SourceDoc, decode_source, parse_source, read_source
 
 
 def load_plan(
@@ -82,14 +82,10 @@ def plan_from_source(
 
 
 def _source_pointer(diagnostic: Diagnostic, expanded: Expanded) -> Diagnostic:
-    """Rename `copies[4]` (an index after for_each expansion) to the entry's index in the file."""
-    section, bracket, rest = diagnostic.pointer.partition("[")
-    index, close, tail = rest.partition("]")
-    if section in SECTIONS and bracket and close and index.isdigit():
-        origin = expanded.origin.get((section, int(index)))
-        if origin is not None:
-            return replace(diagnostic, pointer=f"{section}[{origin[0]}]{tail}")
-    return diagnostic
+    """Point `("copies", 4, ...)` (an index after for_each expansion) at the entry's index in
+    the file."""
+    in_file = expanded.source_pointer(diagnostic.pointer)
+    return diagnostic if in_file == diagnostic.pointer else replace(diagnostic, pointer=in_file)
 
 
 def _invalid_parts(errors: list[Diagnostic]) -> set[Pointer]:
@@ -97,12 +93,11 @@ def _invalid_parts(errors: list[Diagnostic]) -> set[Pointer]:
     `("storages", name)`, and `("defaults",)`."""
     invalid: set[Pointer] = set()
     for diagnostic in errors:
-        head, _, tail = diagnostic.pointer.partition(".")
-        section, _, rest = head.partition("[")
-        if section in SECTIONS and rest.endswith("]") and rest[:-1].isdigit():
-            invalid.add((section, int(rest[:-1])))
-        elif head == "storages" and tail:
-            invalid.add(("storages", tail.split(".", 1)[0]))
-        elif head == "defaults":
+        pointer = diagnostic.pointer
+        if (len(pointer) >= 2 and pointer[0] in SECTIONS and isinstance(pointer[1], int)) or (
+            len(pointer) >= 2 and pointer[0] == "storages"
+        ):
+            invalid.add(pointer[:2])
+        elif pointer[:1] == ("defaults",):
             invalid.add(("defaults",))
     return invalid

@@ -11,6 +11,7 @@ from planner.plan.paths import PlanPath
 
 Scalar = str | int | float | bool
 Overwrite = Literal["always", "never", "if-newer", "if-different"]
+Symlinks = Literal["follow", "skip"]
 Role = Literal["reader", "writer", "admin"]
 DEFAULT_PRIORITY = 100
 
@@ -78,7 +79,7 @@ class CopyAction(ActionBase):
     exclude: tuple[str, ...] = ()
     overwrite: Overwrite = "if-different"
     checksum: bool = False
-    symlinks: Literal["follow", "skip"] = "follow"
+    symlinks: Symlinks = "follow"
     empty_dirs: bool = True  # copy the source's empty directories too (cp -r, rsync -a)
 
 

@@ -15,8 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from planner.durations import DURATION_HINT
-from planner.errors import Diagnostic, Location, quote
-from planner.plan.source import Pointer, format_pointer
+from planner.errors import Diagnostic, Location, Pointer, quote
 
 SCHEMA_NAME = "plan.schema.json"
 
@@ -125,7 +124,7 @@ def _explain(error: ValidationError, locate: Locator) -> list[Diagnostic]:
         message: str, at: Pointer | None = None, key: bool = False, code: str = "schema"
     ) -> Diagnostic:
         target = pointer if at is None else at
-        return Diagnostic(locate(target, key), message, code, format_pointer(target))
+        return Diagnostic(locate(target, key), message, code, target)
 
     if keyword in ("anyOf", "oneOf"):
         return _explain_alternatives(error, locate, diag)

@@ -10,14 +10,12 @@ from typing import Any
 
 import yaml
 
-from planner.errors import Diagnostic, Location, PlanError
+from planner.errors import Diagnostic, Location, PlanError, Pointer
 
 try:  # libyaml's C parser when available: same nodes, several times faster
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
-Pointer = tuple[str | int, ...]
 
 _MAX_NODES = 5_000_000  # bounds alias expansion ("billion laughs")
 _MAX_DEPTH = 100  # no plan nests this deep; bounds recursion
@@ -28,17 +26,6 @@ _TYPED_TAGS = {
     "tag:yaml.org,2002:null",
 }
 _constructor = yaml.constructor.SafeConstructor()
-
-
-def format_pointer(pointer: Pointer) -> str:
-    """Render a pointer as `copies[3].src`."""
-    out = ""
-    for part in pointer:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
 
 
 @dataclass

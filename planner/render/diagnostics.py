@@ -37,7 +37,7 @@ def summary_line(result: ValidationResult) -> str:
 def diagnostic_line(d: Diagnostic, color: bool) -> str:
     """`file:line:col: error: pointer: message`."""
     where = paint(str(d.location), color, bold=True)
-    prefix = f"{d.pointer}: " if d.pointer else ""
+    prefix = f"{d.pointer_text}: " if d.pointer else ""
     return f"{where}: {paint('error', color, fg='red')}: {prefix}{d.message}"
 
 
@@ -45,7 +45,7 @@ def note_line(d: Diagnostic, color: bool) -> str:
     """`file:line:col: note: message`: something worth knowing about a valid plan (a `needs`
     that overrides an inferred edge); never an error."""
     where = paint(str(d.location), color, bold=True)
-    prefix = f"{d.pointer}: " if d.pointer else ""
+    prefix = f"{d.pointer_text}: " if d.pointer else ""
     return f"{where}: {paint('note', color, fg='cyan')}: {prefix}{d.message}"
 
 
@@ -88,7 +88,7 @@ def diagnostic_json(d: Diagnostic) -> dict[str, object]:
         "line": d.location.line,
         "col": d.location.col,
         "code": d.code,
-        "pointer": d.pointer,
+        "pointer": d.pointer_text,
         "message": d.message,
     }
 
@@ -137,7 +137,7 @@ def render_github(results: list[ValidationResult]) -> str:
         notes = r.compiled.notes if r.compiled is not None else []
         for command, d in [*(("error", d) for d in r.diagnostics), *(("notice", d) for d in notes)]:
             loc = d.location
-            prefix = f"{d.pointer}: " if d.pointer else ""
+            prefix = f"{d.pointer_text}: " if d.pointer else ""
             lines.append(
                 f"::{command} file={_escape_property(loc.file)},line={loc.line},col={loc.col},"
                 f"title={_escape_property('planner ' + d.code)}::{_escape_data(prefix + d.message)}"

@@ -29,7 +29,7 @@ def _overridden(compiled: CompiledPlan) -> list[tuple[str, str, list[str]]]:
 
 
 def _label(compiled: CompiledPlan, node: str) -> str:
-    return f"{node} ({compiled.graph.nodes[node]['action'].kind})"
+    return f"{node} ({compiled.actions[node].kind})"
 
 
 def render_mermaid(compiled: CompiledPlan) -> str:
@@ -90,7 +90,7 @@ def render_graph_json(compiled: CompiledPlan) -> str:
         "nodes": [
             {
                 "id": n,
-                "kind": (a := compiled.graph.nodes[n]["action"]).kind,
+                "kind": (a := compiled.actions[n]).kind,
                 "generation": compiled.generation[n],
                 "priority": a.priority,
                 "location": {

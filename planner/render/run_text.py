@@ -203,14 +203,3 @@ def summary_lines(run: RunResult, color: bool = False) -> list[str]:
     red = paint("failed", color, fg="red")
     lines.extend(f"  {a.id} ({a.kind}) {red}: {a.error or 'no error recorded'}" for a in run.failed)
     return lines
-
-
-def render_run_text(run: RunResult, color: bool = False) -> str:
-    """Every action in plan order, aligned (`+ fetch  copy  succeeded: ...`), then the summary."""
-    id_width = max((len(a.id) for a in run.actions), default=0)
-    kind_width = max((len(a.kind) for a in run.actions), default=0)
-    lines = [
-        f"{a.change.value} {a.id:<{id_width}}  {a.kind:<{kind_width}}  {action_status(a, color)}"
-        for a in run.actions
-    ]
-    return "\n".join([*lines, *summary_lines(run, color)])

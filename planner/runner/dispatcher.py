@@ -11,8 +11,10 @@ import contextlib
 import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from http import HTTPStatus
 
+from planner.api.codes import ItemCode
 from planner.api.retry import Backoff
 from planner.errors import ApiError, AuthError, PermanentApiError
 from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
@@ -20,7 +22,6 @@ from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
 # one request per item for these: the metadata routes answer one operation for a whole request,
 # so a single missing path would fail every path batched with it
 _SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
-FORBIDDEN = 403
 _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
 
 
@@ -47,20 +48,6 @@ class _Batch:
     last: tuple[float, int] = (-1.0, -1)
 
 
-@dataclass
-class DispatchStats:
-    """Requests made, for the benchmark's requests-per-file figure."""
-
-    submits: int = 0
-    polls: int = 0
-    fetches: int = 0
-    handles: list[str] = field(default_factory=list)
-
-    @property
-    def requests(self) -> int:
-        return self.submits + self.polls + self.fetches
-
-
 class Dispatcher:
     """Runs items for many concurrent callers through few requests."""
 
@@ -81,7 +68,6 @@ class Dispatcher:
         self.queues: dict[ItemKind, list[tuple[Item, asyncio.Future[Outcome]]]] = {}
         self.inflight: dict[str, _Batch] = {}
         self.wakeup = asyncio.Event()
-        self.stats = DispatchStats()
         self.fatal: BaseException | None = None
         self.halted = False
         # who watches an unresolved future (and its position in that caller's enqueue)
@@ -115,10 +101,6 @@ class Dispatcher:
 
     def _unwatch(self, future: asyncio.Future[Outcome]) -> None:
         self._watchers.pop(future, None)
-
-    async def run(self, items: Sequence[Item]) -> list[Outcome]:
-        """Run items and return their outcomes in order (see `enqueue`)."""
-        return list(await asyncio.gather(*self.enqueue(items)))
 
     async def serve(self) -> None:
         """The loop that submits and polls; runs until cancelled."""
@@ -155,7 +137,7 @@ class Dispatcher:
                 except AuthError as exc:
                     # 401: our credentials are refused, nothing else can succeed; 403: the
                     # batch names paths we lack a role on, which fails only those items
-                    if exc.status != FORBIDDEN:
+                    if exc.status != HTTPStatus.FORBIDDEN:
                         self.fatal = exc
                     elif self._requeue_allowed(kind, batch, exc):
                         queue = self.queues[kind]
@@ -170,7 +152,6 @@ class Dispatcher:
                         transient=not isinstance(exc, PermanentApiError),
                     )
                     continue
-                self.stats.submits += 1
                 self.inflight[batch.handle] = batch
 
     def _requeue_allowed(self, kind: ItemKind, batch: _Batch, exc: AuthError) -> bool:
@@ -190,7 +171,11 @@ class Dispatcher:
                 if not future.done():
                     future.set_result(
                         Outcome(
-                            ok=False, error=str(exc), code=FORBIDDEN, transient=False, refused=True
+                            ok=False,
+                            error=str(exc),
+                            code=ItemCode.FORBIDDEN,
+                            transient=False,
+                            refused=True,
                         )
                     )
             else:
@@ -213,7 +198,6 @@ class Dispatcher:
                     transient=True,
                 )
             return True
-        self.stats.polls += 1
         moved = False
         for status in statuses:
             batch = self.inflight.get(status.handle)
@@ -255,7 +239,6 @@ class Dispatcher:
     async def _finish(self, batch: _Batch) -> None:
         try:
             outcomes = await self.engine.outcomes(batch.handle, len(batch.items))
-            self.stats.fetches += 1
         except ApiError as exc:
             _fail(
                 batch, f"could not read the operation's result: {exc}", exc.status, transient=True
@@ -274,7 +257,7 @@ class Dispatcher:
             kept = []
             for item, future in queue:
                 if id(future) in mine:
-                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                    future.set_result(Outcome(ok=False, error=reason, code=ItemCode.CANCELLED))
                 else:
                     kept.append((item, future))
             self.queues[kind] = kept
@@ -293,7 +276,7 @@ class Dispatcher:
         for queue in self.queues.values():
             for _, future in queue:
                 if not future.done():
-                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                    future.set_result(Outcome(ok=False, error=reason, code=ItemCode.CANCELLED))
         self.queues.clear()
         self.wakeup.set()
 
@@ -317,7 +300,9 @@ class Dispatcher:
                 if not future.done():
                     finished = outcome.ok or outcome.code is not None
                     future.set_result(
-                        outcome if finished else Outcome(ok=False, error=reason, code=499)
+                        outcome
+                        if finished
+                        else Outcome(ok=False, error=reason, code=ItemCode.CANCELLED)
                     )
         self.abandon(reason)
 
@@ -326,16 +311,16 @@ class Dispatcher:
         for queue in self.queues.values():
             for _, future in queue:
                 if not future.done():
-                    future.set_result(Outcome(ok=False, error=reason, code=499))
+                    future.set_result(Outcome(ok=False, error=reason, code=ItemCode.CANCELLED))
         self.queues.clear()
         for batch in self.inflight.values():
-            _fail(batch, reason, 499, transient=False)
+            _fail(batch, reason, ItemCode.CANCELLED, transient=False)
         self.inflight.clear()
 
 
 def _halted(loop: asyncio.AbstractEventLoop) -> asyncio.Future[Outcome]:
     future: asyncio.Future[Outcome] = loop.create_future()
-    future.set_result(Outcome(ok=False, error="interrupted", code=499))
+    future.set_result(Outcome(ok=False, error="interrupted", code=ItemCode.CANCELLED))
     return future
 
 

@@ -51,7 +51,8 @@ class Item:
 
 @dataclass
 class Outcome:
-    """What became of one item. `code` is HTTP-like (404 missing, 403 denied, 503 transient)."""
+    """What became of one item. `code` is an ItemCode (planner/api/codes.py) when the engine
+    gave one, or another HTTP-like code."""
 
     ok: bool
     result: Any = None

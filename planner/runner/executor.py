@@ -9,17 +9,17 @@ import functools
 import heapq
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import networkx as nx
 
 from planner.compile import CompiledPlan
 from planner.errors import ApiError, AuthError
-from planner.plan.model import Action
 from planner.runner.actions import run_action
 from planner.runner.context import ActionContext, ActionFailedError
-from planner.runner.dispatcher import FORBIDDEN, Dispatcher
+from planner.runner.dispatcher import Dispatcher
 from planner.runner.engine import Engine
 from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
@@ -131,12 +131,12 @@ class Executor:
         return not self.stop.is_set() and not (self.failed and not self.options.keep_going)
 
     def _push(self, heap: list[tuple[int, int, int, str]], node: str) -> None:
-        action: Action = self.compiled.graph.nodes[node]["action"]
+        action = self.compiled.actions[node]
         depth = self.compiled.generation[node]
         heapq.heappush(heap, (action.priority, depth, action.order, node))
 
-    def _skip(self, nodes: object, reason: str) -> None:
-        for node in nodes:  # type: ignore[attr-defined]
+    def _skip(self, nodes: Iterable[str], reason: str) -> None:
+        for node in nodes:
             result = self.results[node]
             if not result.state.is_final:
                 result.state = ActionState.SKIPPED
@@ -150,7 +150,7 @@ class Executor:
 
     # -- one action -------------------------------------------------------------------------------
     async def _run_action(self, node: str) -> None:
-        action: Action = self.compiled.graph.nodes[node]["action"]
+        action = self.compiled.actions[node]
         result = self.results[node]
         result.state, result.started_at, result.error = ActionState.RUNNING, time.time(), ""
         # what an interrupted run of this action did (on --resume)
@@ -199,7 +199,8 @@ class Executor:
             result.error = f"timed out after {action.timeout:g}s (timeout covers its retries)"
         except AuthError as exc:
             result.state, result.error = ActionState.FAILED, str(exc)
-            if exc.status != FORBIDDEN:  # refused credentials stop the run; a 403 fails the action
+            # refused credentials stop the run; a 403 fails the action
+            if exc.status != HTTPStatus.FORBIDDEN:
                 self.failed = True
         except ApiError as exc:
             result.state, result.error = ActionState.FAILED, str(exc)

@@ -1,5 +1,6 @@
 """A directory copy expanded into file items: the source listing filtered by include/exclude and
-symlinks, then compared with the destination listing under the overwrite policy (PRODUCT.md §1, §3).
+symlinks, then compared with the destination listing under the overwrite policy (docs/run.md,
+"Directory copies").
 Pure: listings in (docs/api.md, recursive extended `list`), decisions out."""
 
 from __future__ import annotations
@@ -8,16 +9,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from planner.gcpause import paused_gc
 from planner.plan.filters import Filters
+from planner.plan.model import Overwrite, Symlinks
 
 __all__ = [
-    "OVERWRITE_POLICIES",
-    "SYMLINK_POLICIES",
     "Decision",
     "Entry",
+    "EntryType",
     "Expansion",
     "Problems",
     "decide_file",
@@ -27,8 +28,7 @@ __all__ = [
     "split_listing",
 ]
 
-OVERWRITE_POLICIES = ("always", "never", "if-newer", "if-different")
-SYMLINK_POLICIES = ("follow", "skip")
+EntryType = Literal["file", "dir"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -40,7 +40,7 @@ class Entry:
     """One file or directory of a listing."""
 
     path: str  # relative to the listed directory, "/"-separated
-    type: str  # "file" | "dir"
+    type: EntryType
     size: int
     mtime_ns: int  # nanoseconds since the epoch (UTC)
     checksum: str | None  # XXH64 lowercase hex, None when the worker does not know it
@@ -192,19 +192,20 @@ class Expansion:
         return sum(d.size for d in self.to_copy)
 
 
-def decide_file(src: Entry, dst: Entry | None, *, overwrite: str, checksum: bool) -> str | None:
+def decide_file(
+    src: Entry, dst: Entry | None, *, overwrite: Overwrite, checksum: bool
+) -> str | None:
     """The reason to copy `src` over `dst` (absent: None), or None when the policy skips it.
 
     Raises:
-        ValueError: an unknown overwrite policy, or `src` is not a file.
+        ValueError: `src` is not a file.
     """
-    _check_choice("overwrite", overwrite, OVERWRITE_POLICIES)
     if src.type != "file":
         raise ValueError(f"{src.path!r} is a directory, not a file")
     return _decide(src, dst, overwrite, checksum)[0]
 
 
-def needs_checksums(src: Entry, dst: Entry | None, *, overwrite: str, checksum: bool) -> bool:
+def needs_checksums(src: Entry, dst: Entry | None, *, overwrite: Overwrite, checksum: bool) -> bool:
     """Whether deciding `src` over `dst` compares checksums and one of them is unknown: the
     caller has the worker hash that side first (issue 10, item 4: never a silent fallback)."""
     return (
@@ -222,7 +223,7 @@ _NO_HASH, _HASHED, _UNHASHED = 0, 1, 2
 
 
 def _decide(
-    src: Entry, dst: Entry | None, overwrite: str, checksum: bool
+    src: Entry, dst: Entry | None, overwrite: Overwrite, checksum: bool
 ) -> tuple[str | None, int]:
     """(reason or None, whether checksums were compared: _NO_HASH, _HASHED or _UNHASHED; with
     _UNHASHED the reason falls back to size + mtime)."""
@@ -253,21 +254,16 @@ def expand_directory(
     dst: Sequence[Entry],
     *,
     filters: Filters,
-    overwrite: str,
+    overwrite: Overwrite,
     checksum: bool,
-    symlinks: str,
+    symlinks: Symlinks,
 ) -> Expansion:
     """The file items of a directory copy, from recursive listings of `src` and `dst`.
 
     Only files are copied (the worker creates a copy's destination parents); directory entries
     only matter for `symlinks: skip`, which drops a linked file and everything below a linked
     directory. Filtered files are counted; the rest are copied or left unchanged by `overwrite`.
-
-    Raises:
-        ValueError: an unknown overwrite or symlinks policy.
     """
-    _check_choice("overwrite", overwrite, OVERWRITE_POLICIES)
-    _check_choice("symlinks", symlinks, SYMLINK_POLICIES)
     skip_links = symlinks == "skip"
     linked_dirs = {e.path for e in src if skip_links and e.is_link and e.type == "dir"}
     check_filters = not filters.accepts_everything
@@ -337,17 +333,12 @@ def _add_parents(directory: str, parents: dict[str, bool], dst: Mapping[str, Ent
     return blocked
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} policy {value!r}; expected one of {', '.join(choices)}")
-
-
 def directories_to_make(
     src: Sequence[Entry],
     dst: Sequence[Entry],
     *,
     filters: Filters,
-    symlinks: str,
+    symlinks: Symlinks,
     holding: Sequence[str],
 ) -> list[str]:
     """The source directories a directory copy creates itself (empty ones, as `cp -r` and

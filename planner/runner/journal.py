@@ -1,6 +1,7 @@
-"""The run journal (PRODUCT.md section 3): runs, actions and file items in SQLite (`--state`,
-default `.planner/state.db` beside the plan), the per-plan lock, resume, and what `planner runs`
-reads. Every call is one short transaction on one WAL connection: a kill -9 loses only that call."""
+"""The run journal (docs/run.md, "The journal, --resume and the lock"): runs, actions and file
+items in SQLite (`--state`, default `.planner/state.db` beside the plan), the per-plan lock,
+resume, and what `planner runs` reads. Every call is one short transaction on one WAL connection:
+a kill -9 loses only that call."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ class Journal:
         except OSError as exc:
             msg = f"cannot create the journal {path}: {exc.filename}: {exc.strerror}"
             raise JournalError(msg) from exc
-        with self._translated("open"):
+        with self._as_journal_errors("open"):
             self._conn = sqlite3.connect(path, 30, isolation_level=None, check_same_thread=False)
             self._closed = False
         try:
@@ -132,7 +133,7 @@ class Journal:
 
     def _migrate(self) -> str:
         """Create the schema unless the file is another version's journal; return its version."""
-        with self._translated("open"):
+        with self._as_journal_errors("open"):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -143,7 +144,7 @@ class Journal:
                 "SELECT value FROM meta WHERE key = 'schema_version'"
             ).fetchone()
         if version == VERSION:
-            with self._translated("open"):
+            with self._as_journal_errors("open"):
                 self._conn.executescript(SCHEMA)  # idempotent; executescript commits by itself
         return str(version)
 
@@ -300,7 +301,7 @@ class Journal:
             JournalError: no run, or more than one, matches `run_id`.
         """
         run_id = self._resolve(run_id)
-        with self._mutex, self._translated("read"):
+        with self._mutex, self._as_journal_errors("read"):
             self._conn.execute("BEGIN")  # one snapshot for the three reads
             try:
                 run = self._conn.execute(
@@ -385,12 +386,12 @@ class Journal:
         return any(is_live_holder(*row) for row in self._read(sql, (plan_key,)))
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Row]:
-        with self._mutex, self._translated("read"):
+        with self._mutex, self._as_journal_errors("read"):
             return self._conn.execute(sql, params).fetchall()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._mutex, self._translated("write"):
+        with self._mutex, self._as_journal_errors("write"):
             self._conn.execute("BEGIN IMMEDIATE")  # the write lock first: check-then-write is safe
             try:
                 yield self._conn
@@ -400,7 +401,7 @@ class Journal:
             self._conn.execute("COMMIT")
 
     @contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
+    def _as_journal_errors(self, doing: str) -> Iterator[None]:
         """sqlite3 errors become a JournalError naming the file, here and nowhere else."""
         try:
             yield

@@ -1,5 +1,6 @@
 """A whole tree from one-level listings, for workers without planner's recursive `list`
-(WIRE.md): one call per level of the tree, each listing every directory of that level."""
+(docs/api.md, "planner extensions"): one call per level of the tree, each listing every directory
+of that level."""
 
 from __future__ import annotations
 

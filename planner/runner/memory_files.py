@@ -11,9 +11,11 @@ import posixpath
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
+from planner.api.codes import ItemCode
 from planner.runner.engine import Item, ItemKind, Outcome, Target
+from planner.runner.expand import EntryType
 
 DEFAULT_MTIME_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z: fixed, so tests repeat
 
@@ -25,7 +27,7 @@ _Key = tuple[str, str]
 class MemoryEntry:
     """A file or a directory of the in-memory filesystem."""
 
-    type: Literal["file", "dir"]
+    type: EntryType
     size: int = 0
     mtime_ns: int = DEFAULT_MTIME_NS
     checksum: str | None = None
@@ -35,7 +37,7 @@ class MemoryEntry:
 class _Refused(Exception):
     """An item that fails: its HTTP-like code and message."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: ItemCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -127,25 +129,25 @@ class MemoryFiles:
             return Outcome(ok=True)
         if kind is ItemKind.REMOVE:
             if self._existing(key).type == "dir":
-                raise _Refused(409, "is a directory (use rmdir)")
+                raise _Refused(ItemCode.CONFLICT, "is a directory (use rmdir)")
             del self.entries[key]
             return Outcome(ok=True)
         if kind is ItemKind.RMDIR:
             self._existing(key)
             if not key[1]:
-                raise _Refused(403, "a storage root cannot be removed")
+                raise _Refused(ItemCode.FORBIDDEN, "a storage root cannot be removed")
             self._delete_tree(key)
             return Outcome(ok=True)
         if kind in (ItemKind.COPY, ItemKind.MOVE):
             if item.src is None:
-                raise _Refused(400, f"a {kind} needs a source")
+                raise _Refused(ItemCode.INVALID, f"a {kind} needs a source")
             return self._transfer(_key(item.src), key, move=kind is ItemKind.MOVE)
         if kind is ItemKind.METADATA_GET:
             return Outcome(ok=True, result=self._metadata(self._existing(key)))
         if kind is ItemKind.METADATA_SET:
             self._set_custom(self._existing(key), item.data or {})
             return Outcome(ok=True)
-        raise _Refused(400, f"unknown item kind {kind!r}")
+        raise _Refused(ItemCode.INVALID, f"unknown item kind {kind!r}")
 
     # -- the operations ---------------------------------------------------------------------------
     def _lookup(self, key: _Key) -> MemoryEntry | None:
@@ -156,7 +158,7 @@ class MemoryFiles:
     def _existing(self, key: _Key) -> MemoryEntry:
         entry = self._lookup(key)
         if entry is None:
-            raise _Refused(404, "no such file or directory")
+            raise _Refused(ItemCode.NOT_FOUND, "no such file or directory")
         return entry
 
     def _list(self, key: _Key, *, recursive: bool) -> list[dict[str, Any]]:
@@ -185,7 +187,7 @@ class MemoryFiles:
             walked = f"{walked}/{part}" if walked else part
             entry = self.entries.setdefault((remote, walked), MemoryEntry("dir"))
             if entry.type == "file":
-                raise _Refused(409, f"{remote}:{walked}: a file is in the way")
+                raise _Refused(ItemCode.CONFLICT, f"{remote}:{walked}: a file is in the way")
 
     def _delete_tree(self, key: _Key) -> None:
         remote, top = key
@@ -196,12 +198,12 @@ class MemoryFiles:
     def _transfer(self, src: _Key, dst: _Key, *, move: bool) -> Outcome:
         source = self._lookup(src)
         if source is None:
-            raise _Refused(404, f"{src[0]}:{src[1]}: no such file or directory")
+            raise _Refused(ItemCode.NOT_FOUND, f"{src[0]}:{src[1]}: no such file or directory")
         there = self._lookup(dst)
         if source.type == "dir" and not move:
-            raise _Refused(400, f"{src[0]}:{src[1]}: is a directory")
+            raise _Refused(ItemCode.INVALID, f"{src[0]}:{src[1]}: is a directory")
         if there is not None and (there.type == "dir" or source.type == "dir"):
-            raise _Refused(409, "is in the way")
+            raise _Refused(ItemCode.CONFLICT, "is in the way")
         self._make_parents(*dst)
         if not move:
             self.entries[dst] = replace(source, custom={})

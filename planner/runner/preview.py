@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import posixpath
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from planner.api.codes import ItemCode
 from planner.errors import PermanentApiError
 from planner.runner.engine import (
     BatchStatus,
@@ -29,99 +29,16 @@ from planner.runner.engine import (
     Target,
 )
 from planner.runner.levels import TooDeepError, walk_levels
+from planner.runner.preview_overlay import (
+    Overlay,
+    PredictedFile,
+    join_path,
+    path_key,
+    relative_to,
+)
 
 READS = frozenset({ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.METADATA_GET})
 _SIMULATED = "preview-"
-
-
-@dataclass
-class _File:
-    """A file as the preview predicts it (a wire list entry, minus its name)."""
-
-    size: int
-    mtime: str
-    checksum: str | None = None
-    origin: Target | None = None  # the real file it is a copy of (to hash it when asked)
-
-
-def _key(target: Target) -> tuple[str, str]:
-    return target.remote, target.path.rstrip("/") if target.path != "/" else "/"
-
-
-def _under(path: str, top: str) -> bool:
-    """`path` is `top` or below it ("" and "/" are roots)."""
-    if top in ("", "/"):
-        return True
-    return path == top or path.startswith(top + "/")
-
-
-def _relative(path: str, top: str) -> str:
-    if top in ("", "/"):
-        return path.lstrip("/")
-    return path[len(top) + 1 :]
-
-
-def _join(top: str, rel: str) -> str:
-    if not rel:
-        return top
-    if top in ("",):
-        return rel
-    return posixpath.join(top, rel)
-
-
-@dataclass
-class Overlay:
-    """The changes of the preview so far, per remote: files and directories it would create,
-    paths it would delete, custom metadata and grants it would change."""
-
-    files: dict[tuple[str, str], _File] = field(default_factory=dict)
-    dirs: set[tuple[str, str]] = field(default_factory=set)
-    gone: set[tuple[str, str]] = field(default_factory=set)
-    custom: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    granted: set[tuple[str, str, str, str, str]] = field(default_factory=set)
-    revoked: set[tuple[str, str, str, str, str]] = field(default_factory=set)
-
-    def hidden(self, remote: str, path: str) -> bool:
-        """A real path the preview deleted (and did not create again)."""
-        if not self.gone:  # the common case, asked once per listed entry
-            return False
-        return any(r == remote and _under(path, top) for r, top in self.gone)
-
-    def delete(self, remote: str, top: str) -> None:
-        self.files = {
-            k: v for k, v in self.files.items() if not (k[0] == remote and _under(k[1], top))
-        }
-        self.dirs = {k for k in self.dirs if not (k[0] == remote and _under(k[1], top))}
-        self.custom = {
-            k: v for k, v in self.custom.items() if not (k[0] == remote and _under(k[1], top))
-        }
-        self.gone.add((remote, top))
-
-    def add_file(self, remote: str, path: str, entry: _File) -> None:
-        self.files[(remote, path)] = entry
-        parent = posixpath.dirname(path)
-        while parent not in ("", "/") and (remote, parent) not in self.dirs:
-            self.dirs.add((remote, parent))
-            parent = posixpath.dirname(parent)
-
-    def add_dir(self, remote: str, path: str) -> None:
-        while path not in ("", "/") and (remote, path) not in self.dirs:
-            self.dirs.add((remote, path))
-            path = posixpath.dirname(path)
-
-    def created(self, remote: str, top: str) -> list[tuple[str, dict[str, Any]]]:
-        """Entries the preview created at or below `top`: (full path, wire entry)."""
-        found: list[tuple[str, dict[str, Any]]] = []
-        for (r, path), entry in self.files.items():
-            if r == remote and _under(path, top):
-                wire: dict[str, Any] = {"type": "file", "size": entry.size, "mtime": entry.mtime}
-                if entry.checksum:
-                    wire["checksum"] = entry.checksum
-                found.append((path, wire))
-        for r, path in self.dirs:
-            if r == remote and _under(path, top):
-                found.append((path, {"type": "dir", "size": 0, "mtime": _NOW}))
-        return found
 
 
 def _needs(kind: ItemKind, item: Item) -> list[tuple[Target, str]]:
@@ -131,9 +48,6 @@ def _needs(kind: ItemKind, item: Item) -> list[tuple[Target, str]]:
     if item.src is not None:
         needs.append((item.src, "reader" if kind is ItemKind.COPY else "writer"))
     return needs
-
-
-_NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass
@@ -209,7 +123,7 @@ class PreviewEngine:
         """Files the preview created have no real counterpart to hash (`checksum: true`): give
         them the checksum of the real file they are a copy of."""
         for item in items:
-            created = self.overlay.files.get(_key(item.target))
+            created = self.overlay.files.get(path_key(item.target))
             if created is None or created.checksum or created.origin is None:
                 continue
             outcome = await self._ask_now(ItemKind.METADATA_GET, created.origin)
@@ -224,7 +138,7 @@ class PreviewEngine:
 
     # -- permissions ------------------------------------------------------------------------------
     async def grants(self, resource: Target) -> list[RoleGrant]:
-        remote, path = _key(resource)
+        remote, path = path_key(resource)
         held = {(g.subject_type, g.subject or "", g.role) for g in await self.real.grants(resource)}
         for r, p, kind, who, role in self.overlay.granted:
             if (r, p) == (remote, path):
@@ -237,14 +151,14 @@ class PreviewEngine:
     async def grant(self, grants: Sequence[RoleGrant]) -> None:
         await self._require_admin(grants)
         for g in grants:
-            key = (*_key(g.resource), g.subject_type, g.subject or "", g.role)
+            key = (*path_key(g.resource), g.subject_type, g.subject or "", g.role)
             self.overlay.revoked.discard(key)
             self.overlay.granted.add(key)
 
     async def revoke(self, grants: Sequence[RoleGrant]) -> None:
         await self._require_admin(grants)
         for g in grants:
-            key = (*_key(g.resource), g.subject_type, g.subject or "", g.role)
+            key = (*path_key(g.resource), g.subject_type, g.subject or "", g.role)
             self.overlay.granted.discard(key)
             self.overlay.revoked.add(key)
 
@@ -262,7 +176,7 @@ class PreviewEngine:
                     refused[index] = Outcome(
                         ok=False,
                         error=f"permission denied (predicted): no {role} role on {target}",
-                        code=403,
+                        code=ItemCode.FORBIDDEN,
                         refused=True,
                     )
                     break
@@ -276,7 +190,7 @@ class PreviewEngine:
 
     # -- writes: the model ------------------------------------------------------------------------
     async def _apply(self, kind: ItemKind, item: Item) -> Outcome:
-        remote, path = _key(item.target)
+        remote, path = path_key(item.target)
         overlay = self.overlay
         if kind is ItemKind.MKDIR:
             overlay.add_dir(remote, path)
@@ -289,10 +203,10 @@ class PreviewEngine:
             assert item.src is not None
             source = await self._file(item.src)
             if source is None:
-                return Outcome(ok=False, error="no such file (predicted)", code=404)
+                return Outcome(ok=False, error="no such file (predicted)", code=ItemCode.NOT_FOUND)
             origin = source.origin or item.src
             overlay.add_file(
-                remote, path, _File(source.size, source.mtime, source.checksum, origin)
+                remote, path, PredictedFile(source.size, source.mtime, source.checksum, origin)
             )
             return Outcome(ok=True, size=source.size)
         elif kind is ItemKind.MOVE:
@@ -301,35 +215,39 @@ class PreviewEngine:
         return Outcome(ok=True)
 
     async def _move(self, src: Target, dst: Target) -> Outcome:
-        remote, path = _key(src)
-        to_remote, to_path = _key(dst)
+        remote, path = path_key(src)
+        to_remote, to_path = path_key(dst)
         file = await self._file(src)
         if file is not None:
-            moved = _File(file.size, file.mtime, file.checksum, file.origin or src)
+            moved = PredictedFile(file.size, file.mtime, file.checksum, file.origin or src)
             self.overlay.delete(remote, path)
             self.overlay.add_file(to_remote, to_path, moved)
             return Outcome(ok=True, size=file.size)
         try:
             entries = await self._tree(src)
         except TooDeepError as exc:
-            return Outcome(ok=False, error=f"{src}: {exc} (predicted)", code=400)
+            return Outcome(ok=False, error=f"{src}: {exc} (predicted)", code=ItemCode.INVALID)
         if entries is None:
-            return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
+            return Outcome(
+                ok=False, error="no such file or directory (predicted)", code=ItemCode.NOT_FOUND
+            )
         self.overlay.delete(remote, path)
         self.overlay.add_dir(to_remote, to_path)
         for rel, wire in entries:
-            target = _join(to_path, rel)
+            target = join_path(to_path, rel)
             if wire["type"] == "dir":
                 self.overlay.add_dir(to_remote, target)
             elif wire["type"] == "file":  # not what a listing reports as skipped
-                origin = Target(src.remote, _join(path, rel))  # still there in reality
-                entry = _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"), origin)
+                origin = Target(src.remote, join_path(path, rel))  # still there in reality
+                entry = PredictedFile(
+                    int(wire["size"]), str(wire["mtime"]), wire.get("checksum"), origin
+                )
                 self.overlay.add_file(to_remote, target, entry)
         return Outcome(ok=True)
 
-    async def _file(self, target: Target) -> _File | None:
+    async def _file(self, target: Target) -> PredictedFile | None:
         """A file as the preview sees it now (created, or real and not deleted)."""
-        remote, path = _key(target)
+        remote, path = path_key(target)
         if (remote, path) in self.overlay.files:
             return self.overlay.files[(remote, path)]
         if self.overlay.hidden(remote, path):
@@ -342,7 +260,7 @@ class PreviewEngine:
             wire = next((e for e in listed or [] if e.get("name") == name), None)
         if wire is None or wire.get("type") != "file":
             return None
-        return _File(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
+        return PredictedFile(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
 
     async def _tree(self, top: Target) -> list[tuple[str, dict[str, Any]]] | None:
         """Everything below a directory as the preview sees it: (relative path, wire entry)."""
@@ -353,7 +271,7 @@ class PreviewEngine:
         async def list_level(level: Sequence[str]) -> list[list[dict[str, Any]] | None]:
             return [
                 await self._read_now(
-                    ItemKind.LIST_CHILDREN, Target(top.remote, _join(top.path, rel))
+                    ItemKind.LIST_CHILDREN, Target(top.remote, join_path(top.path, rel))
                 )
                 for rel in level
             ]
@@ -376,7 +294,7 @@ class PreviewEngine:
 
     # -- reads: the corrections -------------------------------------------------------------------
     def _corrected(self, kind: ItemKind, item: Item, outcome: Outcome) -> Outcome:
-        remote, path = _key(item.target)
+        remote, path = path_key(item.target)
         if kind is ItemKind.EXISTS:
             return Outcome(ok=True, result=self._exists(remote, path, outcome))
         if kind is ItemKind.METADATA_GET:
@@ -400,7 +318,7 @@ class PreviewEngine:
         entries: dict[str, dict[str, Any]] = {}
         for wire in real:
             name = str(wire.get("name", ""))
-            full = base if single and name == posixpath.basename(base) else _join(base, name)
+            full = base if single and name == posixpath.basename(base) else join_path(base, name)
             self.known[(remote, full)] = wire
             if not overlay.hidden(remote, full):
                 entries[name] = wire
@@ -409,13 +327,17 @@ class PreviewEngine:
             return Outcome(ok=True, result=[{"name": posixpath.basename(base), **wire}])
         created = overlay.created(remote, base)
         for full, wire in created:
-            rel = _relative(full, base)
+            rel = relative_to(full, base)
             if not rel or (not recursive and "/" in rel):
                 continue
             entries[rel] = {"name": rel, **wire}
         exists = outcome.ok and not overlay.hidden(remote, base)
         if not exists and not created and (remote, base) not in overlay.dirs:
-            return outcome if not outcome.ok else Outcome(ok=False, error="not found", code=404)
+            return (
+                outcome
+                if not outcome.ok
+                else Outcome(ok=False, error="not found", code=ItemCode.NOT_FOUND)
+            )
         return Outcome(ok=True, result=[entries[k] for k in sorted(entries)])
 
     def _metadata(self, remote: str, path: str, outcome: Outcome) -> Outcome:
@@ -423,7 +345,9 @@ class PreviewEngine:
         changes = overlay.custom.get((remote, path))
         created = (remote, path) in overlay.files or (remote, path) in overlay.dirs
         if overlay.hidden(remote, path) and not created:
-            return Outcome(ok=False, error="no such file or directory (predicted)", code=404)
+            return Outcome(
+                ok=False, error="no such file or directory (predicted)", code=ItemCode.NOT_FOUND
+            )
         if not outcome.ok and not created:
             return outcome
         fields = dict(outcome.result or {}) if outcome.ok else {}

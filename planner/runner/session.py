@@ -15,14 +15,21 @@ from pathlib import Path
 
 from planner.api.client import ApiClient
 from planner.compile import CompiledPlan
-from planner.errors import ApiError, ApiUnreachableError, AuthError, UsageError
+from planner.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ApiError,
+    ApiUnreachableError,
+    AuthError,
+    UsageError,
+)
 from planner.runner.api_engine import ApiEngine
 from planner.runner.executor import Executor, Journaling, RunOptions
 from planner.runner.journal import Journal
 from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 UNAUTHORIZED = 401
 
 

@@ -25,8 +25,10 @@ import itertools
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 
+from planner.api.codes import ItemCode
 from planner.compile import CompiledPlan, compile_plan
 from planner.errors import AuthError, PermanentApiError
 from planner.plan.load import load_plan_text
@@ -68,7 +70,6 @@ READ_KINDS = frozenset(
     {ItemKind.EXISTS, ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.METADATA_GET}
 )
 MUTATING_KINDS = frozenset(ItemKind) - READ_KINDS
-FORBIDDEN, UNAVAILABLE = 403, 503
 
 
 def _permit_all(target: Target, role: str) -> bool:
@@ -196,7 +197,7 @@ class FakeEngine:
         if refused:
             raise AuthError(
                 f"permission denied (fake): {len(refused)} of {len(items)} items refused",
-                FORBIDDEN,
+                HTTPStatus.FORBIDDEN,
                 locations=tuple(f"body.operations[{index}]" for index in refused),
             )
         handle = f"fake-{next(self._ids)}"
@@ -263,7 +264,7 @@ class FakeEngine:
     def _batch(self, handle: str) -> _Batch:
         batch = self.batches.get(handle)
         if batch is None:
-            raise PermanentApiError(f"no such operation: {handle}", 404)
+            raise PermanentApiError(f"no such operation: {handle}", HTTPStatus.NOT_FOUND)
         return batch
 
     def _advance(self, batch: _Batch) -> None:
@@ -279,7 +280,7 @@ class FakeEngine:
             return Outcome(
                 ok=False,
                 error=f"{item.target}: service unavailable (fake, attempt {attempt})",
-                code=UNAVAILABLE,
+                code=ItemCode.TRANSIENT,
                 transient=True,
             )
         return self.handler(item)
@@ -287,7 +288,9 @@ class FakeEngine:
     def _require_admin(self, grants: Sequence[RoleGrant]) -> None:
         denied = [str(g.resource) for g in grants if not self.permits(g.resource, "admin")]
         if denied:
-            raise AuthError(f"permission denied (fake): no admin role on {denied[0]}", FORBIDDEN)
+            raise AuthError(
+                f"permission denied (fake): no admin role on {denied[0]}", HTTPStatus.FORBIDDEN
+            )
 
 
 class FixedJitter(random.Random):

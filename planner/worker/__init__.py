@@ -1,1 +1,1 @@
-"""The embedded Data Transfer worker: the REST API of WIRE.md over local storages."""
+"""The embedded Data Transfer worker: the REST API of docs/api.md over local storages."""

@@ -44,7 +44,7 @@ class Authenticator:
 
     @classmethod
     def single_token(cls, token: str) -> Authenticator:
-        """One token; its holder is an admin (as WIRE.md asks of a single-token worker)."""
+        """One token; its holder is an admin (`--token-file`, docs/worker.md)."""
         return cls([(digest(token), User("admin", frozenset(), True))])
 
     @classmethod

@@ -17,6 +17,7 @@ import os
 import stat
 from types import TracebackType
 
+from planner.api.codes import ItemCode
 from planner.worker.storage_errors import StorageError
 
 O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -93,7 +94,8 @@ class Root:
             self.path = fd_path(fd)  # the kernel's spelling, which every check compares with
         except OSError as exc:
             raise StorageError(
-                500, f"{name}: confining a storage root needs Linux /proc/self/fd ({exc.strerror})"
+                ItemCode.INTERNAL,
+                f"{name}: confining a storage root needs Linux /proc/self/fd ({exc.strerror})",
             ) from exc
         finally:
             os.close(fd)
@@ -108,7 +110,7 @@ class Root:
             return fd_path(fd)
         real = fd_path(fd)
         if not is_inside(self.path, real):
-            raise StorageError(403, f"{label}: outside the storage root")
+            raise StorageError(ItemCode.FORBIDDEN, f"{label}: outside the storage root")
         return real
 
     def escapes(self, lexical: str) -> bool:
@@ -129,7 +131,9 @@ class Root:
             fd = os.open(lexical, O_DIR)
         except OSError as exc:
             if exc.errno in _NOT_FOUND and self.escapes(lexical):
-                raise StorageError(403, f"{label}: outside the storage root") from exc
+                raise StorageError(
+                    ItemCode.FORBIDDEN, f"{label}: outside the storage root"
+                ) from exc
             raise
         if self.is_host:
             return fd, lexical
@@ -199,7 +203,9 @@ class Root:
             fd = os.open(name, flags, dir_fd=dir_fd)
         except OSError as exc:
             if exc.errno in _NOT_FOUND and self.escapes(join(dir_path, name)):
-                raise StorageError(403, f"{label}: outside the storage root") from exc
+                raise StorageError(
+                    ItemCode.FORBIDDEN, f"{label}: outside the storage root"
+                ) from exc
             raise
         try:
             self.check(fd, label)

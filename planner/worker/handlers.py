@@ -1,25 +1,27 @@
 """What each operation item does: the blocking functions the engine runs on its pool, one per
-route of WIRE.md, with metadata and grants following moves and removals."""
+route of docs/api.md, with metadata and grants following moves and removals."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from planner.api.codes import ItemCode
 from planner.worker.acl import resource_key
+from planner.worker.file_info import FileInfo
 from planner.worker.requests import Pair, Place
-from planner.worker.service import ItemContext, ItemFunction, Outcome, WorkerService
-from planner.worker.storage import FileInfo, StorageError
+from planner.worker.service import ItemContext, ItemFunction, ItemResult, WorkerService
+from planner.worker.storage import StorageError
 
 
 def _key(sp: Place) -> str:
     return resource_key(sp.remote, sp.path)
 
 
-def copy_item(svc: WorkerService, item: Pair) -> ItemFunction:
+def copy_item(service: WorkerService, item: Pair) -> ItemFunction:
     """Copy one file atomically; its checksum is recorded as metadata."""
 
-    def run(ctx: ItemContext) -> Outcome:
+    def run(ctx: ItemContext) -> ItemResult:
         src, dst = item.src, item.dst
         total = [0]  # learnt from the copy itself (one resolution of the source per item)
 
@@ -27,7 +29,7 @@ def copy_item(svc: WorkerService, item: Pair) -> ItemFunction:
             total[0] = size
             ctx.progress(0, size)
 
-        result = svc.storages.copy(
+        result = service.storages.copy(
             src.remote,
             src.path,
             dst.remote,
@@ -37,78 +39,78 @@ def copy_item(svc: WorkerService, item: Pair) -> ItemFunction:
             on_size=sized,
         )
         ctx.progress(result.size, result.size)
-        svc.metadata.record_later(
+        service.metadata.record_later(
             _key(dst), result.size, result.mtime_ns, result.ctime_ns, result.checksum
         )
-        return Outcome(None, [dst.remote])
+        return ItemResult(None, [dst.remote])
 
     return run
 
 
-def move_item(svc: WorkerService, item: Pair, carry_grants: bool) -> ItemFunction:
+def move_item(service: WorkerService, item: Pair, carry_grants: bool) -> ItemFunction:
     """Rename a path (within or across remotes); its metadata follows it, and its grants do
     with `carry_grants` (else they are dropped, as a removal drops them)."""
 
-    def run(ctx: ItemContext) -> Outcome:
-        svc.storages.move(item.src.remote, item.src.path, item.dst.remote, item.dst.path)
-        svc.metadata.move(_key(item.src), _key(item.dst))
+    def run(ctx: ItemContext) -> ItemResult:
+        service.storages.move(item.src.remote, item.src.path, item.dst.remote, item.dst.path)
+        service.metadata.move(_key(item.src), _key(item.dst))
         if carry_grants:
-            svc.permissions.move(_key(item.src), _key(item.dst))
+            service.permissions.move(_key(item.src), _key(item.dst))
         else:
-            svc.permissions.forget(_key(item.src))
-        return Outcome(None, [item.dst.remote])
+            service.permissions.forget(_key(item.src))
+        return ItemResult(None, [item.dst.remote])
 
     return run
 
 
-def exists_item(svc: WorkerService, sp: Place) -> ItemFunction:
-    return lambda ctx: Outcome(svc.storages.exists(sp.remote, sp.path))
+def exists_item(service: WorkerService, sp: Place) -> ItemFunction:
+    return lambda ctx: ItemResult(service.storages.exists(sp.remote, sp.path))
 
 
-def mkdir_item(svc: WorkerService, sp: Place) -> ItemFunction:
-    def run(ctx: ItemContext) -> Outcome:
-        svc.storages.mkdir(sp.remote, sp.path)
-        return Outcome(None, [sp.remote])
+def mkdir_item(service: WorkerService, sp: Place) -> ItemFunction:
+    def run(ctx: ItemContext) -> ItemResult:
+        service.storages.mkdir(sp.remote, sp.path)
+        return ItemResult(None, [sp.remote])
 
     return run
 
 
-def remove_item(svc: WorkerService, sp: Place, recursive: bool) -> ItemFunction:
+def remove_item(service: WorkerService, sp: Place, recursive: bool) -> ItemFunction:
     """remove (files) or rmdir (directories, recursively); metadata and grants go with them."""
 
-    def run(ctx: ItemContext) -> Outcome:
+    def run(ctx: ItemContext) -> ItemResult:
         if recursive:
-            svc.storages.rmdir(sp.remote, sp.path)
+            service.storages.rmdir(sp.remote, sp.path)
         else:
-            svc.storages.remove(sp.remote, sp.path)
-        svc.metadata.forget(_key(sp))
-        svc.permissions.forget(_key(sp))
-        return Outcome(None, [sp.remote])
+            service.storages.remove(sp.remote, sp.path)
+        service.metadata.forget(_key(sp))
+        service.permissions.forget(_key(sp))
+        return ItemResult(None, [sp.remote])
 
     return run
 
 
-def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) -> ItemFunction:
+def list_item(service: WorkerService, sp: Place, extended: bool, recursive: bool) -> ItemFunction:
     """`{"remote:path": entries}`: names, or ListEntry objects with checksums when known.
     Recursive extended listings also hold what was skipped (`"type": "other"` with `skipped`:
     why) and the directories that could not be read (`"type": "dir"` with `error`)."""
 
-    def run(ctx: ItemContext) -> Outcome:
-        listed = svc.storages.listed(sp.remote, sp.path, recursive=recursive)
+    def run(ctx: ItemContext) -> ItemResult:
+        listed = service.storages.listed(sp.remote, sp.path, recursive=recursive)
         entries = listed.entries
         label = f"{sp.remote}:{sp.path}"
         if not extended:
-            return Outcome({label: [e.name for e in entries]})
+            return ItemResult({label: [e.name for e in entries]})
         base = _key(sp)
         if recursive:
-            known = svc.metadata.under(base)
+            known = service.metadata.under(base)
         else:
-            known = svc.metadata.of([base, *(_below(sp, e.name) for e in entries)])
+            known = service.metadata.of([base, *(_below(sp, e.name) for e in entries)])
         single_file = (
             len(entries) == 1
             and entries[0].type == "file"
             and not recursive
-            and (svc.storages.stat(sp.remote, sp.path).type == "file")
+            and (service.storages.stat(sp.remote, sp.path).type == "file")
         )
         out = []
         for entry in entries:
@@ -117,12 +119,12 @@ def list_item(svc: WorkerService, sp: Place, extended: bool, recursive: bool) ->
             checksum = (
                 record.checksum_for(entry.size, entry.mtime_ns, entry.ctime_ns) if record else None
             )
-            checksum = checksum if svc.config.checksums else None
-            out.append(_entry(entry, checksum))
+            checksum = checksum if service.config.checksums else None
+            out.append(_list_entry_json(entry, checksum))
         if recursive:
             out.extend({"name": n, "type": "other", "skipped": why} for n, why in listed.skipped)
             out.extend({"name": n, "type": "dir", "error": e} for n, e in listed.unreadable)
-        return Outcome({label: out})
+        return ItemResult({label: out})
 
     return run
 
@@ -134,7 +136,7 @@ def _below(sp: Place, name: str) -> str:
     return resource_key(sp.remote, path)
 
 
-def _entry(info: FileInfo, checksum: str | None) -> dict[str, Any]:
+def _list_entry_json(info: FileInfo, checksum: str | None) -> dict[str, Any]:
     """A ListEntry as JSON (built directly: a tree lists thousands of them)."""
     entry: dict[str, Any] = {
         "name": info.name,
@@ -158,15 +160,15 @@ def rfc3339_ns(mtime_ns: int) -> str:
     return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
 
 
-def metadata_get_item(svc: WorkerService, paths: list[tuple[str, Place]]) -> ItemFunction:
+def metadata_get_item(service: WorkerService, paths: list[tuple[str, Place]]) -> ItemFunction:
     """`{"<path as asked>": {size, mtime, checksum, custom, ...}}` for every path."""
 
-    def run(ctx: ItemContext) -> Outcome:
+    def run(ctx: ItemContext) -> ItemResult:
         result: dict[str, Any] = {}
         for label, sp in paths:
-            info = svc.storages.stat(sp.remote, sp.path)
+            info = service.storages.stat(sp.remote, sp.path)
             key = _key(sp)
-            record = svc.metadata.get(key)
+            record = service.metadata.get(key)
             fields: dict[str, Any] = {
                 "size": info.size,
                 "uncompressed_size": info.size,
@@ -174,33 +176,35 @@ def metadata_get_item(svc: WorkerService, paths: list[tuple[str, Place]]) -> Ite
                 "mtime": info.mtime.isoformat().replace("+00:00", "Z"),
                 "custom": record.custom,
             }
-            if info.type == "file" and svc.config.checksums:
+            if info.type == "file" and service.config.checksums:
                 checksum = record.checksum_for(info.size, info.mtime_ns, info.ctime_ns)
                 if checksum is None:
-                    checksum = svc.storages.checksum(sp.remote, sp.path)
+                    checksum = service.storages.checksum(sp.remote, sp.path)
                     # `info` is from before the hash: if the file changed meanwhile, its ctime
                     # is no longer the one recorded, and the record is never trusted
-                    svc.metadata.record_content(
+                    service.metadata.record_content(
                         key, info.size, info.mtime_ns, info.ctime_ns, checksum
                     )
                 fields["checksum"] = checksum
             result[label] = fields
-        return Outcome(result)
+        return ItemResult(result)
 
     return run
 
 
 def metadata_set_item(
-    svc: WorkerService, assignments: list[tuple[Place, dict[str, Any]]]
+    service: WorkerService, assignments: list[tuple[Place, dict[str, Any]]]
 ) -> ItemFunction:
     """Merge custom fields into existing ones (null removes); the paths must exist."""
 
-    def run(ctx: ItemContext) -> Outcome:
+    def run(ctx: ItemContext) -> ItemResult:
         for sp, _ in assignments:
-            if not svc.storages.exists(sp.remote, sp.path):
-                raise StorageError(404, f"{sp.remote}:{sp.path}: no such file or directory")
+            if not service.storages.exists(sp.remote, sp.path):
+                raise StorageError(
+                    ItemCode.NOT_FOUND, f"{sp.remote}:{sp.path}: no such file or directory"
+                )
         for sp, custom in assignments:
-            svc.metadata.merge_custom(_key(sp), custom)
-        return Outcome(None)
+            service.metadata.merge_custom(_key(sp), custom)
+        return ItemResult(None)
 
     return run

@@ -11,6 +11,7 @@ import logging
 import os
 import stat
 
+from planner.api.codes import ItemCode
 from planner.worker.confine import Place, open_regular, sync_dir
 from planner.worker.fileops import TempRegistry, copy_into, discard_temp, temp_name_for
 from planner.worker.storage_errors import SourceChangedError, StorageError, code_for
@@ -134,7 +135,9 @@ def _copy_whole(
             copied,
         )
     else:
-        raise StorageError(400, f"{src.label}: a special file cannot be moved across filesystems")
+        raise StorageError(
+            ItemCode.INVALID, f"{src.label}: a special file cannot be moved across filesystems"
+        )
 
 
 def _side(place: Place) -> Side:
@@ -175,7 +178,7 @@ def _delete_source(src: Place, is_dir: bool, registry: TempRegistry, copied: set
     if kept:
         _put_source_back(src, temp)
         raise StorageError(
-            409,
+            ItemCode.CONFLICT,
             f"{src.label}: the source changed during the move; {kept} new or changed entries "
             "were not moved and stay there",
         )
@@ -225,7 +228,8 @@ def _finish(src: Place, dst: Place, registry: TempRegistry) -> None:
     why = difference(_side(src), there, matched)
     if why is not None:
         raise StorageError(
-            409, f"{src.label} -> {dst.label}: the destination is a non-empty directory ({why})"
+            ItemCode.CONFLICT,
+            f"{src.label} -> {dst.label}: the destination is a non-empty directory ({why})",
         )
     sync_dir(dst.dir_fd)
     _delete_source(src, True, registry, matched)

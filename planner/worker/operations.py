@@ -15,16 +15,13 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from planner.api.codes import ItemCode
+from planner.api.wire import OperationState
 from planner.worker.admission import QueueBound
 from planner.worker.db import StateDB
 from planner.worker.records import (
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    TRANSIENT,
     Group,
-    Item,
+    WorkItem,
     child_of,
     failure,
     merge_results,
@@ -37,8 +34,8 @@ from planner.worker.records import (
 # Ended groups are kept in memory, for the polls and result fetches that follow their end, as
 # the JSON text the database holds (the oldest are read back from disk): characters of text.
 # As text, not objects: the garbage collector walks every object of the heap in each full
-# collection, and tens of thousands of ended groups as objects paused all clients for ~50 ms
-# every second or two under load.
+# collection, and tens of thousands of ended groups as objects paused all clients noticeably
+# under load (figures: tests/bench/README.md).
 ENDED_TEXT_IN_MEMORY = 32_000_000
 
 
@@ -80,44 +77,44 @@ class OperationStore:
         self.db.execute(
             "INSERT INTO operations (id, parent, user_id, state, finished, queued_at, body) "
             "VALUES (?, NULL, ?, ?, 0, ?, ?)",
-            (group.id, user_id, QUEUED, group.queued_at, json.dumps(group.wire())),
+            (group.id, user_id, OperationState.QUEUED, group.queued_at, json.dumps(group.wire())),
         )
         return group
 
     # -- transitions ----------------------------------------------------------------------------
-    def start_unless_finished(self, item: Item) -> bool:
+    def start_unless_finished(self, item: WorkItem) -> bool:
         """Mark an item running, unless it already ended (cancelled while queued)."""
         with self.lock:
             if item.is_terminal:
                 return False
             now = time.time()
-            item.state, item.started_at = RUNNING, now
+            item.state, item.started_at = OperationState.RUNNING, now
             group = item.group
             group.running.add(item)
-            if group.state == QUEUED:
-                group.state, group.started_at = RUNNING, now
+            if group.state == OperationState.QUEUED:
+                group.state, group.started_at = OperationState.RUNNING, now
             return True
 
-    def fail_if_queued(self, item: Item, code: int, message: str) -> None:
+    def fail_if_queued(self, item: WorkItem, code: ItemCode, message: str) -> None:
         """Fail an item that has not started yet (cancellation)."""
         with self.lock:
-            if item.state == QUEUED:
-                self._end(item, FAILED, None, [], code, message)
+            if item.state == OperationState.QUEUED:
+                self._end(item, OperationState.FAILED, None, [], code, message)
 
     def succeed(
-        self, item: Item, result: Any = None, succeeded_on: list[str] | None = None
+        self, item: WorkItem, result: Any = None, succeeded_on: list[str] | None = None
     ) -> None:
         with self.lock:
-            self._end(item, SUCCEEDED, result, succeeded_on or [], 0, None)
+            self._end(item, OperationState.SUCCEEDED, result, succeeded_on or [], 0, None)
 
-    def fail(self, item: Item, code: int, message: str) -> None:
+    def fail(self, item: WorkItem, code: ItemCode, message: str) -> None:
         with self.lock:
-            self._end(item, FAILED, None, [], code, message)
+            self._end(item, OperationState.FAILED, None, [], code, message)
 
     def _end(
         self,
-        item: Item,
-        state: str,
+        item: WorkItem,
+        state: OperationState,
         result: Any,
         succeeded_on: list[str],
         code: int,
@@ -131,7 +128,7 @@ class OperationStore:
         item.code, item.error, item.ended_at = code, error, now
         if item.started_at is None:
             item.started_at = now
-        if state == SUCCEEDED and item.total:
+        if state == OperationState.SUCCEEDED and item.total:
             item.current = item.total
         group = item.group
         group.running.discard(item)
@@ -140,26 +137,26 @@ class OperationStore:
             return
         group.ended_at = now
         group.started_at = group.started_at or now
-        failed = [i for i in group.items if i.state == FAILED]
+        failed = [i for i in group.items if i.state == OperationState.FAILED]
         if failed:
             first = failed[0]
-            transient = all(i.code == TRANSIENT for i in failed)
-            group.state = FAILED
-            group.code = TRANSIENT if transient else (first.code or 500)
+            transient = all(i.code == ItemCode.TRANSIENT for i in failed)
+            group.state = OperationState.FAILED
+            group.code = ItemCode.TRANSIENT if transient else (first.code or ItemCode.INTERNAL)
             group.error = (
                 first.error
                 if group.single
                 else f"{len(failed)} of {len(group.items)} items failed: {first.error}"
             )
         else:
-            group.state = SUCCEEDED
+            group.state = OperationState.SUCCEEDED
             group.result = merge_results([i.result for i in group.items])
         self.dirty.add(group.id)
 
     # -- reading --------------------------------------------------------------------------------
     # `viewer` is the caller's user name, or None for an admin: a viewer sees only its own
     # operations, and another user's id answers exactly as an unknown id (no existence oracle).
-    def item(self, op_id: str) -> Item | Group | None:
+    def item(self, op_id: str) -> WorkItem | Group | None:
         """The live (not yet written as ended) group or child item with this id (anyone's)."""
         group = self.live.get(op_id)
         if group is not None:
@@ -194,8 +191,8 @@ class OperationStore:
         self, ids: list[str], expand: bool, viewer: str | None, detail_limit: int | None = None
     ) -> list[dict[str, Any]]:
         """`get` of each id; a stored group is read and parsed once however many of its
-        children (or copies of its id) are asked for (1,000 children of a 10,000-item group
-        read one by one held the database thread for 12 s).
+        children (or copies of its id) are asked for (read one by one, the children of a large
+        group held the database thread for seconds: tests/bench/README.md).
 
         Raises:
             TooManyDetailsError: `expand` would detail more than `detail_limit` children in all
@@ -323,13 +320,13 @@ class OperationStore:
                 self.ended_size -= len(old)
         return len(rows)
 
-    def fail_live(self, code: int, message: str) -> int:
+    def fail_live(self, code: ItemCode, message: str) -> int:
         """At shutdown: every item of this process that has not ended fails now (queued ones, and
         running ones that did not stop in time); returns how many. `flush` then writes them."""
         with self.lock:
             items = [i for g in list(self.live.values()) for i in g.items if not i.is_terminal]
             for item in items:
-                self._end(item, FAILED, None, [], code, message)
+                self._end(item, OperationState.FAILED, None, [], code, message)
         return len(items)
 
     def fail_unfinished(self) -> int:
@@ -340,8 +337,8 @@ class OperationStore:
         updates = []
         for oid, text in rows:
             body = json.loads(str(text))
-            body["state"], body["ended_at"] = FAILED, timestamp(now)
-            failure(body, TRANSIENT, message)
+            body["state"], body["ended_at"] = OperationState.FAILED, timestamp(now)
+            failure(body, ItemCode.TRANSIENT, message)
             body["error"] = "worker restarted"
             updates.append((json.dumps(body), now, str(oid)))
         self.db.executemany(
@@ -366,5 +363,5 @@ def _visible(owner: object, viewer: str | None) -> bool:
     return viewer is None or owner == viewer
 
 
-def _owner(found: Item | Group) -> str:
+def _owner(found: WorkItem | Group) -> str:
     return found.user_id if isinstance(found, Group) else found.group.user_id

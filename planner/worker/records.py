@@ -16,16 +16,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-TRANSIENT = 503
-CANCELLED = 499
-UNKNOWN_OPERATION = 404
+from planner.api.codes import ItemCode
+from planner.api.wire import OperationState
+
 UNKNOWN_ERROR = "unknown operation"
-# work a stopping worker cancelled: code 499, but marked transient, so that clients send it again
+# work a stopping worker cancelled: CANCELLED, but marked transient, so that clients send it again
 # (to this worker once it is back, or to another)
 SHUTDOWN_ERROR = "cancelled: the worker shut down"
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-_TERMINAL = frozenset({SUCCEEDED, FAILED})
 
 ID_BYTES = 12  # 96 bits
 
@@ -35,7 +33,7 @@ def new_id() -> str:
     (URL-safe, no `-`, so that a child's `<group id>-<index>` parses back unambiguously).
 
     A predictable generator would let one user name another's operations; ownership is checked
-    too, but ids are not an oracle either way. Costs about 0.4 us (getrandom), once per request.
+    too, but ids are not an oracle either way. Cheap, and drawn once per request.
     """
     return secrets.token_hex(ID_BYTES)
 
@@ -76,7 +74,7 @@ def format_rate(nbytes: int, seconds: float) -> str:
     return f"{rate:.1f} GB/s"
 
 
-class Item:
+class WorkItem:
     """One unit of work of a group: the fields of its wire record that change while it runs."""
 
     __slots__ = (
@@ -99,7 +97,7 @@ class Item:
         self.group = group
         self.index = index
         self.description = description
-        self.state = QUEUED
+        self.state = OperationState.QUEUED
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.current = 0
@@ -116,7 +114,7 @@ class Item:
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in _TERMINAL
+        return self.state.is_terminal
 
     @property
     def fraction(self) -> float:
@@ -147,7 +145,7 @@ class Item:
 
 def _fraction(state: str, current: int, total: int) -> float:
     """How far an item is, 0..1 (exactly 1.0 once it succeeded)."""
-    if state == SUCCEEDED:
+    if state == OperationState.SUCCEEDED:
         return 1.0
     return min(current / total, 1.0) if total else 0.0
 
@@ -160,9 +158,9 @@ def item_wire(op_id: str, queued: float, user_id: str | None, fields: list[Any])
     body["progress_current"], body["progress_total"] = current, total
     body["result"] = result
     body["succeeded_on"] = on
-    if state == FAILED:
+    if state == OperationState.FAILED:
         failure(body, code, error or "failed")
-    elif state == RUNNING and current and started:
+    elif state == OperationState.RUNNING and current and started:
         body["rate"] = format_rate(current, time.time() - started)
     return body
 
@@ -177,22 +175,22 @@ class Group:
         self.description = items[0] if self.single else description
         self.queued_at = time.time()
         self.cancel = threading.Event()
-        self.items = [Item(self, i, d) for i, d in enumerate(items)]
+        self.items = [WorkItem(self, i, d) for i, d in enumerate(items)]
         self.weight = 1  # what each item counts against the queue bound (admission.py)
         self._children: list[str] | None = None
         self.pending = len(items)
-        self.running: set[Item] = set()
+        self.running: set[WorkItem] = set()
         self.bytes_done = 0
         self.started_at: float | None = None
         self.ended_at: float | None = None
-        self.state = QUEUED
+        self.state = OperationState.QUEUED
         self.error: str | None = None
         self.code = 0
         self.result: Any = None
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in _TERMINAL
+        return self.state.is_terminal
 
     def wire(self, expand: bool = False) -> dict[str, Any]:
         """The wire record (progress aggregated from the items; `expand` adds their records)."""
@@ -209,7 +207,7 @@ class Group:
         )
         count = len(self.items)
         done = count - self.pending
-        if self.state == SUCCEEDED:
+        if self.state == OperationState.SUCCEEDED:
             progress = 1.0
         else:
             progress = (done + sum(item.fraction for item in list(self.running))) / count
@@ -219,7 +217,7 @@ class Group:
         if self._children is None:  # every poll answers them: built once
             self._children = [child_id(self.id, i) for i in range(count)]
         body["children"] = self._children
-        if self.state == FAILED:
+        if self.state == OperationState.FAILED:
             failure(body, self.code, self.error or "failed")
         if self.bytes_done and self.started_at:
             end = self.ended_at or time.time()
@@ -267,7 +265,7 @@ def failure(body: dict[str, Any], code: int, message: str) -> None:
     body["error"] = message
     body["error_detail"] = {"code": code, "message": message, "errors": []}
     body["messages"] = [message]
-    if code == TRANSIENT or message.endswith(SHUTDOWN_ERROR):
+    if code == ItemCode.TRANSIENT or message.endswith(SHUTDOWN_ERROR):
         body["info"] = {"transient": True}
 
 
@@ -288,9 +286,9 @@ def stored_item(group: dict[str, Any], index: int, fields: list[Any]) -> dict[st
 def unknown_operation(op_id: str) -> dict[str, Any]:
     """What an unknown id answers: failed, so that no client waits for it forever."""
     now = time.time()
-    body = _record(op_id, UNKNOWN_ERROR, FAILED, now, now, now, None)
+    body = _record(op_id, UNKNOWN_ERROR, OperationState.FAILED, now, now, now, None)
     body["description"] = None
-    failure(body, UNKNOWN_OPERATION, UNKNOWN_ERROR)
+    failure(body, ItemCode.NOT_FOUND, UNKNOWN_ERROR)
     return body
 
 

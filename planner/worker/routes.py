@@ -1,17 +1,14 @@
-"""The HTTP routes of WIRE.md: authentication, fault injection and problem responses around
-thin handlers that validate a request, check permissions at submission and start operations."""
+"""The HTTP routes of docs/api.md: thin handlers that validate a request, check permissions at
+submission and start operations, each wrapped by endpoint.py (fault injection, authentication,
+problem responses)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from planner import __version__
@@ -21,112 +18,41 @@ from planner.errors import WorkerError
 from planner.worker import handlers, intake
 from planner.worker.acl import resource_key
 from planner.worker.auth import User
-from planner.worker.body import off_loop, parse_json, read_body
+from planner.worker.body import read_body
+from planner.worker.endpoint import (
+    API,
+    Handler,
+    accepted_response,
+    endpoint,
+    ok_response,
+    parse_off_loop,
+    read_guarded_body,
+    require_roles,
+)
 from planner.worker.operations import TooManyDetailsError
 from planner.worker.paths import PathChecker
-from planner.worker.problems import MAX_REPORTED, WireResponse, problem
 from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemFunction, WorkerService
 
-API = "/api/v1"
-Handler = Callable[[Request, WorkerService, User], Awaitable[Response]]
-
 READ, WRITE, ADMIN = RoleType.READER, RoleType.WRITER, RoleType.ADMIN
 MAX_POLLED_IDS = 1000
-T = TypeVar("T")
-
-
-def endpoint(
-    svc: WorkerService, handler: Handler, *, public: bool = False
-) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: injected latency and 503s, authentication, errors as problem JSON."""
-
-    @functools.wraps(handler)
-    async def run(request: Request) -> Response:
-        try:
-            return await answer(request)
-        finally:
-            # logged once answered, so a reader of the log knows the request was decided
-            if svc.config.request_log is not None:
-                svc.config.request_log.append((request.method, request.url.path))
-
-    async def answer(request: Request) -> Response:
-        spec = svc.faults.spec
-        if spec.delay:
-            await asyncio.sleep(spec.delay)
-        if svc.faults.http_fails():
-            return problem(503, "injected fault (--inject-faults)", headers={"Retry-After": "0"})
-        user = svc.authenticator.authenticate_request(
-            request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
-        )
-        if user is None and not public:
-            return problem(
-                401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"}
-            )
-        try:
-            return await handler(request, svc, user or User("anonymous"))
-        except WorkerError as exc:
-            return problem(exc.status, exc.detail, exc.errors, headers=exc.headers)
-
-    return run
-
-
-def _require(svc: WorkerService, user: User, needs: list[tuple[str, str, RoleType]]) -> None:
-    """Refuse (403) a request naming a path the caller's roles do not cover (`needs` holds
-    canonical resource keys: the ones the handlers then use)."""
-    if user.is_admin:
-        return
-    denied: list[dict[str, object]] = [
-        {
-            "location": location,
-            "message": f"'{user.name}' lacks the {role.value} role on {key}",
-            "value": key,
-        }
-        for location, key, role in needs
-        if not svc.permissions.allows(user, key, role)
-    ]
-    if denied:
-        raise WorkerError(403, f"permission denied: {denied[0]['message']}", denied[:MAX_REPORTED])
-
-
-async def _body(request: Request, svc: WorkerService, user: User) -> bytes:
-    """The raw body of a request that names paths, once the caller is known to hold some role
-    (a caller holding none is refused before a byte of its body is read)."""
-    if not svc.permissions.has_any_grant(user):
-        raise WorkerError(403, f"permission denied: '{user.name}' holds no role on any path")
-    return await read_body(request, svc.config.max_body)
-
-
-async def _prepare(request: Request, svc: WorkerService, raw: bytes, work: Callable[[Any], T]) -> T:
-    """`work(parsed body)`: parsing, checking and authorizing a large body run off the loop."""
-    parser: ThreadPoolExecutor = request.app.state.parser
-    limit = svc.config.max_items
-    return await off_loop(len(raw), lambda: work(parse_json(raw, limit)), parser)
-
-
-def _ok(body: Any, status: int = 200) -> JSONResponse:
-    return WireResponse(body, status_code=status)
-
-
-def _accepted(op_id: str) -> JSONResponse:
-    return _ok({"id": op_id, "location": f"{API}/operations/{op_id}"})
 
 
 # -- status and storages ---------------------------------------------------------------------
-async def status(request: Request, svc: WorkerService, user: User) -> Response:
-    auth = ["none"] if not svc.authenticator.requires_token else ["bearer", "api_key"]
+async def status(request: Request, service: WorkerService, user: User) -> Response:
+    auth = ["none"] if not service.authenticator.requires_token else ["bearer", "api_key"]
     features = wire.Features(
         auth_types=auth,
         storage_plugins=["posix"],
         permissions_plugins=["planner"],
         metadata_plugins=["planner"],
         operation_plugins=[
-            *([wire.FEATURE_RECURSIVE_LIST] if svc.config.recursive_listing else []),
+            *([wire.FEATURE_RECURSIVE_LIST] if service.config.recursive_listing else []),
             wire.FEATURE_RECENT_OPERATIONS,
             wire.FEATURE_CANCEL,
             wire.FEATURE_DELETE,
         ]
-        + ([wire.FEATURE_SHUTDOWN] if svc.config.allow_shutdown else []),
+        + ([wire.FEATURE_SHUTDOWN] if service.config.allow_shutdown else []),
     )
     body = wire.StatusResponse(
         ready=True,
@@ -134,12 +60,12 @@ async def status(request: Request, svc: WorkerService, user: User) -> Response:
         build_info=wire.BuildInfo(version=__version__, version_hash="", branch="planner"),
         features=features,
     )
-    return _ok(body.model_dump(mode="json"))
+    return ok_response(body.model_dump(mode="json"))
 
 
-async def storages(request: Request, svc: WorkerService, user: User) -> Response:
-    names = sorted(svc.storages.names(), key=lambda n: (n != "any", n))
-    return _ok(
+async def storages(request: Request, service: WorkerService, user: User) -> Response:
+    names = sorted(service.storages.names(), key=lambda n: (n != "any", n))
+    return ok_response(
         {"storage": [{"name": n, "type": "posix", "priority": i} for i, n in enumerate(names)]}
     )
 
@@ -148,26 +74,26 @@ async def storages(request: Request, svc: WorkerService, user: User) -> Response
 _PATH_ROLES = {"exists": READ, "list": READ, "mkdir": WRITE, "remove": WRITE, "rmdir": WRITE}
 
 
-async def storage_operation(request: Request, svc: WorkerService, user: User) -> Response:
+async def storage_operation(request: Request, service: WorkerService, user: User) -> Response:
     op = request.path_params["op"]
     if op not in ("copy", "move") and op not in _PATH_ROLES:
         raise WorkerError(404, f"unknown storage operation '{op}'")
-    raw = await _body(request, svc, user)
-    limit = svc.config.max_items
+    raw = await read_guarded_body(request, service, user)
+    limit = service.config.max_items
     extended = request.query_params.get("mode", "basic") == "extended"
-    recursive = svc.config.recursive_listing and request.query_params.get(
+    recursive = service.config.recursive_listing and request.query_params.get(
         "recursive", "false"
     ).lower() in ("true", "1")
 
     def pair_items(body: Any) -> list[tuple[str, ItemFunction]]:
-        pairs = intake.pairs(body, PathChecker(svc.storages.names()), limit)
+        pairs = intake.pairs(body, PathChecker(service.storages.names()), limit)
         src_role = READ if op == "copy" else WRITE
         needs = [
             (f"body.operations[{i}].{end}.path", resource_key(sp.remote, sp.path), role)
             for i, p in enumerate(pairs)
             for end, sp, role in (("src", p.src, src_role), ("dst", p.dst, WRITE))
         ]
-        _require(svc, user, needs)
+        require_roles(service, user, needs)
         return [
             (f"{op} {p.src.remote}:{p.src.path} -> {p.dst.remote}:{p.dst.path}", pair_item(p))
             for p in pairs
@@ -175,38 +101,40 @@ async def storage_operation(request: Request, svc: WorkerService, user: User) ->
 
     def pair_item(p: Pair) -> ItemFunction:
         if op == "copy":
-            return handlers.copy_item(svc, p)
+            return handlers.copy_item(service, p)
         # grants travel with a move only where its caller could have set them (admin on the
         # destination); otherwise they go as a removal's do, and nobody gains a role by a move
         dst_key = resource_key(p.dst.remote, p.dst.path)
-        return handlers.move_item(svc, p, svc.permissions.allows(user, dst_key, ADMIN))
+        return handlers.move_item(service, p, service.permissions.allows(user, dst_key, ADMIN))
 
     def path_items(body: Any) -> list[tuple[str, ItemFunction]]:
-        paths = intake.places(body, PathChecker(svc.storages.names()), limit)
+        paths = intake.places(body, PathChecker(service.storages.names()), limit)
         needs = [
             (f"body.operations[{i}].path", resource_key(sp.remote, sp.path), _PATH_ROLES[op])
             for i, sp in enumerate(paths)
         ]
-        _require(svc, user, needs)
+        require_roles(service, user, needs)
         return [
-            (f"{op} {sp.remote}:{sp.path}", _path_item(svc, op, sp, extended, recursive))
+            (f"{op} {sp.remote}:{sp.path}", _path_item(service, op, sp, extended, recursive))
             for sp in paths
         ]
 
-    items = await _prepare(request, svc, raw, pair_items if op in ("copy", "move") else path_items)
-    return _accepted(svc.submit(user, f"{op} {len(items)} items", items))
+    items = await parse_off_loop(
+        request, service, raw, pair_items if op in ("copy", "move") else path_items
+    )
+    return accepted_response(service.submit(user, f"{op} {len(items)} items", items))
 
 
 def _path_item(
-    svc: WorkerService, op: str, sp: Place, extended: bool, recursive: bool
+    service: WorkerService, op: str, sp: Place, extended: bool, recursive: bool
 ) -> ItemFunction:
     if op == "exists":
-        return handlers.exists_item(svc, sp)
+        return handlers.exists_item(service, sp)
     if op == "list":
-        return handlers.list_item(svc, sp, extended, recursive)
+        return handlers.list_item(service, sp, extended, recursive)
     if op == "mkdir":
-        return handlers.mkdir_item(svc, sp)
-    return handlers.remove_item(svc, sp, recursive=op == "rmdir")
+        return handlers.mkdir_item(service, sp)
+    return handlers.remove_item(service, sp, recursive=op == "rmdir")
 
 
 # -- operations --------------------------------------------------------------------------------
@@ -217,7 +145,7 @@ def _viewer(user: User) -> str | None:
     return None if user.is_admin else user.name
 
 
-async def operations(request: Request, svc: WorkerService, user: User) -> Response:
+async def operations(request: Request, service: WorkerService, user: User) -> Response:
     ids = request.query_params.getlist("ids")
     expand = request.query_params.get("expand", "false").lower() in ("true", "1")
     viewer = _viewer(user)
@@ -225,9 +153,11 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
         if len(ids) > MAX_POLLED_IDS:
             raise WorkerError(422, f"at most {MAX_POLLED_IDS} ids per request ({len(ids)} given)")
         # ended operations may be read back from SQLite: off the event loop
-        limit = svc.config.max_items
+        limit = service.config.max_items
         try:
-            ops = await svc.call(lambda: svc.operations.get_many(ids, expand, viewer, limit))
+            ops = await service.call(
+                lambda: service.operations.get_many(ids, expand, viewer, limit)
+            )
         except TooManyDetailsError as exc:
             raise WorkerError(413, str(exc)) from exc
     else:
@@ -238,88 +168,96 @@ async def operations(request: Request, svc: WorkerService, user: User) -> Respon
         after = request.query_params.get("after")
 
         def page() -> list[dict[str, Any]]:
-            cursor = after if after and svc.operations.is_visible(after, viewer) else None
+            cursor = after if after and service.operations.is_visible(after, viewer) else None
             # another user's id is a cursor no more than an unknown one is
-            return svc.operations.recent(viewer, limit, cursor)
+            return service.operations.recent(viewer, limit, cursor)
 
-        ops = await svc.call(page)
+        ops = await service.call(page)
     body: dict[str, Any] = {"operations": ops}
     if not ids and ops:
         body["next_after"] = ops[-1]["id"]
-    return _ok(body)
+    return ok_response(body)
 
 
-async def operation(request: Request, svc: WorkerService, user: User) -> Response:
+async def operation(request: Request, service: WorkerService, user: User) -> Response:
     op_id, viewer = request.path_params["op_id"], _viewer(user)
-    return _ok(await svc.call(lambda: svc.operations.get(op_id, True, viewer)))
+    return ok_response(await service.call(lambda: service.operations.get(op_id, True, viewer)))
 
 
-async def cancel_operation(request: Request, svc: WorkerService, user: User) -> Response:
+async def cancel_operation(request: Request, service: WorkerService, user: User) -> Response:
     op_id = request.path_params["op_id"]
     viewer = _viewer(user)
-    if not svc.operations.is_visible(op_id, viewer):
+    if not service.operations.is_visible(op_id, viewer):
         raise WorkerError(404, f"unknown operation '{op_id}'")
-    svc.cancel(op_id)  # False once it ended and left memory: then it is unchanged
-    return _ok(svc.operations.get(op_id, viewer=viewer))
+    service.cancel(op_id)  # False once it ended and left memory: then it is unchanged
+    return ok_response(service.operations.get(op_id, viewer=viewer))
 
 
-async def delete_operation(request: Request, svc: WorkerService, user: User) -> Response:
+async def delete_operation(request: Request, service: WorkerService, user: User) -> Response:
     op_id = request.path_params["op_id"]
     viewer = _viewer(user)
-    current = svc.operations.get(op_id, viewer=viewer)
+    current = service.operations.get(op_id, viewer=viewer)
     if current["state"] not in ("succeeded", "failed"):
         raise WorkerError(409, f"operation '{op_id}' is still {current['state']}; cancel it first")
-    if not svc.operations.delete(op_id, viewer):
+    if not service.operations.delete(op_id, viewer):
         raise WorkerError(404, f"unknown operation '{op_id}'")
     return Response(status_code=204)
 
 
 # -- metadata ----------------------------------------------------------------------------------
-async def metadata_get(request: Request, svc: WorkerService, user: User) -> Response:
-    raw = await _body(request, svc, user)
+async def metadata_get(request: Request, service: WorkerService, user: User) -> Response:
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> tuple[ItemFunction, int]:
-        found = intake.metadata_paths(body, PathChecker(svc.storages.names()), svc.config.max_items)
-        _require(svc, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
-        return handlers.metadata_get_item(svc, [(label, sp) for _, label, sp in found]), len(found)
-
-    item, paths = await _prepare(request, svc, raw, prepare)
-    return _accepted(svc.submit(user, "metadata:get", [("metadata:get", item)], weight=paths))
-
-
-async def metadata_set(request: Request, svc: WorkerService, user: User) -> Response:
-    raw = await _body(request, svc, user)
-
-    def prepare(body: Any) -> tuple[ItemFunction, int]:
-        found = intake.metadata_assignments(
-            body, PathChecker(svc.storages.names()), svc.config.max_items
+        found = intake.metadata_paths(
+            body, PathChecker(service.storages.names()), service.config.max_items
         )
-        _require(svc, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
-        return handlers.metadata_set_item(svc, [(sp, custom) for _, sp, custom in found]), len(
+        require_roles(service, user, [(where, resource_key(*sp), READ) for where, _, sp in found])
+        return handlers.metadata_get_item(service, [(label, sp) for _, label, sp in found]), len(
             found
         )
 
-    item, paths = await _prepare(request, svc, raw, prepare)
-    return _accepted(svc.submit(user, "metadata:set", [("metadata:set", item)], weight=paths))
+    item, paths = await parse_off_loop(request, service, raw, prepare)
+    return accepted_response(
+        service.submit(user, "metadata:get", [("metadata:get", item)], weight=paths)
+    )
+
+
+async def metadata_set(request: Request, service: WorkerService, user: User) -> Response:
+    raw = await read_guarded_body(request, service, user)
+
+    def prepare(body: Any) -> tuple[ItemFunction, int]:
+        found = intake.metadata_assignments(
+            body, PathChecker(service.storages.names()), service.config.max_items
+        )
+        require_roles(service, user, [(where, resource_key(*sp), WRITE) for where, sp, _ in found])
+        return handlers.metadata_set_item(service, [(sp, custom) for _, sp, custom in found]), len(
+            found
+        )
+
+    item, paths = await parse_off_loop(request, service, raw, prepare)
+    return accepted_response(
+        service.submit(user, "metadata:set", [("metadata:set", item)], weight=paths)
+    )
 
 
 # -- permissions -------------------------------------------------------------------------------
-async def permissions_check(request: Request, svc: WorkerService, user: User) -> Response:
-    raw = await read_body(request, svc.config.max_body)
+async def permissions_check(request: Request, service: WorkerService, user: User) -> Response:
+    raw = await read_body(request, service.config.max_body)
 
     def prepare(body: Any) -> bool:
         found = intake.role_assignments(
-            body, PathChecker(svc.storages.names()), svc.config.max_items
+            body, PathChecker(service.storages.names()), service.config.max_items
         )
         # a caller may ask about itself anywhere; about others only where it may read grants
-        _require(
-            svc,
+        require_roles(
+            service,
             user,
             [(where, a.resource.path, READ) for where, a in found if not _is_self(a.subject, user)],
         )
-        return all(svc_check(svc, a, user) for _, a in found)
+        return all(subject_holds_role(service, a, user) for _, a in found)
 
-    return _ok({"allowed": await _prepare(request, svc, raw, prepare)})
+    return ok_response({"allowed": await parse_off_loop(request, service, raw, prepare)})
 
 
 def _is_self(subject: wire.Subject, caller: User) -> bool:
@@ -331,7 +269,7 @@ def _is_self(subject: wire.Subject, caller: User) -> bool:
     return True
 
 
-def svc_check(svc: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
+def subject_holds_role(service: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
     """Whether the assignment's subject holds at least its role on its (canonical) resource
     (groups, ancestors and the admin flag count; a caller asking about itself is known even
     without a users file)."""
@@ -339,19 +277,21 @@ def svc_check(svc: WorkerService, a: wire.RoleAssignment, caller: User) -> bool:
     subject = a.subject
     if subject.type is wire.SubjectType.USER:
         name = subject.id or ""
-        member = caller if name == caller.name else svc.authenticator.user_named(name)
+        member = caller if name == caller.name else service.authenticator.user_named(name)
         if member is not None:
-            return svc.permissions.allows(member, key, a.role)
-    return svc.permissions.holds(subject, key, a.role) or svc.permissions.holds(
+            return service.permissions.allows(member, key, a.role)
+    return service.permissions.holds(subject, key, a.role) or service.permissions.holds(
         wire.Subject(type=wire.SubjectType.ANY), key, a.role
     )
 
 
-async def permissions_get(request: Request, svc: WorkerService, user: User) -> Response:
-    raw = await _body(request, svc, user)
+async def permissions_get(request: Request, service: WorkerService, user: User) -> Response:
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> list[wire.RoleAssignment]:
-        found = intake.role_queries(body, PathChecker(svc.storages.names()), svc.config.max_items)
+        found = intake.role_queries(
+            body, PathChecker(service.storages.names()), service.config.max_items
+        )
         if not user.is_admin:
             needs = [
                 (where, q.resource.path, READ)
@@ -360,46 +300,46 @@ async def permissions_get(request: Request, svc: WorkerService, user: User) -> R
             ]
             if len(needs) != len(found):
                 raise WorkerError(403, "only admins may query permissions without a resource path")
-            _require(svc, user, needs)
-        return svc.permissions.query([q for _, q in found])
+            require_roles(service, user, needs)
+        return service.permissions.query([q for _, q in found])
 
-    found = await _prepare(request, svc, raw, prepare)
-    return _ok({"permissions": [a.model_dump(mode="json") for a in found]})
+    found = await parse_off_loop(request, service, raw, prepare)
+    return ok_response({"permissions": [a.model_dump(mode="json") for a in found]})
 
 
-async def permissions_change(request: Request, svc: WorkerService, user: User) -> Response:
+async def permissions_change(request: Request, service: WorkerService, user: User) -> Response:
     op = request.path_params["op"]
     if op not in ("set", "remove"):
         raise WorkerError(404, f"unknown permissions operation '{op}'")
-    raw = await _body(request, svc, user)
+    raw = await read_guarded_body(request, service, user)
 
     def prepare(body: Any) -> list[wire.RoleAssignment]:
         found = intake.role_assignments(
-            body, PathChecker(svc.storages.names()), svc.config.max_items
+            body, PathChecker(service.storages.names()), service.config.max_items
         )
-        _require(svc, user, [(where, a.resource.path, ADMIN) for where, a in found])
+        require_roles(service, user, [(where, a.resource.path, ADMIN) for where, a in found])
         return [a for _, a in found]
 
-    assignments = await _prepare(request, svc, raw, prepare)
+    assignments = await parse_off_loop(request, service, raw, prepare)
     if op == "set":
-        svc.permissions.set(assignments)
+        service.permissions.set(assignments)
     else:
-        svc.permissions.remove(assignments)
-    return _ok({})
+        service.permissions.remove(assignments)
+    return ok_response({})
 
 
-async def shutdown(request: Request, svc: WorkerService, user: User) -> Response:
-    if not svc.config.allow_shutdown or not user.is_admin:
+async def shutdown(request: Request, service: WorkerService, user: User) -> Response:
+    if not service.config.allow_shutdown or not user.is_admin:
         raise WorkerError(403, "this worker does not accept /shutdown from this caller")
-    svc.shutdown_requested.set()
-    return _ok({"message": "shutting down"}, status=202)
+    service.shutdown_requested.set()
+    return ok_response({"message": "shutting down"}, status=202)
 
 
-def build_routes(svc: WorkerService) -> list[BaseRoute]:
+def build_routes(service: WorkerService) -> list[BaseRoute]:
     """Every route, mounted under /api/v1."""
 
     def r(path: str, handler: Handler, methods: list[str], public: bool = False) -> Route:
-        return Route(path, endpoint(svc, handler, public=public), methods=methods)
+        return Route(path, endpoint(service, handler, public=public), methods=methods)
 
     api = [
         r("/", status, ["GET"], public=True),

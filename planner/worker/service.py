@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from planner.api.codes import ItemCode
 from planner.errors import WorkerError
 from planner.worker.acl import PermissionStore
 from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS, QueueBound
@@ -25,7 +26,7 @@ from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.operations import OperationStore
 from planner.worker.paths import remote_name_problem
-from planner.worker.records import CANCELLED, SHUTDOWN_ERROR, Group, Item
+from planner.worker.records import SHUTDOWN_ERROR, Group, WorkItem
 from planner.worker.storage import StorageError, Storages
 
 log = logging.getLogger("planner.worker")
@@ -79,7 +80,7 @@ class WorkerConfig:
 
 
 @dataclass
-class Outcome:
+class ItemResult:
     """What an item produced."""
 
     result: Any = None
@@ -91,7 +92,7 @@ class ItemContext:
 
     __slots__ = ("cancel", "item")
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: WorkItem) -> None:
         self.item = item
         self.cancel = item.group.cancel
 
@@ -101,7 +102,7 @@ class ItemContext:
         item.total, item.current = total, done
 
 
-ItemFunction = Callable[[ItemContext], Outcome]
+ItemFunction = Callable[[ItemContext], ItemResult]
 
 
 class WorkerService:
@@ -131,11 +132,11 @@ class WorkerService:
             raise database_refusal(self.db.path, exc) from exc
         self.faults = FaultInjector(config.faults)
         # one thread per core: copying small files is GIL-bound, and more threads only convoy
-        # (measured: 20k files, 2 cores: 8 threads 14.4 s, 2 threads 11.0 s)
+        # (figures: tests/bench/README.md)
         size = config.pool_size or min(32, os.cpu_count() or 2)
         self.size = size
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
-        self.backlog: deque[deque[tuple[Item, ItemFunction]]] = deque()
+        self.backlog: deque[deque[tuple[WorkItem, ItemFunction]]] = deque()
         self.backlog_lock = threading.Lock()
         self.runners = 0  # drain tasks that have not finished (changed on the event loop only)
         # SQLite work of request handlers and of the flusher: not on the item pool, whose
@@ -186,10 +187,10 @@ class WorkerService:
         for group in list(operations.live.values()):
             group.cancel.set()
             for item in group.items:
-                operations.fail_if_queued(item, CANCELLED, SHUTDOWN_ERROR)
+                operations.fail_if_queued(item, ItemCode.CANCELLED, SHUTDOWN_ERROR)
         if self.tasks:  # the runners now skip what is queued and stop what runs
             await asyncio.wait(list(self.tasks), timeout=grace)
-        stuck = operations.fail_live(CANCELLED, SHUTDOWN_ERROR)
+        stuck = operations.fail_live(ItemCode.CANCELLED, SHUTDOWN_ERROR)
         if stuck:
             log.warning("shutdown: %d items did not stop within %.0f s", stuck, grace)
         for task in list(self.tasks):
@@ -273,27 +274,27 @@ class WorkerService:
                 continue
             self._run_item(live, function)
 
-    def _run_item(self, item: Item, function: ItemFunction) -> None:
+    def _run_item(self, item: WorkItem, function: ItemFunction) -> None:
         operations = self.operations
         if not operations.start_unless_finished(item):
             return  # cancelled while queued
         if item.is_cancelled():
-            operations.fail(item, CANCELLED, self._cancelled())
+            operations.fail(item, ItemCode.CANCELLED, self._cancelled())
             return
         if self.faults.item_fails():
-            operations.fail(item, 503, "injected transient fault (--inject-faults)")
+            operations.fail(item, ItemCode.TRANSIENT, "injected transient fault (--inject-faults)")
             return
         if self.faults.spec.item_delay and item.group.cancel.wait(self.faults.spec.item_delay):
-            operations.fail(item, CANCELLED, self._cancelled())
+            operations.fail(item, ItemCode.CANCELLED, self._cancelled())
             return
         try:
             outcome = function(ItemContext(item))
         except StorageError as exc:
-            message = self._cancelled() if exc.code == CANCELLED else exc.message
+            message = self._cancelled() if exc.code == ItemCode.CANCELLED else exc.message
             operations.fail(item, exc.code, message)
         except Exception as exc:  # a bug in an item: fail it, keep serving
             log.exception("item %s failed unexpectedly", item.id)
-            operations.fail(item, 500, f"internal error: {type(exc).__name__}")
+            operations.fail(item, ItemCode.INTERNAL, f"internal error: {type(exc).__name__}")
         else:
             operations.succeed(item, outcome.result, outcome.succeeded_on)
 
@@ -313,7 +314,7 @@ class WorkerService:
             found.cancelled = True
             items = [found]
         for item in items:
-            self.operations.fail_if_queued(item, CANCELLED, "cancelled")
+            self.operations.fail_if_queued(item, ItemCode.CANCELLED, "cancelled")
         return True
 
     async def call(self, function: Callable[[], T]) -> T:

@@ -11,20 +11,19 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
+from planner.api.codes import ItemCode
 from planner.api.names import unescape_name
 from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
+from planner.worker.file_info import FileInfo, Listed, file_info
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
-from planner.worker.storage_errors import SourceChangedError, StorageError, translated
+from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
 from planner.worker.walk import Walk, walk
 
 __all__ = [
     "CopyResult",
-    "FileInfo",
     "MemoryTempRegistry",
     "StorageError",
     "Storages",
@@ -33,46 +32,6 @@ __all__ = [
 
 LOCAL = "local"
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    """A file or directory as stat and list report it (`name` is relative to the listed
-    directory in recursive listings, with "/" separators)."""
-
-    name: str
-    type: str
-    size: int
-    mtime_ns: int
-    is_link: bool = False  # reached through a symbolic link (for `symlinks: skip`)
-    # the inode's change time: tells whether a recorded checksum still holds (metadata.py);
-    # the worker's own, never on the wire, and not part of what the entry is
-    ctime_ns: int | None = field(default=None, compare=False, kw_only=True)
-
-    @property
-    def mtime(self) -> datetime:
-        """The modification time, timezone-aware UTC, to the microsecond."""
-        seconds, ns = divmod(self.mtime_ns, 1_000_000_000)
-        return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=ns // 1000)
-
-
-@dataclass(frozen=True)
-class Listed:
-    """A listing: its entries sorted by name, and what the walk skipped (path, why) or could not
-    read (directory path, error), both sorted (walk.Walk)."""
-
-    entries: list[FileInfo]
-    skipped: list[tuple[str, str]]
-    unreadable: list[tuple[str, str]]
-
-
-def _info(name: str, st: os.stat_result, is_link: bool = False) -> FileInfo | None:
-    """FileInfo of a followed stat result; None for anything but files and directories."""
-    if stat.S_ISDIR(st.st_mode):
-        return FileInfo(name, "dir", 0, st.st_mtime_ns, is_link, ctime_ns=st.st_ctime_ns)
-    if stat.S_ISREG(st.st_mode):
-        return FileInfo(name, "file", st.st_size, st.st_mtime_ns, is_link, ctime_ns=st.st_ctime_ns)
-    return None
 
 
 class Storages:
@@ -100,7 +59,7 @@ class Storages:
                 if os.path.realpath(root) != "/":
                     raise ValueError("remote 'local' is the host filesystem; its root is '/'")
                 continue
-            with translated(f"{name}: root {os.fspath(root)}"):
+            with as_storage_errors(f"{name}: root {os.fspath(root)}"):
                 os.makedirs(root, exist_ok=True)
                 self._roots[name] = Root(name, os.fspath(root))
         self._registry: TempRegistry = temp_registry or MemoryTempRegistry()
@@ -124,7 +83,9 @@ class Storages:
         """
         root = self._roots.get(remote)
         if root is None:
-            raise StorageError(400, f"unknown remote {remote!r} (known: {', '.join(self.names())})")
+            raise StorageError(
+                ItemCode.INVALID, f"unknown remote {remote!r} (known: {', '.join(self.names())})"
+            )
         parts = self._parts(remote, path)
         label = f"{remote}:{path}"
         if not parts:
@@ -142,14 +103,18 @@ class Storages:
     def _parts(remote: str, path: str) -> list[str]:
         """The segments of a requested path, validated ("" and "." segments dropped)."""
         if "\x00" in path:
-            raise StorageError(400, f"{remote}:{path!r}: NUL character in path")
+            raise StorageError(ItemCode.INVALID, f"{remote}:{path!r}: NUL character in path")
         if remote == LOCAL and not path.startswith("/"):
-            raise StorageError(400, f"{remote}:{path}: paths on 'local' must be absolute")
+            raise StorageError(
+                ItemCode.INVALID, f"{remote}:{path}: paths on 'local' must be absolute"
+            )
         if remote != LOCAL and path.startswith("/"):
-            raise StorageError(400, f"{remote}:{path}: path must be relative to the storage root")
+            raise StorageError(
+                ItemCode.INVALID, f"{remote}:{path}: path must be relative to the storage root"
+            )
         parts = [part for part in path.split("/") if part not in ("", ".")]
         if ".." in parts:
-            raise StorageError(400, f"{remote}:{path}: '..' is not allowed in paths")
+            raise StorageError(ItemCode.INVALID, f"{remote}:{path}: '..' is not allowed in paths")
         # names that are not valid UTF-8 arrive escaped (planner/api/names.py)
         return [unescape_name(part) for part in parts]
 
@@ -167,10 +132,10 @@ class Storages:
         Raises:
             StorageError: 404 missing; 400 neither a file nor a directory; 403 outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
-            info = _info(_basename(path), place.stat())
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
+            info = file_info(_basename(path), place.stat())
         if info is None:
-            raise StorageError(400, f"{remote}:{path}: neither a file nor a directory")
+            raise StorageError(ItemCode.INVALID, f"{remote}:{path}: neither a file nor a directory")
         return info
 
     def exists(self, remote: str, path: str) -> bool:
@@ -179,7 +144,7 @@ class Storages:
         Raises:
             StorageError: 400/403 as `stat`; 403/503 when it cannot be told.
         """
-        with translated(f"{remote}:{path}"):
+        with as_storage_errors(f"{remote}:{path}"):
             try:
                 with self._place(remote, path) as place:
                     place.stat()
@@ -204,12 +169,12 @@ class Storages:
         Raises:
             StorageError: 404 missing; 403 outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             target = place.target()
             try:
                 st = os.fstat(target)
                 if not stat.S_ISDIR(st.st_mode):
-                    info = _info(_basename(path), st)
+                    info = file_info(_basename(path), st)
                     return Listed([info] if info is not None else [], [], [])
                 listed = reopen(target, _OPEN_DIR)
             finally:
@@ -218,7 +183,7 @@ class Storages:
                 found: Walk = walk(place.root, listed, recursive=recursive)
             finally:
                 os.close(listed)
-        entries = [_info(name, entry, linked) for name, entry, linked in found.entries]
+        entries = [file_info(name, entry, linked) for name, entry, linked in found.entries]
         return Listed(
             sorted((e for e in entries if e is not None), key=lambda e: e.name),
             sorted(found.skipped),
@@ -232,14 +197,16 @@ class Storages:
             StorageError: 404 missing; 409 a directory; 503 the file changed while it was
                 hashed; 403 outside the root.
         """
-        with translated(f"{remote}:{path}"):
+        with as_storage_errors(f"{remote}:{path}"):
             with self._place(remote, path) as place:
                 fd, st = place.open_file()
             try:
                 checksum = fileops.hash_fd(fd)
                 fileops.ensure_unchanged(fd, st)
             except SourceChangedError as exc:
-                raise StorageError(503, f"{remote}:{path}: changed while it was hashed") from exc
+                raise StorageError(
+                    ItemCode.TRANSIENT, f"{remote}:{path}: changed while it was hashed"
+                ) from exc
             finally:
                 os.close(fd)
         return checksum
@@ -253,7 +220,7 @@ class Storages:
             StorageError: 409 a file is in the way; 403 outside the root.
         """
         with (
-            translated(f"{remote}:{path}"),
+            as_storage_errors(f"{remote}:{path}"),
             self._place(remote, path, make_parents=True) as place,
         ):
             if place.is_root:
@@ -273,10 +240,12 @@ class Storages:
         Raises:
             StorageError: 404 missing; 409 a directory (use rmdir); 403 outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             st = place.lstat()
             if stat.S_ISDIR(st.st_mode):
-                raise StorageError(409, f"{remote}:{path}: is a directory (use rmdir)")
+                raise StorageError(
+                    ItemCode.CONFLICT, f"{remote}:{path}: is a directory (use rmdir)"
+                )
             place.check_link(st)
             moves.unlink(place)
             self._synced(place)
@@ -288,9 +257,11 @@ class Storages:
         Raises:
             StorageError: 404 missing; 403 the storage root itself, or outside the root.
         """
-        with translated(f"{remote}:{path}"), self._place(remote, path) as place:
+        with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             if place.is_root:
-                raise StorageError(403, f"{remote}:{path}: the storage root cannot be removed")
+                raise StorageError(
+                    ItemCode.FORBIDDEN, f"{remote}:{path}: the storage root cannot be removed"
+                )
             st = place.lstat()
             place.check_link(st)
             if stat.S_ISDIR(st.st_mode):
@@ -308,17 +279,21 @@ class Storages:
             StorageError: 404 source missing; 409 destination in the way; 403 outside a root.
         """
         with (
-            translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
+            as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
             self._place(src_remote, src_path) as src,
         ):
             if src.is_root:
-                raise StorageError(403, f"{src_remote}:{src_path}: the storage root cannot move")
+                raise StorageError(
+                    ItemCode.FORBIDDEN, f"{src_remote}:{src_path}: the storage root cannot move"
+                )
             src.check_link(src.lstat())
             # parents are synced as they are made: a move across filesystems deletes its
             # source once the destination is durable, which includes its path
             with self._place(dst_remote, dst_path, make_parents=True, sync=True) as dst:
                 if dst.is_root:
-                    raise StorageError(409, f"{dst_remote}:{dst_path}: is the storage root")
+                    raise StorageError(
+                        ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is the storage root"
+                    )
                 dst.check_link(dst.lstat_or_none())
                 if src.name == dst.name and _same(src.dir_fd, dst.dir_fd):
                     return
@@ -352,7 +327,7 @@ class Storages:
                 is a directory; 499 cancelled; 503 the source changed during the copy; 403
                 outside a root.
         """
-        with translated(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
+        with as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
             with self._place(src_remote, src_path) as src:
                 try:
                     src_fd, st = src.open_file()
@@ -363,7 +338,9 @@ class Storages:
                     there = dst.lstat_or_none()
                     if there is not None:
                         if stat.S_ISDIR(there.st_mode):
-                            raise StorageError(409, f"{dst_remote}:{dst_path}: is a directory")
+                            raise StorageError(
+                                ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is a directory"
+                            )
                         dst.check_link(there)
                         if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
                             checksum = fileops.hash_fd(src_fd)  # onto itself: nothing to write
@@ -404,9 +381,11 @@ def _same(a: int, b: int) -> bool:
 def _not_a_file(exc: OSError, remote: str, path: str) -> OSError | StorageError:
     """What a failed open of a copy's source means for the client."""
     if exc.errno == errno.EISDIR:
-        return StorageError(400, "copy copies files; list the directory and copy its files")
+        return StorageError(
+            ItemCode.INVALID, "copy copies files; list the directory and copy its files"
+        )
     if exc.errno == errno.EINVAL:
-        return StorageError(400, f"{remote}:{path}: not a regular file")
+        return StorageError(ItemCode.INVALID, f"{remote}:{path}: not a regular file")
     return exc
 
 

@@ -7,29 +7,31 @@ import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from planner.api.codes import ItemCode
+
 # errno -> code; anything not listed is 503 (transient: EIO, ENOSPC, EAGAIN, EBUSY, ESTALE, ...).
-_ERRNO_CODES: dict[int, int] = {
-    errno.ENOENT: 404,
-    errno.EACCES: 403,
-    errno.EPERM: 403,
-    errno.EROFS: 403,
-    errno.EEXIST: 409,
-    errno.ENOTEMPTY: 409,
-    errno.EISDIR: 409,
-    errno.ENOTDIR: 409,
+_ERRNO_CODES: dict[int, ItemCode] = {
+    errno.ENOENT: ItemCode.NOT_FOUND,
+    errno.EACCES: ItemCode.FORBIDDEN,
+    errno.EPERM: ItemCode.FORBIDDEN,
+    errno.EROFS: ItemCode.FORBIDDEN,
+    errno.EEXIST: ItemCode.CONFLICT,
+    errno.ENOTEMPTY: ItemCode.CONFLICT,
+    errno.EISDIR: ItemCode.CONFLICT,
+    errno.ENOTDIR: ItemCode.CONFLICT,
     # Not transient: retrying a bad path cannot help.
-    errno.EINVAL: 400,
-    errno.ELOOP: 400,
-    errno.ENAMETOOLONG: 400,
+    errno.EINVAL: ItemCode.INVALID,
+    errno.ELOOP: ItemCode.INVALID,
+    errno.ENAMETOOLONG: ItemCode.INVALID,
 }
 
 
 class StorageError(Exception):
-    """A per-item failure; `code` is HTTP-like: 400 invalid path or request, 403 outside the root
-    or not allowed, 404 missing, 409 conflict, 499 cancelled, 503 transient (EIO, ENOSPC, a source
-    that changed while it was copied, ...)."""
+    """A per-item failure: INVALID path or request, FORBIDDEN outside the root or not allowed,
+    NOT_FOUND, CONFLICT, CANCELLED, TRANSIENT (EIO, ENOSPC, a source that changed while it was
+    copied, ...)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: ItemCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -48,13 +50,13 @@ class SourceChangedError(OSError):
         super().__init__(errno.EAGAIN, f"source changed during {during}")
 
 
-def code_for(exc: OSError) -> int:
-    """The StorageError code of an OSError (503 for anything unlisted)."""
-    return _ERRNO_CODES.get(exc.errno or 0, 503)
+def code_for(exc: OSError) -> ItemCode:
+    """The StorageError code of an OSError (TRANSIENT for anything unlisted)."""
+    return _ERRNO_CODES.get(exc.errno or 0, ItemCode.TRANSIENT)
 
 
 @contextmanager
-def translated(subject: str) -> Iterator[None]:
+def as_storage_errors(subject: str) -> Iterator[None]:
     """Turn OSError (and a cancelled copy) raised inside into StorageError about `subject`."""
     try:
         yield
@@ -62,4 +64,4 @@ def translated(subject: str) -> Iterator[None]:
         reason = exc.strerror or str(exc)
         raise StorageError(code_for(exc), f"{subject}: {reason}") from exc
     except CopyCancelledError as exc:
-        raise StorageError(499, "cancelled") from exc
+        raise StorageError(ItemCode.CANCELLED, "cancelled") from exc

@@ -10,6 +10,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from planner.api.codes import ItemCode
 from planner.api.names import escape_name
 from planner.worker.confine import Root, open_regular
 from planner.worker.fileops import METHODS, copy_into, hash_fd
@@ -78,7 +79,9 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side, copied: set[Identity
                         st = _copy_member(sfd, dfd, name)
                     elif stat.S_ISDIR(st.st_mode):
                         if key_of(st) == dst.key:
-                            raise StorageError(400, "a directory cannot be moved into itself")
+                            raise StorageError(
+                                ItemCode.INVALID, "a directory cannot be moved into itself"
+                            )
                         os.mkdir(name, 0o700, dir_fd=dfd)
                         made = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                         child = target.child(name, made)
@@ -96,7 +99,7 @@ def copy_tree(src: Side, src_st: os.stat_result, dst: Side, copied: set[Identity
                         )
                     else:
                         raise StorageError(
-                            400,
+                            ItemCode.INVALID,
                             f"{prefix}{escape_name(name)}: a special file cannot be moved "
                             "across filesystems",
                         )

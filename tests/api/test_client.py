@@ -169,7 +169,7 @@ OP = {"id": "op-1", "state": "succeeded", "progress": 1.0, "queued_at": "2026-11
 
 @dataclass(frozen=True)
 class Route:
-    """One route of WIRE.md: how the client is called and what must go over the wire."""
+    """One route of docs/api.md: how the client is called and what must go over the wire."""
 
     call: Callable[[ApiClient], Awaitable[object]]
     method: str
@@ -489,7 +489,7 @@ async def test_shutdown_is_sent_only_once(worker: FakeWorker, api: ApiClient) ->
 
 RETRIED = "retried, then ApiUnreachableError"
 # Every exception class httpx exports, and what it becomes. A new httpx exception fails
-# test_the_mapping_names_every_httpx_exception until it is placed here (and in _translated).
+# test_the_mapping_names_every_httpx_exception until it is placed here (and in _as_api_errors).
 HTTPX_MAPPING: dict[type[Exception], tuple[type[ApiError], int]] = {
     httpx.HTTPError: (PermanentApiError, 1),
     httpx.RequestError: (PermanentApiError, 1),
@@ -675,7 +675,7 @@ async def test_operations_come_back_in_request_order(worker: FakeWorker, api: Ap
     assert [(o.id, o.state.value) for o in answered] == [
         ("a", "succeeded"),
         ("b", "running"),
-        ("c", "failed"),  # left out by the worker: unknown, as WIRE.md answers it
+        ("c", "failed"),  # left out by the worker: unknown, as docs/api.md answers it
     ]
     assert answered[2].error == "unknown operation"
 

@@ -1,5 +1,5 @@
 """Property tests: on random plans the compiled DAG holds exactly the edges that a brute-force,
-pairwise reading of the path rules (docs/plan-reference.md, PRODUCT.md section 2) predicts, and
+pairwise reading of the path rules (docs/plan-reference.md, "Order: the DAG") predicts, and
 every rule holds in a topological order."""
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ import json
 
 import pytest
 
+from planner.errors import PlanError
+from planner.plan.load import load_plan_text
+
 
 def test_deeply_nested_yaml_is_a_located_error_not_a_crash(write_plan, run_cli) -> None:
     path = write_plan("version: 1\nstorages: " + "[" * 500 + "]" * 500 + "\n")
@@ -127,3 +130,24 @@ def test_non_utf8_standard_input_is_a_located_error(run_cli, monkeypatch, comman
     assert (
         "<stdin>:3:6: error: file is not valid UTF-8 (byte 0xe9)" in result.stdout + result.stderr
     )
+
+
+def test_diagnostics_carry_their_place_in_the_file_as_a_tuple(tmp_path) -> None:
+    # the second entry expands to copies[2] and [3]; its problems point at the file's copies[1]
+    text = """
+version: 1
+storages:
+  scratch: {remote: local}
+copies:
+  - {src: "scratch:x", dst: "scratch:y"}
+  - for_each: [a, b]
+    id: c-${item}
+    src: scrach:${item}
+    dst: scratch:out/${item}
+"""
+    with pytest.raises(PlanError) as caught:
+        load_plan_text(text, "plan.yaml", tmp_path)
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.pointer == ("copies", 1, "src")
+    assert diagnostic.pointer_text == "copies[1].src"
+    assert str(diagnostic).startswith("plan.yaml:9:10: copies[1].src: unknown storage 'scrach'")

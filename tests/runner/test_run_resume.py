@@ -100,7 +100,8 @@ def regular_files(root: Path) -> int:
 
 
 def assert_no_orphan(tmp_path: Path, timeout: float = 15) -> None:
-    """Nothing the killed run started (its worker) outlives it for long (PRODUCT.md section 7)."""
+    """Nothing the killed run started (its worker) outlives it for long (docs/run.md, "The
+    embedded worker")."""
     deadline = time.monotonic() + timeout
     while orphans := processes_mentioning(str(tmp_path)):
         assert time.monotonic() < deadline, f"processes outlived the killed run: {orphans}"
@@ -305,8 +306,8 @@ def test_sigint_stops_dispatching_exits_130_and_resume_completes(
     assert tree_bytes(dst) == source
     after = tree_stats(dst)
     assert all(after[rel] == stat for rel, stat in stats_before.items())  # none copied twice
-    # "stop dispatching" (PRODUCT.md section 3): after the signal only the batch in flight may
-    # finish; the run must not go on submitting the rest of the tree for up to --grace.
+    # "stop dispatching" (docs/run.md, "Interruption"): after the signal only the batch in flight
+    # may finish; the run must not go on submitting the rest of the tree for up to --grace.
     assert len(copied) < total, (
         f"SIGINT did not stop dispatching: all {total} files were copied before exit 130"
     )

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from planner.worker import routes
+from planner.worker import endpoint
 from planner.worker.body import INLINE_BYTES, parse_json
 from tests.helpers.cli import CliResult
 from tests.helpers.processes import WorkerProcess
@@ -271,7 +271,7 @@ def test_a_large_body_is_parsed_off_the_event_loop_while_others_are_answered(
     worker: WorkerHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entered, release = threading.Event(), threading.Event()
-    real: Callable[[bytes, int], Any] = parse_json  # what routes.parse_json is
+    real: Callable[[bytes, int], Any] = parse_json  # what endpoint.parse_json is
 
     def gated(raw: bytes, max_items: int) -> Any:
         if len(raw) > INLINE_BYTES:  # hold the large body's parse until the test lets it go
@@ -279,7 +279,7 @@ def test_a_large_body_is_parsed_off_the_event_loop_while_others_are_answered(
             assert release.wait(TIMEOUT)
         return real(raw, max_items)
 
-    monkeypatch.setattr(routes, "parse_json", gated)
+    monkeypatch.setattr(endpoint, "parse_json", gated)
     large = {"operations": [sp(f"large/{i:05d}-{'x' * 40}") for i in range(2000)]}
     assert len(json.dumps(large)) > INLINE_BYTES
     answers: dict[str, httpx.Response] = {}

@@ -1,4 +1,4 @@
-"""HTTP integration tests of every route of WIRE.md against a real embedded worker: status,
+"""HTTP integration tests of every route of docs/api.md against a real embedded worker: status,
 storages, storage operations and their result shapes, metadata, permissions, problem JSON."""
 
 from __future__ import annotations

@@ -144,18 +144,18 @@ def _pair(src: str, dst: str) -> Callable[[str], Any]:
     return lambda ns: {"operations": [{"src": sp(f"{ns}/{src}"), "dst": sp(f"{ns}/{dst}")}]}
 
 
-def _one(route: str, path: str) -> tuple[str, Callable[[str], Any]]:
+def _single_path(route: str, path: str) -> tuple[str, Callable[[str], Any]]:
     return route, lambda ns: {"operations": [sp(f"{ns}/{path}")]}
 
 
 CASES: dict[str, Case] = {
     "copy src": Case("/storage:copy", _pair("dir/f.txt", "out.txt"), "dir/f.txt"),
     "copy dst": Case("/storage:copy", _pair("seed.txt", "dir/new.txt"), "dir/new.txt"),
-    "list": Case(*_one("/storage:list", "dir"), "dir"),
-    "list recursive": Case(*_one("/storage:list?recursive=true", ""), ""),
-    "mkdir": Case(*_one("/storage:mkdir", "dir/sub/deeper"), "dir/sub/deeper"),
-    "remove": Case(*_one("/storage:remove", "dir/f.txt"), "dir/f.txt"),
-    "rmdir": Case(*_one("/storage:rmdir", "dir/sub2"), "dir/sub2"),
+    "list": Case(*_single_path("/storage:list", "dir"), "dir"),
+    "list recursive": Case(*_single_path("/storage:list?recursive=true", ""), ""),
+    "mkdir": Case(*_single_path("/storage:mkdir", "dir/sub/deeper"), "dir/sub/deeper"),
+    "remove": Case(*_single_path("/storage:remove", "dir/f.txt"), "dir/f.txt"),
+    "rmdir": Case(*_single_path("/storage:rmdir", "dir/sub2"), "dir/sub2"),
     "move src": Case("/storage:move", _pair("dir/f.txt", "moved.txt"), "dir/f.txt"),
     "move dst": Case("/storage:move", _pair("seed.txt", "dir/new.txt"), "dir/new.txt"),
     "metadata:get": Case("/metadata:get", lambda ns: {"paths": [f"{ns}/dir/f.txt"]}, "dir/f.txt"),

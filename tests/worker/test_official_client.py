@@ -1,5 +1,5 @@
 """The released official client (`ansys-hps-data-transfer-client` 0.5.0), unchanged, against our
-embedded worker (WIRE.md, PRODUCT.md §7).
+embedded worker (docs/api.md).
 
 The client is pointed at an already running worker: `Client(bin_config=BinaryConfig(host=...,
 port=..., token=...))` without `start()` (which would download and launch the HPS worker binary).

@@ -18,7 +18,7 @@ import httpx
 from planner.worker.auth import User
 from planner.worker.faults import FaultSpec
 from planner.worker.records import SHUTDOWN_ERROR
-from planner.worker.service import ItemContext, Outcome, WorkerConfig, WorkerService
+from planner.worker.service import ItemContext, ItemResult, WorkerConfig, WorkerService
 from tests.helpers.processes import WorkerProcess
 from tests.helpers.trees import temp_files
 from tests.helpers.worker_api import failed_with, pair, sp, submit, wait_running_with_progress
@@ -145,10 +145,10 @@ def test_items_that_do_not_stop_within_the_grace_period_are_recorded_failed_all_
 ) -> None:
     started, released = threading.Event(), threading.Event()
 
-    def stubborn(ctx: ItemContext) -> Outcome:  # ignores its cancel flag, as a stuck syscall
+    def stubborn(ctx: ItemContext) -> ItemResult:  # ignores its cancel flag, as a stuck syscall
         started.set()
         released.wait(60)
-        return Outcome()
+        return ItemResult()
 
     async def scenario() -> str:
         service = WorkerService(WorkerConfig(state_dir=tmp_path / "state"))

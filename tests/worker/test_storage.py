@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import xxhash
 
+from planner.api.codes import ItemCode
 from planner.worker import confine, fileops, moves
-from planner.worker.storage import FileInfo, MemoryTempRegistry, StorageError, Storages
-from planner.worker.storage_errors import translated
+from planner.worker.file_info import FileInfo
+from planner.worker.storage import MemoryTempRegistry, StorageError, Storages
+from planner.worker.storage_errors import as_storage_errors
 from tests.helpers.trees import temp_files
 
 MIB = 1024 * 1024
@@ -269,7 +271,7 @@ def test_symlinks_inside_the_root_work_for_reading_and_writing(
 )
 def test_oserror_is_translated_with_its_cause(code: int | None, expected: int) -> None:
     cause = OSError(code, os.strerror(code) if code else "odd") if code else OSError("odd")
-    with pytest.raises(StorageError) as caught, translated("data:x"):
+    with pytest.raises(StorageError) as caught, as_storage_errors("data:x"):
         raise cause
     assert caught.value.code == expected
     assert caught.value.message.startswith("data:x: ")
@@ -277,8 +279,8 @@ def test_oserror_is_translated_with_its_cause(code: int | None, expected: int) -
 
 
 def test_storage_error_passes_through_translation_unchanged() -> None:
-    original = StorageError(409, "conflict")
-    with pytest.raises(StorageError) as caught, translated("data:x"):
+    original = StorageError(ItemCode.CONFLICT, "conflict")
+    with pytest.raises(StorageError) as caught, as_storage_errors("data:x"):
         raise original
     assert caught.value is original
 

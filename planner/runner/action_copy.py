@@ -1,0 +1,268 @@
+"""The copy action: one file, or a directory's tree. A directory copy lists both trees once,
+expands them into file items under the overwrite policy, include/exclude and symlinks
+(expand.py), and copies only what needs it; `checksum: true` hashes what the listings did not
+know first (checksums.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from planner.plan.filters import Filters
+from planner.plan.model import CopyAction
+from planner.runner.action_probe import (
+    ROOT_ENTRY,
+    entry_at,
+    join_target,
+    listing,
+    raise_on_failure,
+    target,
+)
+from planner.runner.checksums import hash_files, with_checksums
+from planner.runner.context import ActionContext, ActionFailedError
+from planner.runner.engine import Item, ItemKind, Target
+from planner.runner.expand import (
+    Decision,
+    Entry,
+    Expansion,
+    Problems,
+    decide_file,
+    directories_to_make,
+    expand_directory,
+    needs_checksums,
+)
+from planner.runner.explain import missing
+from planner.runner.results import Change, ItemRecord, ItemState
+
+
+async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
+    src, dst = target(action.src), target(action.dst)
+    # a storage's root is a directory; asking its parent would need a role on the parent
+    is_root = action.src.rel == ""
+    found = ROOT_ENTRY if is_root else await entry_at(ctx, src)
+    if found is None:
+        raise ActionFailedError(missing(action.src, ctx.storages))
+    if found.type == "file":
+        if action.src.is_dir:
+            raise ActionFailedError(
+                f"{action.src}: is a file, but the trailing '/' asks for a directory"
+            )
+        destination = join_target(dst, action.src.name) if action.dst.is_dir else dst
+        await _copy_file(ctx, action, found, src, destination)
+        return
+    problems = Problems()
+    listed = await listing(ctx, src, recursive=True, problems=problems)
+    if listed is None and is_root:
+        raise ActionFailedError(missing(action.src, ctx.storages))
+    source = listed or []
+    existing = await listing(ctx, dst, recursive=True) or []
+    filters = Filters(action.include, action.exclude)
+
+    def expand() -> Expansion:
+        return expand_directory(
+            source,
+            existing,
+            filters=filters,
+            overwrite=action.overwrite,
+            checksum=action.checksum,
+            symlinks=action.symlinks,
+        )
+
+    plan = expand()
+    if plan.unhashed:  # `checksum: true`: hash the sides the listings knew no checksum for
+        source = await with_checksums(ctx, source, plan.unhashed, lambda p: join_target(src, p))
+        existing = await with_checksums(ctx, existing, plan.unhashed, lambda p: join_target(dst, p))
+        plan = expand()
+    if action.checksum:
+        ctx.result.files_compared = plan.compared
+        sums = {e.path: e.checksum for e in source if e.type == "file" and e.checksum}
+        ctx.result.checksums = sums
+    to_copy, carried = _not_copied_before(ctx, plan.to_copy, source, existing)
+    present = {e.path for e in existing}
+    failed: ActionFailedError | None = None
+    try:
+        await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in to_copy], src, dst)
+    except ActionFailedError as exc:
+        failed = exc  # what else the copy does is still done, and its message kept
+    ctx.result.files_unchanged = len(plan.unchanged) + carried
+    ctx.result.files_filtered = plan.filtered
+    if plan.unchanged or carried:
+        ctx.result.detail.append(_files(len(plan.unchanged) + carried, "unchanged"))
+    if plan.filtered:
+        ctx.result.detail.append(_files(plan.filtered, "filtered out"))
+    if action.include and plan.filtered and not plan.to_copy and not plan.unchanged:
+        patterns = ", ".join(action.include)
+        ctx.result.warnings.append(
+            f"include ({patterns}) selects none of the {_files(plan.filtered, 'in')} {action.src}"
+        )
+    if action.empty_dirs:
+        made = directories_to_make(
+            source, existing, filters=filters, symlinks=action.symlinks, holding=plan.directories
+        )
+        unread = {path for path, _ in problems.unreadable}  # not known to be empty
+        await _make_directories(ctx, [p for p in made if p not in unread], dst)
+    _report_problems(ctx, src, problems, failed)
+
+
+def _not_copied_before(
+    ctx: ActionContext, decided: list[Decision], source: list[Entry], existing: list[Entry]
+) -> tuple[list[Decision], int]:
+    """On --resume, leave out what the interrupted run already copied (its items carried over
+    as succeeded) when the destination still holds it: it matters for `overwrite: always`, which
+    would copy it again; the other policies find such files unchanged anyway. The files to copy,
+    and how many were left out."""
+    done_before = {r.key for r in ctx.carried if r.kind == "copy"}
+    if not done_before:
+        return decided, 0
+    sources = {e.path: e for e in source}
+    there = {e.path: e for e in existing}
+
+    def still_there(path: str) -> bool:
+        ours, theirs = sources.get(path), there.get(path)
+        return (
+            ours is not None
+            and theirs is not None
+            and theirs.type == "file"
+            and (theirs.size, theirs.mtime_ns) == (ours.size, ours.mtime_ns)
+        )
+
+    kept = [d for d in decided if d.path not in done_before or not still_there(d.path)]
+    return kept, len(decided) - len(kept)
+
+
+async def _copy_file(
+    ctx: ActionContext, action: CopyAction, entry: Entry, src: Target, dst: Target
+) -> None:
+    current = await entry_at(ctx, dst)
+    if current is not None and current.type == "dir":
+        raise ActionFailedError(f"{dst}: is a directory")
+    overwrite, checksum = action.overwrite, action.checksum
+    if current is not None and needs_checksums(
+        entry, current, overwrite=overwrite, checksum=checksum
+    ):
+        if not entry.checksum:
+            entry = dataclasses.replace(entry, checksum=(await hash_files(ctx, [src]))[0])
+        if not current.checksum:
+            current = dataclasses.replace(current, checksum=(await hash_files(ctx, [dst]))[0])
+    if (
+        checksum
+        and overwrite == "if-different"
+        and current is not None
+        and current.type == "file"
+        and current.size == entry.size
+        and entry.checksum
+    ):
+        ctx.result.files_compared = 1
+        ctx.result.checksums = {entry.path: entry.checksum}
+    if decide_file(entry, current, overwrite=overwrite, checksum=checksum) is None:
+        ctx.result.change = Change.UNCHANGED
+        ctx.result.files_unchanged = 1
+        return
+    record = ItemRecord(
+        ctx.action.id,
+        entry.path,
+        "copy",
+        src=str(src),
+        dst=str(dst),
+        size=entry.size,
+        checksum=entry.checksum or "",
+        replaced=current is not None,
+    )
+    ctx.result.items = [record]
+    outcomes = await ctx.run([Item(ItemKind.COPY, dst, src=src)], records=[record])
+    raise_on_failure(outcomes)
+    ctx.result.change = Change.UPDATE if current is not None else Change.CREATE
+    ctx.result.files_done, ctx.result.bytes_done = 1, entry.size
+    ctx.result.files_replaced = 1 if current is not None else 0
+    ctx.result.bytes_replaced = entry.size if current is not None else 0
+
+
+async def _copy_files(
+    ctx: ActionContext, files: list[tuple[str, int, bool]], src: Target, dst: Target
+) -> None:
+    action_id = ctx.action.id
+    records = []
+    items = []
+    sums = ctx.result.checksums
+    for rel, size, replaced in files:  # runs once per file of a tree: plain string work
+        src_file, dst_file = join_target(src, rel), join_target(dst, rel)
+        records.append(
+            ItemRecord(
+                action_id,
+                rel,
+                "copy",
+                src=f"{src_file.remote}:{src_file.path}",
+                dst=f"{dst_file.remote}:{dst_file.path}",
+                size=size,
+                checksum=sums.get(rel, ""),
+                replaced=replaced,
+            )
+        )
+        items.append(Item(ItemKind.COPY, dst_file, src=src_file))
+    ctx.result.items = records
+    ctx.on_totals(len(records), sum(r.size for r in records))
+    outcomes = []
+    try:
+        outcomes = await ctx.run(items, records=records) if items else []
+    finally:  # counted from the records, so an interrupted copy still tells what it did
+        done = [r for r in records if r.state is ItemState.SUCCEEDED]
+        ctx.result.files_done = len(done)
+        ctx.result.files_replaced = sum(1 for r in done if r.replaced)
+        ctx.result.bytes_done = sum(r.size for r in done)
+        ctx.result.bytes_replaced = sum(r.size for r in done if r.replaced)
+    if not files:
+        ctx.result.change = Change.UNCHANGED
+    elif any(replaced for _, _, replaced in files):
+        ctx.result.change = Change.UPDATE
+    else:
+        ctx.result.change = Change.CREATE
+    raise_on_failure(outcomes)
+
+
+async def _make_directories(ctx: ActionContext, paths: list[str], dst: Target) -> None:
+    """Make the empty directories of a directory copy (`paths`, relative to `dst`)."""
+    if not paths:
+        return
+    # not journaled as items (mkdir -p is idempotent) nor counted as files copied
+    outcomes = await ctx.run([Item(ItemKind.MKDIR, join_target(dst, rel)) for rel in paths])
+    made = sum(1 for outcome in outcomes if outcome.ok)
+    if made:
+        ctx.result.dirs_made = made
+        ctx.result.detail.append(_count(made, "empty directory", "created"))
+        if ctx.result.change is Change.UNCHANGED:
+            ctx.result.change = Change.CREATE
+    raise_on_failure(outcomes)
+
+
+def _report_problems(
+    ctx: ActionContext, src: Target, problems: Problems, failed: ActionFailedError | None
+) -> None:
+    """Count the skipped files on the action line and list them in its result; fail the action
+    naming every unreadable directory (after everything readable was copied, as rsync does),
+    or with `failed`, the copy's own failure."""
+    if problems.skipped:
+        ctx.result.skipped = [{"path": p, "reason": why} for p, why in sorted(problems.skipped)]
+        kinds = ", ".join(sorted({why for _, why in problems.skipped}))
+        ctx.result.detail.append(
+            f"{_count(len(problems.skipped), 'special file', 'skipped')} ({kinds})"
+        )
+    messages = [str(failed)] if failed is not None else []
+    if problems.unreadable:
+        named = "; ".join(
+            f"{join_target(src, p)}: {error}" for p, error in sorted(problems.unreadable)
+        )
+        unread = _count(len(problems.unreadable), "directory", "not read")
+        done = failed is None and not ctx.previewing  # a preview lists what it would copy
+        rest = ", everything else copied" if done else ""
+        messages.append(f"{unread}{rest}: {named}")
+    if messages:
+        raise ActionFailedError("; ".join(messages))
+
+
+def _count(n: int, noun: str, what: str) -> str:
+    """`1 empty directory created`, `2 special files skipped`."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n:,} {noun if n == 1 else plural} {what}"
+
+
+def _files(n: int, what: str) -> str:
+    return f"{n:,} file{'s' if n != 1 else ''} {what}"

@@ -1,0 +1,108 @@
+"""The model of a preview's changes: what the actions previewed so far would have created,
+deleted, changed in metadata and granted, per remote (preview.py corrects every real read by
+it)."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.runner.engine import Target
+
+# the mtime of directories the preview creates (files keep their source's)
+PREVIEW_MTIME = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class PredictedFile:
+    """A file as the preview predicts it (a wire list entry, minus its name)."""
+
+    size: int
+    mtime: str
+    checksum: str | None = None
+    origin: Target | None = None  # the real file it is a copy of (to hash it when asked)
+
+
+def path_key(target: Target) -> tuple[str, str]:
+    """(remote, path without a trailing "/"): how the overlay keys a path."""
+    return target.remote, target.path.rstrip("/") if target.path != "/" else "/"
+
+
+def is_under(path: str, top: str) -> bool:
+    """`path` is `top` or below it ("" and "/" are roots)."""
+    if top in ("", "/"):
+        return True
+    return path == top or path.startswith(top + "/")
+
+
+def relative_to(path: str, top: str) -> str:
+    """`path` relative to `top`, which holds it."""
+    if top in ("", "/"):
+        return path.lstrip("/")
+    return path[len(top) + 1 :]
+
+
+def join_path(top: str, rel: str) -> str:
+    """`rel` below `top` ("" is a root)."""
+    if not rel:
+        return top
+    if top in ("",):
+        return rel
+    return posixpath.join(top, rel)
+
+
+@dataclass
+class Overlay:
+    """The changes of the preview so far, per remote: files and directories it would create,
+    paths it would delete, custom metadata and grants it would change."""
+
+    files: dict[tuple[str, str], PredictedFile] = field(default_factory=dict)
+    dirs: set[tuple[str, str]] = field(default_factory=set)
+    gone: set[tuple[str, str]] = field(default_factory=set)
+    custom: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    granted: set[tuple[str, str, str, str, str]] = field(default_factory=set)
+    revoked: set[tuple[str, str, str, str, str]] = field(default_factory=set)
+
+    def hidden(self, remote: str, path: str) -> bool:
+        """A real path the preview deleted (and did not create again)."""
+        if not self.gone:  # the common case, asked once per listed entry
+            return False
+        return any(r == remote and is_under(path, top) for r, top in self.gone)
+
+    def delete(self, remote: str, top: str) -> None:
+        self.files = {
+            k: v for k, v in self.files.items() if not (k[0] == remote and is_under(k[1], top))
+        }
+        self.dirs = {k for k in self.dirs if not (k[0] == remote and is_under(k[1], top))}
+        self.custom = {
+            k: v for k, v in self.custom.items() if not (k[0] == remote and is_under(k[1], top))
+        }
+        self.gone.add((remote, top))
+
+    def add_file(self, remote: str, path: str, entry: PredictedFile) -> None:
+        self.files[(remote, path)] = entry
+        parent = posixpath.dirname(path)
+        while parent not in ("", "/") and (remote, parent) not in self.dirs:
+            self.dirs.add((remote, parent))
+            parent = posixpath.dirname(parent)
+
+    def add_dir(self, remote: str, path: str) -> None:
+        while path not in ("", "/") and (remote, path) not in self.dirs:
+            self.dirs.add((remote, path))
+            path = posixpath.dirname(path)
+
+    def created(self, remote: str, top: str) -> list[tuple[str, dict[str, Any]]]:
+        """Entries the preview created at or below `top`: (full path, wire entry)."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for (r, path), entry in self.files.items():
+            if r == remote and is_under(path, top):
+                wire: dict[str, Any] = {"type": "file", "size": entry.size, "mtime": entry.mtime}
+                if entry.checksum:
+                    wire["checksum"] = entry.checksum
+                found.append((path, wire))
+        for r, path in self.dirs:
+            if r == remote and is_under(path, top):
+                found.append((path, {"type": "dir", "size": 0, "mtime": PREVIEW_MTIME}))
+        return found
