@@ -32,7 +32,7 @@ HARNESS_ROUTE = "GET /api/v1"
 class Counts:
     """What a worker answered, read when it stopped."""
 
-    total: int = 0
+    total: int | None = None  # None: not read (the worker did not stop cleanly)
     by_route: dict[str, int] | None = None
     flags_missing: list[str] | None = None
     planner: str = ""  # the package the worker served
@@ -60,7 +60,11 @@ def worker(state: Path, *, plain: bool, checkout: Path | None) -> Iterator[tuple
         yield url, counts
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # its counts are lost: the run reads as not measured
+            process.wait()
     with contextlib.suppress(OSError, ValueError, KeyError):
         said = json.loads(count_file.read_text())
         counts.total = int(said["total"]) - HARNESS_REQUESTS
@@ -125,7 +129,7 @@ def _one(b: Bench, variant: str, src: Path) -> None:
         b.rec.fail(f"{key}:run", f"worker: {exc}")
         say(f"  ! {key}: {exc}")
         return
-    if document is not None:
+    if document is not None and counts.total is not None:
         b.rec.add(f"{key}:requests", counts.total)
         b.rec.add(f"{key}:client_requests", float(document["totals"]["api_requests"]))  # type: ignore[index]
         b.routes[key] = counts.by_route or {}
