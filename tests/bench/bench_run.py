@@ -6,15 +6,15 @@ alone (the data path) against cp; a re-run with nothing to do (the fixed cost) a
 in-sync rsync -a; and the preview of the in-sync tree against rsync -an. Runs on a tmpfs
 (/dev/shm) when there is one. Not part of the test run.
 
-Run: python -m tests.bench.bench_run [--files 20000] [--repeat 3] [--dir DIR]
-Needs rsync and rclone on PATH for their columns (apt-get install rsync rclone).
+Run: python -m tests.bench.bench_run [--files 20000] [--mib 256] [--repeat 3] [--dir DIR]
+Needs rsync and rclone on PATH for their columns (apt-get install rsync rclone). Issue 12's
+targets (these workloads and more, with PASS/FAIL): python -m tests.bench.targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -23,45 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _tree(base: Path, files: int) -> Path:
-    src = base / "small"
-    for i in range(files):
-        d = src / f"d{i % 100:02d}"
-        if i < 100:
-            d.mkdir(parents=True, exist_ok=True)
-        (d / f"f{i:05d}.bin").write_bytes(os.urandom(4096))
-    return src
-
-
-def _big(base: Path) -> Path:
-    src = base / "big"
-    src.mkdir()
-    with (src / "big.bin").open("wb") as handle:
-        chunk = os.urandom(1 << 20)
-        for _ in range(256):
-            handle.write(chunk)
-    return src
-
-
-def _plan(plans: Path, src: Path, dst: Path) -> Path:
-    """The plan copying `src` to `dst`, in `plans` (its .planner/ state goes beside it)."""
-    plans.mkdir(exist_ok=True)
-    plan = plans / f"plan-{dst.name}.yaml"
-    plan.write_text(
-        "version: 1\nstorages:\n"
-        f"  src: {{remote: local, root: {src}}}\n  dst: {{remote: local, root: {dst}}}\n"
-        "copies:\n  - {id: tree, src: 'src:', dst: 'dst:'}\n"
-    )
-    return plan
+from tests.bench import fixtures as fx
 
 
 def _planner(plan: Path) -> tuple[float, int, float]:
     """`planner run` as a user runs it (a fresh process: imports, the embedded worker's start
     and stop included); the seconds, the API requests its JSON document counts, and the copy
     action's own duration (the data path, without the command's fixed costs)."""
-    command = [sys.executable, "-m", "planner", "run", str(plan), "-q", "--format", "json"]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
+    command, environment = fx.planner_run(plan), fx.clean_env()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     elapsed = time.perf_counter() - start
@@ -74,8 +43,7 @@ def _planner(plan: Path) -> tuple[float, int, float]:
 
 def _preview(plan: Path) -> float:
     """`planner plan` of a plan whose destination is in sync."""
-    command = [sys.executable, "-m", "planner", "plan", str(plan), "--detailed-exitcode"]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
+    command, environment = fx.planner_plan(plan, in_sync=True), fx.clean_env()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     elapsed = time.perf_counter() - start
@@ -90,8 +58,8 @@ def _timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def bench(base: Path, files: int, repeat: int) -> None:
-    trees = {"small": _tree(base, files), "big": _big(base)}
+def bench(base: Path, files: int, mib: int, repeat: int) -> None:
+    trees = {"small": fx.tree(base, "small", files, 4096), "big": fx.big(base, mib)}
     has_rsync, has_rclone = shutil.which("rsync"), shutil.which("rclone")
     for name, src in trees.items():
         rows: dict[str, list[float]] = {"planner": [], "cp -r": []}
@@ -108,22 +76,20 @@ def bench(base: Path, files: int, repeat: int) -> None:
             def fresh(tag: str) -> Path:
                 return base / f"out-{name}-{tag}-{n}"  # noqa: B023
 
-            plan = _plan(base / f"plans-{name}", src, fresh("planner"))
+            plan = fx.tree_plan(base / f"plans-{name}-{n}", src, fresh("planner"))
             elapsed, requests, action = _planner(plan)
             rows["planner"].append(elapsed)
             extra["action"].append(action)
             extra["rerun"].append(_planner(plan)[0])
             extra["plan"].append(_preview(plan))
-            rows["cp -r"].append(_timed(["cp", "-r", str(src), str(fresh("cp"))]))
+            rows["cp -r"].append(_timed(fx.cp(src, fresh("cp"))))
             if has_rsync:
-                rows["rsync -a"].append(_timed(["rsync", "-a", f"{src}/", str(fresh("rsync"))]))
-                extra["resync"].append(_timed(["rsync", "-a", f"{src}/", str(fresh("rsync"))]))
-                extra["-n"].append(_timed(["rsync", "-an", f"{src}/", str(fresh("rsync"))]))
+                rows["rsync -a"].append(_timed(fx.rsync(src, fresh("rsync"))))
+                extra["resync"].append(_timed(fx.rsync(src, fresh("rsync"))))
+                extra["-n"].append(_timed(fx.rsync(src, fresh("rsync"), dry_run=True)))
             if has_rclone:
-                rows["rclone copy"].append(
-                    _timed(["rclone", "copy", "--transfers", "8", str(src), str(fresh("rclone"))])
-                )
-            for out in base.glob("out-*"):
+                rows["rclone copy"].append(_timed(fx.rclone(src, fresh("rclone"))))
+            for out in [*base.glob("out-*"), *base.glob("plans-*")]:
                 shutil.rmtree(out)
         medians = {k: statistics.median(v) for k, v in rows.items()}
         more = {k: statistics.median(v) for k, v in extra.items() if v}
@@ -153,12 +119,13 @@ def bench(base: Path, files: int, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--mib", type=int, default=256, help="the size of the big file")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="planner-run-bench-", dir=args.dir))
     try:
-        bench(base, args.files, args.repeat)
+        bench(base, args.files, args.mib, args.repeat)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     sys.stdout.flush()
