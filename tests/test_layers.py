@@ -18,13 +18,14 @@ PACKAGE = Path(planner.__file__).parent
 # what those may import it may import too. Units below everything, importable by all.
 NEUTRAL = frozenset({"errors", "durations", "timestamps", "gcpause", "__version__"})
 MAY_IMPORT: dict[str, frozenset[str]] = {
-    "plan": frozenset(),
+    "tree": frozenset(),  # entries, filters, decisions of a tree copy: pure, below all
+    "plan": frozenset({"tree"}),
     "compile": frozenset({"plan"}),
     "validate": frozenset({"compile"}),
     "api": frozenset(),
     "runner": frozenset({"compile", "api"}),
     "render": frozenset({"runner", "validate"}),
-    "worker": frozenset({"api"}),  # the worker knows no plans and no runner
+    "worker": frozenset({"api", "tree"}),  # the worker knows no plans and no runner
     "cli": frozenset({"render", "worker"}),
     "__main__": frozenset({"cli"}),
     "planner": frozenset({"compile"}),  # planner/__init__.py: the lazy public API

@@ -13,7 +13,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from planner.durations import DURATION_HINT, parse_duration
 from planner.errors import Diagnostic, DiagnosticSink, Location, Pointer, quote
-from planner.plan.filters import Filters
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
 from planner.plan.overlap import into_itself
@@ -26,6 +25,7 @@ from planner.plan.paths import (
     split_path,
     storage_root,
 )
+from planner.tree.filters import Filters
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")

@@ -8,10 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import Location
 from planner.plan.paths import PlanPath
+from planner.tree.policies import Overwrite, Symlinks
 
 Scalar = str | int | float | bool
-Overwrite = Literal["always", "never", "if-newer", "if-different"]
-Symlinks = Literal["follow", "skip"]
 Role = Literal["reader", "writer", "admin"]
 DEFAULT_PRIORITY = 100
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from planner.errors import quote
-from planner.plan.filters import Filters
 from planner.plan.paths import PlanPath
+from planner.tree.filters import Filters
 
 # File names below the destination that no sensible pattern singles out: when `exclude`
 # rejects all of them, it covers the destination's whole subtree.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from planner.plan.filters import Filters
 from planner.plan.model import CopyAction
 from planner.runner.action_probe import (
     ROOT_ENTRY,
@@ -20,18 +19,18 @@ from planner.runner.action_probe import (
 from planner.runner.checksums import hash_files, with_checksums
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.engine import Item, ItemKind, Target
-from planner.runner.expand import (
+from planner.runner.explain import missing
+from planner.runner.results import Change, ItemRecord, ItemState
+from planner.tree.decide import (
     Decision,
-    Entry,
     Expansion,
-    Problems,
     decide_file,
     directories_to_make,
     expand_directory,
     needs_checksums,
 )
-from planner.runner.explain import missing
-from planner.runner.results import Change, ItemRecord, ItemState
+from planner.tree.entry import Entry, Problems
+from planner.tree.filters import Filters
 
 
 async def run_copy(ctx: ActionContext, action: CopyAction) -> None:

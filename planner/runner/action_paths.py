@@ -6,7 +6,6 @@ from __future__ import annotations
 import posixpath
 
 from planner.api.codes import ItemCode
-from planner.plan.filters import match_removal
 from planner.plan.model import CheckAction, DirectoryAction, MoveAction, RemovalAction
 from planner.runner.action_probe import (
     entry_at,
@@ -18,9 +17,10 @@ from planner.runner.action_probe import (
 )
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.engine import Item, ItemKind, Outcome, Target
-from planner.runner.expand import decide_file
 from planner.runner.explain import missing
 from planner.runner.results import Change, ItemRecord
+from planner.tree.decide import decide_file
+from planner.tree.filters import match_removal
 
 
 async def run_directory(ctx: ActionContext, action: DirectoryAction) -> None:

@@ -12,8 +12,8 @@ from planner.api.codes import ItemCode
 from planner.plan.paths import PlanPath
 from planner.runner.context import ActionContext, ActionFailedError, first_failure
 from planner.runner.engine import Item, ItemKind, Outcome, Target
-from planner.runner.expand import Entry, Problems, split_listing
 from planner.runner.levels import TooDeepError, walk_levels
+from planner.tree.entry import Entry, Problems, split_listing
 
 ROOT_ENTRY = Entry(path="", type="dir", size=0, mtime_ns=0, checksum=None)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.engine import Item, ItemKind, Target
-from planner.runner.expand import Entry
+from planner.tree.entry import Entry
 
 
 async def with_checksums(

@@ -15,7 +15,7 @@ from typing import Any
 
 from planner.api.codes import ItemCode
 from planner.runner.engine import Item, ItemKind, Outcome, Target
-from planner.runner.expand import EntryType
+from planner.tree.entry import EntryType
 
 DEFAULT_MTIME_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z: fixed, so tests repeat
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from planner.runner.engine import Item, ItemKind, Outcome, Target
-from planner.runner.expand import Entry
 from planner.runner.testing import FakeEngine, MemoryFiles
+from planner.tree.entry import Entry
 
 
 def on(files: MemoryFiles, kind: ItemKind, path: str, src: str | None = None) -> Outcome:

@@ -1,11 +1,11 @@
-"""The glob in the last segment of a removal, matched on plain names (what `planner/plan/filters.py`
+"""The glob in the last segment of a removal, matched on plain names (what `planner/tree/filters.py`
 selects; the include/exclude filters of a copy are tested with the expansion that uses them)."""
 
 from __future__ import annotations
 
 import pytest
 
-from planner.plan.filters import match_removal
+from planner.tree.filters import match_removal
 
 CHILDREN = ["core.1", "core.22", "core", "score.1", "core.d", ".hidden", "Core.3", "a/core.9"]
 

@@ -13,16 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pathspec import GitIgnoreSpec
 
-from planner.plan.filters import Filters
-from planner.plan.model import Overwrite, Symlinks
-from planner.runner.expand import (
-    Decision,
-    Entry,
-    Expansion,
-    decide_file,
-    expand_directory,
-    listing_from_wire,
-)
+from planner.tree.decide import Decision, Expansion, decide_file, expand_directory
+from planner.tree.entry import Entry, listing_from_wire
+from planner.tree.filters import Filters
+from planner.tree.policies import Overwrite, Symlinks
 
 T0 = 1_780_000_000_000_000_000  # an mtime in ns, a whole second
 US = 1_000  # one microsecond in ns
