@@ -6,6 +6,7 @@ touched."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -29,6 +30,11 @@ def test_recent_operations_are_read_off_an_index_without_scanning_or_sorting(
     tmp_path: Path,
 ) -> None:
     store = OperationStore(StateDB(tmp_path / "worker.db"))
+    with contextlib.closing(store.db):
+        _assert_listings_use_the_index(store)
+
+
+def _assert_listings_use_the_index(store: OperationStore) -> None:
     ids = [store.create(user, "mkdir", ["mkdir x"]).id for user in ("alice", "bob") * 20]
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)
