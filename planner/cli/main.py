@@ -14,7 +14,8 @@ from planner.cli.globals import GlobalOptions, add_global_options, global_params
 from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanError, PlannerError
 from planner.render.style import force_color
 
-ISSUES_URL = "https://github.com/planner-dev/planner/issues"
+# where a bug report is explained: a page of the docs, named by its path in planner's source
+REPORTING_DOC = "docs/errors.md#reporting-a-problem"
 
 
 # command name -> module under planner.cli: imported only when that command runs, so that
@@ -93,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # the boundary: a bug, reported once
         click.echo(
-            f"planner: internal error: {type(exc).__name__}: {exc}. This is a bug; please "
-            f"report it at {ISSUES_URL} (run `planner -v ...` for the traceback).",
+            f"planner: internal error: {type(exc).__name__}: {exc}. This is a bug in planner: "
+            "run the same command again with -v for the traceback, and report it as "
+            f"{REPORTING_DOC} (in planner's source) describes.",
             err=True,
         )
         if options.verbose:

@@ -117,7 +117,9 @@ class Journal:
             msg = f"cannot create the journal {path}: {exc.filename}: {exc.strerror}"
             raise JournalError(msg) from exc
         with self._as_journal_errors("open"):
-            self._conn = sqlite3.connect(path, 30, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             self._closed = False
         try:
             version = self._migrate()

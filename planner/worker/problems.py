@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from http import HTTPStatus
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,6 +17,40 @@ from planner.errors import WorkerError
 PROBLEM_TYPE = "application/problem+json"
 MAX_REPORTED = 20  # problems listed in one answer (the first ones)
 M = TypeVar("M", bound=BaseModel)
+
+# A problem's `title` is its status's name as RFC 9110 (section 15) gives it, from this table
+# rather than `http.HTTPStatus`, whose phrases changed in Python 3.13 (422 was "Unprocessable
+# Entity", 413 "Request Entity Too Large"): a worker answers the same on every Python.
+TITLES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    426: "Upgrade Required",
+    429: "Too Many Requests",  # RFC 6585
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
 
 
 class WireResponse(JSONResponse):
@@ -52,7 +85,7 @@ def problem(
 ) -> JSONResponse:
     """A problem+json response (`extra`: extension members, e.g. `error_id`)."""
     body = Problem(
-        title=HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error",
+        title=TITLES.get(status, "Error"),
         status=status,
         detail=detail,
         errors=[ProblemError.model_validate(e) for e in errors or []],

@@ -130,6 +130,9 @@ class WorkerService:
         except sqlite3.Error as exc:
             self.db.close()
             raise database_refusal(self.db.path, exc) from exc
+        except BaseException:  # a remote root that cannot be used, say: nothing left open
+            self.db.close()
+            raise
         self.faults = FaultInjector(config.faults)
         # one thread per core: copying small files is GIL-bound, and more threads only convoy
         # (figures: tests/bench/README.md)

@@ -4,13 +4,12 @@ errors, and wait_for's backoff as observed through an injected clock and sleep."
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 
 import pytest
 
 from planner.api.client import ApiClient
-from planner.api.wire import Operation, SrcDst, StoragePath
+from planner.api.wire import Operation, StoragePath
 from planner.errors import AuthError, PermanentApiError
 from planner.worker.faults import FaultSpec
 from tests.helpers.clock import FakeTime
@@ -64,16 +63,14 @@ def test_permanent_errors_raise_typed_errors_at_once(worker) -> None:
 
 
 def test_wait_for_backs_off_while_nothing_changes_and_resets_on_progress(tmp_path) -> None:
-    embedded, worker = start_worker(tmp_path, pool_size=1)
+    # two held operations (their items wait until cancelled): nothing changes between polls
+    # until the test cancels the first after 3 rounds (a change: the backoff starts over), then
+    # the second after 7; no race with real work finishing early
+    embedded, worker = start_worker(tmp_path, pool_size=2, faults=FaultSpec(item_delay=600.0))
     try:
-        for n in range(6):
-            (worker.roots["data"] / f"big{n}.bin").write_bytes(os.urandom(1 << 25))
         fake = FakeTime(start=0.0, real_pause=0.002)
         seed = 11
         rounds: list[list[tuple[str, float, int]]] = []
-
-        async def record(ops: list[Operation]) -> None:
-            rounds.append([(o.state.value, o.progress, o.progress_current) for o in ops])
 
         async def scenario() -> list[Operation]:
             async with ApiClient(
@@ -83,32 +80,34 @@ def test_wait_for_backs_off_while_nothing_changes_and_resets_on_progress(tmp_pat
                 sleep=fake.sleep,
                 rng=random.Random(seed),
             ) as api:
-                await api.copy(
-                    [
-                        SrcDst(
-                            src=StoragePath(remote="data", path=f"big{n}.bin"),
-                            dst=StoragePath(path=f"copy{n}.bin"),
-                        )
-                        for n in range(6)
-                    ]
-                )
-                queued = await api.mkdir([StoragePath(path="after")])  # waits for the pool
-                return await api.wait_for([queued], on_progress=record)
+                held = [
+                    await api.mkdir([StoragePath(path="one")]),
+                    await api.mkdir([StoragePath(path="two")]),
+                ]
+                cancel_at = {3: held[0], 7: held[1]}
 
-        (done,) = asyncio.run(scenario())
-        assert done.state.value == "succeeded"
+                async def record(ops: list[Operation]) -> None:
+                    rounds.append([(o.state.value, o.progress, o.progress_current) for o in ops])
+                    if len(rounds) in cancel_at:
+                        await api.cancel(cancel_at[len(rounds)])
+
+                return await api.wait_for(held, on_progress=record)
+
+        ended = asyncio.run(scenario())
+        assert [op.state.value for op in ended] == ["failed", "failed"]  # cancelled, both
         assert len(rounds) == len(fake.sleeps) + 1
         # replay the policy: full jitter under 0.1 * 2**n (capped at 2 s), n back to 0 whenever
         # a round differs from the one before
-        rng, attempt, expected = random.Random(seed), 0, []
+        rng, attempt, expected, resets = random.Random(seed), 0, [], 0
         previous = None
         for current in rounds[:-1]:
             if previous is not None and current != previous:
-                attempt = 0
+                attempt, resets = 0, resets + 1
             expected.append(rng.uniform(0.0, min(2.0, 0.1 * 2**attempt)))
             attempt += 1
             previous = current
         assert fake.sleeps == pytest.approx(expected)
-        assert len(fake.sleeps) >= 2, "the mkdir should have waited several rounds"
+        assert resets >= 1, "the first cancel is a change: the backoff starts over"
+        assert len(fake.sleeps) >= 7, "waited through both held operations"
     finally:
         embedded.stop()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import CliResult
+from planner.cli.main import REPORTING_DOC
+from tests.helpers.cli import EXAMPLES, CliResult
 
 VALID = """
 version: 1
@@ -102,10 +103,25 @@ def test_verbose_after_the_command_prints_the_traceback_of_an_internal_error(
     verbose = run_cli("validate", plan, "-v")
 
     assert quiet.code == verbose.code == 70
-    assert "Traceback" not in quiet.stderr
+    assert quiet.stderr == (
+        "planner: internal error: RuntimeError: boom. This is a bug in planner: run the same "
+        "command again with -v for the traceback, and report it as "
+        "docs/errors.md#reporting-a-problem (in planner's source) describes.\n"
+    )
     assert verbose.stderr.startswith(quiet.stderr)
     assert "Traceback (most recent call last):" in verbose.stderr
     assert verbose.stderr.endswith("RuntimeError: boom\n")
+
+
+def test_the_internal_error_message_names_a_docs_section_that_exists() -> None:
+    page, anchor = REPORTING_DOC.split("#")
+    headings = [
+        line.lstrip("#").strip()
+        for line in (EXAMPLES.parent / page).read_text(encoding="utf-8").splitlines()
+        if line.startswith("## ")
+    ]
+    # the anchor a Markdown renderer gives a heading: lower case, spaces as hyphens
+    assert anchor in [re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings]
 
 
 @pytest.mark.parametrize("args", [["-q", "run", "{plan}"], ["run", "{plan}", "-q"]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import re
@@ -63,12 +64,11 @@ def dead_pid() -> int:
 
 def hold_lock(state: Path, pid: int, host: str = HOST, started: float | None = None) -> None:
     """Record a lock on PLAN as another process would have."""
-    with sqlite3.connect(state) as conn:
+    with contextlib.closing(sqlite3.connect(state)) as conn, conn:
         conn.execute(
             "INSERT INTO locks VALUES (?, ?, ?, ?, 'other-token')",
             (PLAN, pid, host, time.time() if started is None else started),
         )
-    conn.close()
 
 
 def actions() -> list[ActionResult]:
@@ -332,9 +332,8 @@ def test_lock_is_released_after_the_block_even_on_error(journal: Journal, state:
         raise RuntimeError("boom")
     with journal.lock(PLAN), Journal(state) as other:
         assert other.runs() == []
-    with sqlite3.connect(state) as conn:
+    with contextlib.closing(sqlite3.connect(state)) as conn, conn:
         assert conn.execute("SELECT COUNT(*) FROM locks").fetchone() == (0,)
-    conn.close()
 
 
 def test_a_run_shows_as_running_while_its_lock_is_held(journal: Journal) -> None:
@@ -413,12 +412,11 @@ def test_load_refuses_an_unknown_run_id(journal: Journal, state: Path, run_id: s
 # -- the database -----------------------------------------------------------------------------
 def test_a_new_journal_is_versioned_and_in_wal_mode(state: Path) -> None:
     Journal(state).close()
-    with sqlite3.connect(state) as conn:
+    with contextlib.closing(sqlite3.connect(state)) as conn, conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [
             ("1",)
         ]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    conn.close()
 
 
 def test_a_file_that_is_not_a_journal_is_refused(state: Path) -> None:
@@ -430,18 +428,16 @@ def test_a_file_that_is_not_a_journal_is_refused(state: Path) -> None:
 
 def test_a_journal_from_a_newer_planner_is_refused_and_left_untouched(state: Path) -> None:
     state.parent.mkdir()
-    with sqlite3.connect(state) as conn:
+    with contextlib.closing(sqlite3.connect(state)) as conn, conn:
         conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
-    conn.close()
     message = (
         f"cannot open the journal {state}: its schema version is 2, this planner reads version 1"
     )
     with pytest.raises(JournalError, match=f"^{re.escape(message)}$"):
         Journal(state)
-    with sqlite3.connect(state) as conn:
+    with contextlib.closing(sqlite3.connect(state)) as conn, conn:
         tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    conn.close()
     assert tables == [("meta",)]
 
 

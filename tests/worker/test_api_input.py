@@ -31,6 +31,16 @@ def _custom(raw: str) -> bytes:
     return ('{"metadata": {"f.txt": {"custom": {"k": ' + raw + "}}}}").encode()
 
 
+def _parsed_by_this_python(raw: str) -> bool:
+    """Whether json reads `raw` at all: 5,000 levels exceed its recursion limit on Python 3.11
+    (the worker then cannot say where the body is too deep), not on 3.13."""
+    try:
+        json.loads(raw)
+    except RecursionError:
+        return False
+    return True
+
+
 F_K = 'body.metadata["f.txt"].custom.k'
 # (route, raw body, status, location): what the issue's attacker sent, and its relatives
 POISON: dict[str, tuple[str, bytes, int, str]] = {
@@ -103,7 +113,12 @@ POISON: dict[str, tuple[str, bytes, int, str]] = {
         "body.n" + "[0]" * 63,
     ),
     "nested 500 levels": ("/metadata:set", _custom(_nested(500)), 422, F_K + "[0]" * 60),
-    "nested 5,000 levels": ("/metadata:set", _custom(_nested(5000)), 422, "body"),
+    "nested 5,000 levels": (
+        "/metadata:set",
+        _custom(_nested(5000)),
+        422,
+        F_K + "[0]" * 60 if _parsed_by_this_python(_nested(5000)) else "body",
+    ),
 }
 
 

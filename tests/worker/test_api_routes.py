@@ -568,7 +568,7 @@ def test_a_body_of_the_wrong_shape_is_a_422_problem_locating_the_error(
 ) -> None:
     body = assert_problem(client.post(route, json=payload), 422)
 
-    assert body["title"] == "Unprocessable Entity"
+    assert body["title"] == "Unprocessable Content"  # RFC 9110, on every Python
     assert location in [e["location"] for e in body["errors"]], body
     assert all(e["message"] for e in body["errors"])
 

@@ -4,6 +4,7 @@ exactly as they were."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,14 @@ import pytest
 from planner.worker import operations
 from planner.worker.db import StateDB
 from planner.worker.operations import OperationStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[OperationStore]:
+    """An operation store on a real SQLite file, closed after the test."""
+    opened = OperationStore(StateDB(tmp_path / "worker.db"))
+    yield opened
+    opened.db.close()
 
 
 def finish(store: OperationStore, descriptions: list[str], result: object = None) -> str:
@@ -23,9 +32,8 @@ def finish(store: OperationStore, descriptions: list[str], result: object = None
 
 
 def test_ended_groups_leave_memory_by_size_and_answer_from_the_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: OperationStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = OperationStore(StateDB(tmp_path / "worker.db"))
     entries = [{"name": f"f{i}", "type": "file", "size": i} for i in range(8)]
     listing = finish(store, ["list any:t"], {"any:t": entries})
     live_view = store.get(listing)
@@ -44,9 +52,8 @@ def test_ended_groups_leave_memory_by_size_and_answer_from_the_database(
 
 
 def test_many_small_ended_operations_are_bounded_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: OperationStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = OperationStore(StateDB(tmp_path / "worker.db"))
     first = finish(store, ["mkdir 0"])
     size = store.ended_size
     monkeypatch.setattr(operations, "ENDED_TEXT_IN_MEMORY", 10 * size)
@@ -58,8 +65,9 @@ def test_many_small_ended_operations_are_bounded_too(
     assert store.get(ids[0])["state"] == "succeeded"
 
 
-def test_an_ended_group_answers_the_same_from_memory_as_it_did_live(tmp_path: Path) -> None:
-    store = OperationStore(StateDB(tmp_path / "worker.db"))
+def test_an_ended_group_answers_the_same_from_memory_as_it_did_live(
+    store: OperationStore,
+) -> None:
     group = store.create("alice", "test", ["mkdir a", "mkdir b"])
     for item in group.items:
         assert store.start_unless_finished(item)

@@ -6,6 +6,7 @@ finds nothing queued or running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
@@ -29,7 +30,7 @@ GIB = 1024**3
 
 def stored(db: Path) -> list[dict[str, Any]]:
     """Every operation row of a stopped worker's database: its columns and its stored body."""
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT id, state, finished, body FROM operations").fetchall()
     return [
         {"id": oid, "state": state, "finished": finished, "body": json.loads(body)}

@@ -6,6 +6,7 @@ touched."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -19,6 +20,8 @@ import pytest
 
 from planner.worker.db import StateDB
 from planner.worker.operations import OperationStore
+from planner.worker.service import WorkerConfig, WorkerService
+from planner.worker.storage import StorageError
 from tests.helpers.cli import EXAMPLES, CliResult
 
 SEED = 9
@@ -29,6 +32,11 @@ def test_recent_operations_are_read_off_an_index_without_scanning_or_sorting(
     tmp_path: Path,
 ) -> None:
     store = OperationStore(StateDB(tmp_path / "worker.db"))
+    with contextlib.closing(store.db):
+        _assert_listings_use_the_index(store)
+
+
+def _assert_listings_use_the_index(store: OperationStore) -> None:
     ids = [store.create(user, "mkdir", ["mkdir x"]).id for user in ("alice", "bob") * 20]
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)
@@ -44,6 +52,26 @@ def test_recent_operations_are_read_off_an_index_without_scanning_or_sorting(
         plan = [str(row[3]) for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql)]
         assert len(plan) == 1, (sql, plan)
         assert plan[0].startswith("SEARCH operations USING COVERING INDEX operations_top"), plan
+
+
+def _open_descriptors_on(path: Path) -> list[str]:
+    """This process's file descriptors open on `path` (Linux's /proc)."""
+    fds = Path("/proc/self/fd")
+    return [fd.name for fd in fds.iterdir() if os.path.realpath(fd) == str(path)]
+
+
+def test_a_worker_that_cannot_use_a_remote_root_leaves_its_database_closed(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    config = WorkerConfig(state_dir=tmp_path / "state", remotes={"scratch": blocker / "root"})
+
+    # the exception's traceback, kept by pytest.raises, still holds the half-built service
+    with pytest.raises(StorageError, match="Not a directory"):
+        WorkerService(config)
+
+    assert _open_descriptors_on(tmp_path / "state" / "worker.db") == []
 
 
 # -- a damaged worker.db -------------------------------------------------------------------------
