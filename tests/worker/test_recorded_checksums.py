@@ -117,14 +117,18 @@ def test_an_old_layout_database_opens_and_its_rows_are_not_trusted(tmp_path: Pat
     st = target.stat()
     old_layout_database(tmp_path / "state", "data:f.txt", st)
 
-    store = MetadataStore(StateDB(tmp_path / "state" / "worker.db"))
+    db = StateDB(tmp_path / "state" / "worker.db")
+    try:
+        store = MetadataStore(db)
+        record = store.get("data:f.txt")
+        store.record_content("data:f.txt", st.st_size, st.st_mtime_ns, st.st_ctime_ns, xxh64(b"x"))
+        again = store.get("data:f.txt")
+    finally:
+        db.close()
 
-    record = store.get("data:f.txt")
     assert (record.size, record.mtime_ns, record.checksum) == (st.st_size, st.st_mtime_ns, STALE)
     assert record.custom == {"owner": "ci"}
     assert record.checksum_for(st.st_size, st.st_mtime_ns, st.st_ctime_ns) is None
-    store.record_content("data:f.txt", st.st_size, st.st_mtime_ns, st.st_ctime_ns, xxh64(b"x"))
-    again = store.get("data:f.txt")
     assert again.checksum_for(st.st_size, st.st_mtime_ns, st.st_ctime_ns) == xxh64(b"x")
     assert again.custom == {"owner": "ci"}
 
