@@ -23,3 +23,26 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+_process_owned = False  # set by the entry point: this process runs one command, then exits
+
+
+def own_process() -> None:
+    """Say that this process is planner's own (`planner ...` or `python -m planner`), not a
+    program calling `main(argv)`: a command's start-up may then freeze what it built."""
+    global _process_owned
+    _process_owned = True
+
+
+@contextmanager
+def startup() -> Iterator[None]:
+    """A command's start-up (its imports, loading and compiling the plan): collection paused,
+    and in planner's own process what the block built is frozen after it (`gc.freeze`): the
+    modules, classes and the compiled plan live until the command ends, so later collections
+    need not walk them again (figures: tests/bench/README.md). A program calling `main(argv)`
+    keeps a collector that walks everything, as it had."""
+    with paused_gc():
+        yield
+        if _process_owned:  # while still paused: re-enabled first, it would walk them all once
+            gc.freeze()
