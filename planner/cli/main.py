@@ -12,7 +12,7 @@ import click
 from planner import __version__
 from planner.cli.globals import GlobalOptions, add_global_options, global_params
 from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanError, PlannerError
-from planner.gcpause import own_process
+from planner.gcpause import exit_now, own_process
 from planner.render.style import force_color
 
 ISSUES_URL = "https://github.com/planner-dev/planner/issues"
@@ -63,10 +63,16 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the process exit code; nothing else in planner exits."""
-    if argv is None:  # the console script or `python -m planner`: this process is ours
+    """Run the CLI and return the process exit code; nothing else in planner exits. Without
+    `argv` (the console script, `python -m planner`) the process is planner's own: the command's
+    start-up may freeze what it built, and the process ends here, with the exit code."""
+    if argv is None:
         own_process()
-    args = sys.argv[1:] if argv is None else argv
+        exit_now(_main(sys.argv[1:]))
+    return _main(argv)
+
+
+def _main(args: list[str]) -> int:
     options = GlobalOptions()  # filled in by the options' callbacks, wherever they are given
     force_color(None)
     try:

@@ -12,16 +12,13 @@ goes to the log file named in the configuration and the first line on stdout is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from planner.errors import UsageError
-from planner.gcpause import own_process, startup
+from planner.gcpause import exit_now, own_process, startup
 
 ERROR_PREFIX = "error: "  # the first line on stdout when the worker cannot start
 
@@ -71,16 +68,7 @@ def _cannot_start(message: str) -> int:
     return 2
 
 
-def exit_now(code: int) -> NoReturn:
-    """End the process without the interpreter's teardown (about 30 ms, which `planner run`
-    waits for at its end): by now the worker's stop has written every record and closed its
-    database and pools; only log handlers and standard streams are left to flush."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
+    # no interpreter teardown (about 30 ms that `planner run` waits for at its end): by now the
+    # worker's stop has written every record and closed its database and pools
     exit_now(main())
