@@ -58,11 +58,13 @@ def startup() -> Iterator[None]:
 def exit_now(code: int) -> NoReturn:
     """End planner's own process with `code` without the interpreter's teardown (freeing every
     object and module one by one: tens of milliseconds that every command waited for after its
-    work). The exit handlers still run and the standard streams are flushed; while another
-    thread is still running, or a stream cannot be flushed, the process ends the usual way
-    (which waits for the thread, or reports the stream) instead."""
+    work). The exit handlers still run and the standard streams are flushed. The process ends
+    the usual way instead while another thread is still running (it is waited for), when a
+    stream cannot be flushed (it is reported), and under a profiler or tracer (`python -m
+    cProfile`, coverage: they write their results once the program returns)."""
     others = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
-    if not others:
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if not others and not watched:
         atexit._run_exitfuncs()
         try:
             sys.stdout.flush()

@@ -63,3 +63,15 @@ def test_the_cli_as_a_process_ends_with_its_code_and_all_of_its_output(tmp_path:
     assert invalid.returncode == 2
     assert f"{bad}:3:10: error: copies[0]: missing required key 'src'" in invalid.stdout
     assert invalid.stdout.endswith("Found 3 errors in 1 of 1 plan.\n")
+
+
+def test_under_a_profiler_the_process_ends_the_usual_way(tmp_path: Path) -> None:
+    profile = tmp_path / "planner.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", profile, "-m", "planner", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0  # cProfile wrote it after planner returned
