@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import json
 import os
 import secrets
@@ -177,10 +178,22 @@ def embedded_worker(base: Path, storage: Path | None = None) -> Iterator[tuple[s
         with contextlib.suppress(BrokenPipeError):  # it died: _first_line says why
             process.stdin.write(json.dumps(settings).encode() + b"\n")
             process.stdin.flush()
+        _import_first_request()  # while the worker starts serving
         url = _first_line(process, log_path, log_start)
         yield url, token
     finally:
         _stop(process, terminate=True, patience=10)
+
+
+# What planner's first API request imports (httpx loads its transport, and that its async
+# backend, on first use): imported while the embedded worker starts serving, not after.
+FIRST_REQUEST_MODULES = ("httpcore", "anyio._backends._asyncio", "anyio.to_thread")
+
+
+def _import_first_request() -> None:
+    for name in FIRST_REQUEST_MODULES:
+        with contextlib.suppress(ImportError):  # another version of them: imported when needed
+            importlib.import_module(name)
 
 
 def _first_line(process: subprocess.Popen[bytes], log_path: Path, log_start: int) -> str:

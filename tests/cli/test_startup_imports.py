@@ -102,3 +102,43 @@ def test_run_leaves_the_worker_to_its_own_process_and_loads_no_graph_library(
     assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "demo").is_dir()
     assert {"httpx", "planner.runner"} <= loaded
     assert not loaded & {"networkx", "uvicorn", "starlette", "planner.worker"}
+
+
+READY_PROBE = """
+import json, sys
+import planner.cli.embedded as embedded
+from planner.cli.main import main
+first_line = embedded._first_line
+at_ready = set()
+def recorded(*args):
+    url = first_line(*args)
+    at_ready.update(sys.modules)
+    return url
+embedded._first_line = recorded
+code = main(sys.argv[2:])
+later = sorted(m.split(".")[0] for m in set(sys.modules) - at_ready)
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    json.dump({"code": code, "later": sorted(set(later))}, out)
+"""
+
+
+def test_what_the_first_request_imports_is_imported_while_the_worker_starts(
+    tmp_path: Path,
+) -> None:
+    plan = quickstart(tmp_path)
+    report = tmp_path / "later.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
+
+    done = subprocess.run(
+        [sys.executable, "-c", READY_PROBE, report, "run", plan, "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = json.loads(report.read_text(encoding="utf-8"))
+    assert found["code"] == 0
+    # the HTTP stack's lazily loaded parts were in before the worker answered
+    assert not set(found["later"]) & {"httpcore", "anyio", "h11", "sniffio"}
