@@ -17,9 +17,13 @@ from planner.api.codes import ItemCode
 
 
 class WireModel(BaseModel):
-    """Base of wire models: extra keys allowed, None accepted wherever a default exists."""
+    """Base of wire models: extra keys allowed, None accepted wherever a default exists.
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    Each model's validator is built on its first use (`defer_build`), not at import: a command
+    uses a few of them, and building all of them was most of this module's import time. The
+    worker, which validates in several threads, builds them all at its start (`build_all`)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -239,6 +243,16 @@ class ListEntry(WireModel):
     mtime: datetime | None = None
     checksum: str | None = None
     link: bool | None = None  # planner extension: true when reached through a symbolic link
+
+
+def build_all() -> None:
+    """Build every wire model's validator and serializer now, rather than on first use (where
+    two threads could build the same one at once)."""
+    pending: list[type[WireModel]] = [WireModel]
+    while pending:
+        model = pending.pop()
+        model.model_rebuild()  # nothing to do when it is already built
+        pending.extend(model.__subclasses__())
 
 
 # Feature flags advertised in StatusResponse.features.operation_plugins: the planner extensions.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import json
 import os
 import secrets
@@ -74,12 +75,34 @@ def _stop(process: subprocess.Popen[bytes], *, terminate: bool, patience: float)
     if terminate and process.poll() is None:
         process.terminate()
     try:
-        process.wait(patience)
+        _wait(process, patience)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
     _close(process.stdout)
     _close(process.stderr)
+
+
+def _wait(process: subprocess.Popen[bytes], patience: float) -> None:
+    """`process.wait(patience)`, but returning as soon as it exits: with a timeout, Popen.wait
+    polls in sleeps of up to 50 ms, which every `planner run` would pay at its end. A pidfd
+    (Linux 5.3+) becomes readable when the process exits.
+
+    Raises:
+        subprocess.TimeoutExpired: it is still running after `patience` seconds.
+    """
+    if hasattr(os, "pidfd_open") and process.poll() is None:
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except OSError:  # an older kernel: Popen's own wait
+            pass
+        else:
+            try:
+                select.select([pidfd], [], [], patience)
+            finally:
+                os.close(pidfd)
+            patience = 0  # it exited (reaped at once), or the patience is spent
+    process.wait(patience)
 
 
 def _spawn() -> subprocess.Popen[bytes]:
@@ -155,10 +178,22 @@ def embedded_worker(base: Path, storage: Path | None = None) -> Iterator[tuple[s
         with contextlib.suppress(BrokenPipeError):  # it died: _first_line says why
             process.stdin.write(json.dumps(settings).encode() + b"\n")
             process.stdin.flush()
+        _import_first_request()  # while the worker starts serving
         url = _first_line(process, log_path, log_start)
         yield url, token
     finally:
         _stop(process, terminate=True, patience=10)
+
+
+# What planner's first API request imports (httpx loads its transport, and that its async
+# backend, on first use): imported while the embedded worker starts serving, not after.
+FIRST_REQUEST_MODULES = ("httpcore", "anyio._backends._asyncio", "anyio.to_thread")
+
+
+def _import_first_request() -> None:
+    for name in FIRST_REQUEST_MODULES:
+        with contextlib.suppress(ImportError):  # another version of them: imported when needed
+            importlib.import_module(name)
 
 
 def _first_line(process: subprocess.Popen[bytes], log_path: Path, log_start: int) -> str:

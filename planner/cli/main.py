@@ -12,6 +12,7 @@ import click
 from planner import __version__
 from planner.cli.globals import GlobalOptions, add_global_options, global_params
 from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanError, PlannerError
+from planner.gcpause import exit_now, own_process
 from planner.render.style import force_color
 
 # where a bug report is explained: a page of the docs, named by its path in planner's source
@@ -63,8 +64,16 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the process exit code; nothing else in planner exits."""
-    args = sys.argv[1:] if argv is None else argv
+    """Run the CLI and return the process exit code; nothing else in planner exits. Without
+    `argv` (the console script, `python -m planner`) the process is planner's own: the command's
+    start-up may freeze what it built, and the process ends here, with the exit code."""
+    if argv is None:
+        own_process()
+        exit_now(_main(sys.argv[1:]))
+    return _main(argv)
+
+
+def _main(args: list[str]) -> int:
     options = GlobalOptions()  # filled in by the options' callbacks, wherever they are given
     force_color(None)
     try:

@@ -22,6 +22,7 @@ from planner.cli.options import (
     var_option,
 )
 from planner.errors import PlannerError
+from planner.gcpause import startup
 
 if TYPE_CHECKING:
     from planner.compile import CompiledPlan
@@ -97,10 +98,11 @@ def preview(
         refuse_stdin(plan_file, "plan")
         # the worker's start-up overlaps the imports and the plan's loading
         with embedded.prestarted(not api_url and not offline):
-            from planner.runner.session import SessionOptions, run_preview
-            from planner.validate import load_and_compile
+            with startup():
+                from planner.runner.session import SessionOptions, run_preview
+                from planner.validate import load_and_compile
 
-            compiled = load_and_compile(plan_file, parse_vars(variables))
+                compiled = load_and_compile(plan_file, parse_vars(variables))
             show_notes(compiled)
             if offline:
                 _show_order(compiled, output_format)

@@ -22,6 +22,7 @@ from planner.cli.options import (
 )
 from planner.durations import parse_duration
 from planner.errors import UsageError
+from planner.gcpause import startup
 
 if TYPE_CHECKING:
     from planner.compile import CompiledPlan
@@ -138,11 +139,12 @@ def run(
         )
     # the worker's start-up overlaps the imports and the plan's loading
     with embedded.prestarted(not api_url):
-        from planner.runner.executor import RunOptions
-        from planner.runner.session import SessionOptions
-        from planner.validate import load_and_compile
+        with startup():
+            from planner.runner.executor import RunOptions
+            from planner.runner.session import SessionOptions
+            from planner.validate import load_and_compile
 
-        compiled = load_and_compile(plan, parse_vars(variables))
+            compiled = load_and_compile(plan, parse_vars(variables))
         show_notes(compiled)
         options = SessionOptions(
             api_url=api_url,

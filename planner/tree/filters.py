@@ -6,8 +6,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from pathspec import GitIgnoreSpec, Pattern
+if TYPE_CHECKING:  # imported when a list has patterns: most copies have none
+    from pathspec import GitIgnoreSpec, Pattern
 
 
 class Filters:
@@ -69,6 +71,8 @@ class _PatternList:
             raise TypeError(f"{field}: expected a list of patterns, got the string {patterns!r}")
         if not patterns:
             return None
+        from pathspec import GitIgnoreSpec
+
         for pattern in patterns:
             try:
                 spec = GitIgnoreSpec.from_lines([pattern])

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from planner.api import wire
 from planner.worker.body import INLINE_BYTES
 from planner.worker.problems import problem
 from planner.worker.routes import build_routes
@@ -121,6 +122,7 @@ def create_app(config: WorkerConfig) -> Starlette:
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
         return problem(status, f"{detail}: {request.method} {request.url.path}")
 
+    wire.build_all()  # before requests are parsed in several threads
     service = WorkerService(config)
     parser = ThreadPoolExecutor(PARSER_THREADS, thread_name_prefix="planner-parse")
     app = Starlette(

@@ -1,6 +1,7 @@
 """The embedded worker's process (`python -m planner.worker.child`, started by `planner run`).
 
-It imports the worker first and only then reads its configuration, one JSON line on stdin, so
+It imports the worker first (with the collector paused, then frozen: see planner/gcpause.py) and
+builds its models, and only then reads its configuration, one JSON line on stdin, so
 `planner run` can start it before loading the plan (the two interpreters import side by side)
 and configure it once the plan is valid: nothing is written before that. An end of input before
 the configuration means "not needed": it exits at once, quietly. Once configured, its stderr
@@ -17,15 +18,21 @@ import sys
 from pathlib import Path
 
 from planner.errors import UsageError
-from planner.worker.auth import Authenticator
-from planner.worker.serve import serve
-from planner.worker.service import WorkerConfig
+from planner.gcpause import exit_now, own_process, startup
 
 ERROR_PREFIX = "error: "  # the first line on stdout when the worker cannot start
 
 
 def main() -> int:
     """Wait for the configuration, then serve until SIGTERM/SIGINT or POST /shutdown."""
+    own_process()
+    with startup():  # all of this overlaps planner's own start: none of it waits for the plan
+        from planner.api.wire import build_all
+        from planner.worker.auth import Authenticator
+        from planner.worker.serve import serve
+        from planner.worker.service import WorkerConfig
+
+        build_all()
     line = sys.stdin.readline()
     if not line.strip():
         return 0
@@ -62,4 +69,6 @@ def _cannot_start(message: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # no interpreter teardown (about 30 ms that `planner run` waits for at its end): by now the
+    # worker's stop has written every record and closed its database and pools
+    exit_now(main())

@@ -155,7 +155,7 @@ async def serve(
             if serving.done():
                 await serving
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.002)  # `planner run` waits for this: a short tick
         if handle_signals:
             # The process is the worker's own: what exists now (modules, models, the app) lives
             # as long as it does. Frozen, the collector stops walking it in every full

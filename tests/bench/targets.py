@@ -87,7 +87,12 @@ def bench(args: argparse.Namespace, base: Path) -> tuple[dict[str, object], list
     unknown = sorted(set(chosen) - set(WORKLOADS))
     if unknown:
         raise SystemExit(f"--only: no workload {unknown} (choose from {', '.join(WORKLOADS)})")
-    say("warming up (imports, the first start of planner)")
+    say("warming up (bytecode, imports, the first start of planner)")
+    # planner as installed: pip compiles its bytecode, which an editable checkout under
+    # PYTHONDONTWRITEBYTECODE never gets (then every command compiles planner's sources anew)
+    for checkout in [fx.REPO, *([args.old] if args.old else [])]:
+        package = str(checkout / "planner")
+        recorder.run("warmup", [sys.executable, "-m", "compileall", "-q", package])
     recorder.run("warmup", fx.floor_command())
     recorder.run("warmup", [sys.executable, "-m", "planner", "--help"])
     say("import floor")
