@@ -1,6 +1,5 @@
-"""Plan -> DAG (planner/compile/dag.py): edges from `needs` and from the path rules
-(planner/compile/rules.py), each labelled with the rule that made it; cycles and conflicting
-writers are plan errors.
+"""Plan -> networkx DiGraph: edges from `needs` and from the path rules (planner/compile/rules.py),
+each labelled with the rule that made it; cycles and conflicting writers are plan errors.
 
 An explicit `needs` wins over an inferred edge in the opposite direction (docs/plan-reference.md);
 each such override is kept as a located note and as an overridden edge for `planner graph`.
@@ -10,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from planner.compile.accesses import Access, accesses_of
-from planner.compile.dag import Dag
 from planner.compile.overrides import ExplicitOrder, Override, override_note
 from planner.compile.pathtrie import PathTrie
 from planner.compile.rules import (
@@ -36,7 +36,7 @@ class CompiledPlan:
     `rules`."""
 
     plan: Plan
-    graph: Dag
+    graph: nx.DiGraph
     actions: dict[str, Action]
     depth: int
     generation: dict[str, int] = field(default_factory=dict)
@@ -60,7 +60,7 @@ def compile_plan(plan: Plan) -> CompiledPlan:
 
 
 def _compile(plan: Plan) -> CompiledPlan:
-    graph = Dag()
+    graph = nx.DiGraph()
     by_id = {a.id: a for a in plan.actions}
     for action in plan.actions:
         graph.add_node(action.id)
@@ -86,14 +86,16 @@ def _compile(plan: Plan) -> CompiledPlan:
             _add_edge(edges, before, after, rule)
     _drop_reads_of_new_content(edges)
     graph.add_edges_from((u, v, {"rules": rules}) for (u, v), rules in edges.items())
-    layers = graph.generations()
-    if layers is None:
-        raise PlanError(_cycles(graph, by_id))
-    diagnostics = _conflicting_writers(graph, all_accesses, by_id)
+    diagnostics = _cycles(graph, by_id)
+    if not diagnostics:
+        diagnostics = _conflicting_writers(graph, all_accesses, by_id)
     if diagnostics:
         raise PlanError(diagnostics)
-    generation = {node: depth for depth, layer in enumerate(layers) for node in layer}
-    depth = len(layers)
+    generation: dict[str, int] = {}
+    depth = 0
+    for depth, layer in enumerate(nx.topological_generations(graph), start=1):
+        for node in layer:
+            generation[node] = depth - 1
     notes = sorted(
         (override_note(o, explicit, by_id) for o in overrides.values()), key=lambda d: d.sort_key
     )
@@ -131,11 +133,9 @@ def _where(action: Action) -> str:
     return f"{action.id} ({loc.line}:{loc.col})"
 
 
-def _cycles(dag: Dag, by_id: dict[str, Action]) -> list[Diagnostic]:
-    """One diagnostic per cycle (`dag` has one): the error path, so networkx may be imported."""
-    import networkx as nx
-
-    graph = dag.to_networkx()
+def _cycles(graph: nx.DiGraph, by_id: dict[str, Action]) -> list[Diagnostic]:
+    if nx.is_directed_acyclic_graph(graph):
+        return []
     out = []
     for component in nx.strongly_connected_components(graph):
         if len(component) < 2:
@@ -153,7 +153,7 @@ def _cycles(dag: Dag, by_id: dict[str, Action]) -> list[Diagnostic]:
 
 
 def _conflicting_writers(
-    graph: Dag, accesses: list[Access], by_id: dict[str, Action]
+    graph: nx.DiGraph, accesses: list[Access], by_id: dict[str, Action]
 ) -> list[Diagnostic]:
     writers: dict[PathKey, list[str]] = {}
     for access in accesses:
@@ -166,7 +166,7 @@ def _conflicting_writers(
         unique = sorted(set(actions), key=lambda a: by_id[a].order)
         for i, first in enumerate(unique):
             for second in unique[i + 1 :]:
-                if graph.has_path(first, second) or graph.has_path(second, first):
+                if nx.has_path(graph, first, second) or nx.has_path(graph, second, first):
                     continue
                 a, b = by_id[first], by_id[second]
                 remote, segments = key

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 
+import networkx as nx
+
 from planner.compile import CompiledPlan
 from planner.errors import ApiError, AuthError
 from planner.runner.actions import run_action
@@ -112,7 +114,7 @@ class Executor:
                             if remaining[child] == 0:
                                 self._push(ready, child)
                     elif self.options.keep_going:
-                        self._skip(graph.descendants(node), f"'{node}' failed")
+                        self._skip(nx.descendants(graph, node), f"'{node}' failed")
                     else:
                         self.failed = True
         except asyncio.CancelledError:
