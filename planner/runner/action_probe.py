@@ -101,10 +101,20 @@ async def _listing_by_levels(
 
 
 async def entry_at(ctx: ActionContext, path: Target) -> Entry | None:
-    """The file or directory at `path` (via a listing of its parent), or None."""
+    """The file or directory at `path`, or None: one STAT item where the engine has them (the
+    dispatcher batches them across actions), else a listing of its parent, whose cost grows
+    with the parent's entries."""
     parent, name = posixpath.split(path.path.rstrip("/"))
     if not name:
         return ROOT_ENTRY
+    if ctx.engine.stat_paths:
+        outcome = await run_one_missing_ok(ctx, Item(ItemKind.STAT, path), f"cannot read {path}")
+        if not outcome.ok:
+            return None
+        try:
+            return Entry.from_wire({**(outcome.result or {}), "name": name})
+        except (TypeError, ValueError) as exc:
+            raise ActionFailedError(f"unexpected answer about {path}: {exc}") from exc
     entries = await listing(ctx, Target(path.remote, parent), recursive=False)
     return next((e for e in entries or [] if e.path == name), None)
 

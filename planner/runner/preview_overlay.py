@@ -24,6 +24,13 @@ class PredictedFile:
     checksum: str | None = None
     origin: Target | None = None  # the real file it is a copy of (to hash it when asked)
 
+    def wire(self) -> dict[str, Any]:
+        """The file as a wire list entry, without its name."""
+        entry: dict[str, Any] = {"type": "file", "size": self.size, "mtime": self.mtime}
+        if self.checksum:
+            entry["checksum"] = self.checksum
+        return entry
+
 
 def path_key(target: Target) -> tuple[str, str]:
     """(remote, path without a trailing "/"): how the overlay keys a path."""
@@ -98,10 +105,7 @@ class Overlay:
         found: list[tuple[str, dict[str, Any]]] = []
         for (r, path), entry in self.files.items():
             if r == remote and is_under(path, top):
-                wire: dict[str, Any] = {"type": "file", "size": entry.size, "mtime": entry.mtime}
-                if entry.checksum:
-                    wire["checksum"] = entry.checksum
-                found.append((path, wire))
+                found.append((path, entry.wire()))
         for r, path in self.dirs:
             if r == remote and is_under(path, top):
                 found.append((path, {"type": "dir", "size": 0, "mtime": PREVIEW_MTIME}))
