@@ -22,12 +22,14 @@ from planner.runner.journal_sql import (
     ACTIONS,
     ITEMS,
     META,
+    NEXT_POSITION,
     SAVE_ACTION,
     SAVE_ITEM,
     SCHEMA,
     SCHEMA_VERSION,
     SUMMARIES,
     UNFINISHED,
+    UPDATE_ACTION,
     VERSION,
     Row,
     action_fields,
@@ -206,8 +208,8 @@ class Journal:
         started = self._clock()
         with self._write() as conn:
             run_id = self._insert_run(conn, (plan_key, plan_file, plan_name, digest), started, None)
-            for action in actions:
-                self._save_action(conn, run_id, action)
+            for position, action in enumerate(actions):
+                self._insert_action(conn, run_id, position, action)
                 self._save_items(conn, run_id, action.items)
         return RunResult(run_id, plan_file, plan_name, digest, started, actions=actions)
 
@@ -353,8 +355,19 @@ class Journal:
         return run_id
 
     @staticmethod
-    def _save_action(conn: sqlite3.Connection, run_id: str, a: ActionResult) -> None:
-        conn.execute(SAVE_ACTION, (run_id, run_id, *action_fields(a), json.dumps(a.detail)))
+    def _insert_action(
+        conn: sqlite3.Connection, run_id: str, position: int, a: ActionResult
+    ) -> None:
+        conn.execute(SAVE_ACTION, (run_id, position, *action_fields(a), json.dumps(a.detail)))
+
+    @classmethod
+    def _save_action(cls, conn: sqlite3.Connection, run_id: str, a: ActionResult) -> None:
+        """Update the action's row by its key (constant time); a row not there yet goes last."""
+        fields = action_fields(a)
+        updated = conn.execute(UPDATE_ACTION, (*fields[1:], json.dumps(a.detail), run_id, a.id))
+        if updated.rowcount == 0:
+            (position,) = conn.execute(NEXT_POSITION, (run_id,)).fetchone()
+            cls._insert_action(conn, run_id, int(position), a)
 
     @staticmethod
     def _save_items(conn: sqlite3.Connection, run_id: str, items: Sequence[ItemRecord]) -> None:
