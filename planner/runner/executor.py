@@ -35,6 +35,16 @@ class RunOptions:
     grace: float = 30.0
     preview: bool = False  # `planner plan`: failures say what would happen, not what did
 
+    @property
+    def max_actions(self) -> int:
+        """How many actions may run at once: one with `concurrency` 1 (one at a time, in
+        dispatch order), else as many as the operations in flight can carry items for
+        (`concurrency` x `batch_size`). Actions mostly wait on those operations: the more run
+        at once, the more of their small requests (probes, single copies) share batches."""
+        if self.concurrency <= 1:
+            return 1
+        return self.concurrency * self.batch_size
+
 
 class Journaling:
     """Where the executor reports state changes (the journal, or nothing in tests)."""
@@ -97,10 +107,11 @@ class Executor:
             if count == 0 and self.results[node].state is not ActionState.SUCCEEDED:
                 self._push(ready, node)
         running: dict[asyncio.Task[None], str] = {}
+        max_actions = self.options.max_actions
         serving = asyncio.create_task(self.dispatcher.serve())
         try:
             while ready or running:
-                while ready and len(running) < self.options.concurrency and self._may_start():
+                while ready and len(running) < max_actions and self._may_start():
                     node = heapq.heappop(ready)[3]
                     running[asyncio.create_task(self._run_action(node))] = node
                 if not running:
