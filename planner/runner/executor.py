@@ -108,15 +108,28 @@ class Executor:
                 self._push(ready, node)
         running: dict[asyncio.Task[None], str] = {}
         max_actions = self.options.max_actions
+        # the tasks that ended, told by one callback each: asyncio.wait over `running` would
+        # cost O(running) per wake-up, and thousands of actions may run at once
+        ended: list[asyncio.Task[None]] = []
+        woken = asyncio.Event()
+
+        def on_end(task: asyncio.Task[None]) -> None:
+            ended.append(task)
+            woken.set()
+
         serving = asyncio.create_task(self.dispatcher.serve())
         try:
             while ready or running:
                 while ready and len(running) < max_actions and self._may_start():
                     node = heapq.heappop(ready)[3]
-                    running[asyncio.create_task(self._run_action(node))] = node
+                    task = asyncio.create_task(self._run_action(node))
+                    task.add_done_callback(on_end)
+                    running[task] = node
                 if not running:
                     break
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                await woken.wait()
+                woken.clear()
+                done, ended[:] = list(ended), []
                 for task in done:
                     node = running.pop(task)
                     if self.results[node].state is ActionState.SUCCEEDED:

@@ -213,10 +213,14 @@ class Journal:
                 self._save_items(conn, run_id, action.items)
         return RunResult(run_id, plan_file, plan_name, digest, started, actions=actions)
 
-    def save_action(self, run_id: str, action: ActionResult) -> None:
-        """Record an action: state, change, attempts, error, timings, counts, detail (not items)."""
+    def save_action(
+        self, run_id: str, action: ActionResult, items: Sequence[ItemRecord] = ()
+    ) -> None:
+        """Record an action: state, change, attempts, error, timings, counts, detail; and `items`
+        (its own) in the same transaction."""
         with self._write() as conn:
             self._save_action(conn, run_id, action)
+            self._save_items(conn, run_id, items)
 
     def save_items(self, run_id: str, items: Sequence[ItemRecord]) -> None:
         """Record items in one transaction, each keyed by its action id and key."""

@@ -114,9 +114,8 @@ class _JournalHooks(Journaling):
         self.run_id = run_id
 
     def action(self, result: ActionResult) -> None:
-        self.journal.save_action(self.run_id, result)
-        if result.state.is_final and result.items:
-            self.journal.save_items(self.run_id, result.items)
+        items = result.items if result.state.is_final else ()
+        self.journal.save_action(self.run_id, result, items)
 
     def items(self, records: list[ItemRecord]) -> None:
         self.journal.save_items(self.run_id, records)
