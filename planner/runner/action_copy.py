@@ -5,12 +5,12 @@ know first (checksums.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from planner.plan.model import CopyAction
 from planner.runner.action_probe import (
     ROOT_ENTRY,
+    entries_at,
     entry_at,
     join_target,
     listing,
@@ -45,7 +45,7 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
     if is_root:
         found: Entry | None = ROOT_ENTRY
     elif together:
-        found, current = await _entries_at(ctx, src, destination)
+        found, current = await entries_at(ctx, src, destination)
     else:
         found = await entry_at(ctx, src)
     if found is None:
@@ -111,21 +111,6 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         unread = {path for path, _ in problems.unreadable}  # not known to be empty
         await _make_directories(ctx, [p for p in made if p not in unread], dst)
     _report_problems(ctx, src, problems, failed)
-
-
-async def _entries_at(
-    ctx: ActionContext, src: Target, dst: Target
-) -> tuple[Entry | None, Entry | None]:
-    """`entry_at` of both ends at once; a failure of the source's probe wins over the
-    destination's (it is the one a user must see first)."""
-    found, current = await asyncio.gather(
-        entry_at(ctx, src), entry_at(ctx, dst), return_exceptions=True
-    )
-    if isinstance(found, BaseException):
-        raise found
-    if isinstance(current, BaseException):
-        raise current
-    return found, current
 
 
 def _not_copied_before(

@@ -4,6 +4,7 @@ a directory's listing (recursive, or level by level for workers without planner'
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from collections.abc import Sequence
 from typing import Any
@@ -117,6 +118,22 @@ async def entry_at(ctx: ActionContext, path: Target) -> Entry | None:
             raise ActionFailedError(f"unexpected answer about {path}: {exc}") from exc
     entries = await listing(ctx, Target(path.remote, parent), recursive=False)
     return next((e for e in entries or [] if e.path == name), None)
+
+
+async def entries_at(
+    ctx: ActionContext, first: Target, second: Target
+) -> tuple[Entry | None, Entry | None]:
+    """`entry_at` of two paths at once (their probes share a batch); a failure of the first's
+    probe wins over the second's (it is the one a user must see first)."""
+    found = await asyncio.gather(
+        entry_at(ctx, first), entry_at(ctx, second), return_exceptions=True
+    )
+    one, two = found
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two
 
 
 def raise_on_failure(outcomes: list[Outcome]) -> None:
