@@ -22,6 +22,7 @@ from planner.cli.options import (
     var_option,
 )
 from planner.errors import PlannerError
+from planner.gcpause import survivors_frozen
 
 if TYPE_CHECKING:
     from planner.compile import CompiledPlan
@@ -112,7 +113,8 @@ def preview(
                 storage=storage,
                 start_worker=embedded.embedded_worker,
             )
-            result = asyncio.run(run_preview(compiled, options))
+            with survivors_frozen():  # the plan and its graph: see planner/gcpause.py
+                result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
             exc.exit_code = EXIT_ERRORS
