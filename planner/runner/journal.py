@@ -11,7 +11,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -213,14 +213,20 @@ class Journal:
                 self._save_items(conn, run_id, action.items)
         return RunResult(run_id, plan_file, plan_name, digest, started, actions=actions)
 
-    def save_action(
-        self, run_id: str, action: ActionResult, items: Sequence[ItemRecord] = ()
-    ) -> None:
-        """Record an action: state, change, attempts, error, timings, counts, detail; and `items`
-        (its own) in the same transaction."""
+    def save_action(self, run_id: str, action: ActionResult) -> None:
+        """Record an action: state, change, attempts, error, timings, counts, detail (not items)."""
         with self._write() as conn:
             self._save_action(conn, run_id, action)
-            self._save_items(conn, run_id, items)
+
+    def save_many(
+        self, run_id: str, actions: Sequence[ActionResult], items: Collection[ItemRecord]
+    ) -> None:
+        """`save_action` of every action and `save_items` of the items, in one transaction."""
+        if actions or items:
+            with self._write() as conn:
+                for action in actions:
+                    self._save_action(conn, run_id, action)
+                self._save_items(conn, run_id, items)
 
     def save_items(self, run_id: str, items: Sequence[ItemRecord]) -> None:
         """Record items in one transaction, each keyed by its action id and key."""
@@ -374,7 +380,7 @@ class Journal:
             cls._insert_action(conn, run_id, int(position), a)
 
     @staticmethod
-    def _save_items(conn: sqlite3.Connection, run_id: str, items: Sequence[ItemRecord]) -> None:
+    def _save_items(conn: sqlite3.Connection, run_id: str, items: Iterable[ItemRecord]) -> None:
         conn.executemany(SAVE_ITEM, [(run_id, *item_fields(i)) for i in items])
 
     def _resolve(self, run_id: str) -> str:
