@@ -1,7 +1,7 @@
 """The run journal (docs/run.md, "The journal, --resume and the lock"): runs, actions and file
 items in SQLite (`--state`, default `.planner/state.db` beside the plan), the per-plan lock,
 resume, and what `planner runs` reads. Every call is one short transaction on one WAL connection:
-a kill -9 loses only that call."""
+a kill -9 loses only that call (a run's changes of one moment are one call: session.py)."""
 
 from __future__ import annotations
 
