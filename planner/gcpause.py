@@ -1,6 +1,6 @@
 """The cost of a process's life outside its work: the cyclic garbage collector while large,
-acyclic object graphs are built (a big plan, a command's start-up), and the interpreter's
-teardown at the end of planner's own process.
+acyclic object graphs are built (a big plan, a command's start-up) and while a run only reads
+them (its plan and graph), and the interpreter's teardown at the end of planner's own process.
 
 Loading and compiling a 10,000-action plan allocates hundreds of thousands of containers; each
 allocation burst triggers generational collections that re-scan everything alive, which cost
@@ -74,3 +74,16 @@ def exit_now(code: int) -> NoReturn:
         else:
             os._exit(code)
     sys.exit(code)
+
+
+@contextmanager
+def survivors_frozen() -> Iterator[None]:
+    """Keep every object alive at the start out of the collections of the block (gc.freeze):
+    a run's plan, its compiled graph and the imported modules outlive it, and each full
+    collection while thousands of actions run would otherwise scan them all again. They are
+    given back to the collector at the end (for a caller that goes on)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -325,6 +325,13 @@ class ApiClient:
         """POST /storage:exists ; the operation id (its result is true/false)."""
         return await self._submit("/storage:exists", wire.OperationsRequest(operations=paths))
 
+    async def stat(self, paths: list[wire.StoragePath]) -> str:
+        """POST /storage:stat ; the operation id (each item's result: `{"remote:path": entry}`,
+        the path's extended list entry). Raises PermanentApiError unless the worker has
+        FEATURE_STAT."""
+        await self._require(wire.FEATURE_STAT, "a single-path stat")
+        return await self._submit("/storage:stat", wire.OperationsRequest(operations=paths))
+
     async def mkdir(self, paths: list[wire.StoragePath]) -> str:
         """POST /storage:mkdir (mkdir -p) ; the operation id."""
         return await self._submit("/storage:mkdir", wire.OperationsRequest(operations=paths))

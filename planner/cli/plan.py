@@ -22,7 +22,7 @@ from planner.cli.options import (
     var_option,
 )
 from planner.errors import PlannerError
-from planner.gcpause import startup
+from planner.gcpause import startup, survivors_frozen
 
 if TYPE_CHECKING:
     from planner.compile import CompiledPlan
@@ -114,7 +114,8 @@ def preview(
                 storage=storage,
                 start_worker=embedded.embedded_worker,
             )
-            result = asyncio.run(run_preview(compiled, options))
+            with survivors_frozen():  # the plan and its graph: see planner/gcpause.py
+                result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
             exc.exit_code = EXIT_ERRORS

@@ -22,7 +22,7 @@ from planner.cli.options import (
 )
 from planner.durations import parse_duration
 from planner.errors import UsageError
-from planner.gcpause import startup
+from planner.gcpause import startup, survivors_frozen
 
 if TYPE_CHECKING:
     from planner.compile import CompiledPlan
@@ -204,7 +204,8 @@ def _execute(
             return made
         return StorageNote(made, stream, storage_note(options.storage))
 
-    result, code = asyncio.run(run_session(compiled, options, reporter))
+    with survivors_frozen():  # the plan and its graph, built: see planner/gcpause.py
+        result, code = asyncio.run(run_session(compiled, options, reporter))
     if report is not None:
         write_junit(result, report)
     if output_format == "json":

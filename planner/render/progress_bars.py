@@ -1,4 +1,5 @@
-"""Progress on a terminal: rich bars, an overall one and one per running action."""
+"""Progress on a terminal: rich bars, an overall one and one per running action (for the first
+few of them: thousands of small actions may run at once)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
+# bars of running actions shown at once; the others wait for one to end (in the order they
+# started), so that a terminal shows a few bars, not thousands
+MAX_ACTION_BARS = 8
+
+
 class RichReporter(QuietReporter):
-    """A terminal: an overall bar (files, bytes, rate, ETA) and one bar per running action,
-    removed when it ends; finished actions are logged above the bars."""
+    """A terminal: an overall bar (files, bytes, rate, ETA) and one bar per running action (up
+    to MAX_ACTION_BARS), removed when it ends; finished actions are logged above the bars."""
 
     def __init__(
         self,
@@ -61,6 +67,7 @@ class RichReporter(QuietReporter):
         self._run: RunResult | None = None
         self._overall: TaskID | None = None
         self._tasks: dict[str, TaskID] = {}
+        self._waiting: dict[str, ActionResult] = {}  # running, without a bar yet
         self._totals: dict[str, tuple[int | None, int | None]] = {}
         self._final: set[str] = set()
         self._files = 0
@@ -110,20 +117,29 @@ class RichReporter(QuietReporter):
         if action.state is ActionState.RUNNING:
             self._final.discard(action.id)
             if task is None:
-                total_files, total_bytes = self._totals.get(action.id, (None, None))
-                self._tasks[action.id] = self.progress.add_task(
-                    f"  {action.id} ({action.kind})",
-                    total=total_bytes,
-                    completed=action.bytes_done,
-                    files=self._files_text(action.files_done, total_files),
-                )
+                self._waiting[action.id] = action
         elif action.state.is_final:
             self._final.add(action.id)
             self._in_flight.drop(action)
+            self._waiting.pop(action.id, None)
             if task is not None:
                 self.progress.remove_task(self._tasks.pop(action.id))
             self._print(action_line(action, self.color))
+        self._show_waiting()
         self._refresh_overall()
+
+    def _show_waiting(self) -> None:
+        """Give the running actions that wait for a bar one, while fewer than the most show."""
+        while self._waiting and len(self._tasks) < MAX_ACTION_BARS:
+            action = self._waiting.pop(next(iter(self._waiting)))
+            total_files, total_bytes = self._totals.get(action.id, (None, None))
+            more_files, more_bytes = self._in_flight.of(action)
+            self._tasks[action.id] = self.progress.add_task(
+                f"  {action.id} ({action.kind})",
+                total=total_bytes,
+                completed=action.bytes_done + more_bytes,
+                files=self._files_text(action.files_done + more_files, total_files),
+            )
 
     def advance(
         self,

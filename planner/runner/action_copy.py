@@ -10,6 +10,7 @@ import dataclasses
 from planner.plan.model import CopyAction
 from planner.runner.action_probe import (
     ROOT_ENTRY,
+    entries_at,
     entry_at,
     join_target,
     listing,
@@ -37,7 +38,16 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
     src, dst = target(action.src), target(action.dst)
     # a storage's root is a directory; asking its parent would need a role on the parent
     is_root = action.src.rel == ""
-    found = ROOT_ENTRY if is_root else await entry_at(ctx, src)
+    destination = join_target(dst, action.src.name) if action.dst.is_dir else dst
+    # likely one file: probe both ends in one round (one batch of STAT items)
+    together = not is_root and ctx.engine.stat_paths and not action.src.is_dir
+    current: Entry | None = None
+    if is_root:
+        found: Entry | None = ROOT_ENTRY
+    elif together:
+        found, current = await entries_at(ctx, src, destination)
+    else:
+        found = await entry_at(ctx, src)
     if found is None:
         raise ActionFailedError(missing(action.src, ctx.storages))
     if found.type == "file":
@@ -45,8 +55,9 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
             raise ActionFailedError(
                 f"{action.src}: is a file, but the trailing '/' asks for a directory"
             )
-        destination = join_target(dst, action.src.name) if action.dst.is_dir else dst
-        await _copy_file(ctx, action, found, src, destination)
+        if not together:
+            current = await entry_at(ctx, destination)
+        await _copy_file(ctx, action, found, current, src, destination)
         return
     problems = Problems()
     listed = await listing(ctx, src, recursive=True, problems=problems)
@@ -129,9 +140,14 @@ def _not_copied_before(
 
 
 async def _copy_file(
-    ctx: ActionContext, action: CopyAction, entry: Entry, src: Target, dst: Target
+    ctx: ActionContext,
+    action: CopyAction,
+    entry: Entry,
+    current: Entry | None,
+    src: Target,
+    dst: Target,
 ) -> None:
-    current = await entry_at(ctx, dst)
+    """Copy the file `entry` at `src` to `dst`, where `current` is (None: nothing)."""
     if current is not None and current.type == "dir":
         raise ActionFailedError(f"{dst}: is a directory")
     overwrite, checksum = action.overwrite, action.checksum

@@ -8,6 +8,7 @@ import posixpath
 from planner.api.codes import ItemCode
 from planner.plan.model import CheckAction, DirectoryAction, MoveAction, RemovalAction
 from planner.runner.action_probe import (
+    entries_at,
     entry_at,
     join_target,
     listing,
@@ -47,8 +48,7 @@ async def run_move(ctx: ActionContext, action: MoveAction) -> None:
         if action.dst.is_dir
         else target(action.dst)
     )
-    source = await entry_at(ctx, src)
-    current = await entry_at(ctx, dst)
+    source, current = await entries_at(ctx, src, dst)
     if source is None:
         if current is not None:  # done before (idempotency: a move is complete)
             ctx.result.change = Change.UNCHANGED

@@ -4,6 +4,7 @@ a directory's listing (recursive, or level by level for workers without planner'
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from collections.abc import Sequence
 from typing import Any
@@ -101,12 +102,38 @@ async def _listing_by_levels(
 
 
 async def entry_at(ctx: ActionContext, path: Target) -> Entry | None:
-    """The file or directory at `path` (via a listing of its parent), or None."""
+    """The file or directory at `path`, or None: one STAT item where the engine has them (the
+    dispatcher batches them across actions), else a listing of its parent, whose cost grows
+    with the parent's entries."""
     parent, name = posixpath.split(path.path.rstrip("/"))
     if not name:
         return ROOT_ENTRY
+    if ctx.engine.stat_paths:
+        outcome = await run_one_missing_ok(ctx, Item(ItemKind.STAT, path), f"cannot read {path}")
+        if not outcome.ok:
+            return None
+        try:
+            return Entry.from_wire({**(outcome.result or {}), "name": name})
+        except (TypeError, ValueError) as exc:
+            raise ActionFailedError(f"unexpected answer about {path}: {exc}") from exc
     entries = await listing(ctx, Target(path.remote, parent), recursive=False)
     return next((e for e in entries or [] if e.path == name), None)
+
+
+async def entries_at(
+    ctx: ActionContext, first: Target, second: Target
+) -> tuple[Entry | None, Entry | None]:
+    """`entry_at` of two paths at once (their probes share a batch); a failure of the first's
+    probe wins over the second's (it is the one a user must see first)."""
+    found = await asyncio.gather(
+        entry_at(ctx, first), entry_at(ctx, second), return_exceptions=True
+    )
+    one, two = found
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two
 
 
 def raise_on_failure(outcomes: list[Outcome]) -> None:

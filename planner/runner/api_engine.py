@@ -37,12 +37,14 @@ class ApiEngine:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         self.recursive_listing = True
+        self.stat_paths = True
         self.caller: str | None = None  # who the worker says we are (operations' user_id)
 
     async def connect(self) -> EngineInfo:
         status = await self.client.status()
         storages = await self.client.storages()
         self.recursive_listing = await self.client.has_feature(wire.FEATURE_RECURSIVE_LIST)
+        self.stat_paths = await self.client.has_feature(wire.FEATURE_STAT)
         return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
@@ -60,6 +62,8 @@ class ApiEngine:
         paths = [_storage_path(i.target) for i in items]
         if kind is ItemKind.EXISTS:
             return await api.exists(paths)
+        if kind is ItemKind.STAT:
+            return await api.stat(paths)
         if kind is ItemKind.LIST:
             return await api.list(paths, extended=True, recursive=True)
         if kind is ItemKind.LIST_CHILDREN:

@@ -18,6 +18,7 @@ class ItemKind(StrEnum):
     COPY = "copy"
     MOVE = "move"
     EXISTS = "exists"
+    STAT = "stat"  # one path's list entry, as a one-level listing of its parent has it
     LIST = "list"  # extended, recursive listing (entries relative to the path)
     LIST_CHILDREN = "list-children"  # extended listing of the direct children only
     MKDIR = "mkdir"
@@ -99,6 +100,12 @@ class Engine(Protocol):
     def recursive_listing(self) -> bool:
         """Whether ItemKind.LIST lists a whole tree in one item; without it the runner lists
         level by level with LIST_CHILDREN."""
+        ...
+
+    @property
+    def stat_paths(self) -> bool:
+        """Whether ItemKind.STAT answers one path's entry; without it the runner learns what a
+        path is from a listing of its parent."""
         ...
 
     async def connect(self) -> EngineInfo:

@@ -35,6 +35,16 @@ class RunOptions:
     grace: float = 30.0
     preview: bool = False  # `planner plan`: failures say what would happen, not what did
 
+    @property
+    def max_actions(self) -> int:
+        """How many actions may run at once: one with `concurrency` 1 (one at a time, in
+        dispatch order), else as many as the operations in flight can carry items for
+        (`concurrency` x `batch_size`). Actions mostly wait on those operations: the more run
+        at once, the more of their small requests (probes, single copies) share batches."""
+        if self.concurrency <= 1:
+            return 1
+        return self.concurrency * self.batch_size
+
 
 class Journaling:
     """Where the executor reports state changes (the journal, or nothing in tests)."""
@@ -97,15 +107,29 @@ class Executor:
             if count == 0 and self.results[node].state is not ActionState.SUCCEEDED:
                 self._push(ready, node)
         running: dict[asyncio.Task[None], str] = {}
+        max_actions = self.options.max_actions
+        # the tasks that ended, told by one callback each: asyncio.wait over `running` would
+        # cost O(running) per wake-up, and thousands of actions may run at once
+        ended: list[asyncio.Task[None]] = []
+        woken = asyncio.Event()
+
+        def on_end(task: asyncio.Task[None]) -> None:
+            ended.append(task)
+            woken.set()
+
         serving = asyncio.create_task(self.dispatcher.serve())
         try:
             while ready or running:
-                while ready and len(running) < self.options.concurrency and self._may_start():
+                while ready and len(running) < max_actions and self._may_start():
                     node = heapq.heappop(ready)[3]
-                    running[asyncio.create_task(self._run_action(node))] = node
+                    task = asyncio.create_task(self._run_action(node))
+                    task.add_done_callback(on_end)
+                    running[task] = node
                 if not running:
                     break
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                await woken.wait()
+                woken.clear()
+                done, ended[:] = list(ended), []
                 for task in done:
                     node = running.pop(task)
                     if self.results[node].state is ActionState.SUCCEEDED:

@@ -1,7 +1,7 @@
 """The run journal (docs/run.md, "The journal, --resume and the lock"): runs, actions and file
 items in SQLite (`--state`, default `.planner/state.db` beside the plan), the per-plan lock,
 resume, and what `planner runs` reads. Every call is one short transaction on one WAL connection:
-a kill -9 loses only that call."""
+a kill -9 loses only that call (a run's changes of one moment are one call: session.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,12 +22,14 @@ from planner.runner.journal_sql import (
     ACTIONS,
     ITEMS,
     META,
+    NEXT_POSITION,
     SAVE_ACTION,
     SAVE_ITEM,
     SCHEMA,
     SCHEMA_VERSION,
     SUMMARIES,
     UNFINISHED,
+    UPDATE_ACTION,
     VERSION,
     Row,
     action_fields,
@@ -208,8 +210,8 @@ class Journal:
         started = self._clock()
         with self._write() as conn:
             run_id = self._insert_run(conn, (plan_key, plan_file, plan_name, digest), started, None)
-            for action in actions:
-                self._save_action(conn, run_id, action)
+            for position, action in enumerate(actions):
+                self._insert_action(conn, run_id, position, action)
                 self._save_items(conn, run_id, action.items)
         return RunResult(run_id, plan_file, plan_name, digest, started, actions=actions)
 
@@ -217,6 +219,16 @@ class Journal:
         """Record an action: state, change, attempts, error, timings, counts, detail (not items)."""
         with self._write() as conn:
             self._save_action(conn, run_id, action)
+
+    def save_many(
+        self, run_id: str, actions: Sequence[ActionResult], items: Collection[ItemRecord]
+    ) -> None:
+        """`save_action` of every action and `save_items` of the items, in one transaction."""
+        if actions or items:
+            with self._write() as conn:
+                for action in actions:
+                    self._save_action(conn, run_id, action)
+                self._save_items(conn, run_id, items)
 
     def save_items(self, run_id: str, items: Sequence[ItemRecord]) -> None:
         """Record items in one transaction, each keyed by its action id and key."""
@@ -355,11 +367,22 @@ class Journal:
         return run_id
 
     @staticmethod
-    def _save_action(conn: sqlite3.Connection, run_id: str, a: ActionResult) -> None:
-        conn.execute(SAVE_ACTION, (run_id, run_id, *action_fields(a), json.dumps(a.detail)))
+    def _insert_action(
+        conn: sqlite3.Connection, run_id: str, position: int, a: ActionResult
+    ) -> None:
+        conn.execute(SAVE_ACTION, (run_id, position, *action_fields(a), json.dumps(a.detail)))
+
+    @classmethod
+    def _save_action(cls, conn: sqlite3.Connection, run_id: str, a: ActionResult) -> None:
+        """Update the action's row by its key (constant time); a row not there yet goes last."""
+        fields = action_fields(a)
+        updated = conn.execute(UPDATE_ACTION, (*fields[1:], json.dumps(a.detail), run_id, a.id))
+        if updated.rowcount == 0:
+            (position,) = conn.execute(NEXT_POSITION, (run_id,)).fetchone()
+            cls._insert_action(conn, run_id, int(position), a)
 
     @staticmethod
-    def _save_items(conn: sqlite3.Connection, run_id: str, items: Sequence[ItemRecord]) -> None:
+    def _save_items(conn: sqlite3.Connection, run_id: str, items: Iterable[ItemRecord]) -> None:
         conn.executemany(SAVE_ITEM, [(run_id, *item_fields(i)) for i in items])
 
     def _resolve(self, run_id: str) -> str:

@@ -54,11 +54,16 @@ SAVE_ITEM = (
     f" ON CONFLICT (run_id, action_id, key) DO UPDATE SET {_excluded(ITEMS, 'action_id key')}"
 )
 SAVE_ACTION = (
-    f"INSERT INTO actions (run_id, position, {ACTIONS}) VALUES (?,"
-    " (SELECT COALESCE(MAX(position) + 1, 0) FROM actions WHERE run_id = ?),"
-    f" {', '.join('?' * 12)}) ON CONFLICT (run_id, action_id) DO UPDATE SET"
-    f" {_excluded(ACTIONS, 'action_id')}"
+    f"INSERT INTO actions (run_id, position, {ACTIONS}) VALUES (?, ?, {', '.join('?' * 12)})"
+    f" ON CONFLICT (run_id, action_id) DO UPDATE SET {_excluded(ACTIONS, 'action_id')}"
 )
+# an action recorded before (every action is, when its run starts): found by its key, where
+# SAVE_ACTION's position for a new row would be a scan of the run's actions
+UPDATE_ACTION = (
+    f"UPDATE actions SET {', '.join(f'{c.strip()} = ?' for c in ACTIONS.split(',')[1:])}"
+    " WHERE run_id = ? AND action_id = ?"
+)
+NEXT_POSITION = "SELECT COALESCE(MAX(position) + 1, 0) FROM actions WHERE run_id = ?"
 UNFINISHED = (
     "SELECT run_id, digest, plan_file, plan_name FROM runs WHERE plan_key = ?"
     " AND result != 'succeeded' AND superseded_by IS NULL"

@@ -122,6 +122,8 @@ class MemoryFiles:
         kind = item.kind
         if kind is ItemKind.EXISTS:
             return Outcome(ok=True, result=self._lookup(key) is not None)
+        if kind is ItemKind.STAT:
+            return Outcome(ok=True, result=_wire(posixpath.basename(key[1]), self._existing(key)))
         if kind in (ItemKind.LIST, ItemKind.LIST_CHILDREN):
             return Outcome(ok=True, result=self._list(key, recursive=kind is ItemKind.LIST))
         if kind is ItemKind.MKDIR:

@@ -30,6 +30,7 @@ from planner.runner.engine import (
 )
 from planner.runner.levels import TooDeepError, walk_levels
 from planner.runner.preview_overlay import (
+    PREVIEW_MTIME,
     Overlay,
     PredictedFile,
     join_path,
@@ -37,7 +38,9 @@ from planner.runner.preview_overlay import (
     relative_to,
 )
 
-READS = frozenset({ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.METADATA_GET})
+READS = frozenset(
+    {ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.STAT, ItemKind.METADATA_GET}
+)
 _SIMULATED = "preview-"
 
 
@@ -70,6 +73,10 @@ class PreviewEngine:
     @property
     def recursive_listing(self) -> bool:
         return self.real.recursive_listing
+
+    @property
+    def stat_paths(self) -> bool:
+        return self.real.stat_paths
 
     async def connect(self) -> EngineInfo:
         return await self.real.connect()
@@ -253,7 +260,10 @@ class PreviewEngine:
         if self.overlay.hidden(remote, path):
             return None
         wire = self.known.get((remote, path))
-        if wire is None:  # not seen in a listing yet: ask (read-only)
+        if wire is None and self.real.stat_paths:  # not seen yet: ask (read-only)
+            found = await self._ask_now(ItemKind.STAT, target)
+            wire = found.result if found.ok else None
+        elif wire is None:
             parent = Target(remote, posixpath.dirname(path))
             listed = await self._read_now(ItemKind.LIST_CHILDREN, parent)
             name = posixpath.basename(path)
@@ -299,6 +309,8 @@ class PreviewEngine:
             return Outcome(ok=True, result=self._exists(remote, path, outcome))
         if kind is ItemKind.METADATA_GET:
             return self._metadata(remote, path, outcome)
+        if kind is ItemKind.STAT:
+            return self._stat(remote, path, outcome)
         return self._listing(remote, path, outcome, recursive=kind is ItemKind.LIST)
 
     def _exists(self, remote: str, path: str, outcome: Outcome) -> bool:
@@ -339,6 +351,28 @@ class PreviewEngine:
                 else Outcome(ok=False, error="not found", code=ItemCode.NOT_FOUND)
             )
         return Outcome(ok=True, result=[entries[k] for k in sorted(entries)])
+
+    def _stat(self, remote: str, path: str, outcome: Outcome) -> Outcome:
+        """A path's entry as a one-level listing of its parent, corrected, would give it: what
+        the preview created there, else the real entry unless the preview deleted it. Lookups
+        by path only, so a probe costs the same however many changes came before it."""
+        overlay = self.overlay
+        name = posixpath.basename(path)
+        created = overlay.files.get((remote, path))
+        if created is not None:
+            wire = created.wire()
+        elif (remote, path) in overlay.dirs:
+            wire = {"type": "dir", "size": 0, "mtime": PREVIEW_MTIME}
+        elif outcome.ok and isinstance(outcome.result, dict):
+            self.known[(remote, path)] = {**outcome.result, "name": name}
+            if overlay.hidden(remote, path):
+                return Outcome(ok=False, error="not found", code=ItemCode.NOT_FOUND)
+            return outcome
+        elif outcome.ok or outcome.code == ItemCode.NOT_FOUND or overlay.hidden(remote, path):
+            return Outcome(ok=False, error="not found", code=ItemCode.NOT_FOUND)
+        else:
+            return outcome
+        return Outcome(ok=True, result={"name": name, **wire})
 
     def _metadata(self, remote: str, path: str, outcome: Outcome) -> Outcome:
         overlay = self.overlay

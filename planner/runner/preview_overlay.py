@@ -24,6 +24,13 @@ class PredictedFile:
     checksum: str | None = None
     origin: Target | None = None  # the real file it is a copy of (to hash it when asked)
 
+    def wire(self) -> dict[str, Any]:
+        """The file as a wire list entry, without its name."""
+        entry: dict[str, Any] = {"type": "file", "size": self.size, "mtime": self.mtime}
+        if self.checksum:
+            entry["checksum"] = self.checksum
+        return entry
+
 
 def path_key(target: Target) -> tuple[str, str]:
     """(remote, path without a trailing "/"): how the overlay keys a path."""
@@ -56,7 +63,10 @@ def join_path(top: str, rel: str) -> str:
 @dataclass
 class Overlay:
     """The changes of the preview so far, per remote: files and directories it would create,
-    paths it would delete, custom metadata and grants it would change."""
+    paths it would delete, custom metadata and grants it would change. Every question is
+    answered from the paths concerned (by key, by ancestors, or by the created children of a
+    directory), never by a scan of all the changes: a preview of thousands of actions asks it
+    once or more per action."""
 
     files: dict[tuple[str, str], PredictedFile] = field(default_factory=dict)
     dirs: set[tuple[str, str]] = field(default_factory=set)
@@ -64,45 +74,65 @@ class Overlay:
     custom: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     granted: set[tuple[str, str, str, str, str]] = field(default_factory=set)
     revoked: set[tuple[str, str, str, str, str]] = field(default_factory=set)
+    # the created files and directories, by the key of their parent directory
+    _children: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def hidden(self, remote: str, path: str) -> bool:
         """A real path the preview deleted (and did not create again)."""
         if not self.gone:  # the common case, asked once per listed entry
             return False
-        return any(r == remote and is_under(path, top) for r, top in self.gone)
+        return any((remote, top) in self.gone for top in _ancestors(path))
 
     def delete(self, remote: str, top: str) -> None:
-        self.files = {
-            k: v for k, v in self.files.items() if not (k[0] == remote and is_under(k[1], top))
-        }
-        self.dirs = {k for k in self.dirs if not (k[0] == remote and is_under(k[1], top))}
-        self.custom = {
-            k: v for k, v in self.custom.items() if not (k[0] == remote and is_under(k[1], top))
-        }
+        for path in self._created_below(remote, top):
+            self.files.pop((remote, path), None)
+            self.dirs.discard((remote, path))
+            self._children.pop((remote, path), None)
+            self._children.get((remote, _parent(path)), set()).discard(path)
+        if self.custom:
+            self.custom = {
+                k: v for k, v in self.custom.items() if not (k[0] == remote and is_under(k[1], top))
+            }
         self.gone.add((remote, top))
 
     def add_file(self, remote: str, path: str, entry: PredictedFile) -> None:
         self.files[(remote, path)] = entry
-        parent = posixpath.dirname(path)
-        while parent not in ("", "/") and (remote, parent) not in self.dirs:
-            self.dirs.add((remote, parent))
-            parent = posixpath.dirname(parent)
+        self._children.setdefault((remote, _parent(path)), set()).add(path)
+        self.add_dir(remote, _parent(path))
 
     def add_dir(self, remote: str, path: str) -> None:
         while path not in ("", "/") and (remote, path) not in self.dirs:
             self.dirs.add((remote, path))
-            path = posixpath.dirname(path)
+            self._children.setdefault((remote, _parent(path)), set()).add(path)
+            path = _parent(path)
 
     def created(self, remote: str, top: str) -> list[tuple[str, dict[str, Any]]]:
         """Entries the preview created at or below `top`: (full path, wire entry)."""
-        found: list[tuple[str, dict[str, Any]]] = []
-        for (r, path), entry in self.files.items():
-            if r == remote and is_under(path, top):
-                wire: dict[str, Any] = {"type": "file", "size": entry.size, "mtime": entry.mtime}
-                if entry.checksum:
-                    wire["checksum"] = entry.checksum
-                found.append((path, wire))
-        for r, path in self.dirs:
-            if r == remote and is_under(path, top):
-                found.append((path, {"type": "dir", "size": 0, "mtime": PREVIEW_MTIME}))
+        below = self._created_below(remote, top)
+        found = [(p, self.files[(remote, p)].wire()) for p in below if (remote, p) in self.files]
+        dir_entry = {"type": "dir", "size": 0, "mtime": PREVIEW_MTIME}
+        return found + [(p, dict(dir_entry)) for p in below if (remote, p) in self.dirs]
+
+    def _created_below(self, remote: str, top: str) -> list[str]:
+        """The created paths at or below `top`, each parent before its children."""
+        key = (remote, top)
+        found = [top] if key in self.files or key in self.dirs else []
+        tops = [top] if top not in ("", "/") else ["", "/"]  # a root's children: either form
+        while tops:
+            below = self._children.get((remote, tops.pop()), ())
+            found.extend(below)
+            tops.extend(p for p in below if (remote, p) in self.dirs)
         return found
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path)
+
+
+def _ancestors(path: str) -> list[str]:
+    """`path` and every directory above it, up to both forms of a root ("" and "/")."""
+    found = []
+    while path not in ("", "/"):
+        found.append(path)
+        path = _parent(path)
+    return [*found, "", "/"]

@@ -26,7 +26,7 @@ from planner.errors import (
 )
 from planner.runner.api_engine import ApiEngine
 from planner.runner.executor import Executor, Journaling, RunOptions
-from planner.runner.journal import Journal
+from planner.runner.journal import Journal, JournalError
 from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
 
@@ -109,17 +109,52 @@ async def _connected(
 
 
 class _JournalHooks(Journaling):
+    """Writes what changed to the journal once per turn of the event loop, in one transaction:
+    thousands of actions may change in the same turn (a batch of their items landed), and one
+    transaction each would cost more than their work. A kill -9 loses at most that turn."""
+
     def __init__(self, journal: Journal, run_id: str) -> None:
         self.journal = journal
         self.run_id = run_id
+        self._actions: dict[str, ActionResult] = {}
+        self._items: dict[int, ItemRecord] = {}  # by id(): a record is saved as it is at the end
+        self._scheduled = False
 
     def action(self, result: ActionResult) -> None:
-        self.journal.save_action(self.run_id, result)
-        if result.state.is_final and result.items:
-            self.journal.save_items(self.run_id, result.items)
+        self._actions[result.id] = result
+        if result.state.is_final:
+            self._items.update((id(r), r) for r in result.items)
+        self._schedule()
 
     def items(self, records: list[ItemRecord]) -> None:
-        self.journal.save_items(self.run_id, records)
+        self._items.update((id(r), r) for r in records)
+        self._schedule()
+
+    def flush(self) -> None:
+        """Write what changed since the last flush.
+
+        Raises:
+            JournalError: the journal refused the write (what changed is kept for the next).
+        """
+        self._scheduled = False
+        self.journal.save_many(self.run_id, list(self._actions.values()), self._items.values())
+        self._actions.clear()
+        self._items.clear()
+
+    def _flush_soon(self) -> None:
+        # a failure here would only reach the event loop's log: the run's last flush raises it
+        with contextlib.suppress(JournalError):
+            self.flush()
+
+    def _schedule(self) -> None:
+        if self._scheduled:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+        except RuntimeError:  # no loop running: at once
+            self.flush()
+            return
+        self._scheduled = True
 
 
 def _plan_key(file: str) -> str:
@@ -159,19 +194,21 @@ async def run_session(
                     )
                 reporter = make_reporter()
                 reporter.start(run)
+                hooks = _JournalHooks(journal, run.run_id)
                 executor = Executor(
                     compiled,
                     engine,
                     run,
                     options=options.run or RunOptions(),
                     reporter=reporter,
-                    journaling=_JournalHooks(journal, run.run_id),
+                    journaling=hooks,
                 )
                 try:
                     await _execute_interruptibly(executor)
                 finally:  # the journal and the terminal are left tidy whatever happened
                     run.ended_at = time.time()
                     run.api_requests = engine.requests_sent()
+                    hooks.flush()
                     journal.finish_run(run)
                     reporter.finish(run)
     finally:

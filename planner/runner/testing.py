@@ -67,7 +67,13 @@ Handler = Callable[[Item], Outcome]
 Permits = Callable[[Target, str], bool]
 
 READ_KINDS = frozenset(
-    {ItemKind.EXISTS, ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.METADATA_GET}
+    {
+        ItemKind.EXISTS,
+        ItemKind.STAT,
+        ItemKind.LIST,
+        ItemKind.LIST_CHILDREN,
+        ItemKind.METADATA_GET,
+    }
 )
 MUTATING_KINDS = frozenset(ItemKind) - READ_KINDS
 
@@ -145,6 +151,7 @@ class FakeEngine:
         transient_failures: int = 0,
         flaky: Callable[[Item], bool] = _every_item,
         recursive_listing: bool = True,
+        stat_paths: bool = True,
         remotes: Iterable[str] = ("any", "local"),
     ) -> None:
         if polls_to_finish < 1:
@@ -156,6 +163,7 @@ class FakeEngine:
         self.transient_failures = transient_failures
         self.flaky = flaky
         self._recursive_listing = recursive_listing
+        self._stat_paths = stat_paths
         self.remotes = set(remotes)
         self.calls: list[Call] = []
         self.roles: list[RoleGrant] = []
@@ -180,6 +188,10 @@ class FakeEngine:
     @property
     def recursive_listing(self) -> bool:
         return self._recursive_listing
+
+    @property
+    def stat_paths(self) -> bool:
+        return self._stat_paths
 
     async def connect(self) -> EngineInfo:
         self.calls.append(Call("connect"))

@@ -67,6 +67,23 @@ def exists_item(service: WorkerService, sp: Place) -> ItemFunction:
     return lambda ctx: ItemResult(service.storages.exists(sp.remote, sp.path))
 
 
+def stat_item(service: WorkerService, sp: Place) -> ItemFunction:
+    """`{"remote:path": entry}`: the path's entry as a one-level extended listing of its parent
+    would give it (its checksum when recorded and still valid, never computed), or a 404."""
+
+    def run(ctx: ItemContext) -> ItemResult:
+        info = service.storages.probe(sp.remote, sp.path)
+        checksum = None
+        if info.type == "file" and service.config.checksums:
+            record = service.metadata.of([_key(sp)]).get(_key(sp))
+            checksum = (
+                record.checksum_for(info.size, info.mtime_ns, info.ctime_ns) if record else None
+            )
+        return ItemResult({f"{sp.remote}:{sp.path}": _list_entry_json(info, checksum)})
+
+    return run
+
+
 def mkdir_item(service: WorkerService, sp: Place) -> ItemFunction:
     def run(ctx: ItemContext) -> ItemResult:
         service.storages.mkdir(sp.remote, sp.path)

@@ -51,6 +51,7 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
             wire.FEATURE_RECENT_OPERATIONS,
             wire.FEATURE_CANCEL,
             wire.FEATURE_DELETE,
+            *([wire.FEATURE_STAT] if service.config.stat else []),
         ]
         + ([wire.FEATURE_SHUTDOWN] if service.config.allow_shutdown else []),
     )
@@ -71,12 +72,20 @@ async def storages(request: Request, service: WorkerService, user: User) -> Resp
 
 
 # -- storage operations ------------------------------------------------------------------------
-_PATH_ROLES = {"exists": READ, "list": READ, "mkdir": WRITE, "remove": WRITE, "rmdir": WRITE}
+_PATH_ROLES = {
+    "exists": READ,
+    "stat": READ,
+    "list": READ,
+    "mkdir": WRITE,
+    "remove": WRITE,
+    "rmdir": WRITE,
+}
 
 
 async def storage_operation(request: Request, service: WorkerService, user: User) -> Response:
     op = request.path_params["op"]
-    if op not in ("copy", "move") and op not in _PATH_ROLES:
+    known = op in ("copy", "move") or (op in _PATH_ROLES and (op != "stat" or service.config.stat))
+    if not known:
         raise WorkerError(404, f"unknown storage operation '{op}'")
     raw = await read_guarded_body(request, service, user)
     limit = service.config.max_items
@@ -130,6 +139,8 @@ def _path_item(
 ) -> ItemFunction:
     if op == "exists":
         return handlers.exists_item(service, sp)
+    if op == "stat":
+        return handlers.stat_item(service, sp)
     if op == "list":
         return handlers.list_item(service, sp, extended, recursive)
     if op == "mkdir":

@@ -57,6 +57,9 @@ class WorkerConfig:
     # off: neither advertise nor honour `?recursive=true` on list, like a worker without
     # planner's extensions (tests of clients that must then list level by level)
     recursive_listing: bool = True
+    # off: neither advertise nor answer `storage:stat`, like a worker without planner's
+    # extensions (tests of clients that must then list a path's parent to learn what it is)
+    stat: bool = True
     # off: no `checksum` in listings nor from metadata:get, like a worker that does not hash
     # (tests of clients that must then refuse `checksum: true` rather than compare less)
     checksums: bool = True

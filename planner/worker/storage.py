@@ -18,6 +18,7 @@ from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.file_info import FileInfo, Listed, file_info
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
+from planner.worker.probe import probe
 from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
 from planner.worker.walk import Walk, walk
@@ -137,6 +138,10 @@ class Storages:
         if info is None:
             raise StorageError(ItemCode.INVALID, f"{remote}:{path}: neither a file nor a directory")
         return info
+
+    def probe(self, remote: str, path: str) -> FileInfo:
+        """The entry at `remote:path` as a listing of its parent shows it (probe.py)."""
+        return probe(lambda: self._place(remote, path), f"{remote}:{path}", _basename(path))
 
     def exists(self, remote: str, path: str) -> bool:
         """Whether a file or directory exists at `remote:path`.

@@ -13,7 +13,7 @@ from planner.render.progress import (
     QuietReporter,
     make_reporter,
 )
-from planner.render.progress_bars import RichReporter
+from planner.render.progress_bars import MAX_ACTION_BARS, RichReporter
 from planner.render.run_text import summary_lines
 from planner.runner.results import ActionResult, ActionState, RunResult
 
@@ -197,6 +197,37 @@ def test_rich_reporter_on_a_terminal_shows_bars_and_ends_with_the_summary() -> N
         assert line in output
     assert "fetch (copy): succeeded: 10 files copied, 10.0 MB in 2.0s" in output
     assert "publish (copy): failed: permission denied" in output
+
+
+def test_rich_reporter_shows_bars_for_the_first_running_actions_only() -> None:
+    """Thousands of small actions may run at once: a few bars show, and an action that waits
+    for one gets the bar of the first one to end."""
+    stream = Terminal()
+    reporter = make_reporter(stream, quiet=False, color=False, clock=FakeClock())
+    assert isinstance(reporter, RichReporter)
+    actions = [ActionResult(id=f"c{i}", kind="copy") for i in range(30)]
+    run = RunResult("R1", "plan.yaml", "many", "d", 0.0, actions=actions)
+    reporter.start(run)
+    for action in actions:
+        _start(action, 0.0)
+        reporter.action_changed(action)
+
+    def bars() -> list[str]:
+        return [t.description.strip() for t in reporter.progress.tasks][1:]  # the overall first
+
+    assert bars() == [f"c{i} (copy)" for i in range(MAX_ACTION_BARS)]
+    actions[2].state = ActionState.SUCCEEDED
+    reporter.action_changed(actions[2])
+    shown = [f"c{i} (copy)" for i in range(MAX_ACTION_BARS + 1) if i != 2]
+    assert sorted(bars()) == sorted(shown)
+    for action in actions:
+        if not action.state.is_final:
+            action.state = ActionState.SUCCEEDED
+            reporter.action_changed(action)
+    assert bars() == []
+    run.ended_at = 1.0
+    reporter.finish(run)
+    assert "c29 (copy): succeeded" in stream.getvalue()
 
 
 def test_rich_reporter_is_uncoloured_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:

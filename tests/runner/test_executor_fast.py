@@ -1,7 +1,7 @@
 """The executor against the in-memory engine: an action starts only after what it depends on
-succeeded, ready actions start by priority, independent actions share batches, and after a
-failure `--keep-going` runs the independent branches and skips the dependents (without it,
-nothing more starts)."""
+succeeded, ready actions start by priority, independent actions share batches (many of them
+run at once, except with concurrency 1), and after a failure `--keep-going` runs the independent
+branches and skips the dependents (without it, nothing more starts)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,37 @@ def test_independent_actions_share_batches() -> None:
 
     assert set(states(run).values()) == {"succeeded"}
     assert engine.batch_sizes(ItemKind.EXISTS) == [5]
+
+
+def test_many_ready_actions_run_at_once_and_probe_in_shared_batches() -> None:
+    """Far more ready actions than operations in flight (`concurrency` 8) start together: their
+    probes fill batches (both ends of each copy, one STAT item each), and so do their copies."""
+    engine = FakeEngine()
+    for i in range(40):
+        engine.files.add_file(f"any:data/in/f{i}", size=i)
+    copies = "".join(f'  - {{id: c{i}, src: "s:in/f{i}", dst: "s:out/f{i}"}}\n' for i in range(40))
+
+    run = run_plan("copies:\n" + copies, engine)
+
+    assert set(states(run).values()) == {"succeeded"}
+    assert engine.batch_sizes(ItemKind.STAT) == [80]
+    assert engine.batch_sizes(ItemKind.COPY) == [40]
+    assert not engine.submits(ItemKind.LIST_CHILDREN)
+
+
+def test_with_concurrency_1_actions_run_one_at_a_time() -> None:
+    engine = FakeEngine()
+    for i in range(4):
+        engine.files.add_file(f"any:data/in/f{i}", size=i)
+    copies = "".join(f'  - {{id: c{i}, src: "s:in/f{i}", dst: "s:out/f{i}"}}\n' for i in range(4))
+    log = StateLog()
+
+    run = run_plan("copies:\n" + copies, engine, log, concurrency=1)
+
+    assert set(states(run).values()) == {"succeeded"}
+    assert engine.batch_sizes(ItemKind.STAT) == [2, 2, 2, 2]
+    running = [(a, s.value) for a, s in log.events]
+    assert running == [(f"c{i}", s) for i in range(4) for s in ("running", "succeeded")]
 
 
 BRANCHES = """\

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from planner.runner.journal import Journal, JournalError, RunCounts
+from planner.runner.journal_sql import UPDATE_ACTION
 from planner.runner.results import (
     ActionResult,
     ActionState,
@@ -163,6 +164,21 @@ def test_an_action_not_known_at_start_is_loaded_after_the_others(journal: Journa
     run = start(journal)
     journal.save_action(run.run_id, ActionResult("late", "check", ActionState.SUCCEEDED))
     assert [a.id for a in journal.load(run.run_id).actions] == ["make-dir", "copy-data", "late"]
+
+
+def test_saving_an_action_finds_its_row_by_key_not_by_a_scan_of_the_run(
+    journal: Journal, state: Path
+) -> None:
+    """An action is saved at least twice per run (running, then ended): with thousands of
+    actions, a statement scanning the run's actions each time would cost actions squared."""
+    run = start(journal)
+    with sqlite3.connect(state) as conn:
+        plan = conn.execute(
+            f"EXPLAIN QUERY PLAN {UPDATE_ACTION}", (*["x"] * 11, run.run_id, "copy-data")
+        ).fetchall()
+    steps = [row[-1] for row in plan]
+    assert len(steps) == 1, steps
+    assert re.fullmatch(r"SEARCH actions USING INDEX \S+ \(run_id=\? AND action_id=\?\)", steps[0])
 
 
 def test_ten_thousand_items_load_back(journal: Journal) -> None:

@@ -25,6 +25,7 @@ READ_ROUTES = {
     ("GET", "/api/v1/operations/{id}"),
     ("POST", "/api/v1/storage:list"),
     ("POST", "/api/v1/storage:exists"),
+    ("POST", "/api/v1/storage:stat"),
     ("POST", "/api/v1/metadata:get"),
     ("POST", "/api/v1/permissions:get"),
     ("POST", "/api/v1/permissions:check"),

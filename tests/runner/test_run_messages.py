@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,13 +71,26 @@ def test_a_missing_path_below_an_absolute_root_gets_no_relative_root_hint(
 @pytest.fixture
 def restricted(tmp_path: Path) -> Iterator[WorkerHandle]:
     """A worker with `alice` (reader on `src` only) and an admin `root`; `src/a.txt` exists."""
+    yield from _restricted(tmp_path)
+
+
+@pytest.fixture
+def restricted_plain(tmp_path: Path) -> Iterator[WorkerHandle]:
+    """`restricted` without planner's `stat` extension: the runner learns what a path is by
+    listing its parent, which needs the reader role on the parent."""
+    yield from _restricted(tmp_path, stat=False)
+
+
+def _restricted(tmp_path: Path, **options: Any) -> Iterator[WorkerHandle]:
     users = tmp_path / "users.yaml"
     users.write_text(
         "users:\n"
         "  - {name: alice, token: alice-token}\n"
         "  - {name: root, token: root-token, admin: true}\n"
     )
-    embedded, handle = start_worker(tmp_path, authenticator=Authenticator.from_users_file(users))
+    embedded, handle = start_worker(
+        tmp_path, authenticator=Authenticator.from_users_file(users), **options
+    )
     try:
         (handle.roots["any"] / "src").mkdir(parents=True)
         (handle.roots["any"] / "src" / "a.txt").write_text("a")
@@ -135,11 +149,53 @@ def test_a_refused_copy_names_the_writer_role_it_lacks_not_the_probes_reader_rol
 
 
 def test_a_refusal_of_a_role_the_plan_does_not_ask_for_names_no_held_role_as_lacking(
+    restricted_plain: WorkerHandle,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (restricted_plain.roots["any"] / "legacy" / "materials" / "m.txt").write_text("m")
+    grants = [
+        {"resource": {"path": path}, "role": role, "subject": {"id": "alice", "type": "user"}}
+        for path, role in (("legacy/materials", "reader"), ("legacy/materials-copy", "writer"))
+    ]
+    response = httpx.post(
+        f"{restricted_plain.url}/permissions:set",
+        headers={"Authorization": "Bearer root-token"},
+        json={"permissions": grants},
+    )
+    assert response.is_success, response.text
+    plan = write_plan(
+        """
+        version: 1
+        storages:
+          m: {remote: any, root: legacy}
+        copies:
+          - {id: materials, src: "m:materials/", dst: "m:materials-copy/"}
+        """
+    )
+    monkeypatch.setenv("PLANNER_TOKEN", "alice-token")
+
+    code, document = run_json(run_cli, plan, "--api-url", restricted_plain.url)
+
+    error = actions_of(document)["materials"]["error"]
+    assert code == 1
+    assert error.startswith(
+        "permission denied: a request this copy makes was refused, though the worker reports "
+        "none of the roles it needs (writer on m:materials-copy and reader on m:materials) as "
+        "lacking (refused: "
+    ), error
+    assert "which the caller lacks" not in error
+
+
+def test_with_the_stat_extension_a_copy_needs_no_role_on_its_sources_parent(
     restricted: WorkerHandle,
     write_plan: Callable[..., Path],
     run_cli: Callable[..., CliResult],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The plan above, on a worker with `planner.stat`: the copy asks about its own paths only,
+    so the roles it names are all it needs."""
     (restricted.roots["any"] / "legacy" / "materials" / "m.txt").write_text("m")
     grants = [
         {"resource": {"path": path}, "role": role, "subject": {"id": "alice", "type": "user"}}
@@ -164,14 +220,9 @@ def test_a_refusal_of_a_role_the_plan_does_not_ask_for_names_no_held_role_as_lac
 
     code, document = run_json(run_cli, plan, "--api-url", restricted.url)
 
-    error = actions_of(document)["materials"]["error"]
-    assert code == 1
-    assert error.startswith(
-        "permission denied: a request this copy makes was refused, though the worker reports "
-        "none of the roles it needs (writer on m:materials-copy and reader on m:materials) as "
-        "lacking (refused: "
-    ), error
-    assert "which the caller lacks" not in error
+    assert code == 0, actions_of(document)["materials"]["error"]
+    copied = restricted.roots["any"] / "legacy" / "materials-copy" / "m.txt"
+    assert copied.read_text() == "m"
 
 
 def test_a_refused_write_names_every_role_lacking(

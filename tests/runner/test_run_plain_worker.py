@@ -1,6 +1,7 @@
-"""`planner run` and `planner plan` against a worker without planner's recursive `list`
-extension (as the HPS worker is): directory copies list the trees level by level, through the
-real CLI and a real worker configured that way."""
+"""`planner run` and `planner plan` against a worker without planner's recursive `list` and
+`stat` extensions (as the HPS worker is): directory copies list the trees level by level, and a
+path's type comes from a listing of its parent, through the real CLI and a real worker
+configured that way."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ PLAN = """
 
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False, stat=False)
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle
@@ -39,6 +40,7 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
 def test_the_worker_under_test_lacks_the_extension(plain_worker: WorkerHandle) -> None:
     status = httpx.get(f"{plain_worker.url}/", headers=plain_worker.headers).json()
     assert "planner.list.recursive" not in status["features"]["operation_plugins"]
+    assert "planner.stat" not in status["features"]["operation_plugins"]
 
 
 def test_a_deep_tree_is_copied_byte_exact_listing_level_by_level(
