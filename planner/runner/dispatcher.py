@@ -20,8 +20,9 @@ from planner.errors import ApiError, AuthError, PermanentApiError
 from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
 
 # one request per item for these: the metadata routes answer one operation for a whole request,
-# so a single missing path would fail every path batched with it
-_SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
+# so a single missing path would fail every path batched with it; a tree item is a whole
+# directory copy, with its own progress and rows
+_SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET, ItemKind.COPY_TREE, ItemKind.COMPARE_TREE}
 _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
 
 

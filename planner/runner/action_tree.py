@@ -1,0 +1,212 @@
+"""A directory copy as one tree operation (engines with `tree_operations`): the worker walks
+both trees, filters, decides and copies in one loop; the runner submits ONE tree item (retried
+whole by the action's policy when it fails transiently before it ends), then pages through its
+rows: each file becomes an item record, journaled a page per transaction; files that failed
+transiently are copied again as copy items, with the action's retry policy; unreadable
+directories fail the action after everything else was copied, as on the item path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.api.codes import ItemCode
+from planner.plan.model import CopyAction
+from planner.runner.action_probe import join_target, raise_on_failure
+from planner.runner.context import ActionContext, ActionFailedError
+from planner.runner.copy_report import report_decided, report_directories_made, report_problems
+from planner.runner.engine import Engine, Item, ItemKind, Target, TreeRow, tree_spec
+from planner.runner.results import Change, ItemRecord, ItemState
+
+# rows asked per request: the contract's largest page, so a tree of 20,000 files is two requests
+PAGE_ROWS = 10_000
+
+
+@dataclass
+class _Tally:
+    """What the rows of one tree operation told, beside the item records."""
+
+    files: int = 0  # file rows, whatever became of them
+    replacing: bool = False  # one of them replaces a file
+    dirs_made: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # permanent file failures, described
+    again: list[TreeRow] = field(default_factory=list)  # transient file failures: copy again
+
+
+async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Target) -> None:
+    """Copy the directory `src` to `dst` as one tree item (see the module docstring).
+
+    Raises:
+        ActionFailedError: the operation failed as a whole, files failed (after their
+            retries), or directories could not be read (named).
+    """
+    spec = tree_spec(
+        include=action.include,
+        exclude=action.exclude,
+        overwrite=action.overwrite,
+        checksum=action.checksum,
+        symlinks=action.symlinks,
+        empty_dirs=action.empty_dirs,
+    )
+    (outcome,) = await ctx.run([Item(ItemKind.COPY_TREE, dst, src=src, data=spec)])
+    if outcome.handle is None or not isinstance(outcome.result, Mapping):
+        raise_on_failure([outcome])  # it never ran to an end: nothing to page
+        raise ActionFailedError(f"{src}: the tree operation answered no result")
+    counts: Mapping[str, Any] = outcome.result
+    decided = _count(counts, "copied") + _count(counts, "overwritten") + _count(counts, "failed")
+    ctx.on_totals(decided, _count(counts, "bytes"))
+    tally = _Tally()
+    async for page in _pages(ctx.engine, outcome.handle):
+        _record_page(ctx, page, (src, dst), tally, checksums=action.checksum)
+    failures = tally.failures + await _copy_again(ctx, tally.again, src, dst)
+    failed = None  # reported with what else the copy did
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        failed = ActionFailedError(failures[0] + more)
+    result = ctx.result
+    if tally.files:
+        result.change = Change.UPDATE if tally.replacing else Change.CREATE
+    report_decided(
+        ctx,
+        action,
+        unchanged=_count(counts, "unchanged"),
+        filtered=_count(counts, "filtered"),
+        decided=tally.files,
+    )
+    if action.checksum:
+        result.files_compared = _count(counts, "compared")
+    report_directories_made(ctx, tally.dirs_made)
+    report_problems(ctx, src, tally.skipped, tally.unreadable, failed)
+
+
+async def _pages(engine: Engine, handle: str) -> AsyncIterator[list[TreeRow]]:
+    """The rows of a tree operation, a page at a time."""
+    offset: int | None = 0
+    while offset is not None:
+        page = await engine.tree_rows(handle, offset, PAGE_ROWS)
+        yield page.rows
+        offset = page.next_offset
+
+
+def _record_page(
+    ctx: ActionContext,
+    rows: list[TreeRow],
+    ends: tuple[Target, Target],
+    tally: _Tally,
+    *,
+    checksums: bool,
+) -> None:
+    """Turn one page of rows into item records (journaled together), counts and problems; with
+    `checksums` (`checksum: true`) the copied files' checksums go to the result too."""
+    src, dst = ends
+    result = ctx.result
+    records = []
+    files = nbytes = 0
+    attempts = max(1, result.attempts)
+    now = time.time()
+    for row in rows:
+        if row.kind == "dir":
+            tally.dirs_made += row.state != "failed"
+            if row.state == "failed":
+                tally.failures.append(_describe(row, dst))
+            continue
+        if row.kind == "skipped":
+            tally.skipped.append((row.path, row.reason or "special file"))
+            continue
+        if row.kind == "unreadable":
+            tally.unreadable.append((row.path, _unreadable_error(row, src)))
+            continue
+        tally.files += 1
+        replaced = row.reason != "new"
+        tally.replacing = tally.replacing or replaced
+        if row.state == "failed" and row.code == ItemCode.TRANSIENT:
+            tally.again.append(row)
+            continue
+        src_file, dst_file = join_target(src, row.path), join_target(dst, row.path)
+        ok = row.state != "failed"
+        record = ItemRecord(
+            ctx.action.id,
+            row.path,
+            "copy",
+            src=f"{src_file.remote}:{src_file.path}",
+            dst=f"{dst_file.remote}:{dst_file.path}",
+            size=row.size,
+            state=ItemState.SUCCEEDED if ok else ItemState.FAILED,
+            attempts=attempts,
+            error="" if ok else _describe(row, dst),
+            checksum=row.checksum or "",
+            started_at=result.started_at,
+            ended_at=now,
+            replaced=replaced,
+        )
+        records.append(record)
+        if not ok:
+            tally.failures.append(record.error)
+            continue
+        files += 1
+        nbytes += row.size
+        if replaced:
+            result.files_replaced += 1
+            result.bytes_replaced += row.size
+        if row.checksum and checksums:
+            result.checksums[row.path] = row.checksum
+    result.files_done += files
+    result.bytes_done += nbytes
+    result.items.extend(records)
+    ctx.on_items(records)
+    if files or nbytes:
+        ctx.on_progress(files, nbytes, 0, 0)
+
+
+async def _copy_again(
+    ctx: ActionContext, rows: list[TreeRow], src: Target, dst: Target
+) -> list[str]:
+    """Copy the files a tree operation failed transiently as copy items, with the action's
+    retry policy (their records journaled as they land); the failures left, described."""
+    if not rows:
+        return []
+    records, items = [], []
+    for row in rows:
+        src_file, dst_file = join_target(src, row.path), join_target(dst, row.path)
+        records.append(
+            ItemRecord(
+                ctx.action.id,
+                row.path,
+                "copy",
+                src=f"{src_file.remote}:{src_file.path}",
+                dst=f"{dst_file.remote}:{dst_file.path}",
+                size=row.size,
+                replaced=row.reason != "new",
+            )
+        )
+        items.append(Item(ItemKind.COPY, dst_file, src=src_file))
+    ctx.result.items.extend(records)
+    await ctx.run(items, records=records)  # counts files_done and bytes_done
+    for record in records:
+        if record.state is ItemState.SUCCEEDED and record.replaced:
+            ctx.result.files_replaced += 1
+            ctx.result.bytes_replaced += record.size
+    return [r.error for r in records if r.state is not ItemState.SUCCEEDED]
+
+
+def _describe(row: TreeRow, dst: Target) -> str:
+    """A failed row as a failed item reads: the path, the error and its code."""
+    error = row.error or "failed"
+    if row.path not in error:
+        error = f"{join_target(dst, row.path)}: {error}"
+    return f"{error} (code {row.code})" if row.code else error
+
+
+def _unreadable_error(row: TreeRow, src: Target) -> str:
+    """The error of an unreadable directory, without the path the message names already."""
+    error = row.error or (f"code {row.code}" if row.code else "cannot be read")
+    return error.removeprefix(f"{join_target(src, row.path)}: ")
+
+
+def _count(counts: Mapping[str, Any], name: str) -> int:
+    value = counts.get(name)
+    return value if isinstance(value, int) else 0
