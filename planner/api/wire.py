@@ -273,6 +273,7 @@ FEATURE_RECENT_OPERATIONS = "planner.operations.recent"
 FEATURE_CANCEL = "planner.operations.cancel"
 FEATURE_DELETE = "planner.operations.delete"
 FEATURE_SHUTDOWN = "planner.shutdown"
+# the tree operations (docs/api.md, "Tree operations")
 FEATURE_TREE_COPY = "planner.tree.copy"
 FEATURE_TREE_COMPARE = "planner.tree.compare"
 FEATURE_TREE_FILES = "planner.tree.files"

@@ -142,6 +142,12 @@ def worker() -> None:
     is_flag=True,
     help="Sync each copied file and changed directory before reporting success.",
 )
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Turn planner's extensions off (recursive listing, tree operations), to test a "
+    "client as against a worker without them.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     host: str,
@@ -159,6 +165,7 @@ def serve(
     max_body: str,
     max_items: int,
     fsync: bool,
+    plain: bool,
     verbose: bool,
 ) -> int:
     """Serve the Data Transfer API (docs/api.md) over local storages.
@@ -207,6 +214,8 @@ def serve(
         max_body=_size("--max-body", max_body),
         max_items=max_items,
         fsync=fsync,
+        recursive_listing=not plain,
+        tree_operations=not plain,
     )
 
     def ready(url: str) -> None:
