@@ -51,7 +51,7 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         destination = join_target(dst, action.src.name) if action.dst.is_dir else dst
         await _copy_file(ctx, action, found, src, destination)
         return
-    if ctx.engine.serves_tree(src, dst) and not _resuming_always(ctx, action):
+    if ctx.engine.serves_tree(src, dst) and not _item_path_needed(ctx, action):
         await copy_tree(ctx, action, src, dst)
         return
     problems = Problems()
@@ -104,10 +104,13 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
     report_problems(ctx, src, problems.skipped, problems.unreadable, failed)
 
 
-def _resuming_always(ctx: ActionContext, action: CopyAction) -> bool:
-    """A resumed `overwrite: always` copy that copied files before: a tree operation would copy
-    them again, the item path leaves them out (`_not_copied_before`)."""
-    return action.overwrite == "always" and any(r.kind == "copy" for r in ctx.carried)
+def _item_path_needed(ctx: ActionContext, action: CopyAction) -> bool:
+    """Whether a directory copy stays on the item path on an engine with tree operations:
+    `checksum: true`, whose result lists the checksum of every source file compared (a tree
+    operation rows only the files it copies), and a resumed `overwrite: always` copy that
+    copied files before (a tree operation would copy them again; `_not_copied_before`)."""
+    resuming_always = action.overwrite == "always" and any(r.kind == "copy" for r in ctx.carried)
+    return action.checksum or resuming_always
 
 
 def _not_copied_before(

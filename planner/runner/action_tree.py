@@ -112,7 +112,7 @@ def _record_page(
         if row.kind == "dir":
             tally.dirs_made += row.state != "failed"
             if row.state == "failed":
-                tally.failures.append(_describe(row, dst))
+                tally.failures.append(_describe(row, ends))
             continue
         if row.kind == "skipped":
             tally.skipped.append((row.path, row.reason or "special file"))
@@ -137,7 +137,7 @@ def _record_page(
             size=row.size,
             state=ItemState.SUCCEEDED if ok else ItemState.FAILED,
             attempts=attempts,
-            error="" if ok else _describe(row, dst),
+            error="" if ok else _describe(row, ends),
             checksum=row.checksum or "",
             started_at=result.started_at,
             ended_at=now,
@@ -193,12 +193,15 @@ async def _copy_again(
     return [r.error for r in records if r.state is not ItemState.SUCCEEDED]
 
 
-def _describe(row: TreeRow, dst: Target) -> str:
-    """A failed row as a failed item reads: the path, the error and its code."""
+def _describe(row: TreeRow, ends: tuple[Target, Target]) -> str:
+    """A failed row as a failed copy item reads: `src -> dst: error (code N)`."""
+    src_file, dst_file = (join_target(end, row.path) for end in ends)
     error = row.error or "failed"
-    if row.path not in error:
-        error = f"{join_target(dst, row.path)}: {error}"
-    return f"{error} (code {row.code})" if row.code else error
+    for named in (f"{src_file}: ", f"{dst_file}: "):  # the worker may name one already
+        error = error.removeprefix(named)
+    if row.kind != "file":
+        return f"{dst_file}: {error}" + (f" (code {row.code})" if row.code else "")
+    return f"{src_file} -> {dst_file}: {error}" + (f" (code {row.code})" if row.code else "")
 
 
 def _unreadable_error(row: TreeRow, src: Target) -> str:

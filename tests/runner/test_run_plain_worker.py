@@ -28,7 +28,9 @@ PLAN = """
 
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    embedded, handle = start_worker(
+        tmp_path / "worker", recursive_listing=False, tree_operations=False
+    )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle
