@@ -51,7 +51,7 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         destination = join_target(dst, action.src.name) if action.dst.is_dir else dst
         await _copy_file(ctx, action, found, src, destination)
         return
-    if ctx.engine.serves_tree(src, dst) and not _item_path_needed(ctx, action):
+    if await ctx.engine.serves_tree(src, dst) and not _item_path_needed(ctx, action):
         await copy_tree(ctx, action, src, dst)
         return
     problems = Problems()

@@ -110,7 +110,7 @@ class ApiEngine:
             for o in ops
         ]
 
-    def serves_tree(self, src: Target, dst: Target) -> bool:
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
         return self.tree_operations
 
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:

@@ -160,7 +160,7 @@ class Engine(Protocol):
         with its rows paged by `tree_rows`; without it the runner copies file by file."""
         ...
 
-    def serves_tree(self, src: Target, dst: Target) -> bool:
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
         """Whether a directory copy from `src` to `dst` may be one tree item now: the engine
         has tree operations (and a preview predicted no change below either)."""
         ...

@@ -79,14 +79,16 @@ class PreviewEngine:
     def tree_operations(self) -> bool:
         return self.real.tree_operations
 
-    def serves_tree(self, src: Target, dst: Target) -> bool:
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
         """A tree comparison reads the real trees: only when no earlier predicted change lies
-        in either (else the listing path sees them, corrected)."""
+        in either (else the listing path sees them, corrected), and when the caller may copy
+        (else the item path predicts the refusal of each file, as the run meets it)."""
         touched = self.overlay.touches
         return (
-            self.real.serves_tree(src, dst)
+            await self.real.serves_tree(src, dst)
             and not touched(*path_key(src))
             and not touched(*path_key(dst))
+            and await self.real.may([(dst, "writer"), (src, "reader")])
         )
 
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:

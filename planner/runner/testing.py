@@ -200,7 +200,7 @@ class FakeEngine:
     def tree_operations(self) -> bool:
         return self._tree_operations
 
-    def serves_tree(self, src: Target, dst: Target) -> bool:
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
         return self._tree_operations
 
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
