@@ -314,7 +314,7 @@ def test_cancel_mid_tree_stops_between_files_and_keeps_the_rows_so_far(
     data = worker.roots["data"]
     make(data / "src", {f"f{i}.txt": "x" * 100 for i in range(6)})
     reached, release = threading.Event(), threading.Event()
-    copy = treeops.copy_opened
+    copy = treeops.copy_opened  # type: ignore[attr-defined]
     calls = []
 
     def holding(*args: Any, **kwargs: Any) -> Any:
