@@ -103,7 +103,8 @@ def worker() -> None:
     "faults",
     default="",
     metavar="SPEC",
-    help="Testing aid: http=R,operation=R,delay=D,item_delay=D,seed=N (docs/worker.md).",
+    help="Testing aid: http=R,operation=R,delay=D,item_delay=D,file_delay=D,seed=N "
+    "(docs/worker.md).",
 )
 @click.option(
     "--retention", default="24h", show_default=True, help="How long finished operations are kept."

@@ -7,8 +7,9 @@ directories fail the action after everything else was copied, as on the item pat
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,8 @@ from planner.plan.model import CopyAction
 from planner.runner.action_probe import join_target, raise_on_failure
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.copy_report import report_decided, report_directories_made, report_problems
-from planner.runner.engine import Engine, Item, ItemKind, Target, TreeRow, tree_spec
+from planner.runner.dispatcher import InFlight
+from planner.runner.engine import Item, ItemKind, Target, TreeRow, tree_spec
 from planner.runner.results import Change, ItemRecord, ItemState
 
 # rows asked per request: the contract's largest page, so a tree of 20,000 files is two requests
@@ -52,21 +54,33 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
         symlinks=action.symlinks,
         empty_dirs=action.empty_dirs,
     )
-    (outcome,) = await ctx.run([Item(ItemKind.COPY_TREE, dst, src=src, data=spec)])
+    tally = _Tally()
+    live = _Live(ctx, tally)
+    item = Item(ItemKind.COPY_TREE, dst, src=src, data=spec)
+    running = asyncio.create_task(ctx.run([item], watch=live.moved))
+    try:
+        while not running.done():  # journal the rows the worker wrote so far, as it goes
+            await live.next_move(running)
+            if live.handle and live.current > live.read:
+                await live.read_rows(ends=(src, dst), checksums=action.checksum)
+    finally:
+        running.cancel()  # only when this copy is itself cancelled: it ended otherwise
+    (outcome,) = await running
     if outcome.handle is None or not isinstance(outcome.result, Mapping):
         raise_on_failure([outcome])  # it never ran to an end: nothing to page
         raise ActionFailedError(f"{src}: the tree operation answered no result")
     counts: Mapping[str, Any] = outcome.result
     decided = _count(counts, "copied") + _count(counts, "overwritten") + _count(counts, "failed")
     ctx.on_totals(decided, _count(counts, "bytes"))
-    tally = _Tally()
-    async for page in _pages(ctx.engine, outcome.handle):
-        _record_page(ctx, page, (src, dst), tally, checksums=action.checksum)
+    live.follow(outcome.handle)
+    await live.read_rows(ends=(src, dst), checksums=action.checksum, to_end=True)
     failures = tally.failures + await _copy_again(ctx, tally.again, src, dst)
     failed = None  # reported with what else the copy did
     if failures:
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         failed = ActionFailedError(failures[0] + more)
+    elif not (outcome.ok or tally.unreadable or tally.again):  # stopped whole: cancelled, say
+        failed = ActionFailedError(f"{src} -> {dst}: {outcome.error or 'failed'}")
     result = ctx.result
     if tally.files:
         result.change = Change.UPDATE if tally.replacing else Change.CREATE
@@ -83,26 +97,77 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
     report_problems(ctx, src, tally.skipped, tally.unreadable, failed)
 
 
-async def _pages(engine: Engine, handle: str) -> AsyncIterator[list[TreeRow]]:
-    """The rows of a tree operation, a page at a time."""
-    offset: int | None = 0
-    while offset is not None:
-        page = await engine.tree_rows(handle, offset, PAGE_ROWS)
-        yield page.rows
-        offset = page.next_offset
+class _Live:
+    """A tree item while it runs: its rows read as the worker writes them (journaled a page at a
+    time), and its progress as an estimate of the files and bytes done beyond those rows."""
+
+    def __init__(self, ctx: ActionContext, tally: _Tally) -> None:
+        self.ctx = ctx
+        self.tally = tally
+        self.handle = ""
+        self.current = 0  # files the worker says it copied
+        self.read = 0  # rows read so far (of `handle`)
+        self.moving = asyncio.Event()
+
+    def follow(self, handle: str) -> None:
+        """Read the rows of `handle` (a retried item starts its rows again)."""
+        if handle != self.handle:
+            self.handle, self.read = handle, 0
+
+    def moved(self, _: Sequence[int], share: InFlight) -> None:
+        """A poll saw the item move: note how far, and show it as in flight."""
+        self.follow(share.handle)
+        self.current = share.current
+        total = max(share.total, self.tally.files)
+        if total and self.mean_size() is not None:
+            self.ctx.on_totals(total, int(total * (self.mean_size() or 0)))
+        self.moving.set()
+        self.ctx.on_progress(0, 0, *self.in_flight())
+
+    def mean_size(self) -> float | None:
+        """The mean size of the files copied whose rows were read (None before any)."""
+        result = self.ctx.result
+        return result.bytes_done / result.files_done if result.files_done else None
+
+    def in_flight(self) -> tuple[int, int]:
+        """Files the worker copied whose rows are not read yet, and their bytes (estimated at
+        the mean size of the files read so far)."""
+        files = max(0, self.current - self.tally.files)
+        return files, int(files * (self.mean_size() or 0))
+
+    async def next_move(self, running: asyncio.Task[Any]) -> None:
+        """Wait until the item moves again or ends."""
+        waiting = asyncio.ensure_future(self.moving.wait())
+        try:
+            await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+        self.moving.clear()
+
+    async def read_rows(
+        self, *, ends: tuple[Target, Target], checksums: bool, to_end: bool = False
+    ) -> None:
+        """Read and record the rows written since the last read (`to_end`: all that are left,
+        the item having ended)."""
+        while True:
+            page = await self.ctx.engine.tree_rows(self.handle, self.read, PAGE_ROWS)
+            self.read += len(page.rows)
+            _record_page(self, page.rows, ends, checksums=checksums)
+            if page.next_offset is None or not (to_end or page.rows):
+                return
 
 
 def _record_page(
-    ctx: ActionContext,
+    live: _Live,
     rows: list[TreeRow],
     ends: tuple[Target, Target],
-    tally: _Tally,
     *,
     checksums: bool,
 ) -> None:
     """Turn one page of rows into item records (journaled together), counts and problems; with
     `checksums` (`checksum: true`) the copied files' checksums go to the result too."""
     src, dst = ends
+    ctx, tally = live.ctx, live.tally
     result = ctx.result
     records = []
     files = nbytes = 0
@@ -159,7 +224,7 @@ def _record_page(
     result.items.extend(records)
     ctx.on_items(records)
     if files or nbytes:
-        ctx.on_progress(files, nbytes, 0, 0)
+        ctx.on_progress(files, nbytes, *live.in_flight())
 
 
 async def _copy_again(

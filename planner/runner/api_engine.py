@@ -106,6 +106,7 @@ class ApiEngine:
                 succeeded=o.state is wire.OperationState.SUCCEEDED,
                 progress=o.progress,
                 progress_current=o.progress_current,
+                progress_total=o.progress_total,
             )
             for o in ops
         ]

@@ -125,6 +125,7 @@ class BatchStatus:
     succeeded: bool = False  # every item of the batch succeeded
     progress: float = 0.0
     progress_current: int = 0
+    progress_total: int = 0  # a tree item: the files it decided to copy so far
 
 
 @dataclass(frozen=True)

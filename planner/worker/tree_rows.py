@@ -4,6 +4,7 @@ paged by `GET /operations/{id}/files`, and deleted with their operation (operati
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from planner.worker.db import StateDB
@@ -11,6 +12,8 @@ from planner.worker.metadata import Content, MetadataStore
 
 COLUMNS = ["path", "kind", "size", "reason", "state", "checksum", "code", "error"]
 BATCH = 4000  # rows (and metadata records) per transaction
+# ... or fewer, when the last transaction is this old: a slow tree shows its rows as it goes
+FLUSH_AFTER = 0.5  # seconds
 # path, kind, size, reason, state, checksum, code, error
 Row = tuple[str, str, int, str | None, str, str | None, int | None, str | None]
 
@@ -27,6 +30,7 @@ class RowWriter:
         self.written = 0
         self.rows: list[tuple[Any, ...]] = []
         self.contents: list[Content] = []
+        self.flushed_at = time.monotonic()
 
     @property
     def count(self) -> int:
@@ -35,7 +39,7 @@ class RowWriter:
 
     def add(self, row: Row) -> None:
         self.rows.append((self.operation, self.item, self.count, *row))
-        if len(self.rows) >= BATCH:
+        if len(self.rows) >= BATCH or time.monotonic() - self.flushed_at >= FLUSH_AFTER:
             self.flush()
 
     def record(self, content: Content) -> None:
@@ -46,6 +50,7 @@ class RowWriter:
 
     def flush(self) -> None:
         """Write what is buffered."""
+        self.flushed_at = time.monotonic()
         rows, self.rows = self.rows, []
         self.db.executemany(
             "INSERT OR REPLACE INTO tree_rows (operation, item, seq, path, kind, size, reason, "

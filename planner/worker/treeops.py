@@ -318,8 +318,11 @@ class _TreeRun:
                 self._failed(t, *_failure(exc))
             return
         try:
+            delay = self.service.faults.spec.file_delay
             for t in todo:
                 self._check_cancel()
+                if delay and self.ctx.item.group.cancel.wait(delay):  # an injected fault
+                    raise CopyCancelledError
                 if t.error is not None:
                     self._failed(t, *t.error)
                     continue
