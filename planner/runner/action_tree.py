@@ -63,8 +63,10 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
             await live.next_move(running)
             if live.handle and live.current > live.read:
                 await live.read_rows(ends=(src, dst), checksums=action.checksum)
-    finally:
-        running.cancel()  # only when this copy is itself cancelled: it ended otherwise
+    finally:  # this copy itself cancelled (timeout): its item is withdrawn before it ends
+        if not running.done():
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
     (outcome,) = await running
     if outcome.handle is None or not isinstance(outcome.result, Mapping):
         raise_on_failure([outcome])  # it never ran to an end: nothing to page
