@@ -8,12 +8,14 @@ directories fail the action after everything else was copied, as on the item pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from planner.api.codes import ItemCode
+from planner.errors import ApiError
 from planner.plan.model import CopyAction
 from planner.runner.action_probe import join_target, raise_on_failure
 from planner.runner.context import ActionContext, ActionFailedError
@@ -62,7 +64,9 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
         while not running.done():  # journal the rows the worker wrote so far, as it goes
             await live.next_move(running)
             if live.handle and live.current > live.read:
-                await live.read_rows(ends=(src, dst), checksums=action.checksum)
+                # a read that fails now is read again later, or once the item ended
+                with contextlib.suppress(ApiError):
+                    await live.read_rows(ends=(src, dst), checksums=action.checksum)
     finally:  # this copy itself cancelled (timeout): its item is withdrawn before it ends
         if not running.done():
             running.cancel()

@@ -62,9 +62,17 @@ def test_the_requests_of_a_directory_copy_do_not_grow_with_its_files(
     small = copy_counting_requests(tmp_path / "small", 200, run_cli, monkeypatch)
     large = copy_counting_requests(tmp_path / "large", 2_000, run_cli, monkeypatch)
 
+    rows = ("GET", "/api/v1/operations/{id}/files")
+    ended = ("GET", "/api/v1/operations/{id}")
+
     def besides_polls(log: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        # polls follow the operation's duration (one round per backoff step), not its files
-        return [(method, route(path)) for method, path in log if path != "/api/v1/operations"]
+        # polls follow the operation's duration (one round per backoff step), not its files;
+        # so do the reads of the rows written while it runs (at most one per poll)
+        requests = [(method, route(path)) for method, path in log]
+        polls = requests.count(("GET", "/api/v1/operations"))
+        assert requests.count(rows) <= polls + 1
+        assert requests[-1] == rows  # the rest, once it ended: one page, up to 10,000 rows
+        return [r for r in requests if r[1] != "/api/v1/operations" and r != rows]
 
     assert (
         besides_polls(large)
@@ -73,8 +81,7 @@ def test_the_requests_of_a_directory_copy_do_not_grow_with_its_files(
             ("GET", "/api/v1/"),
             ("GET", "/api/v1/storage"),
             ("POST", "/api/v1/storage:copy_tree"),
-            ("GET", "/api/v1/operations/{id}"),
-            ("GET", "/api/v1/operations/{id}/files"),  # one page: up to 10,000 rows
+            ended,
         ]
     )
 
