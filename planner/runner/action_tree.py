@@ -22,6 +22,7 @@ from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.copy_report import report_decided, report_directories_made, report_problems
 from planner.runner.dispatcher import InFlight
 from planner.runner.engine import Item, ItemKind, Target, TreeRow, tree_spec
+from planner.runner.explain import missing
 from planner.runner.results import Change, ItemRecord, ItemState
 
 # rows asked per request: the contract's largest page, so a tree of 20,000 files is two requests
@@ -73,6 +74,8 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
             await asyncio.gather(running, return_exceptions=True)
     (outcome,) = await running
     if outcome.handle is None or not isinstance(outcome.result, Mapping):
+        if outcome.code == ItemCode.NOT_FOUND:  # the source is gone (a storage's root, say)
+            raise ActionFailedError(missing(action.src, ctx.storages))
         raise_on_failure([outcome])  # it never ran to an end: nothing to page
         raise ActionFailedError(f"{src}: the tree operation answered no result")
     counts: Mapping[str, Any] = outcome.result

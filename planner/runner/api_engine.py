@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from planner.api import wire
@@ -169,7 +170,13 @@ class ApiEngine:
             return True
         try:
             if self.caller is None:  # learn it from one harmless read
-                handle = await self.submit(ItemKind.EXISTS, [Item(ItemKind.EXISTS, needs[0][0])])
+                try:
+                    item = Item(ItemKind.EXISTS, needs[0][0])
+                    handle = await self.submit(ItemKind.EXISTS, [item])
+                except AuthError as exc:
+                    if exc.status != HTTPStatus.FORBIDDEN:
+                        raise
+                    return True  # not readable: unknown, and a later read may tell the caller
                 self.caller = (await self.client.operation(handle)).user_id or ""
             if not self.caller:
                 return True
