@@ -248,9 +248,7 @@ def test_special_files_unreadable_directories_and_empty_directories_are_reported
 def test_a_tree_item_that_answers_no_result_fails_the_action() -> None:
     def handler(item: Item) -> Outcome:
         if item.kind is ItemKind.COPY_TREE:
-            return Outcome(
-                ok=False, error="any:data/src: no such directory", code=ItemCode.NOT_FOUND
-            )
+            return Outcome(ok=False, error="any:data/src: disk on fire", code=ItemCode.INTERNAL)
         return files(item)
 
     files = MemoryFiles()
@@ -260,7 +258,23 @@ def test_a_tree_item_that_answers_no_result_fails_the_action() -> None:
     (copy,) = run(engine).values()
 
     assert copy.state.value == "failed"
-    assert copy.error == "any:data/src: no such directory (code 404)"
+    assert copy.error == f"any:data/src: disk on fire (code {ItemCode.INTERNAL})"
+
+
+def test_a_tree_item_whose_source_is_gone_names_where_it_was_looked_for() -> None:
+    def handler(item: Item) -> Outcome:
+        if item.kind is ItemKind.COPY_TREE:  # removed between the probe and the operation
+            return Outcome(ok=False, error="any:data/src: no such directory", code=404)
+        return files(item)
+
+    files = MemoryFiles()
+    files.add_dir("any:data/src")
+    engine = FakeEngine(handler, tree_operations=True)
+
+    (copy,) = run(engine).values()
+
+    assert copy.state.value == "failed"
+    assert copy.error == "s:src/ (root data → any:data/src): no such file or directory"
 
 
 def permanent(rows: int) -> Callable[[int], TreeRow]:
