@@ -317,6 +317,30 @@ class ApiClient:
         submissions skip building models); the operation id."""
         return await self._submit(f"/storage:{route}", raw={"operations": pairs})
 
+    async def copy_tree(self, operations: list[wire.TreeOperation]) -> str:
+        """POST /storage:copy_tree : one directory copy per operation, walked, decided and
+        copied by the worker; the operation id. Raises PermanentApiError unless the worker has
+        FEATURE_TREE_COPY."""
+        await self._require(wire.FEATURE_TREE_COPY, "a tree copy")
+        return await self._submit("/storage:copy_tree", wire.TreeRequest(operations=operations))
+
+    async def compare_tree(self, operations: list[wire.TreeOperation]) -> str:
+        """POST /storage:compare_tree : what copy_tree would do, read-only; the operation id.
+        Raises PermanentApiError unless the worker has FEATURE_TREE_COMPARE."""
+        await self._require(wire.FEATURE_TREE_COMPARE, "a tree comparison")
+        body = wire.TreeRequest(operations=operations)
+        return await self._submit("/storage:compare_tree", body)
+
+    async def tree_files(
+        self, operation_id: str, offset: int, limit: int
+    ) -> wire.TreeFilesResponse:
+        """GET /operations/{id}/files?offset=K&limit=N : a page of a tree operation's rows.
+        Raises PermanentApiError unless the worker has FEATURE_TREE_FILES."""
+        await self._require(wire.FEATURE_TREE_FILES, "the rows of a tree operation")
+        params = [("offset", str(offset)), ("limit", str(limit))]
+        path = f"/operations/{quote(operation_id, safe='')}/files"
+        return await self._call(wire.TreeFilesResponse, "GET", path, params=params)
+
     async def move(self, operations: list[wire.SrcDst]) -> str:
         """POST /storage:move ; the operation id."""
         return await self._submit("/storage:move", wire.CopyRequest(operations=operations))

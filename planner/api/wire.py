@@ -115,6 +115,32 @@ class CopyRequest(WireModel):
     operations: list[SrcDst] = Field(default_factory=list)
 
 
+class TreeOperation(WireModel):
+    """One directory copy of storage:copy_tree or storage:compare_tree (planner extension)."""
+
+    src: StoragePath
+    dst: StoragePath
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    overwrite: str = "if-different"
+    checksum: bool = False
+    symlinks: str = "follow"
+    empty_dirs: bool = True
+
+
+class TreeRequest(WireModel):
+    operations: list[TreeOperation] = Field(default_factory=list)
+
+
+class TreeFilesResponse(WireModel):
+    """A page of a tree operation's rows (GET /operations/{id}/files): one array per path, its
+    values in the order of `columns`."""
+
+    columns: list[str] = Field(default_factory=list)
+    rows: list[list[Any]] = Field(default_factory=list)
+    next_offset: int | None = None
+
+
 class BuildInfo(WireModel):
     version: str = ""
     version_hash: str = ""
@@ -262,3 +288,7 @@ FEATURE_CANCEL = "planner.operations.cancel"
 FEATURE_DELETE = "planner.operations.delete"
 FEATURE_SHUTDOWN = "planner.shutdown"
 FEATURE_STAT = "planner.stat"
+# the tree operations (docs/api.md, "Tree operations")
+FEATURE_TREE_COPY = "planner.tree.copy"
+FEATURE_TREE_COMPARE = "planner.tree.compare"
+FEATURE_TREE_FILES = "planner.tree.files"

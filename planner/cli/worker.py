@@ -103,7 +103,8 @@ def worker() -> None:
     "faults",
     default="",
     metavar="SPEC",
-    help="Testing aid: http=R,operation=R,delay=D,item_delay=D,seed=N (docs/worker.md).",
+    help="Testing aid: http=R,operation=R,delay=D,item_delay=D,file_delay=D,seed=N "
+    "(docs/worker.md).",
 )
 @click.option(
     "--retention", default="24h", show_default=True, help="How long finished operations are kept."
@@ -142,6 +143,12 @@ def worker() -> None:
     is_flag=True,
     help="Sync each copied file and changed directory before reporting success.",
 )
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Turn planner's extensions off (recursive listing, tree operations), to test a "
+    "client as against a worker without them.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve(
     host: str,
@@ -159,6 +166,7 @@ def serve(
     max_body: str,
     max_items: int,
     fsync: bool,
+    plain: bool,
     verbose: bool,
 ) -> int:
     """Serve the Data Transfer API (docs/api.md) over local storages.
@@ -207,6 +215,8 @@ def serve(
         max_body=_size("--max-body", max_body),
         max_items=max_items,
         fsync=fsync,
+        recursive_listing=not plain,
+        tree_operations=not plain,
     )
 
     def ready(url: str) -> None:

@@ -1,7 +1,8 @@
-"""The copy action: one file, or a directory's tree. A directory copy lists both trees once,
-expands them into file items under the overwrite policy, include/exclude and symlinks
-(expand.py), and copies only what needs it; `checksum: true` hashes what the listings did not
-know first (checksums.py)."""
+"""The copy action: one file, or a directory's tree. On an engine with tree operations a
+directory copy is one tree item (action_tree.py); otherwise it lists both trees once, expands
+them into file items under the overwrite policy, include/exclude and symlinks (tree/decide.py),
+and copies only what needs it; `checksum: true` hashes what the listings did not know first
+(checksums.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from planner.runner.action_probe import (
     raise_on_failure,
     target,
 )
+from planner.runner.action_tree import copy_tree
 from planner.runner.checksums import hash_files, with_checksums
 from planner.runner.context import ActionContext, ActionFailedError
+from planner.runner.copy_report import report_decided, report_directories_made, report_problems
 from planner.runner.engine import Item, ItemKind, Target
 from planner.runner.explain import missing
 from planner.runner.results import Change, ItemRecord, ItemState
@@ -59,6 +62,9 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
             current = await entry_at(ctx, destination)
         await _copy_file(ctx, action, found, current, src, destination)
         return
+    if await ctx.engine.serves_tree(src, dst) and not _item_path_needed(ctx, action):
+        await copy_tree(ctx, action, src, dst)
+        return
     problems = Problems()
     listed = await listing(ctx, src, recursive=True, problems=problems)
     if listed is None and is_root:
@@ -93,24 +99,29 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         await _copy_files(ctx, [(d.path, d.size, d.path in present) for d in to_copy], src, dst)
     except ActionFailedError as exc:
         failed = exc  # what else the copy does is still done, and its message kept
-    ctx.result.files_unchanged = len(plan.unchanged) + carried
-    ctx.result.files_filtered = plan.filtered
-    if plan.unchanged or carried:
-        ctx.result.detail.append(_files(len(plan.unchanged) + carried, "unchanged"))
-    if plan.filtered:
-        ctx.result.detail.append(_files(plan.filtered, "filtered out"))
-    if action.include and plan.filtered and not plan.to_copy and not plan.unchanged:
-        patterns = ", ".join(action.include)
-        ctx.result.warnings.append(
-            f"include ({patterns}) selects none of the {_files(plan.filtered, 'in')} {action.src}"
-        )
+    report_decided(
+        ctx,
+        action,
+        unchanged=len(plan.unchanged) + carried,
+        filtered=plan.filtered,
+        decided=len(plan.to_copy),
+    )
     if action.empty_dirs:
         made = directories_to_make(
             source, existing, filters=filters, symlinks=action.symlinks, holding=plan.directories
         )
         unread = {path for path, _ in problems.unreadable}  # not known to be empty
         await _make_directories(ctx, [p for p in made if p not in unread], dst)
-    _report_problems(ctx, src, problems, failed)
+    report_problems(ctx, src, problems.skipped, problems.unreadable, failed)
+
+
+def _item_path_needed(ctx: ActionContext, action: CopyAction) -> bool:
+    """Whether a directory copy stays on the item path on an engine with tree operations:
+    `checksum: true`, whose result lists the checksum of every source file compared (a tree
+    operation rows only the files it copies), and a resumed `overwrite: always` copy that
+    copied files before (a tree operation would copy them again; `_not_copied_before`)."""
+    resuming_always = action.overwrite == "always" and any(r.kind == "copy" for r in ctx.carried)
+    return action.checksum or resuming_always
 
 
 def _not_copied_before(
@@ -239,45 +250,5 @@ async def _make_directories(ctx: ActionContext, paths: list[str], dst: Target) -
         return
     # not journaled as items (mkdir -p is idempotent) nor counted as files copied
     outcomes = await ctx.run([Item(ItemKind.MKDIR, join_target(dst, rel)) for rel in paths])
-    made = sum(1 for outcome in outcomes if outcome.ok)
-    if made:
-        ctx.result.dirs_made = made
-        ctx.result.detail.append(_count(made, "empty directory", "created"))
-        if ctx.result.change is Change.UNCHANGED:
-            ctx.result.change = Change.CREATE
+    report_directories_made(ctx, sum(1 for outcome in outcomes if outcome.ok))
     raise_on_failure(outcomes)
-
-
-def _report_problems(
-    ctx: ActionContext, src: Target, problems: Problems, failed: ActionFailedError | None
-) -> None:
-    """Count the skipped files on the action line and list them in its result; fail the action
-    naming every unreadable directory (after everything readable was copied, as rsync does),
-    or with `failed`, the copy's own failure."""
-    if problems.skipped:
-        ctx.result.skipped = [{"path": p, "reason": why} for p, why in sorted(problems.skipped)]
-        kinds = ", ".join(sorted({why for _, why in problems.skipped}))
-        ctx.result.detail.append(
-            f"{_count(len(problems.skipped), 'special file', 'skipped')} ({kinds})"
-        )
-    messages = [str(failed)] if failed is not None else []
-    if problems.unreadable:
-        named = "; ".join(
-            f"{join_target(src, p)}: {error}" for p, error in sorted(problems.unreadable)
-        )
-        unread = _count(len(problems.unreadable), "directory", "not read")
-        done = failed is None and not ctx.previewing  # a preview lists what it would copy
-        rest = ", everything else copied" if done else ""
-        messages.append(f"{unread}{rest}: {named}")
-    if messages:
-        raise ActionFailedError("; ".join(messages))
-
-
-def _count(n: int, noun: str, what: str) -> str:
-    """`1 empty directory created`, `2 special files skipped`."""
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
-    return f"{n:,} {noun if n == 1 else plural} {what}"
-
-
-def _files(n: int, what: str) -> str:
-    return f"{n:,} file{'s' if n != 1 else ''} {what}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from planner.api import wire
 from planner.api.client import ApiClient
 from planner.errors import AuthError, PermanentApiError
 from planner.runner.engine import (
+    TREE_KINDS,
     BatchStatus,
     EngineInfo,
     Item,
@@ -16,9 +18,13 @@ from planner.runner.engine import (
     Outcome,
     RoleGrant,
     Target,
+    TreePage,
+    TreeRow,
 )
 
 DEFAULT_REMOTE = "any"
+# the columns of a tree operation's rows, in TreeRow's order (read by name: the worker may add some)
+_ROW_COLUMNS = ("path", "kind", "size", "reason", "state", "checksum", "code", "error")
 
 
 def resource_path(target: Target) -> str:
@@ -38,13 +44,21 @@ class ApiEngine:
         self.client = client
         self.recursive_listing = True
         self.stat_paths = True
+        self.tree_operations = False
         self.caller: str | None = None  # who the worker says we are (operations' user_id)
+        self._trees: set[str] = set()  # handles of tree items, whose outcomes keep their result
 
     async def connect(self) -> EngineInfo:
         status = await self.client.status()
         storages = await self.client.storages()
-        self.recursive_listing = await self.client.has_feature(wire.FEATURE_RECURSIVE_LIST)
-        self.stat_paths = await self.client.has_feature(wire.FEATURE_STAT)
+        has = self.client.has_feature
+        self.recursive_listing = await has(wire.FEATURE_RECURSIVE_LIST)
+        self.stat_paths = await has(wire.FEATURE_STAT)
+        self.tree_operations = (
+            await has(wire.FEATURE_TREE_COPY)
+            and await has(wire.FEATURE_TREE_COMPARE)
+            and await has(wire.FEATURE_TREE_FILES)
+        )
         return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
@@ -59,6 +73,12 @@ class ApiEngine:
                 for i in items
             ]
             return await api.submit_pairs("copy" if kind is ItemKind.COPY else "move", pairs)
+        if kind in TREE_KINDS:
+            trees = [_tree_operation(i) for i in items]
+            submit = api.copy_tree if kind is ItemKind.COPY_TREE else api.compare_tree
+            handle = await submit(trees)
+            self._trees.add(handle)
+            return handle
         paths = [_storage_path(i.target) for i in items]
         if kind is ItemKind.EXISTS:
             return await api.exists(paths)
@@ -91,12 +111,32 @@ class ApiEngine:
                 succeeded=o.state is wire.OperationState.SUCCEEDED,
                 progress=o.progress,
                 progress_current=o.progress_current,
+                progress_total=o.progress_total,
             )
             for o in ops
         ]
 
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
+        return self.tree_operations
+
+    async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
+        page = await self.client.tree_files(handle, offset, limit)
+        try:
+            at = [page.columns.index(name) for name in _ROW_COLUMNS]
+            rows = [TreeRow(*(values[i] for i in at)) for values in page.rows]
+        except (ValueError, IndexError, TypeError) as exc:
+            raise PermanentApiError(
+                f"unexpected rows of the tree operation {handle}: {exc} (columns {page.columns})"
+            ) from exc
+        return TreePage(rows, page.next_offset)
+
     async def outcomes(self, handle: str, count: int) -> list[Outcome]:
         op = await self.client.operation(handle)
+        if handle in self._trees:
+            self._trees.discard(handle)
+            if count > 1 and op.children_detail and len(op.children_detail) == count:
+                return [_tree_outcome(child) for child in op.children_detail]
+            return [_tree_outcome(op)]
         if count > 1 and op.children_detail and len(op.children_detail) == count:
             return [_outcome(child) for child in op.children_detail]
         if count > 1 and not op.children:
@@ -134,7 +174,13 @@ class ApiEngine:
             return True
         try:
             if self.caller is None:  # learn it from one harmless read
-                handle = await self.submit(ItemKind.EXISTS, [Item(ItemKind.EXISTS, needs[0][0])])
+                try:
+                    item = Item(ItemKind.EXISTS, needs[0][0])
+                    handle = await self.submit(ItemKind.EXISTS, [item])
+                except AuthError as exc:
+                    if exc.status != HTTPStatus.FORBIDDEN:
+                        raise
+                    return True  # not readable: unknown, and a later read may tell the caller
                 self.caller = (await self.client.operation(handle)).user_id or ""
             if not self.caller:
                 return True
@@ -176,6 +222,25 @@ def _outcome(op: wire.Operation, index: int | None = None) -> Outcome:
     code = op.error_detail.code if op.error_detail else None
     return Outcome(
         ok=False, error=op.error or "failed", code=code, transient=op.is_transient_failure
+    )
+
+
+def _tree_outcome(op: wire.Operation) -> Outcome:
+    """A tree item's outcome: its counts (kept when it failed too, as are its rows) and the
+    handle of its rows; transient only when it failed before it could end with a result."""
+    tree = isinstance(op.result, dict)
+    outcome = _outcome(op)
+    outcome.result = op.result if tree else None
+    outcome.handle = op.id if tree else None
+    outcome.transient = outcome.transient and not tree
+    return outcome
+
+
+def _tree_operation(item: Item) -> wire.TreeOperation:
+    return wire.TreeOperation(
+        src=_storage_path(item.src or item.target),
+        dst=_storage_path(item.target),
+        **(item.data or {}),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from planner.plan.model import Action, RetryPolicy, Storage
-from planner.runner.dispatcher import Dispatcher, InFlight
+from planner.runner.dispatcher import Dispatcher, InFlight, OnInFlight
 from planner.runner.engine import Engine, Item, Outcome
 from planner.runner.results import ActionResult, ItemRecord, ItemState
 
@@ -59,11 +59,13 @@ class ActionContext:
         *,
         records: Sequence[ItemRecord] | None = None,
         before_retry: Callable[[Item, Outcome], Awaitable[bool]] | None = None,
+        watch: OnInFlight | None = None,
     ) -> list[Outcome]:
         """Run items with the action's retry policy: failed transient items are resubmitted
         alone, after full-jitter delays; permanent failures stop at once. `before_retry` may
         settle an item instead of retrying it (a move whose ack was lost). Records, when given,
-        follow their items' states and are journaled after every round."""
+        follow their items' states and are journaled after every round; `watch` (instead of
+        the records' estimates) is told how far the batches holding the items are."""
         policy: RetryPolicy = self.action.retry
         outcomes: list[Outcome | None] = [None] * len(items)
         pending = list(range(len(items)))
@@ -76,7 +78,7 @@ class ActionContext:
                 for i in pending:
                     records[i].attempts = attempt
                     records[i].started_at = records[i].started_at or now
-            watcher = None
+            watcher = watch
             if records is not None:
                 watcher = functools.partial(self._moved, [records[i] for i in pending])
             futures = self.dispatcher.enqueue([items[i] for i in pending], watcher)

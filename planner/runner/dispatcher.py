@@ -17,11 +17,20 @@ from http import HTTPStatus
 from planner.api.codes import ItemCode
 from planner.api.retry import Backoff
 from planner.errors import ApiError, AuthError, PermanentApiError
-from planner.runner.engine import RESULTLESS, Engine, Item, ItemKind, Outcome
+from planner.runner.engine import (
+    RESULTLESS,
+    TREE_KINDS,
+    BatchStatus,
+    Engine,
+    Item,
+    ItemKind,
+    Outcome,
+)
 
 # one request per item for these: the metadata routes answer one operation for a whole request,
-# so a single missing path would fail every path batched with it
-_SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET}
+# so a single missing path would fail every path batched with it; a tree item is a whole
+# directory copy, with its own progress and rows
+_SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET, ItemKind.COPY_TREE, ItemKind.COMPARE_TREE}
 _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
 
 
@@ -29,10 +38,14 @@ _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
 class InFlight:
     """How far a batch still running is, as an estimate for each of its items: the share of its
     items that ended (`finished`) and the worker's own progress of the batch (`progress`, which
-    counts the running items' partial progress too), both 0..1."""
+    counts the running items' partial progress too), both 0..1. A tree item's batch tells its
+    `handle` and the engine's counts too (`current` files done of `total` decided so far)."""
 
     finished: float
     progress: float
+    handle: str = ""
+    current: int = 0
+    total: int = 0
 
 
 # told which of its items (positions in its `enqueue` call) sit in a batch that moved, and how far
@@ -70,6 +83,7 @@ class Dispatcher:
         self.wakeup = asyncio.Event()
         self.fatal: BaseException | None = None
         self.halted = False
+        self._stopped_trees: set[str] = set()  # tree batches asked to stop after a halt
         # who watches an unresolved future (and its position in that caller's enqueue)
         self._watchers: dict[asyncio.Future[Outcome], tuple[OnInFlight, int]] = {}
 
@@ -107,6 +121,8 @@ class Dispatcher:
         while True:
             await asyncio.sleep(0)  # let every ready caller enqueue before cutting batches
             await self._submit_ready()
+            if self.halted:
+                await self._stop_trees()
             if not self.inflight:
                 self.wakeup.clear()
                 if not any(self.queues.values()):
@@ -205,7 +221,7 @@ class Dispatcher:
                 continue
             now = (status.progress, status.progress_current)
             if now != batch.last and not status.done:
-                self._tell_watchers(batch, status.progress, status.progress_current)
+                self._tell_watchers(batch, status)
             moved = moved or now != batch.last
             batch.last = now
             if status.done:
@@ -220,7 +236,7 @@ class Dispatcher:
                 moved = True
         return moved
 
-    def _tell_watchers(self, batch: _Batch, progress: float, finished: int) -> None:
+    def _tell_watchers(self, batch: _Batch, status: BatchStatus) -> None:
         """Each caller with items in `batch` learns which ones and how far the batch is."""
         if not self._watchers:
             return
@@ -230,8 +246,11 @@ class Dispatcher:
             if watched is not None and not future.done():
                 by_watcher.setdefault(watched[0], []).append(watched[1])
         share = InFlight(
-            finished=min(max(finished / len(batch.items), 0.0), 1.0),
-            progress=min(max(progress, 0.0), 1.0),
+            finished=min(max(status.progress_current / len(batch.items), 0.0), 1.0),
+            progress=min(max(status.progress, 0.0), 1.0),
+            handle=batch.handle,
+            current=status.progress_current,
+            total=status.progress_total,
         )
         for watcher, indexes in by_watcher.items():
             watcher(indexes, share)
@@ -270,8 +289,23 @@ class Dispatcher:
             with contextlib.suppress(ApiError):
                 await self.engine.cancel(handles)
 
+    async def _stop_trees(self) -> None:
+        """After a halt, tree items in flight are cancelled: such an item is the dispatch of a
+        whole tree's files, most of them not begun, which "submit nothing more" covers. They
+        end failed (cancelled), with the rows of the files they did copy."""
+        handles = [
+            handle
+            for handle, batch in self.inflight.items()
+            if batch.kind in TREE_KINDS and handle not in self._stopped_trees
+        ]
+        if handles:
+            self._stopped_trees.update(handles)
+            with contextlib.suppress(ApiError):
+                await self.engine.cancel(handles)
+
     def halt(self, reason: str) -> None:
-        """Submit nothing more: queued items fail now (not transient), batches in flight go on."""
+        """Submit nothing more: queued items fail now (not transient), batches in flight go on,
+        but for tree items (cancelled by the serving loop)."""
         self.halted = True
         for queue in self.queues.values():
             for _, future in queue:
@@ -287,10 +321,13 @@ class Dispatcher:
             with contextlib.suppress(ApiError):
                 await self.engine.cancel(handles)
 
-    async def settle(self, reason: str) -> None:
+    async def settle(self, reason: str, patience: float = 5.0) -> None:
         """After a cancel: learn which items of the batches in flight did finish (so the run
-        reports exactly what was copied); the others fail with `reason`."""
+        reports exactly what was copied); the others fail with `reason`. Cancelled tree items
+        are waited for (up to `patience` seconds): once ended, their outcomes lead to their
+        rows, which tell what they copied."""
         self.halt(reason)
+        await self._await_trees(patience)
         for handle, batch in list(self.inflight.items()):
             try:
                 outcomes = await self.engine.outcomes(handle, len(batch.items))
@@ -305,6 +342,20 @@ class Dispatcher:
                         else Outcome(ok=False, error=reason, code=ItemCode.CANCELLED)
                     )
         self.abandon(reason)
+
+    async def _await_trees(self, patience: float) -> None:
+        trees = [h for h, batch in self.inflight.items() if batch.kind in TREE_KINDS]
+        deadline = asyncio.get_running_loop().time() + patience
+        delay = 0.02
+        while trees and asyncio.get_running_loop().time() < deadline:
+            try:
+                statuses = await self.engine.poll(trees)
+            except ApiError:
+                return
+            trees = [s.handle for s in statuses if not s.done]
+            if trees:
+                await asyncio.sleep(delay)  # a polling interval of a bounded wait
+                delay = min(delay * 2, 0.5)
 
     def abandon(self, reason: str) -> None:
         """Fail everything queued or in flight (shutdown)."""

@@ -26,6 +26,56 @@ class ItemKind(StrEnum):
     RMDIR = "rmdir"  # a directory, recursively
     METADATA_GET = "metadata-get"
     METADATA_SET = "metadata-set"
+    # a whole directory copy as one item: `src` -> `target`, `data` its TreeSpec (tree_spec)
+    COPY_TREE = "copy-tree"
+    COMPARE_TREE = "compare-tree"  # the same walk and decisions, read-only (rows `planned`)
+
+
+TREE_KINDS = frozenset({ItemKind.COPY_TREE, ItemKind.COMPARE_TREE})
+
+
+def tree_spec(
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    overwrite: str = "if-different",
+    checksum: bool = False,
+    symlinks: str = "follow",
+    empty_dirs: bool = True,
+) -> dict[str, Any]:
+    """The `data` of a tree item: how the directory copy filters and decides (the wire's body)."""
+    return {
+        "include": list(include),
+        "exclude": list(exclude),
+        "overwrite": overwrite,
+        "checksum": checksum,
+        "symlinks": symlinks,
+        "empty_dirs": empty_dirs,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TreeRow:
+    """One path a tree operation copied or would copy (kind `file`), an empty directory it made
+    (`dir`), a special file it skipped (`skipped`, `reason` why) or a directory it could not
+    read (`unreadable`). `state`: done, failed, or planned (compare)."""
+
+    path: str  # relative to the tree's src and dst
+    kind: str
+    size: int
+    reason: str | None
+    state: str
+    checksum: str | None = None
+    code: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class TreePage:
+    """A page of a tree operation's rows; `next_offset` None on the last."""
+
+    rows: list[TreeRow]
+    next_offset: int | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +112,9 @@ class Outcome:
     transient: bool = False
     size: int = 0  # bytes moved, for copies
     refused: bool = False  # refused for lack of a role (a 403 at submission), not a failed item
+    # a tree item: the engine's handle of its rows (Engine.tree_rows); its `result` (the counts)
+    # is kept when it failed too
+    handle: str | None = None
 
 
 @dataclass
@@ -73,6 +126,7 @@ class BatchStatus:
     succeeded: bool = False  # every item of the batch succeeded
     progress: float = 0.0
     progress_current: int = 0
+    progress_total: int = 0  # a tree item: the files it decided to copy so far
 
 
 @dataclass(frozen=True)
@@ -106,6 +160,21 @@ class Engine(Protocol):
     def stat_paths(self) -> bool:
         """Whether ItemKind.STAT answers one path's entry; without it the runner learns what a
         path is from a listing of its parent."""
+        ...
+
+    @property
+    def tree_operations(self) -> bool:
+        """Whether the engine runs a directory copy as one COPY_TREE item (and COMPARE_TREE),
+        with its rows paged by `tree_rows`; without it the runner copies file by file."""
+        ...
+
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
+        """Whether a directory copy from `src` to `dst` may be one tree item now: the engine
+        has tree operations (and a preview predicted no change below either)."""
+        ...
+
+    async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
+        """Rows `offset`.. (at most `limit`) of the tree item whose outcome carried `handle`."""
         ...
 
     async def connect(self) -> EngineInfo:

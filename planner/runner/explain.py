@@ -65,11 +65,12 @@ async def refusal(action: Action, engine: Engine, refused: str) -> str:
     needs = needs_of(action)
     lacking: Sequence[tuple[PlanPath, str]] = []
     if needs:
-        lacking = [
-            (path, role)
-            for path, role in needs
-            if not await engine.may([(Target(path.remote, path.path), role)])
-        ]
+        # asked reads first: a read the caller may do also tells the engine who the caller is
+        held = {
+            (path, role): await engine.may([(Target(path.remote, path.path), role)])
+            for path, role in reversed(needs)
+        }
+        lacking = [need for need in needs if not held[need]]
     if lacking:
         roles = " and ".join(f"{role} on {_shown(path)}" for path, role in lacking)
         head = f"permission denied: this {action.kind} needs {roles}, which the caller lacks"

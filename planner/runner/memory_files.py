@@ -3,7 +3,8 @@
 listings in the extended wire form, a file listing as itself, `mkdir -p`, copies and moves that
 make the destination's parents and keep the mtime, 404 for a missing path, 409 for a path in the
 way. It is a model for tests, not a second worker: no symlinks, no special files, no checksums
-beyond those it is given."""
+beyond those it is given. Tree items (copy-tree, compare-tree) decide with planner/tree, as the
+worker does, and answer a TreeOutcome carrying their rows."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from planner.api.codes import ItemCode
-from planner.runner.engine import Item, ItemKind, Outcome, Target
-from planner.tree.entry import EntryType
+from planner.runner.engine import Item, ItemKind, Outcome, Target, TreeRow
+from planner.tree.decide import directories_to_make, expand_directory
+from planner.tree.entry import Entry, EntryType
+from planner.tree.filters import Filters
 
 DEFAULT_MTIME_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z: fixed, so tests repeat
 
@@ -32,6 +35,13 @@ class MemoryEntry:
     mtime_ns: int = DEFAULT_MTIME_NS
     checksum: str | None = None
     custom: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TreeOutcome(Outcome):
+    """The outcome of a tree item, with every row it wrote (the fake engine pages them)."""
+
+    rows: list[TreeRow] = field(default_factory=list)
 
 
 class _Refused(Exception):
@@ -76,6 +86,9 @@ class MemoryFiles:
 
     def __init__(self) -> None:
         self.entries: dict[_Key, MemoryEntry] = {}
+        # source files (`remote:path`) whose copy inside a tree item fails with a transient 503
+        # (a copy item of the same file succeeds)
+        self.unavailable_in_trees: set[str] = set()
 
     # -- set-up and inspection --------------------------------------------------------------------
     def add_file(
@@ -149,6 +162,10 @@ class MemoryFiles:
         if kind is ItemKind.METADATA_SET:
             self._set_custom(self._existing(key), item.data or {})
             return Outcome(ok=True)
+        if kind in (ItemKind.COPY_TREE, ItemKind.COMPARE_TREE):
+            if item.src is None:
+                raise _Refused(ItemCode.INVALID, f"a {kind} needs a source")
+            return self._tree(item.src, item.target, item.data or {}, kind is ItemKind.COPY_TREE)
         raise _Refused(ItemCode.INVALID, f"unknown item kind {kind!r}")
 
     # -- the operations ---------------------------------------------------------------------------
@@ -219,6 +236,67 @@ class MemoryFiles:
         self.entries.update(moved)
         return Outcome(ok=True, size=source.size if source.type == "file" else 0)
 
+    def _tree(self, src: Target, dst: Target, spec: Mapping[str, Any], copy: bool) -> Outcome:
+        """A directory copy (or its comparison) as one item, decided by planner/tree."""
+        if self._existing(_key(src)).type != "dir":
+            raise _Refused(ItemCode.CONFLICT, f"{src}: is not a directory")
+        source = [Entry.from_wire(w) for w in self._list(_key(src), recursive=True)]
+        there = self._lookup(_key(dst))
+        existing = [] if there is None else self._list(_key(dst), recursive=True)
+        destination = [Entry.from_wire(w) for w in existing]
+        filters = Filters(spec.get("include", ()), spec.get("exclude", ()))
+        overwrite, symlinks = spec.get("overwrite", "if-different"), spec.get("symlinks", "follow")
+        plan = expand_directory(
+            source,
+            destination,
+            filters=filters,
+            overwrite=overwrite,
+            checksum=bool(spec.get("checksum")),
+            symlinks=symlinks,
+        )
+        sums = {e.path: e.checksum for e in source}
+        rows: list[TreeRow] = []
+        counts = dict.fromkeys(("copied", "overwritten", "failed", "bytes", "dirs_made"), 0)
+        for decision in plan.to_copy:
+            path, reason, size = decision.path, decision.reason, decision.size
+            code, error = None, None
+            if reason == "conflict":
+                code, error = ItemCode.CONFLICT, f"{dst.remote}:{dst.path}/{path}: is in the way"
+            elif ":".join(_sub(src, path)) in self.unavailable_in_trees:
+                code, error = ItemCode.TRANSIENT, "service unavailable (fake)"
+            elif copy:
+                self._transfer(_sub(src, path), _sub(dst, path), move=False)
+            if code is not None:
+                counts["failed"] += 1
+                rows.append(TreeRow(path, "file", size, reason, "failed", None, code, error))
+                continue
+            counts["copied" if reason == "new" else "overwritten"] += 1
+            counts["bytes"] += size
+            state = "done" if copy else "planned"
+            rows.append(TreeRow(path, "file", size, reason, state, sums.get(path)))
+        if spec.get("empty_dirs", True):
+            for path in directories_to_make(
+                source, destination, filters=filters, symlinks=symlinks, holding=plan.directories
+            ):
+                if copy:
+                    self._mkdir(_sub(dst, path))
+                counts["dirs_made"] += 1
+                rows.append(TreeRow(path, "dir", 0, "new", "done" if copy else "planned"))
+        result = {
+            **counts,
+            "unchanged": len(plan.unchanged),
+            "filtered": plan.filtered,
+            "compared": plan.compared,
+            "skipped": 0,
+            "unreadable": 0,
+            "rows": len(rows),
+        }
+        failed = next((r for r in rows if r.state == "failed"), None)
+        if failed is None:
+            return TreeOutcome(ok=True, result=result, rows=rows)
+        error = f"{counts['failed']} file{'s' if counts['failed'] != 1 else ''} failed"
+        return TreeOutcome(ok=False, result=result, error=error, code=failed.code, rows=rows)
+
     @staticmethod
     def _metadata(entry: MemoryEntry) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -238,6 +316,12 @@ class MemoryFiles:
                 entry.custom.pop(name, None)
             else:
                 entry.custom[name] = value
+
+
+def _sub(top: Target, rel: str) -> _Key:
+    """The key of `rel` below the directory `top`."""
+    remote, path = _key(top)
+    return remote, f"{path}/{rel}" if path else rel
 
 
 def _wire(name: str, entry: MemoryEntry) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from planner.runner.engine import (
     Outcome,
     RoleGrant,
     Target,
+    TreePage,
 )
 from planner.runner.levels import TooDeepError, walk_levels
 from planner.runner.preview_overlay import (
@@ -37,6 +38,7 @@ from planner.runner.preview_overlay import (
     path_key,
     relative_to,
 )
+from planner.runner.preview_trees import PredictedTrees
 
 READS = frozenset(
     {ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.STAT, ItemKind.METADATA_GET}
@@ -49,7 +51,8 @@ def _needs(kind: ItemKind, item: Item) -> list[tuple[Target, str]]:
     changes."""
     needs = [(item.target, "writer")]
     if item.src is not None:
-        needs.append((item.src, "reader" if kind is ItemKind.COPY else "writer"))
+        reads_src = kind in (ItemKind.COPY, ItemKind.COPY_TREE)
+        needs.append((item.src, "reader" if reads_src else "writer"))
     return needs
 
 
@@ -66,6 +69,7 @@ class PreviewEngine:
     def __init__(self, real: Engine) -> None:
         self.real = real
         self.overlay = Overlay()
+        self.trees = PredictedTrees(self.overlay)
         self.known: dict[tuple[str, str], dict[str, Any]] = {}  # real entries seen, by full path
         self.batches: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
@@ -77,6 +81,27 @@ class PreviewEngine:
     @property
     def stat_paths(self) -> bool:
         return self.real.stat_paths
+
+    @property
+    def tree_operations(self) -> bool:
+        return self.real.tree_operations
+
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
+        """A tree comparison reads the real trees: only when no earlier predicted change lies
+        in either (else the listing path sees them, corrected), and when the caller may copy
+        (else the item path predicts the refusal of each file, as the run meets it)."""
+        touched = self.overlay.touches
+        return (
+            await self.real.serves_tree(src, dst)
+            and not touched(*path_key(src))
+            and not touched(*path_key(dst))
+            and await self.real.may([(dst, "writer"), (src, "reader")])
+        )
+
+    async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
+        page = await self.real.tree_rows(handle, offset, limit)
+        self.trees.model(handle, page.rows)
+        return page
 
     async def connect(self) -> EngineInfo:
         return await self.real.connect()
@@ -97,6 +122,11 @@ class PreviewEngine:
             self.batches[handle] = _Pending(kind, items)
             return handle
         denied = await self._denied(kind, items)
+        if kind is ItemKind.COPY_TREE and not denied:  # compared for real: a read
+            compare = [Item(ItemKind.COMPARE_TREE, i.target, src=i.src, data=i.data) for i in items]
+            handle = await self.real.submit(ItemKind.COMPARE_TREE, compare)
+            self.batches[handle] = _Pending(kind, items)
+            return handle
         outcomes = [denied.get(i) or await self._apply(kind, item) for i, item in enumerate(items)]
         handle = f"{_SIMULATED}{next(self._ids)}"
         self.batches[handle] = _Pending(kind, items, outcomes)
@@ -120,6 +150,13 @@ class PreviewEngine:
         if pending.outcomes is not None:
             return pending.outcomes
         found = await self.real.outcomes(handle, count)
+        if pending.kind is ItemKind.COPY_TREE:
+            for item, outcome in zip(pending.items, found, strict=False):
+                if outcome.handle is not None and item.src is not None:
+                    self.trees.expect(outcome.handle, item.src, item.target)
+            return found
+        if any(self.trees.needs_settling(item.target) for item in pending.items):
+            await self.trees.settle(self._real_tree)
         if pending.kind is ItemKind.METADATA_GET:
             await self._hash_created(pending.items)
         return [
@@ -256,6 +293,8 @@ class PreviewEngine:
         """A file as the preview sees it now (created, or real and not deleted)."""
         remote, path = path_key(target)
         if (remote, path) in self.overlay.files:
+            if self.overlay.files[(remote, path)].mtime is None:
+                await self.trees.settle(self._real_tree)
             return self.overlay.files[(remote, path)]
         if self.overlay.hidden(remote, path):
             return None
@@ -272,21 +311,39 @@ class PreviewEngine:
             return None
         return PredictedFile(int(wire["size"]), str(wire["mtime"]), wire.get("checksum"))
 
-    async def _tree(self, top: Target) -> list[tuple[str, dict[str, Any]]] | None:
-        """Everything below a directory as the preview sees it: (relative path, wire entry)."""
+    async def _tree(
+        self, top: Target, *, real: bool = False
+    ) -> list[tuple[str, dict[str, Any]]] | None:
+        """Everything below a directory as the preview sees it (`real`: as it really is, no
+        prediction): (relative path, wire entry)."""
+        read = self._real_read if real else self._read_now
         if self.real.recursive_listing:
-            listed = await self._read_now(ItemKind.LIST, top)
+            listed = await read(ItemKind.LIST, top)
             return None if listed is None else [(str(e["name"]), e) for e in listed]
 
         async def list_level(level: Sequence[str]) -> list[list[dict[str, Any]] | None]:
             return [
-                await self._read_now(
-                    ItemKind.LIST_CHILDREN, Target(top.remote, join_path(top.path, rel))
-                )
+                await read(ItemKind.LIST_CHILDREN, Target(top.remote, join_path(top.path, rel)))
                 for rel in level
             ]
 
         return await walk_levels(list_level)
+
+    async def _real_tree(self, top: Target) -> list[tuple[str, dict[str, Any]]] | None:
+        return await self._tree(top, real=True)
+
+    async def _real_read(self, kind: ItemKind, target: Target) -> list[dict[str, Any]] | None:
+        """One read of the real engine, waited for here, not corrected."""
+        handle = await self.real.submit(kind, [Item(kind, target)])
+        await self._finished(handle)
+        (outcome,) = await self.real.outcomes(handle, 1)
+        return list(outcome.result or []) if outcome.ok else None
+
+    async def _finished(self, handle: str) -> None:
+        delay = 0.005
+        while not (await self.real.poll([handle]))[0].done:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     async def _read_now(self, kind: ItemKind, target: Target) -> list[dict[str, Any]] | None:
         outcome = await self._ask_now(kind, target)
@@ -295,10 +352,7 @@ class PreviewEngine:
     async def _ask_now(self, kind: ItemKind, target: Target) -> Outcome:
         """One read, waited for here (as corrected by the overlay)."""
         handle = await self.submit(kind, [Item(kind, target)])
-        delay = 0.005
-        while not (await self.real.poll([handle]))[0].done:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        await self._finished(handle)
         (outcome,) = await self.outcomes(handle, 1)
         return outcome
 
@@ -306,20 +360,12 @@ class PreviewEngine:
     def _corrected(self, kind: ItemKind, item: Item, outcome: Outcome) -> Outcome:
         remote, path = path_key(item.target)
         if kind is ItemKind.EXISTS:
-            return Outcome(ok=True, result=self._exists(remote, path, outcome))
+            return Outcome(ok=True, result=self.overlay.exists(remote, path, outcome))
         if kind is ItemKind.METADATA_GET:
-            return self._metadata(remote, path, outcome)
+            return self.overlay.metadata(remote, path, outcome)
         if kind is ItemKind.STAT:
             return self._stat(remote, path, outcome)
         return self._listing(remote, path, outcome, recursive=kind is ItemKind.LIST)
-
-    def _exists(self, remote: str, path: str, outcome: Outcome) -> bool:
-        overlay = self.overlay
-        if (remote, path) in overlay.files or (remote, path) in overlay.dirs:
-            return True
-        if overlay.hidden(remote, path):
-            return False
-        return bool(outcome.result) if outcome.ok else False
 
     def _listing(self, remote: str, base: str, outcome: Outcome, *, recursive: bool) -> Outcome:
         overlay = self.overlay
@@ -373,29 +419,3 @@ class PreviewEngine:
         else:
             return outcome
         return Outcome(ok=True, result={"name": name, **wire})
-
-    def _metadata(self, remote: str, path: str, outcome: Outcome) -> Outcome:
-        overlay = self.overlay
-        changes = overlay.custom.get((remote, path))
-        created = (remote, path) in overlay.files or (remote, path) in overlay.dirs
-        if overlay.hidden(remote, path) and not created:
-            return Outcome(
-                ok=False, error="no such file or directory (predicted)", code=ItemCode.NOT_FOUND
-            )
-        if not outcome.ok and not created:
-            return outcome
-        fields = dict(outcome.result or {}) if outcome.ok else {}
-        file = overlay.files.get((remote, path))
-        if file is not None:  # the file the preview wrote, not the real one (if any)
-            fields.update(size=file.size, mtime=file.mtime, type="file")
-            fields.pop("checksum", None)
-            if file.checksum:
-                fields["checksum"] = file.checksum
-        custom = dict(fields.get("custom") or {})
-        for name, value in (changes or {}).items():
-            if value is None:
-                custom.pop(name, None)
-            else:
-                custom[name] = value
-        fields["custom"] = custom
-        return Outcome(ok=True, result=fields)

@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.runner.engine import Target
+from planner.api.codes import ItemCode
+from planner.runner.engine import Outcome, Target
 
 # the mtime of directories the preview creates (files keep their source's)
 PREVIEW_MTIME = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -20,13 +21,14 @@ class PredictedFile:
     """A file as the preview predicts it (a wire list entry, minus its name)."""
 
     size: int
-    mtime: str
+    mtime: str | None  # None: a tree comparison's file, until its source's mtime is read
     checksum: str | None = None
     origin: Target | None = None  # the real file it is a copy of (to hash it when asked)
 
     def wire(self) -> dict[str, Any]:
         """The file as a wire list entry, without its name."""
-        entry: dict[str, Any] = {"type": "file", "size": self.size, "mtime": self.mtime}
+        mtime = self.mtime or PREVIEW_MTIME  # settled before any read (preview.py)
+        entry: dict[str, Any] = {"type": "file", "size": self.size, "mtime": mtime}
         if self.checksum:
             entry["checksum"] = self.checksum
         return entry
@@ -106,6 +108,15 @@ class Overlay:
             self._children.setdefault((remote, _parent(path)), set()).add(path)
             path = _parent(path)
 
+    def touches(self, remote: str, top: str) -> bool:
+        """Whether a change of the preview lies at or below `top`, or a file it created or a
+        path it deleted at or above it: what a read of `top`'s tree must be corrected by."""
+        return (
+            any(r == remote and (is_under(p, top) or is_under(top, p)) for r, p in self.files)
+            or any(r == remote and is_under(p, top) for r, p in self.dirs)
+            or any(r == remote and (is_under(p, top) or is_under(top, p)) for r, p in self.gone)
+        )
+
     def created(self, remote: str, top: str) -> list[tuple[str, dict[str, Any]]]:
         """Entries the preview created at or below `top`: (full path, wire entry)."""
         below = self._created_below(remote, top)
@@ -123,6 +134,40 @@ class Overlay:
             found.extend(below)
             tops.extend(p for p in below if (remote, p) in self.dirs)
         return found
+
+    def exists(self, remote: str, path: str, outcome: Outcome) -> bool:
+        """Whether a path exists as the preview sees it (`outcome`: the real exists)."""
+        if (remote, path) in self.files or (remote, path) in self.dirs:
+            return True
+        if self.hidden(remote, path):
+            return False
+        return bool(outcome.result) if outcome.ok else False
+
+    def metadata(self, remote: str, path: str, outcome: Outcome) -> Outcome:
+        """A path's metadata as the preview sees it (`outcome`: the real metadata:get)."""
+        changes = self.custom.get((remote, path))
+        created = (remote, path) in self.files or (remote, path) in self.dirs
+        if self.hidden(remote, path) and not created:
+            return Outcome(
+                ok=False, error="no such file or directory (predicted)", code=ItemCode.NOT_FOUND
+            )
+        if not outcome.ok and not created:
+            return outcome
+        fields = dict(outcome.result or {}) if outcome.ok else {}
+        file = self.files.get((remote, path))
+        if file is not None:  # the file the preview wrote, not the real one (if any)
+            fields.update(size=file.size, mtime=file.mtime, type="file")
+            fields.pop("checksum", None)
+            if file.checksum:
+                fields["checksum"] = file.checksum
+        custom = dict(fields.get("custom") or {})
+        for name, value in (changes or {}).items():
+            if value is None:
+                custom.pop(name, None)
+            else:
+                custom[name] = value
+        fields["custom"] = custom
+        return Outcome(ok=True, result=fields)
 
 
 def _parent(path: str) -> str:

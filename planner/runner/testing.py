@@ -10,6 +10,8 @@ callable from an `Item` to its `Outcome`, decides what becomes of each item (by 
   refused with a 403 naming those items (as the worker does), and `may` answers from it;
 - `transient_failures` (with `flaky` to choose the items): an item fails with a transient 503 on
   its first K attempts;
+- `tree_operations`: whether directory copies may be one tree item (MemoryFiles runs them and
+  the fake pages their rows, `tree_pages` recording each page asked);
 
 and `calls` records every call, in order, so tests assert batching (how many submissions, of
 which kinds and sizes). `serving` runs a dispatcher's loop for a block; `compile_yaml` and
@@ -42,9 +44,11 @@ from planner.runner.engine import (
     Outcome,
     RoleGrant,
     Target,
+    TreePage,
+    TreeRow,
 )
 from planner.runner.executor import Executor, Journaling, RunOptions
-from planner.runner.memory_files import MemoryFiles
+from planner.runner.memory_files import MemoryFiles, TreeOutcome
 from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, RunResult
 
@@ -73,6 +77,7 @@ READ_KINDS = frozenset(
         ItemKind.LIST,
         ItemKind.LIST_CHILDREN,
         ItemKind.METADATA_GET,
+        ItemKind.COMPARE_TREE,
     }
 )
 MUTATING_KINDS = frozenset(ItemKind) - READ_KINDS
@@ -90,10 +95,11 @@ def roles_needed(item: Item) -> list[tuple[Target, str]]:
     """The roles the worker asks of an item (docs/worker.md): reader for reads and a copy's
     source, writer for what changes (a move's source included)."""
     if item.kind in READ_KINDS:
-        return [(item.target, "reader")]
+        return [(item.target, "reader")] + ([(item.src, "reader")] if item.src else [])
     needs = [(item.target, "writer")]
     if item.src is not None:
-        needs.append((item.src, "reader" if item.kind is ItemKind.COPY else "writer"))
+        reads_src = item.kind in (ItemKind.COPY, ItemKind.COPY_TREE)
+        needs.append((item.src, "reader" if reads_src else "writer"))
     return needs
 
 
@@ -104,7 +110,7 @@ class Call:
     method: str
     kind: ItemKind | None = None  # submit
     items: tuple[Item, ...] = ()  # submit
-    handles: tuple[str, ...] = ()  # poll, outcomes, cancel
+    handles: tuple[str, ...] = ()  # poll, outcomes, cancel, tree_rows
     refused: tuple[int, ...] = ()  # submit: the indexes of the items refused with a 403
     grants: tuple[RoleGrant, ...] = ()  # grant, revoke
     needs: tuple[tuple[Target, str], ...] = ()  # may
@@ -152,6 +158,7 @@ class FakeEngine:
         flaky: Callable[[Item], bool] = _every_item,
         recursive_listing: bool = True,
         stat_paths: bool = True,
+        tree_operations: bool = False,
         remotes: Iterable[str] = ("any", "local"),
     ) -> None:
         if polls_to_finish < 1:
@@ -164,6 +171,9 @@ class FakeEngine:
         self.flaky = flaky
         self._recursive_listing = recursive_listing
         self._stat_paths = stat_paths
+        self._tree_operations = tree_operations
+        self.tree_results: dict[str, list[TreeRow]] = {}  # rows by the handle of a tree item
+        self.tree_pages: list[tuple[str, int, int]] = []  # (handle, offset, limit) asked
         self.remotes = set(remotes)
         self.calls: list[Call] = []
         self.roles: list[RoleGrant] = []
@@ -192,6 +202,22 @@ class FakeEngine:
     @property
     def stat_paths(self) -> bool:
         return self._stat_paths
+
+    @property
+    def tree_operations(self) -> bool:
+        return self._tree_operations
+
+    async def serves_tree(self, src: Target, dst: Target) -> bool:
+        return self._tree_operations
+
+    async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
+        self.calls.append(Call("tree_rows", handles=(handle,)))
+        self.tree_pages.append((handle, offset, limit))
+        rows = self.tree_results.get(handle)
+        if rows is None:
+            raise PermanentApiError(f"no such tree operation: {handle}", HTTPStatus.NOT_FOUND)
+        end = offset + limit
+        return TreePage(rows[offset:end], end if end < len(rows) else None)
 
     async def connect(self) -> EngineInfo:
         self.calls.append(Call("connect"))
@@ -241,7 +267,20 @@ class FakeEngine:
         self.calls.append(Call("outcomes", handles=(handle,)))
         batch = self._batch(handle)
         unfinished = "cancelled before it ran" if batch.cancelled else "still running"
-        return [o or Outcome(ok=False, error=unfinished) for o in batch.outcomes]
+        answered = []
+        for index, outcome in enumerate(batch.outcomes):
+            if isinstance(outcome, TreeOutcome):  # its rows are paged, not carried
+                rows_handle = f"{handle}#{index}"
+                self.tree_results[rows_handle] = outcome.rows
+                outcome = Outcome(
+                    ok=outcome.ok,
+                    result=outcome.result,
+                    error=outcome.error,
+                    code=outcome.code,
+                    handle=rows_handle,
+                )
+            answered.append(outcome or Outcome(ok=False, error=unfinished))
+        return answered
 
     async def cancel(self, handles: Sequence[str]) -> None:
         self.calls.append(Call("cancel", handles=tuple(handles)))

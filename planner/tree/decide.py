@@ -19,6 +19,8 @@ __all__ = [
     "decide_file",
     "directories_to_make",
     "expand_directory",
+    "keeps_directory",
+    "keeps_file",
     "needs_checksums",
 ]
 
@@ -63,6 +65,24 @@ def decide_file(
     if src.type != "file":
         raise ValueError(f"{src.path!r} is a directory, not a file")
     return _decide(src, dst, overwrite, checksum)[0]
+
+
+def keeps_file(path: str, is_link: bool, *, filters: Filters, symlinks: Symlinks) -> bool:
+    """Whether the source file at `path` is part of a directory copy: accepted by the filters
+    and, under `symlinks: skip`, not reached through a link (`is_link`: itself or a directory
+    above it is one). The files it leaves out are the copy's filtered ones."""
+    if symlinks == "skip" and is_link:
+        return False
+    return filters.accepts_everything or filters.accepts(path)
+
+
+def keeps_directory(path: str, is_link: bool, *, filters: Filters, symlinks: Symlinks) -> bool:
+    """Whether the source directory at `path` may be made as an empty directory: the filters
+    accept it with a trailing "/" (`exclude: [cache/]` leaves `cache` out) and, under
+    `symlinks: skip`, it is not reached through a link."""
+    if symlinks == "skip" and is_link:
+        return False
+    return filters.accepts_everything or filters.accepts(path + "/")
 
 
 def needs_checksums(src: Entry, dst: Entry | None, *, overwrite: Overwrite, checksum: bool) -> bool:
@@ -126,7 +146,6 @@ def expand_directory(
     """
     skip_links = symlinks == "skip"
     linked_dirs = {e.path for e in src if skip_links and e.is_link and e.type == "dir"}
-    check_filters = not filters.accepts_everything
     expansion = Expansion([], [], 0, [])
     with paused_gc():  # see planner/gcpause.py: one Decision per file, none in a cycle
         dst_by_path = {e.path: e for e in dst}
@@ -137,9 +156,8 @@ def expand_directory(
             if entry.type != "file":
                 continue
             path = entry.path
-            if (
-                skip_links and (entry.is_link or (linked_dirs and _is_below(path, linked_dirs)))
-            ) or (check_filters and not filters.accepts(path)):
+            is_link = entry.is_link or bool(linked_dirs and _is_below(path, linked_dirs))
+            if not keeps_file(path, is_link, filters=filters, symlinks=symlinks):
                 expansion.filtered += 1
                 continue
             parent = path.rpartition("/")[0]
@@ -207,8 +225,6 @@ def directories_to_make(
     deepest of them (making one makes its parents). A directory is kept when the filters accept
     its path with a trailing "/" (`exclude: [cache/]` leaves `cache` out, `include: ["*.txt"]`
     every directory) and, under `symlinks: skip`, when it is not reached through a link."""
-    skip_links = symlinks == "skip"
-    check_filters = not filters.accepts_everything
     there = {e.path for e in dst if e.type == "dir"}
     covered = set(holding)
     wanted = [
@@ -216,8 +232,7 @@ def directories_to_make(
         for e in src
         if e.type == "dir"
         and e.path
-        and not (skip_links and e.is_link)
-        and (not check_filters or filters.accepts(e.path + "/"))
+        and keeps_directory(e.path, e.is_link, filters=filters, symlinks=symlinks)
         and e.path not in there
         and e.path not in covered
     ]

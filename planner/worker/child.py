@@ -29,6 +29,7 @@ def main() -> int:
     with startup():  # all of this overlaps planner's own start: none of it waits for the plan
         from planner.api.wire import build_all
         from planner.worker.auth import Authenticator
+        from planner.worker.faults import parse_faults
         from planner.worker.serve import serve
         from planner.worker.service import WorkerConfig
 
@@ -43,7 +44,12 @@ def main() -> int:
         return _cannot_start(f"cannot open its log {settings['log']}: {exc.strerror or exc}")
     os.dup2(log, 2)
     os.close(log)
+    try:  # a testing aid, as `planner worker serve --inject-faults` (docs/worker.md)
+        faults = parse_faults(os.environ.get("PLANNER_WORKER_FAULTS", ""))
+    except ValueError as exc:
+        return _cannot_start(f"PLANNER_WORKER_FAULTS: {exc}")
     config = WorkerConfig(
+        faults=faults,
         state_dir=Path(settings["state_dir"]),
         remotes={name: Path(root) for name, root in settings["remotes"].items()},
         authenticator=Authenticator.single_token(settings["token"]),

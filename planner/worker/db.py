@@ -1,6 +1,6 @@
-"""The worker's SQLite state database (operations, metadata, permissions, temp files): one
-connection, WAL mode, schema created on open; a file that cannot be used is refused at open with
-what is wrong and what to do (docs/worker.md, "A damaged worker.db")."""
+"""The worker's SQLite state database (operations, metadata, permissions, temp files, the rows of
+tree operations): one connection, WAL mode, schema created on open; a file that cannot be used
+is refused at open with what is wrong and what to do (docs/worker.md, "A damaged worker.db")."""
 
 from __future__ import annotations
 
@@ -50,6 +50,21 @@ CREATE TABLE IF NOT EXISTS grants (
     PRIMARY KEY (resource, subject_type, subject_id, role)
 );
 CREATE TABLE IF NOT EXISTS temp_files (path TEXT PRIMARY KEY);
+-- the per-path rows of tree operations (tree_rows.py), kept and deleted with their operation
+CREATE TABLE IF NOT EXISTS tree_rows (
+    operation TEXT NOT NULL,  -- the id of the item's group (its own id for a single tree)
+    item INTEGER NOT NULL,  -- the item's index in the group
+    seq INTEGER NOT NULL,  -- walk order
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    reason TEXT,
+    state TEXT NOT NULL,
+    checksum TEXT,
+    code INTEGER,
+    error TEXT,
+    PRIMARY KEY (operation, item, seq)
+) WITHOUT ROWID;
 """
 
 

@@ -1,7 +1,9 @@
 """`--inject-faults http=R,operation=R,delay=D,seed=N`: reproducible failures for resilience
 tests (docs/worker.md). A fraction R of API requests answer HTTP 503, a fraction R of operation
-items fail with a transient error, every request waits D; one seeded generator per kind, so the
-same seed and the same sequence of requests give the same faults."""
+items fail with a transient error, every request waits D (`item_delay`: every item, before it
+runs; `file_delay`: a tree operation, before each file); one seeded generator per kind, so the
+same seed and the same sequence of requests give the same faults. The embedded worker of
+`planner run` takes the same text from the environment variable PLANNER_WORKER_FAULTS."""
 
 from __future__ import annotations
 
@@ -20,11 +22,15 @@ class FaultSpec:
     operation: float = 0.0
     delay: float = 0.0
     item_delay: float = 0.0  # every operation item waits this long before it runs (cancellable)
+    file_delay: float = 0.0  # a tree operation waits this long before each file (cancellable)
     seed: int = 0
 
     @property
     def is_active(self) -> bool:
-        return bool(self.http or self.operation or self.delay or self.item_delay)
+        return bool(self.http or self.operation or self.delay or self.item_delay or self.file_delay)
+
+
+_KEYS = ("http", "operation", "delay", "item_delay", "file_delay", "seed")
 
 
 def parse_faults(text: str) -> FaultSpec:
@@ -36,8 +42,8 @@ def parse_faults(text: str) -> FaultSpec:
     values: dict[str, float | int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, _, value = part.partition("=")
-        if key not in ("http", "operation", "delay", "item_delay", "seed"):
-            raise ValueError(f"unknown key '{key}' (http, operation, delay, item_delay, seed)")
+        if key not in _KEYS:
+            raise ValueError(f"unknown key '{key}' ({', '.join(_KEYS)})")
         parsed = _fault_value(key, value)
         if parsed is None:
             raise ValueError(f"invalid '{part}'")
@@ -49,7 +55,7 @@ def _fault_value(key: str, value: str) -> float | int | None:
     try:
         if key == "seed":
             return int(value)
-        if key in ("delay", "item_delay"):
+        if key in ("delay", "item_delay", "file_delay"):
             return parse_duration(value)
         rate = float(value)
     except ValueError:

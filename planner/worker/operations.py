@@ -107,9 +107,10 @@ class OperationStore:
         with self.lock:
             self._end(item, OperationState.SUCCEEDED, result, succeeded_on or [], 0, None)
 
-    def fail(self, item: WorkItem, code: ItemCode, message: str) -> None:
+    def fail(self, item: WorkItem, code: ItemCode, message: str, result: Any = None) -> None:
+        """End an item failed; `result`, when given, is what it did before it failed."""
         with self.lock:
-            self._end(item, OperationState.FAILED, None, [], code, message)
+            self._end(item, OperationState.FAILED, result, [], code, message)
 
     def _end(
         self,
@@ -297,6 +298,7 @@ class OperationStore:
         if dropped is not None:
             self.ended_size -= len(dropped)
         self.db.execute("DELETE FROM operations WHERE id = ? OR parent = ?", (op_id, op_id))
+        self.db.execute("DELETE FROM tree_rows WHERE operation = ?", (op_id,))
         return True
 
     # -- persistence ----------------------------------------------------------------------------
@@ -354,7 +356,9 @@ class OperationStore:
         rows = self.db.execute(
             "SELECT id FROM operations WHERE finished = 1 AND ended_at < ?", (cutoff,)
         )
-        self.db.executemany("DELETE FROM operations WHERE id = ?", [(r[0],) for r in rows])
+        ids = [(r[0],) for r in rows]
+        self.db.executemany("DELETE FROM operations WHERE id = ?", ids)
+        self.db.executemany("DELETE FROM tree_rows WHERE operation = ?", ids)
         return len(rows)
 
 

@@ -78,6 +78,7 @@ class WorkItem:
     """One unit of work of a group: the fields of its wire record that change while it runs."""
 
     __slots__ = (
+        "bytes_done",
         "cancelled",
         "code",
         "current",
@@ -86,6 +87,7 @@ class WorkItem:
         "error",
         "group",
         "index",
+        "ratio",
         "result",
         "started_at",
         "state",
@@ -107,6 +109,9 @@ class WorkItem:
         self.code = 0
         self.succeeded_on: list[str] = []
         self.cancelled = False  # this child alone was cancelled
+        # items counting files (tree operations): their fraction comes from bytes, not counts
+        self.ratio: float | None = None
+        self.bytes_done = 0
 
     @property
     def id(self) -> str:
@@ -118,6 +123,8 @@ class WorkItem:
 
     @property
     def fraction(self) -> float:
+        if self.ratio is not None and self.state != OperationState.SUCCEEDED:
+            return min(self.ratio, 1.0)
         return _fraction(self.state, self.current, self.total)
 
     def is_cancelled(self) -> bool:
@@ -125,7 +132,10 @@ class WorkItem:
 
     def wire(self) -> dict[str, Any]:
         """The wire record of this item."""
-        return item_wire(self.id, self.group.queued_at, self.group.user_id, self.compact())
+        body = item_wire(self.id, self.group.queued_at, self.group.user_id, self.compact())
+        if self.ratio is not None:
+            body["progress"] = round(self.fraction, 6)
+        return body
 
     def compact(self) -> list[Any]:
         """The item's fields as stored with its group (see `item_wire`)."""

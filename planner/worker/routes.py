@@ -33,6 +33,7 @@ from planner.worker.operations import TooManyDetailsError
 from planner.worker.paths import PathChecker
 from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemFunction, WorkerService
+from planner.worker.tree_routes import TREE_FEATURES, tree_routes
 
 READ, WRITE, ADMIN = RoleType.READER, RoleType.WRITER, RoleType.ADMIN
 MAX_POLLED_IDS = 1000
@@ -48,6 +49,7 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
         metadata_plugins=["planner"],
         operation_plugins=[
             *([wire.FEATURE_RECURSIVE_LIST] if service.config.recursive_listing else []),
+            *(TREE_FEATURES if service.config.tree_operations else []),
             wire.FEATURE_RECENT_OPERATIONS,
             wire.FEATURE_CANCEL,
             wire.FEATURE_DELETE,
@@ -355,6 +357,7 @@ def build_routes(service: WorkerService) -> list[BaseRoute]:
     api = [
         r("/", status, ["GET"], public=True),
         r("/storage", storages, ["GET"]),
+        *(tree_routes(r) if service.config.tree_operations else []),
         r("/storage:{op}", storage_operation, ["POST"]),
         r("/operations", operations, ["GET"]),
         r("/operations/{op_id}:cancel", cancel_operation, ["POST"]),

@@ -60,6 +60,9 @@ class WorkerConfig:
     # off: neither advertise nor answer `storage:stat`, like a worker without planner's
     # extensions (tests of clients that must then list a path's parent to learn what it is)
     stat: bool = True
+    # off: neither advertise nor serve the tree operations (storage:copy_tree, :compare_tree,
+    # operations/{id}/files), like a worker without planner's extensions
+    tree_operations: bool = True
     # off: no `checksum` in listings nor from metadata:get, like a worker that does not hash
     # (tests of clients that must then refuse `checksum: true` rather than compare less)
     checksums: bool = True
@@ -103,6 +106,15 @@ class ItemContext:
         item = self.item
         item.group.bytes_done += done - item.current
         item.total, item.current = total, done
+
+    def count_progress(self, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
+        """Progress of an item that counts files (tree operations): `done` of `total` files so
+        far, its fraction from the bytes (`bytes_done` of `bytes_total`)."""
+        item = self.item
+        item.group.bytes_done += bytes_done - item.bytes_done
+        item.bytes_done = bytes_done
+        item.total, item.current = total, done
+        item.ratio = bytes_done / bytes_total if bytes_total else (done / total if total else 0.0)
 
 
 ItemFunction = Callable[[ItemContext], ItemResult]
@@ -297,7 +309,7 @@ class WorkerService:
             outcome = function(ItemContext(item))
         except StorageError as exc:
             message = self._cancelled() if exc.code == ItemCode.CANCELLED else exc.message
-            operations.fail(item, exc.code, message)
+            operations.fail(item, exc.code, message, exc.result)
         except Exception as exc:  # a bug in an item: fail it, keep serving
             log.exception("item %s failed unexpectedly", item.id)
             operations.fail(item, ItemCode.INTERNAL, f"internal error: {type(exc).__name__}")

@@ -18,6 +18,7 @@ from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, reopen, sync_dir
 from planner.worker.file_info import FileInfo, Listed, file_info
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
+from planner.worker.placecopy import copy_opened, open_source
 from planner.worker.probe import probe
 from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
@@ -70,6 +71,30 @@ class Storages:
         """The remote names, sorted (`local` included)."""
         return sorted(self._roots)
 
+    @property
+    def registry(self) -> TempRegistry:
+        """Where copies record their temporary files (for the tree operations' copies)."""
+        return self._registry
+
+    @property
+    def fsync(self) -> bool:
+        """Whether copies sync what they wrote before they return (--fsync)."""
+        return self._fsync
+
+    def resolve(self, remote: str, path: str) -> tuple[Root, list[str]]:
+        """The root of `remote` and the segments of `path` below it, validated and unescaped
+        (for the tree operations, which open everything below through the root themselves).
+
+        Raises:
+            StorageError: 400 unknown remote or invalid path.
+        """
+        root = self._roots.get(remote)
+        if root is None:
+            raise StorageError(
+                ItemCode.INVALID, f"unknown remote {remote!r} (known: {', '.join(self.names())})"
+            )
+        return root, self._parts(remote, path)
+
     # -- confinement -------------------------------------------------------------------------
 
     def _place(
@@ -82,12 +107,7 @@ class Storages:
             StorageError: 400 unknown remote or invalid path; 403 outside the storage root.
             OSError: the parent cannot be opened (or made, with `make_parents`).
         """
-        root = self._roots.get(remote)
-        if root is None:
-            raise StorageError(
-                ItemCode.INVALID, f"unknown remote {remote!r} (known: {', '.join(self.names())})"
-            )
-        parts = self._parts(remote, path)
+        root, parts = self.resolve(remote, path)
         label = f"{remote}:{path}"
         if not parts:
             fd, real = root.open_dir([], label)
@@ -334,37 +354,18 @@ class Storages:
         """
         with as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
             with self._place(src_remote, src_path) as src:
-                try:
-                    src_fd, st = src.open_file()
-                except OSError as exc:
-                    raise _not_a_file(exc, src_remote, src_path) from exc
+                src_fd, st = open_source(src)
             try:
                 with self._place(dst_remote, dst_path, make_parents=True) as dst:
-                    there = dst.lstat_or_none()
-                    if there is not None:
-                        if stat.S_ISDIR(there.st_mode):
-                            raise StorageError(
-                                ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is a directory"
-                            )
-                        dst.check_link(there)
-                        if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
-                            checksum = fileops.hash_fd(src_fd)  # onto itself: nothing to write
-                            fileops.ensure_unchanged(src_fd, st)
-                            return CopyResult(
-                                st.st_size, st.st_mtime_ns, checksum, ctime_ns=st.st_ctime_ns
-                            )
-                    if on_size is not None:
-                        on_size(st.st_size)
-                    return fileops.copy_open_file(
+                    return copy_opened(
                         src_fd,
                         st,
-                        dst.dir_fd,
-                        dst.dir_path,
-                        dst.name,
+                        dst,
                         registry=self._registry,
                         fsync=self._fsync,
                         progress=progress,
                         cancel=cancel,
+                        on_size=on_size,
                     )
             finally:
                 os.close(src_fd)
@@ -381,17 +382,6 @@ def _same(a: int, b: int) -> bool:
     """Whether two descriptors refer to the same directory."""
     first, second = os.fstat(a), os.fstat(b)
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
-
-
-def _not_a_file(exc: OSError, remote: str, path: str) -> OSError | StorageError:
-    """What a failed open of a copy's source means for the client."""
-    if exc.errno == errno.EISDIR:
-        return StorageError(
-            ItemCode.INVALID, "copy copies files; list the directory and copy its files"
-        )
-    if exc.errno == errno.EINVAL:
-        return StorageError(ItemCode.INVALID, f"{remote}:{path}: not a regular file")
-    return exc
 
 
 def _basename(path: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from planner.api.codes import ItemCode
 
@@ -31,10 +32,11 @@ class StorageError(Exception):
     NOT_FOUND, CONFLICT, CANCELLED, TRANSIENT (EIO, ENOSPC, a source that changed while it was
     copied, ...)."""
 
-    def __init__(self, code: ItemCode, message: str) -> None:
+    def __init__(self, code: ItemCode, message: str, result: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.result = result  # what the item did before it failed (tree operations' counts)
 
 
 class CopyCancelledError(Exception):

@@ -19,7 +19,8 @@ from planner.worker.storage_errors import StorageError
 
 Found = tuple[str, os.stat_result, bool]
 # a directory still to list: real path, identity, name prefix, ancestors' identities, via a link
-_Pending = tuple[str, tuple[int, int], str, frozenset[tuple[int, int]], bool]
+Pending = tuple[str, tuple[int, int], str, frozenset[tuple[int, int]], bool]
+_Pending = Pending
 _GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 _DENIED = frozenset({errno.EACCES, errno.EPERM})
 _LOOP = "symlink loop"
@@ -73,6 +74,23 @@ def walk(root: Root, fd: int, *, recursive: bool) -> Walk:
                 raise
             found.unreadable.append((current[2].rstrip("/"), exc.strerror or str(exc)))
     return found
+
+
+def top_level(fd: int) -> Pending:
+    """The pending entry of the directory open as `fd`, the top of a walk (prefix "")."""
+    top = os.fstat(fd)
+    key = (top.st_dev, top.st_ino)
+    return fd_path(fd), key, "", frozenset({key}), False
+
+
+def list_level(root: Root, fd: int, current: Pending) -> tuple[Walk, list[Pending]]:
+    """One directory of a walk, for callers that walk level by level (tree operations): what
+    `walk` finds in the directory `fd` (the `current` pending entry) and its subdirectories,
+    each as the pending entry to list it with (after `root.reopen_dir`)."""
+    found = Walk()
+    below: list[Pending] = []
+    _list_one(root, fd, current, True, found, below)
+    return found, below
 
 
 def _list_one(

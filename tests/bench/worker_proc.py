@@ -27,8 +27,11 @@ from planner.worker.service import WorkerConfig
 
 # The one place that says what a "plain" worker turns off (WorkerConfig fields). A flag the
 # checkout's WorkerConfig does not have is left out (an older checkout), and reported.
-# When a feature flag is added for tree operations, add it here.
-PLAIN_WORKER: dict[str, object] = {"recursive_listing": False, "stat": False}
+PLAIN_WORKER: dict[str, object] = {
+    "recursive_listing": False,
+    "stat": False,
+    "tree_operations": False,
+}
 # features whose advertisement makes the runner leave the fallback path (prefixes)
 FAST_PATH_FEATURES = ("planner.list.recursive", "planner.stat", "planner.tree.")
 

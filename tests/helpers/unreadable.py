@@ -88,3 +88,16 @@ def refuse_to_open(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         return opened(fd, flags)
 
     monkeypatch.setattr(storage, "reopen", refusing)
+
+
+def refuse_to_walk_into(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Have the in-process worker's level-by-level walks (tree operations) refuse to open
+    `directory` as they would for an unprivileged user (root reads any directory)."""
+    opened = confine.Root.reopen_dir
+
+    def refusing(self: confine.Root, path: str, key: tuple[int, int]) -> int | None:
+        if path == str(directory):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return opened(self, path, key)
+
+    monkeypatch.setattr(confine.Root, "reopen_dir", refusing)

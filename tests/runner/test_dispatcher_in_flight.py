@@ -88,11 +88,10 @@ def test_each_caller_learns_which_of_its_items_a_moving_batch_holds() -> None:
     assert [len(batch) for batch in engine.submitted] == [4]  # one shared batch
     assert outcomes == [Outcome(ok=True)] * 4
     # told when the batch moved (first seen, then 2 of 4 ended), not when it stood still or ended
-    assert told["a"] == [
-        ([0, 1, 2], InFlight(finished=0.0, progress=0.0)),
-        ([0, 1, 2], InFlight(finished=0.5, progress=0.5)),
-    ]
-    assert told["b"] == [([0], InFlight(0.0, 0.0)), ([0], InFlight(0.5, 0.5))]
+    # ... with the batch's handle and the engine's count of the items that ended
+    moves = [InFlight(0.0, 0.0, handle="op1", current=0), InFlight(0.5, 0.5, "op1", current=2)]
+    assert told["a"] == [([0, 1, 2], moves[0]), ([0, 1, 2], moves[1])]
+    assert told["b"] == [([0], moves[0]), ([0], moves[1])]
 
 
 def _context(engine: ScriptedEngine, calls: list[tuple[int, int, int, int]]) -> ActionContext:

@@ -29,6 +29,8 @@ READ_ROUTES = {
     ("POST", "/api/v1/metadata:get"),
     ("POST", "/api/v1/permissions:get"),
     ("POST", "/api/v1/permissions:check"),
+    ("POST", "/api/v1/storage:compare_tree"),  # the same walk as copy_tree, nothing written
+    ("GET", "/api/v1/operations/{id}/files"),
 }
 
 PLAN = """
@@ -65,6 +67,8 @@ def route(method: str, path: str) -> tuple[str, str]:
     head, _, last = path.rpartition("/")
     if head == "/api/v1/operations" and ":" not in last:
         return method, "/api/v1/operations/{id}"
+    if last == "files" and head.rpartition("/")[0] == "/api/v1/operations":
+        return method, "/api/v1/operations/{id}/files"
     return method, path
 
 

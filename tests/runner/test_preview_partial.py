@@ -89,7 +89,9 @@ def test_the_preview_of_a_tree_with_an_unreadable_subdirectory_counts_what_the_r
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     """A worker in this process without planner's recursive `list` (listing level by level)."""
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    embedded, handle = start_worker(
+        tmp_path / "worker", recursive_listing=False, tree_operations=False
+    )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle

@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers.cli import EXAMPLES, CliResult, actions_of, copied_keys, run_json
 from tests.helpers.trees import make_tree, tree_bytes, tree_stats
+from tests.helpers.workers import start_worker
 
 
 # -- helpers of this module --------------------------------------------------------------------
@@ -230,29 +231,41 @@ def test_inferred_order_holds_even_against_priorities(
 
 # -- requests -----------------------------------------------------------------------------------
 def test_requests_grow_with_batches_not_with_files(
-    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+    tmp_path: Path,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the item path, where files travel in batches: a worker without tree operations (with
+    # them a directory copy is one operation: tests/runner/test_run_tree_requests.py)
+    embedded, worker = start_worker(
+        tmp_path / "worker", roots={"r": tmp_path / "r"}, tree_operations=False
+    )
+    monkeypatch.setenv("PLANNER_TOKEN", worker.token)
     for i in range(200):
-        path = tmp_path / "src" / f"d{i % 4}" / f"f{i:03d}.txt"
+        path = tmp_path / "r" / "src" / f"d{i % 4}" / f"f{i:03d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"file {i}\n")
     counts = {}
-    for batch in (500, 10):
-        plan = write_plan(
-            f"""
-            version: 1
-            storages:
-              src: {{remote: local, root: ./src}}
-              dst: {{remote: local, root: ./dst-{batch}}}
-            copies:
-              - {{id: tree, src: "src:", dst: "dst:"}}
-            """,
-            name=f"plan-{batch}.yaml",
-        )
-        code, document = run_json(run_cli, plan, "--batch-size", str(batch))
-        assert code == 0, document
-        assert document["totals"]["files_done"] == 200
-        counts[batch] = document["totals"]["api_requests"]
+    try:
+        for batch in (500, 10):
+            plan = write_plan(
+                f"""
+                version: 1
+                storages:
+                  r: {{remote: r, root: .}}
+                copies:
+                  - {{id: tree, src: "r:src/", dst: "r:dst-{batch}/"}}
+                """,
+                name=f"plan-{batch}.yaml",
+            )
+            args = ("--batch-size", str(batch), "--api-url", worker.url)
+            code, document = run_json(run_cli, plan, *args)
+            assert code == 0, document
+            assert document["totals"]["files_done"] == 200
+            counts[batch] = document["totals"]["api_requests"]
+    finally:
+        embedded.stop()
     # 20 batches of 10 need at least 20 submissions; one batch of 200 needs one, plus the
     # status, storages, listings and polls every run makes
     assert counts[10] >= 20

@@ -148,7 +148,9 @@ def test_a_single_file_copy_hashes_its_source_too(
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     """A worker without planner's recursive listing: it still hashes on metadata:get."""
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    embedded, handle = start_worker(
+        tmp_path / "worker", recursive_listing=False, tree_operations=False
+    )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle
@@ -159,7 +161,9 @@ def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
 @pytest.fixture
 def unhashing_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     """A worker that gives no checksum, in listings or from metadata:get."""
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False, checksums=False)
+    embedded, handle = start_worker(
+        tmp_path / "worker", recursive_listing=False, tree_operations=False, checksums=False
+    )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle

@@ -245,9 +245,10 @@ def test_transient_faults_are_retried_until_the_tree_is_byte_exact(
     assert not (tmp_path / "src" / "trash").exists()
     assert all(a["state"] == "succeeded" for a in document["actions"]), document
     assert copied_keys(document, "tree") == set(tree)
-    # the faults did happen: some items needed more than one attempt
+    # the faults did happen: some items (file items, probes, or a whole tree operation) needed
+    # more than one attempt
     attempts = [i["attempts"] for a in document["actions"] for i in a["items"]]
-    assert max(attempts) > 1
+    assert max(attempts + [a["attempts"] for a in document["actions"]]) > 1
 
     # and the same faulty worker sees an idempotent re-run: nothing to do
     code, again = run_json(run_cli, plan, *api)

@@ -68,10 +68,11 @@ def test_a_missing_path_below_an_absolute_root_gets_no_relative_root_hint(
 
 
 # -- item 14: a refusal names the role the action needs -----------------------------------------
-@pytest.fixture
-def restricted(tmp_path: Path) -> Iterator[WorkerHandle]:
-    """A worker with `alice` (reader on `src` only) and an admin `root`; `src/a.txt` exists."""
-    yield from _restricted(tmp_path)
+@pytest.fixture(params=[True, False], ids=["tree-operations", "plain"])
+def restricted(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WorkerHandle]:
+    """A worker with `alice` (reader on `src` only) and an admin `root`; `src/a.txt` exists.
+    With and without tree operations (a directory copy as one operation, or file by file)."""
+    yield from _restricted(tmp_path, tree_operations=request.param)
 
 
 @pytest.fixture
@@ -129,23 +130,30 @@ def test_a_refused_copy_names_the_writer_role_it_lacks_not_the_probes_reader_rol
 ) -> None:
     plan = write_plan(REFUSED_PLAN)
     monkeypatch.setenv("PLANNER_TOKEN", "alice-token")
-    # the first request refused is the listing of the destination (a reader probe)
-    refused = (
-        "cannot list any:legacy/materials: POST /api/v1/storage:list: HTTP 403 Forbidden: "
-        "permission denied: 'alice' lacks the reader role on legacy/materials "
-        "(the caller lacks the role) (code 403)"
-    )
-    expected = (
+
+    # file by file, the first request refused is the listing of the destination (a reader
+    # probe); as one tree operation, the copy itself (writer) or, previewed, its compare (reader)
+    def refused(request: str, role: str) -> str:
+        return (
+            f"{request}: HTTP 403 Forbidden: permission denied: 'alice' lacks the {role} role on "
+            "legacy/materials (the caller lacks the role) (code 403)"
+        )
+
+    probe = refused("cannot list any:legacy/materials: POST /api/v1/storage:list", "reader")
+    trees = restricted.config.tree_operations
+    head = (
         "permission denied: this copy needs writer on models:legacy/materials, which the "
-        f"caller lacks (refused: {refused})"
+        "caller lacks (refused: "
     )
+    run_refused = refused("POST /api/v1/storage:copy_tree", "writer") if trees else probe
     code, document = run_json(run_cli, plan, "--api-url", restricted.url)
     assert code == 1
-    assert actions_of(document)["materials"]["error"] == expected
+    assert actions_of(document)["materials"]["error"] == f"{head}{run_refused})"
 
+    preview_refused = refused("POST /api/v1/storage:compare_tree", "reader") if trees else probe
     code, preview = preview_json(run_cli, plan, "--api-url", restricted.url)
     assert code == 1
-    assert preview["actions"][0]["error"] == expected
+    assert preview["actions"][0]["error"] == f"{head}{preview_refused})"
 
 
 def test_a_refusal_of_a_role_the_plan_does_not_ask_for_names_no_held_role_as_lacking(

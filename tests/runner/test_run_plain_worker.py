@@ -29,7 +29,9 @@ PLAN = """
 
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False, stat=False)
+    embedded, handle = start_worker(
+        tmp_path / "worker", recursive_listing=False, stat=False, tree_operations=False
+    )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle

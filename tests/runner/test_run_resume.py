@@ -39,10 +39,16 @@ def many_files(root: Path, count: int, size: int, seed: int) -> dict[str, bytes]
     return make_tree(root, files)
 
 
-class RunProcess:
-    """`python -m planner run PLAN ARGS...` as a subprocess, output in files beside the plan."""
+# the embedded worker waits this long before each file of a directory copy (docs/worker.md,
+# "Fault injection"), so an interruption lands part-way through the tree operation
+SLOW_FILES = "file_delay=20ms"
 
-    def __init__(self, plan: Path, *args: str) -> None:
+
+class RunProcess:
+    """`python -m planner run PLAN ARGS...` as a subprocess, output in files beside the plan;
+    `faults` are injected into its embedded worker (PLANNER_WORKER_FAULTS)."""
+
+    def __init__(self, plan: Path, *args: str, faults: str = "") -> None:
         self.out = plan.parent / "run.stdout"
         self.err = plan.parent / "run.stderr"
         env = {k: v for k, v in os.environ.items() if k not in ("PLANNER_API_URL", "PLANNER_TOKEN")}
@@ -52,7 +58,7 @@ class RunProcess:
                 stdout=out,
                 stderr=err,
                 cwd=plan.parent,
-                env={**env, "PYTHONUNBUFFERED": "1"},
+                env={**env, "PYTHONUNBUFFERED": "1", "PLANNER_WORKER_FAULTS": faults},
             )
 
     @property
@@ -84,8 +90,8 @@ def start_run() -> Iterator[Callable[..., RunProcess]]:
     """Start `planner run` subprocesses; any still running afterwards is killed."""
     started: list[RunProcess] = []
 
-    def start(plan: Path, *args: str) -> RunProcess:
-        started.append(RunProcess(plan, *args))
+    def start(plan: Path, *args: str, faults: str = "") -> RunProcess:
+        started.append(RunProcess(plan, *args, faults=faults))
         return started[-1]
 
     yield start
@@ -180,7 +186,7 @@ def test_resume_with_overwrite_always_copies_nothing_the_journal_recorded_again(
     source = many_files(tmp_path / "src", total, 16 * 1024, seed=5)
     plan = write_plan(TREE_PLAN.replace('dst: "dst:"}', 'dst: "dst:", overwrite: always}'))
     state = tmp_path / ".planner" / "state.db"
-    run = start_run(plan, "-q", "--batch-size", "50")
+    run = start_run(plan, "-q", "--batch-size", "50", faults=SLOW_FILES)
     run.wait_until(lambda: len(journaled_copies(state)) >= 100, "100 copies were journaled")
     run.proc.send_signal(signal.SIGKILL)
     assert run.proc.wait(timeout=60) == -signal.SIGKILL
@@ -282,7 +288,9 @@ def test_sigint_stops_dispatching_exits_130_and_resume_completes(
     plan = write_plan(TREE_PLAN)
     dst = tmp_path / "dst"
     # small batches one at a time: many batches are still to go when the signal arrives
-    run = start_run(plan, "--format", "json", "--batch-size", "20", "--concurrency", "1")
+    run = start_run(
+        plan, "--format", "json", "--batch-size", "20", "--concurrency", "1", faults=SLOW_FILES
+    )
     run.wait_until(lambda: regular_files(dst) >= 1, "a file was copied")
 
     # while it runs, the same plan is refused, naming the process that runs it
@@ -324,7 +332,9 @@ def test_interrupt_without_grace_cancels_and_reports_what_was_copied(
     plan = write_plan(TREE_PLAN)
     dst = tmp_path / "dst"
     run = start_run(
-        plan, "--format", "json", "--batch-size", "20", "--concurrency", "1", "--grace", "0s"
+        plan,
+        *("--format", "json", "--batch-size", "20", "--concurrency", "1", "--grace", "0s"),
+        faults=SLOW_FILES,
     )
     run.wait_until(lambda: regular_files(dst) >= 1, "a file was copied")
 

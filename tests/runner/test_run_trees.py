@@ -190,7 +190,9 @@ def test_an_unreadable_subdirectory_fails_only_itself(
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     """A worker in this process without planner's recursive `list` (runs list level by level)."""
-    embedded, handle = start_worker(tmp_path / "worker", recursive_listing=False)
+    embedded, handle = start_worker(
+        tmp_path / "worker", recursive_listing=False, tree_operations=False
+    )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
         yield handle

@@ -166,7 +166,7 @@ def test_some_items_of_a_group_fail_with_503_and_the_others_succeed(tmp_path: Pa
 @pytest.mark.parametrize(
     ("spec", "said"),
     [
-        ("bogus=1", "unknown key 'bogus' (http, operation, delay, item_delay, seed)"),
+        ("bogus=1", "unknown key 'bogus' (http, operation, delay, item_delay, file_delay, seed)"),
         ("http=2", "invalid 'http=2'"),
         ("delay=soon", "invalid 'delay=soon'"),
     ],

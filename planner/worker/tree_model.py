@@ -1,0 +1,79 @@
+"""What a tree operation works with: the request of one tree (TreeSpec), its result (Counts),
+and the walk's bookkeeping per directory (Node, DstSide) and per file to copy (Todo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.tree.filters import Filters
+from planner.tree.policies import Overwrite, Symlinks
+from planner.worker.requests import Place as StoragePlace
+from planner.worker.walk import Pending
+
+
+@dataclass(frozen=True)
+class TreeSpec:
+    """One tree of a request: what to copy (or compare) and how."""
+
+    src: StoragePlace
+    dst: StoragePlace
+    filters: Filters
+    overwrite: Overwrite = "if-different"
+    checksum: bool = False
+    symlinks: Symlinks = "follow"
+    empty_dirs: bool = True
+
+
+@dataclass
+class Counts:
+    """The result of a tree operation (docs/api.md): what was (or would be) done."""
+
+    copied: int = 0
+    overwritten: int = 0
+    unchanged: int = 0
+    filtered: int = 0
+    failed: int = 0
+    compared: int = 0
+    bytes: int = 0
+    dirs_made: int = 0
+    skipped: int = 0
+    unreadable: int = 0
+    rows: int = 0
+
+    def wire(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Node:
+    """A source directory of the walk until everything below it is done: what decides whether
+    it is made as an empty directory (tree/decide.directories_to_make, streamed)."""
+
+    parent: Node | None
+    path: str  # relative to the source, escaped, "" for the top
+    makeable: bool  # kept by the filters and symlinks, and no directory at the destination
+    kept: bool = False  # a file of the copy lies in it or below
+    wanted_below: bool = False  # a directory below it would be made
+    unread: bool = False
+
+
+@dataclass
+class DstSide:
+    """The destination's side of a source directory: a directory there to list, or nothing;
+    `blocked` when a file stands where it, or a directory above it, must be."""
+
+    pending: Pending | None = None
+    blocked: bool = False
+
+
+@dataclass
+class Todo:
+    """A file the policy copies: its source name and stat, why, and whether one is there."""
+
+    name: str  # the real name (not escaped)
+    shown: str
+    size: int
+    reason: str
+    existed: bool
+    checksum: str | None = None
+    error: tuple[int, str] | None = field(default=None)
