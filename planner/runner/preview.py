@@ -126,6 +126,12 @@ class PreviewEngine:
             compare = [Item(ItemKind.COMPARE_TREE, i.target, src=i.src, data=i.data) for i in items]
             handle = await self.real.submit(ItemKind.COMPARE_TREE, compare)
             self.batches[handle] = _Pending(kind, items)
+            # rows are read while the comparison runs, before its outcome names their handle:
+            # the operation's own id for one item, its children's (`<id>-<index>`) for several
+            for index, item in enumerate(items):
+                if item.src is not None:
+                    rows = handle if len(items) == 1 else f"{handle}-{index}"
+                    self.trees.expect(rows, item.src, item.target)
             return handle
         outcomes = [denied.get(i) or await self._apply(kind, item) for i, item in enumerate(items)]
         handle = f"{_SIMULATED}{next(self._ids)}"
