@@ -63,7 +63,7 @@ def exit_now(code: int) -> NoReturn:
     stream cannot be flushed (it is reported), and under a profiler or tracer (`python -m
     cProfile`, coverage: they write their results once the program returns)."""
     others = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
-    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    watched = sys.getprofile() is not None or sys.gettrace() is not None or _monitored()
     if not others and not watched:
         atexit._run_exitfuncs()
         try:
@@ -74,6 +74,15 @@ def exit_now(code: int) -> NoReturn:
         else:
             os._exit(code)
     sys.exit(code)
+
+
+def _monitored() -> bool:
+    """Whether a tool watches the process through `sys.monitoring` (Python 3.12+: cProfile,
+    coverage's sysmon core, debuggers) rather than a profile or trace function."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return False
+    return any(monitoring.get_tool(tool) is not None for tool in range(6))
 
 
 @contextmanager

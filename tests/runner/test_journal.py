@@ -172,7 +172,7 @@ def test_saving_an_action_finds_its_row_by_key_not_by_a_scan_of_the_run(
     """An action is saved at least twice per run (running, then ended): with thousands of
     actions, a statement scanning the run's actions each time would cost actions squared."""
     run = start(journal)
-    with sqlite3.connect(state) as conn:
+    with contextlib.closing(sqlite3.connect(state)) as conn:
         plan = conn.execute(
             f"EXPLAIN QUERY PLAN {UPDATE_ACTION}", (*["x"] * 11, run.run_id, "copy-data")
         ).fetchall()

@@ -6,6 +6,7 @@ authorization, validation, admission and a worker with the extensions off."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -216,7 +217,7 @@ def test_compare_writes_nothing_and_its_rows_are_what_the_copy_then_does(
 
 
 def _metadata(worker: WorkerHandle) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(worker.state_dir / "worker.db") as db:
+    with contextlib.closing(sqlite3.connect(worker.state_dir / "worker.db")) as db:
         return sorted(db.execute("SELECT * FROM metadata").fetchall())
 
 
@@ -407,7 +408,7 @@ def test_rows_go_with_their_operation(worker: WorkerHandle, client: httpx.Client
     op = succeeded(run(client, COPY, tree()))
     assert client.delete(f"/operations/{op['id']}").status_code == 204
 
-    with sqlite3.connect(worker.state_dir / "worker.db") as db:
+    with contextlib.closing(sqlite3.connect(worker.state_dir / "worker.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM tree_rows").fetchone() == (0,)
 
 
