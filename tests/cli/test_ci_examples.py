@@ -1,12 +1,15 @@
-"""The CI recipes under examples/ci and the pre-commit hook: valid YAML, every planner command
-line in them parses with the real CLI, and the GitHub flow (validate, preview, run, nightly drift
-check) works for real on the example plan with the embedded worker."""
+"""The CI recipes under examples/ci and the pre-commit hook: valid YAML that GitHub's and GitLab's
+own schemas accept, every script line a string, every planner command line in them parses with
+the real CLI, and the GitHub flow (validate, preview, run, nightly drift check) works for real on
+the example plan with the embedded worker."""
 
 from __future__ import annotations
 
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,27 +23,55 @@ from planner.cli.main import cli
 from tests.helpers.cli import EXAMPLES, CliResult
 
 REPO = EXAMPLES.parent
-RECIPES = [
-    EXAMPLES / "ci" / "github" / "planner.yml",
-    EXAMPLES / "ci" / "github" / "nightly.yml",
-    EXAMPLES / "ci" / "gitlab" / ".gitlab-ci.yml",
-]
+GITHUB = sorted((EXAMPLES / "ci" / "github").glob("*.y*ml"))
+GITLAB = sorted((EXAMPLES / "ci" / "gitlab").glob("*.y*ml"))  # pathlib's glob sees dotfiles
+RECIPES = GITHUB + GITLAB
+# the schemas check-jsonschema ships (no network); the GitLab transform reads `!reference` tags
+VENDOR_SCHEMAS = {
+    "github": ["--builtin-schema", "vendor.github-workflows"],
+    "gitlab": ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"],
+}
+_GITLAB_SCRIPTS = ("script", "before_script", "after_script")
 _SHELL_ENDS = {">", ">>", "|", "||", "&&", ";", "2>", "2>&1"}
 
 
-def scripts(node: Any) -> Iterator[str]:
-    """Every shell script of a workflow: GitHub `run:` steps, GitLab `script:` lists."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "run" and isinstance(value, str):
-                yield value
-            elif key in ("script", "before_script", "after_script") and isinstance(value, list):
-                yield from (line for line in value if isinstance(line, str))
-            else:
-                yield from scripts(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from scripts(value)
+def script_entries(vendor: str, workflow: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
+    """Every shell script entry of a workflow as YAML loaded it, with where it is: GitHub
+    `jobs.*.steps[*].run`; GitLab `script`, `before_script`, `after_script` of each job and of
+    `default`, a string or a list of lines (nested one level deep by `!reference`)."""
+    if vendor == "github":
+        for job, body in workflow["jobs"].items():
+            for n, step in enumerate(body.get("steps", [])):
+                if "run" in step:
+                    yield f"jobs.{job}.steps[{n}].run", step["run"]
+        return
+    for job, body in workflow.items():
+        for key in _GITLAB_SCRIPTS if isinstance(body, dict) else ():
+            value = body.get(key)
+            if not isinstance(value, list):
+                if value is not None:
+                    yield f"{job}.{key}", value
+                continue
+            for n, line in enumerate(value):
+                if isinstance(line, list):
+                    yield from ((f"{job}.{key}[{n}][{m}]", item) for m, item in enumerate(line))
+                else:
+                    yield f"{job}.{key}[{n}]", line
+
+
+def scripts(vendor: str, workflow: dict[Any, Any]) -> Iterator[str]:
+    """The shell scripts of a workflow that are strings (the others fail their own test)."""
+    return (line for _, line in script_entries(vendor, workflow) if isinstance(line, str))
+
+
+def check_jsonschema(vendor: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    """Validate files against a CI vendor's schema with check-jsonschema, offline."""
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", *VENDOR_SCHEMAS[vendor], *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def planner_commands(script: str) -> Iterator[list[str]]:
@@ -78,12 +109,45 @@ def parse(args: list[str]) -> None:
 def test_recipes_are_yaml_and_every_planner_command_in_them_parses(recipe: Path) -> None:
     workflow = yaml.safe_load(recipe.read_text(encoding="utf-8"))
     assert isinstance(workflow, dict)
-    commands = [c for s in scripts(workflow) for c in planner_commands(s)]
+    commands = [c for s in scripts(recipe.parent.name, workflow) for c in planner_commands(s)]
     assert {c[0] for c in commands} >= {"plan", "run"}, commands
     if "nightly" not in recipe.name:
         assert "validate" in {c[0] for c in commands}
     for command in commands:
         parse(command)
+
+
+@pytest.mark.parametrize(("vendor", "recipes"), [("github", GITHUB), ("gitlab", GITLAB)])
+def test_recipes_pass_their_ci_systems_own_schema(vendor: str, recipes: list[Path]) -> None:
+    assert recipes
+    result = check_jsonschema(vendor, *recipes)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_every_script_entry_of_the_recipes_is_a_string(recipe: Path) -> None:
+    # a `: ` in a plain scalar makes YAML read a script line as a mapping
+    workflow = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    entries = dict(script_entries(recipe.parent.name, workflow))
+    assert entries
+    assert {where: line for where, line in entries.items() if not isinstance(line, str)} == {}
+
+
+def test_a_colon_in_a_plain_script_line_would_be_caught(tmp_path: Path) -> None:
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(
+        "job:\n  script:\n    - echo ok\n    - echo drift: the storages had drifted\n",
+        encoding="utf-8",
+    )
+    result = check_jsonschema("gitlab", broken)
+    assert result.returncode == 1
+    error = "$.job.script[1]: {'echo drift': 'the storages had drifted'} is not of type 'string'"
+    assert error in result.stdout
+    workflow = yaml.safe_load(broken.read_text(encoding="utf-8"))
+    assert dict(script_entries("gitlab", workflow)) == {
+        "job.script[0]": "echo ok",
+        "job.script[1]": {"echo drift": "the storages had drifted"},
+    }
 
 
 def test_a_mistyped_command_line_would_be_caught() -> None:
@@ -95,7 +159,8 @@ def test_a_mistyped_command_line_would_be_caught() -> None:
 
 def test_github_recipes_use_the_documented_outputs() -> None:
     main = yaml.safe_load((EXAMPLES / "ci" / "github" / "planner.yml").read_text())
-    steps = {job: " ".join(s for s in scripts(body)) for job, body in main["jobs"].items()}
+    jobs = main["jobs"]
+    steps = {job: " ".join(scripts("github", {"jobs": {job: jobs[job]}})) for job in jobs}
     assert "--format github" in steps["validate"]
     assert "--format markdown" in steps["preview"]
     assert "GITHUB_STEP_SUMMARY" in steps["preview"]
@@ -103,7 +168,7 @@ def test_github_recipes_use_the_documented_outputs() -> None:
     assert "secrets.PLANNER_TOKEN" in str(main["jobs"]["run"])
     nightly = yaml.safe_load((EXAMPLES / "ci" / "github" / "nightly.yml").read_text())
     assert "schedule" in nightly[True]  # YAML 1.1 reads the key `on` as True
-    assert "--detailed-exitcode" in " ".join(scripts(nightly))
+    assert "--detailed-exitcode" in " ".join(scripts("github", nightly))
 
 
 def test_the_pre_commit_hook_validates_plan_files() -> None:
