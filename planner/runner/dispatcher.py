@@ -1,8 +1,9 @@
 """Batching and waiting, shared by every running action: items of one kind are gathered into
 requests of up to `batch_size`, at most `concurrency` batches are in flight, and all of them are
 polled together in one request per round (0.1 s doubling to 2 s, full jitter, reset when anything
-moves). The number of requests grows with batches and rounds, not with files. A caller may watch
-how far the batches holding its items are, between their submission and their outcomes."""
+moves, held at 0.1 s while a tree item runs). The number of requests grows with batches and
+rounds, not with files. A caller may watch how far the batches holding its items are, between
+their submission and their outcomes."""
 
 from __future__ import annotations
 
@@ -129,7 +130,10 @@ class Dispatcher:
                     await self.wakeup.wait()
                 continue
             moved = await self._poll()
-            if moved:
+            if moved or any(b.kind in TREE_KINDS for b in self.inflight.values()):
+                # a tree item is a whole directory's work, and the action waits for its end: it
+                # is polled at the first interval as its progress would have it, even when that
+                # does not move (a comparison of trees in sync copies nothing)
                 self.backoff.reset()
             self.wakeup.clear()
             delay = self.backoff.next_delay()

@@ -106,9 +106,10 @@ def _list_one(
     path, _, prefix, ancestors, under_link = current
     with os.scandir(fd) as scan:
         children = list(scan)
+    entries = found.entries
     for child in children:
         name = child.name
-        if is_temp_name(name):
+        if name[0] == "." and is_temp_name(name):  # ours all start with a dot
             continue
         shown = prefix + escape_name(name)
         try:
@@ -120,8 +121,11 @@ def _list_one(
                 found.unreadable.append((shown, exc.strerror or str(exc)))
                 continue
             raise
+        if stat.S_ISREG(st.st_mode):  # most entries: nothing more to learn
+            entries.append((shown, st, under_link))
+            continue
         linked = under_link
-        real = join(path, name)
+        real = ""  # a directory's real path, below: known once followed, else `path/name`
         if stat.S_ISLNK(st.st_mode):
             followed = _follow(root, fd, path, name)
             if isinstance(followed, str):
@@ -138,8 +142,9 @@ def _list_one(
         if not (is_dir or stat.S_ISREG(st.st_mode)):
             found.skipped.append((shown, special_kind(st.st_mode)))
             continue
-        found.entries.append((shown, st, linked))
+        entries.append((shown, st, linked))
         if recursive and is_dir:
+            real = real or join(path, name)
             pending.append((real, key, f"{shown}/", ancestors | {key}, linked))
 
 

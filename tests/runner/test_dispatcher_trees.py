@@ -2,7 +2,8 @@
 more") cancels the tree items in flight, which hold the tree's files not yet begun, and lets
 other batches go on; `settle` (after the grace period) waits for a cancelled tree item to end,
 so that its outcome leads to the rows of what it did copy. A scripted engine whose items run
-until cancelled; nothing sleeps to synchronise."""
+until cancelled; nothing sleeps to synchronise. And a tree item is polled at the first interval
+while it runs, whether or not its progress moves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from planner.api.codes import ItemCode
 from planner.runner.dispatcher import Dispatcher
 from planner.runner.engine import BatchStatus, Item, ItemKind, Outcome, Target
+from planner.runner.testing import FixedJitter, RecordedSleep
 
 
 class HeldEngine:
@@ -110,3 +112,57 @@ def test_settle_waits_for_a_cancelled_tree_item_to_end_and_keeps_its_rows_handle
     assert (tree.handle, tree.code) == ("op1", ItemCode.CANCELLED)
     assert tree.result == {"copied": 3, "rows": 3}
     assert (copy.ok, copy.code, copy.handle) == (False, ItemCode.CANCELLED, None)
+
+
+class SilentEngine:
+    """Every batch runs for `polls` polls without reporting progress, then succeeds (a tree
+    comparison of trees in sync copies nothing, so its progress never moves)."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        self.left: dict[str, int] = {}
+
+    async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
+        handle = f"op{len(self.left) + 1}"
+        self.left[handle] = self.polls
+        return handle
+
+    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+        for handle in handles:
+            self.left[handle] -= 1
+        return [BatchStatus(h, done=self.left[h] <= 0, succeeded=True) for h in handles]
+
+    async def outcomes(self, handle: str, count: int) -> list[Outcome]:
+        return [Outcome(ok=True, handle=handle)] * count
+
+
+def _poll_delays(item: Item) -> list[float]:
+    """The delays between the polls of `item`, alone in flight, drawn at their ceilings."""
+    sleep = RecordedSleep()
+    engine = SilentEngine(polls=5)
+    dispatcher = Dispatcher(
+        engine,  # type: ignore[arg-type]
+        concurrency=1,
+        sleep=sleep,
+        rng=FixedJitter(1.0),
+    )
+
+    async def scenario() -> None:
+        serving = asyncio.ensure_future(dispatcher.serve())
+        try:
+            (future,) = dispatcher.enqueue([item])
+            async with asyncio.timeout(30):
+                await future
+        finally:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+
+    asyncio.run(scenario())
+    return sleep.delays
+
+
+def test_a_tree_item_reporting_no_progress_is_polled_at_the_first_interval() -> None:
+    # its end is what the action waits for: a growing interval would leave it unseen for up to
+    # seconds after it ended
+    assert _poll_delays(TREE) == [0.1] * 4
+    assert _poll_delays(FILE) == [0.1, 0.2, 0.4, 0.8]  # other batches back off
