@@ -57,7 +57,7 @@ class _TreeRun:
         self.dst_label = f"{spec.dst.remote}:{spec.dst.path}"
         self.counts = Counts()
         item = ctx.item
-        self.rows = RowWriter(service.db, service.metadata, item.group.id, item.index)
+        self.rows = RowWriter(service.db, item.group.id, item.index)
         self.first_code: int | None = None
         self.files_done = self.files_total = self.bytes_done = self.bytes_total = 0
 
