@@ -334,9 +334,11 @@ class _TreeRun:
                 self._failed(t, *_failure(exc))
             return
         try:
-            listed = dst.pending
-            if names is not None and listed is not None and _identity(dst_fd) != listed[1]:
-                names = None  # not the directory listed: look before each write
+            if names is not None:
+                here = _identity(dst_fd)
+                # not the directory listed, or the source directory itself: look at each name
+                if here == current[1] or (dst.pending is not None and here != dst.pending[1]):
+                    names = None
             delay = self.service.faults.spec.file_delay
             for t in todo:
                 self._check_cancel()

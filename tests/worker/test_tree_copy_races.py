@@ -192,3 +192,26 @@ def test_a_destination_directory_swapped_for_a_link_outside_writes_nothing_there
     assert op["state"] == "failed"
     assert os.listdir(outside) == []
     assert rows_of(client, op["id"]) == [("a.txt", "done", None), ("sub/f.txt", "failed", 403)]
+
+
+def test_a_destination_directory_made_a_link_to_its_source_leaves_the_source_alone(
+    worker: WorkerHandle, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dst/sub did not exist when dst was listed; it is then made a link to src/sub (inside the
+    root): each file is found to be itself and only hashed, not written over itself."""
+    data = worker.roots["data"]
+    source(data, {"a.txt": b"a", "sub/f.txt": b"the source"})
+    before = os.stat(data / "src" / "sub" / "f.txt")
+
+    def alias(target: Path) -> None:
+        if target.name == "a.txt":
+            os.symlink(data / "src" / "sub", data / "dst" / "sub")
+
+    before_each_copy(monkeypatch, alias)
+    op = succeeded(run(client, COPY, BODY))
+
+    assert rows_of(client, op["id"]) == [("a.txt", "done", None), ("sub/f.txt", "done", None)]
+    after = os.stat(data / "src" / "sub" / "f.txt")
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert (data / "src" / "sub" / "f.txt").read_bytes() == b"the source"
+    assert no_temporary_files(data)
