@@ -89,12 +89,18 @@ class StateDB:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """Run one statement for many rows in one transaction."""
-        if not rows:
+        self.write([(sql, rows)])
+
+    def write(self, statements: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
+        """Run each statement for its rows, all in one transaction."""
+        statements = [(sql, rows) for sql, rows in statements if rows]
+        if not statements:
             return
         with self.lock:
             self.conn.execute("BEGIN")
             try:
-                self.conn.executemany(sql, rows)
+                for sql, rows in statements:
+                    self.conn.executemany(sql, rows)
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
@@ -226,7 +232,7 @@ class SqliteTempRegistry:
         self.lock = threading.Lock()
 
     def add(self, path: str) -> None:
-        directory = os.path.dirname(path)
+        directory = path[: path.rfind("/")] or "/"  # os.path.dirname of an absolute path
         if directory in self.known:
             return
         with self.lock:

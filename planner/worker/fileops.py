@@ -7,7 +7,6 @@ Everything here acts relative to directory descriptors that confine.py has alrea
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import errno
 import os
 import random
@@ -46,7 +45,7 @@ _xxh64 = xxhash.xxh64_hexdigest
 _HASHERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="planner-hash")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 2.5x to make, once per file
 class CopyResult:
     """What a finished copy wrote: size, the preserved source mtime and the XXH64 (seed 0) hex;
     and the destination's ctime once under its final name (None until then), with which the
@@ -171,7 +170,7 @@ def copy_open_file(
     try:
         dst_fd = os.open(tmp, _CREATE, 0o666, dir_fd=dir_fd)
         try:
-            result = copy_into(src_fd, st, dst_fd, list(methods), progress, cancel)
+            size, checksum = copy_into(src_fd, st, dst_fd, list(methods), progress, cancel)
             # permission bits kept, not owner: so not setuid/setgid either (docs/plan-reference.md)
             os.fchmod(dst_fd, stat.S_IMODE(st.st_mode) & KEPT_MODE_BITS)
             if fsync:
@@ -179,7 +178,7 @@ def copy_open_file(
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             # after the rename, which sets the ctime on most filesystems (ext4, tmpfs, XFS);
             # through the descriptor, so that it is the ctime of the file this copy wrote
-            result = dataclasses.replace(result, ctime_ns=os.fstat(dst_fd).st_ctime_ns)
+            ctime_ns = os.fstat(dst_fd).st_ctime_ns
         finally:
             os.close(dst_fd)
     except BaseException:
@@ -188,7 +187,7 @@ def copy_open_file(
     registry.discard(journaled)
     if fsync:
         sync_dir(dir_fd)
-    return result
+    return CopyResult(size, st.st_mtime_ns, checksum, ctime_ns=ctime_ns)
 
 
 def copy_into(
@@ -198,11 +197,12 @@ def copy_into(
     methods: list[str],
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
-) -> CopyResult:
+) -> tuple[int, str]:
     """Copy every chunk of `src_fd` into the new, empty file `dst_fd` and give it the source
-    mtime. The source's fstat after the copy must equal `st` (size, mtime, ctime): a source
-    rewritten meanwhile, even to the same size with its mtime put back, changes its ctime, and
-    the bytes written and their checksum could mix two versions (issue 9, item 12).
+    mtime; returns the size copied and its XXH64. The source's fstat after the copy must equal
+    `st` (size, mtime, ctime): a source rewritten meanwhile, even to the same size with its
+    mtime put back, changes its ctime, and the bytes written and their checksum could mix two
+    versions (issue 9, item 12).
 
     Raises:
         OSError: from the filesystem; SourceChangedError when the source changed meanwhile.
@@ -210,20 +210,20 @@ def copy_into(
     """
     if cancel is not None and cancel.is_set():
         raise CopyCancelledError
-    result = None
+    found = None
     if st.st_size <= _SMALL_FILE_SIZE:
-        result = _copy_small(src_fd, dst_fd, st)
-        if result is not None and progress is not None:
-            progress(result.size)
+        found = _copy_small(src_fd, dst_fd, st)
+        if found is not None and progress is not None:
+            progress(found[0])
     elif st.st_size >= _PARALLEL_HASH_SIZE and methods[0] == "copy_file_range":
-        result = _copy_hashing_alongside(src_fd, dst_fd, st, progress, cancel)
-        if result is None:
+        found = _copy_hashing_alongside(src_fd, dst_fd, st, progress, cancel)
+        if found is None:
             methods.pop(0)  # the kernel refused: copy through the buffer below
-    if result is None:
-        result = _copy_chunks(src_fd, dst_fd, st, methods, progress, cancel)
+    if found is None:
+        found = _copy_chunks(src_fd, dst_fd, methods, progress, cancel)
     os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
     ensure_unchanged(src_fd, st)
-    return result
+    return found
 
 
 def ensure_unchanged(fd: int, before: os.stat_result) -> None:
@@ -238,26 +238,26 @@ def ensure_unchanged(fd: int, before: os.stat_result) -> None:
         raise SourceChangedError
 
 
-def _copy_small(src_fd: int, dst_fd: int, st: os.stat_result) -> CopyResult | None:
-    """A small file in one read and one write (most files of a tree); None when the file is
-    longer than its stat said (it grows: copy it chunk by chunk) or a write comes up short."""
+def _copy_small(src_fd: int, dst_fd: int, st: os.stat_result) -> tuple[int, str] | None:
+    """A small file in one read and one write (most files of a tree): (size, checksum); None
+    when the file is longer than its stat said (it grows: copy it chunk by chunk) or a write
+    comes up short."""
     data = os.pread(src_fd, st.st_size + 1, 0)
     if len(data) > st.st_size:
         return None
     if data and os.write(dst_fd, data) != len(data):
         os.ftruncate(dst_fd, 0)
         return None
-    return CopyResult(size=len(data), mtime_ns=st.st_mtime_ns, checksum=_xxh64(data))
+    return len(data), _xxh64(data)
 
 
 def _copy_chunks(
     src_fd: int,
     dst_fd: int,
-    st: os.stat_result,
     methods: list[str],
     progress: Callable[[int], None] | None,
     cancel: threading.Event | None,
-) -> CopyResult:
+) -> tuple[int, str]:
     buffer = _buffer()
     hasher = xxhash.xxh64()
     done = 0
@@ -273,7 +273,7 @@ def _copy_chunks(
         done += n
         if progress is not None:
             progress(done)
-    return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=hasher.hexdigest())
+    return done, hasher.hexdigest()
 
 
 def _copy_hashing_alongside(
@@ -282,7 +282,7 @@ def _copy_hashing_alongside(
     st: os.stat_result,
     progress: Callable[[int], None] | None,
     cancel: threading.Event | None,
-) -> CopyResult | None:
+) -> tuple[int, str] | None:
     """Large files: the kernel copies (copy_file_range) while another thread reads the same
     file from the page cache and hashes it, so the checksum costs no time of its own. None when
     the kernel refuses copy_file_range before anything was written."""
@@ -311,7 +311,7 @@ def _copy_hashing_alongside(
         raise CopyCancelledError
     if hashed_size != done:
         raise SourceChangedError
-    return CopyResult(size=done, mtime_ns=st.st_mtime_ns, checksum=checksum)
+    return done, checksum
 
 
 def _hash_fd(fd: int, cancel: threading.Event | None) -> tuple[str, int]:

@@ -48,6 +48,14 @@ class Content(NamedTuple):
     checksum: str
 
 
+# the statement of `record_many`, for callers that write it in a transaction of their own
+RECORD_CONTENT = (
+    "INSERT INTO metadata (key, size, mtime_ns, ctime_ns, checksum) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
+    "ctime_ns=excluded.ctime_ns, checksum=excluded.checksum"
+)
+
+
 class MetadataStore:
     """Persistent metadata, one row per path."""
 
@@ -90,12 +98,7 @@ class MetadataStore:
 
     def record_many(self, rows: list[Content]) -> None:
         """`record_content` for many files in one transaction."""
-        self.db.executemany(
-            "INSERT INTO metadata (key, size, mtime_ns, ctime_ns, checksum) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
-            "ctime_ns=excluded.ctime_ns, checksum=excluded.checksum",
-            list(rows),
-        )
+        self.db.executemany(RECORD_CONTENT, rows)
 
     def under(self, key: str) -> dict[str, MetadataRecord]:
         """Records of `key` and of every path below it (one query, for recursive listings)."""

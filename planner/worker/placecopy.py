@@ -42,17 +42,23 @@ def copy_opened(
     progress: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
     on_size: Callable[[int], None] | None = None,
+    look: bool = True,
 ) -> CopyResult:
     """Copy the open source file `src_fd` (whose fstat is `st`) onto `dst` atomically,
     preserving its mtime and permission bits; replaces a destination file (a copy onto the file
     itself only hashes it). `on_size` learns the source's size before a byte is copied.
+
+    Without `look`, the caller knows that nothing had the destination's name a moment ago (a
+    tree operation's listing of the directory), and it is not examined again: whatever appears
+    there meanwhile is replaced by the final rename (a symlink itself, never followed) or
+    refuses it (a directory: EISDIR), and is never written through.
 
     Raises:
         StorageError: 409 the destination is a directory; 403 a symlink leading outside a root.
         OSError: from the filesystem (SourceChangedError: the source changed meanwhile).
         CopyCancelledError: `cancel` was set.
     """
-    there = dst.lstat_or_none()
+    there = dst.lstat_or_none() if look else None
     if there is not None:
         if stat.S_ISDIR(there.st_mode):
             raise StorageError(ItemCode.CONFLICT, f"{dst.label}: is a directory")

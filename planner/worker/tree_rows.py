@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from planner.worker.db import StateDB
-from planner.worker.metadata import Content, MetadataStore
+from planner.worker.metadata import RECORD_CONTENT, Content
 
 COLUMNS = ["path", "kind", "size", "reason", "state", "checksum", "code", "error"]
 BATCH = 4000  # rows (and metadata records) per transaction
@@ -16,15 +16,18 @@ BATCH = 4000  # rows (and metadata records) per transaction
 FLUSH_AFTER = 0.5  # seconds
 # path, kind, size, reason, state, checksum, code, error
 Row = tuple[str, str, int, str | None, str, str | None, int | None, str | None]
+_INSERT = (
+    "INSERT OR REPLACE INTO tree_rows (operation, item, seq, path, kind, size, reason, state, "
+    "checksum, code, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class RowWriter:
     """The rows of one item, buffered and written BATCH at a time, in walk order; the system
-    fields of the files it copied go to the metadata store in the same rhythm."""
+    fields of the files it copied go to the metadata store in the same transactions."""
 
-    def __init__(self, db: StateDB, metadata: MetadataStore, operation: str, item: int) -> None:
+    def __init__(self, db: StateDB, operation: str, item: int) -> None:
         self.db = db
-        self.metadata = metadata
         self.operation = operation
         self.item = item
         self.written = 0
@@ -49,17 +52,12 @@ class RowWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write what is buffered."""
+        """Write what is buffered, rows and metadata in one transaction."""
         self.flushed_at = time.monotonic()
         rows, self.rows = self.rows, []
-        self.db.executemany(
-            "INSERT OR REPLACE INTO tree_rows (operation, item, seq, path, kind, size, reason, "
-            "state, checksum, code, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        self.written += len(rows)
         contents, self.contents = self.contents, []
-        self.metadata.record_many(contents)
+        self.db.write([(_INSERT, rows), (RECORD_CONTENT, contents)])
+        self.written += len(rows)
 
 
 def page(db: StateDB, operation: str, item: int, offset: int, limit: int) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from planner.api.codes import ItemCode
 from planner.api.names import unescape_name
 from planner.tree.decide import decide_file, keeps_directory, keeps_file, needs_checksums
 from planner.tree.entry import Entry, EntryType
-from planner.worker.confine import Place, Root, reopen
+from planner.worker.confine import Place, Root, open_regular, reopen
+from planner.worker.fileops import CHUNK_SIZE
 from planner.worker.metadata import Content
 from planner.worker.placecopy import copy_opened, open_source
 from planner.worker.requests import Place as StoragePlace
@@ -56,7 +57,7 @@ class _TreeRun:
         self.dst_label = f"{spec.dst.remote}:{spec.dst.path}"
         self.counts = Counts()
         item = ctx.item
-        self.rows = RowWriter(service.db, service.metadata, item.group.id, item.index)
+        self.rows = RowWriter(service.db, item.group.id, item.index)
         self.first_code: int | None = None
         self.files_done = self.files_total = self.bytes_done = self.bytes_total = 0
 
@@ -168,13 +169,16 @@ class _TreeRun:
             self._unreadable(shown, OSError(errno.EACCES, error))
         there: dict[str, os.stat_result] = {}
         there_dirs: dict[str, Pending] = {}
+        # the names the destination directory held when listed (None: not known)
+        names: frozenset[str] | None = frozenset() if dst.pending is None else None
         opened = self._open_dst(dst) if dst_fd is None else dst_fd
         try:
             if opened is not None and dst.pending is not None:
                 listed, dst_below = list_level(self.dst_root, opened, dst.pending)
                 there = {shown: st for shown, st, _ in listed.entries}
                 there_dirs = {p[2][:-1]: p for p in dst_below}
-            self._files(node, fd, current, found.entries, dst, there, opened)
+                names = listed.names
+            self._files(node, fd, current, found.entries, dst, there, opened, names)
         finally:
             if opened is not None and opened != dst_fd:
                 os.close(opened)
@@ -225,6 +229,7 @@ class _TreeRun:
         dst: DstSide,
         there: dict[str, os.stat_result],
         dst_fd: int | None,
+        names: frozenset[str] | None,
     ) -> None:
         spec = self.spec
         counts = self.counts
@@ -270,7 +275,7 @@ class _TreeRun:
         if self.compare:
             self._plan(todo, current)
         else:
-            self._copy(todo, fd, current)
+            self._copy(todo, fd, current, dst, names)
 
     def _checksums(
         self, entries: list[tuple[str, os.stat_result, bool]], dst: DstSide
@@ -304,7 +309,18 @@ class _TreeRun:
             self.rows.add((t.shown, "file", t.size, t.reason, "planned", t.checksum, None, None))
         self.ctx.count_progress(self.files_done, self.files_total, 0, self.bytes_total)
 
-    def _copy(self, todo: list[Todo], fd: int, current: Pending) -> None:
+    def _copy(
+        self,
+        todo: list[Todo],
+        fd: int,
+        current: Pending,
+        dst: DstSide,
+        names: frozenset[str] | None,
+    ) -> None:
+        """Copy the files of one source directory (open as `fd`) into its destination directory
+        (made if missing). `names` is what that directory held when it was listed (None: not
+        known); a file whose name it did not hold is written without looking first (see
+        `_copy_one`)."""
         prefix = current[2]
         rel_parts = [unescape_name(p) for p in prefix.split("/") if p]
         label = f"{self.dst_label}/{prefix}" if prefix else self.dst_label
@@ -318,6 +334,11 @@ class _TreeRun:
                 self._failed(t, *_failure(exc))
             return
         try:
+            if names is not None:
+                here = _identity(dst_fd)
+                # not the directory listed, or the source directory itself: look at each name
+                if here == current[1] or (dst.pending is not None and here != dst.pending[1]):
+                    names = None
             delay = self.service.faults.spec.file_delay
             for t in todo:
                 self._check_cancel()
@@ -326,32 +347,45 @@ class _TreeRun:
                 if t.error is not None:
                     self._failed(t, *t.error)
                     continue
-                self._copy_one(t, fd, current[0], dst_fd, dst_path)
+                looked = names is None or t.name in names
+                self._copy_one(t, fd, current[0], dst_fd, dst_path, looked)
         finally:
             os.close(dst_fd)
 
-    def _copy_one(self, t: Todo, fd: int, src_path: str, dst_fd: int, dst_path: str) -> None:
-        src = Place(self.src_root, fd, src_path, t.name, f"{self.src_label}/{t.shown}")
-        dst = Place(self.dst_root, dst_fd, dst_path, t.name, f"{self.dst_label}/{t.shown}")
+    def _copy_one(
+        self, t: Todo, fd: int, src_path: str, dst_fd: int, dst_path: str, look: bool
+    ) -> None:
+        """Copy one file; `look`: examine the destination name first (copy_opened), which is
+        needed only when the directory's listing showed something of that name."""
+        storages = self.service.storages
         base = self.bytes_done
+        progress = None
+        if t.size >= CHUNK_SIZE:  # smaller files are one read and one write
+            progress = lambda done: self._progress(base + done)  # noqa: E731
         try:
-            with as_storage_errors(f"{self.src_label}/{t.shown}"):
+            try:
+                src_fd, st = open_regular(t.name, fd)
+            except OSError:  # a symlink, or gone, or no longer a file: as storage:copy says it
+                src = Place(self.src_root, fd, src_path, t.name, f"{self.src_label}/{t.shown}")
                 src_fd, st = open_source(src)
-                try:
-                    result = copy_opened(
-                        src_fd,
-                        st,
-                        dst,
-                        registry=self.service.storages.registry,
-                        fsync=self.service.storages.fsync,
-                        progress=lambda done: self._progress(base + done),
-                        cancel=self.ctx.cancel,
-                    )
-                finally:
-                    os.close(src_fd)
+            try:
+                result = copy_opened(
+                    src_fd,
+                    st,
+                    Place(self.dst_root, dst_fd, dst_path, t.name, f"{self.dst_label}/{t.shown}"),
+                    registry=storages.registry,
+                    fsync=storages.fsync,
+                    progress=progress,
+                    cancel=self.ctx.cancel,
+                    look=look,
+                )
+            finally:
+                os.close(src_fd)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._failed(t, code_for(exc), f"{self.src_label}/{t.shown}: {reason}")
+            return
         except StorageError as exc:
-            if exc.code == ItemCode.CANCELLED:
-                raise CopyCancelledError from exc
             self._failed(t, exc.code, exc.message)
             return
         self.files_done += 1
@@ -360,11 +394,12 @@ class _TreeRun:
         counts = self.counts
         counts.overwritten += t.existed
         counts.copied += not t.existed
-        counts.bytes += result.size
+        size = result.size
+        counts.bytes += size
         checksum = result.checksum
-        self.rows.add((t.shown, "file", result.size, t.reason, "done", checksum, None, None))
+        self.rows.add((t.shown, "file", size, t.reason, "done", checksum, None, None))
         key = tree_key(self.spec.dst, t.shown)
-        self.rows.record(Content(key, result.size, result.mtime_ns, result.ctime_ns, checksum))
+        self.rows.record(Content(key, size, result.mtime_ns, result.ctime_ns, checksum))
 
     def _progress(self, bytes_done: int) -> None:
         self.ctx.count_progress(self.files_done, self.files_total, bytes_done, self.bytes_total)
@@ -410,6 +445,12 @@ class _TreeRun:
     def _check_cancel(self) -> None:
         if self.ctx.item.is_cancelled():
             raise CopyCancelledError
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    """(st_dev, st_ino) of an open directory."""
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
 
 
 def _real(dst: DstSide) -> str:

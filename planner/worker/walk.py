@@ -29,11 +29,13 @@ _LOOP = "symlink loop"
 @dataclass
 class Walk:
     """What a walk found: `entries` (see `walk`), `skipped` (path, why: "fifo", "socket",
-    "device", "symlink loop") and `unreadable` (directory path, error)."""
+    "device", "symlink loop") and `unreadable` (directory path, error); from `list_level`, also
+    `names`: every name the directory held (as they are, not escaped), those left out too."""
 
     entries: list[Found] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    names: frozenset[str] = frozenset()
 
 
 def special_kind(mode: int) -> str:
@@ -89,7 +91,7 @@ def list_level(root: Root, fd: int, current: Pending) -> tuple[Walk, list[Pendin
     each as the pending entry to list it with (after `root.reopen_dir`)."""
     found = Walk()
     below: list[Pending] = []
-    _list_one(root, fd, current, True, found, below)
+    found.names = _list_one(root, fd, current, True, found, below)
     return found, below
 
 
@@ -100,9 +102,9 @@ def _list_one(
     recursive: bool,
     found: Walk,
     pending: list[_Pending],
-) -> None:
+) -> frozenset[str]:
     """List the directory `fd` (the `current` pending entry) into `found`; its
-    subdirectories go to `pending` when `recursive`."""
+    subdirectories go to `pending` when `recursive`. Returns every name it held."""
     path, _, prefix, ancestors, under_link = current
     with os.scandir(fd) as scan:
         children = list(scan)
@@ -146,6 +148,7 @@ def _list_one(
         if recursive and is_dir:
             real = real or join(path, name)
             pending.append((real, key, f"{shown}/", ancestors | {key}, linked))
+    return frozenset(child.name for child in children)
 
 
 def _follow(root: Root, fd: int, path: str, name: str) -> tuple[str, os.stat_result] | str:
