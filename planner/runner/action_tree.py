@@ -184,7 +184,7 @@ def _record_page(
     ctx, tally = live.ctx, live.tally
     result = ctx.result
     records: list[ItemRow] = []
-    replacing: list[bool] = []  # per record, for the ItemRecords of a run without journal
+    replacing: list[bool] = []  # per record, whether it replaced a file (not journaled)
     files = nbytes = 0
     action_id, attempts, started = ctx.action.id, max(1, result.attempts), result.started_at
     now = time.time()
@@ -219,7 +219,7 @@ def _record_page(
     result.files_done += files
     result.bytes_done += nbytes
     if ctx.on_rows is not None:
-        ctx.on_rows(records)
+        ctx.on_rows(records, replacing)
         result.items_journaled += len(records)
         result.checksums_journaled = result.checksums_journaled or checksums
     else:

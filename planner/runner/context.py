@@ -34,8 +34,9 @@ class ActionContext:
     engine: Engine
     on_items: Callable[[list[ItemRecord]], None] = lambda items: None
     # where a tree operation's records go as journal rows, not kept in `result.items` (a run
-    # with a journal); None: they are kept there (no journal: a preview, tests)
-    on_rows: Callable[[list[ItemRow]], None] | None = None
+    # with a journal), with whether each replaced a file (not journaled); None: they are kept
+    # there (no journal: a preview, tests)
+    on_rows: Callable[[list[ItemRow], list[bool]], None] | None = None
     # (files, bytes) more exactly done (already counted in `result`), then the estimate of the
     # (files, bytes) done in batches still running, which `result` does not count
     on_progress: Callable[[int, int, int, int], None] = lambda f, b, in_flight_f, in_flight_b: None

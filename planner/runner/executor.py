@@ -186,10 +186,13 @@ class Executor:
         self.journaling.items(records)
         self.reporter.items_done(result, records)
 
-    def _rows_done(self, result: ActionResult, rows: list[ItemRow]) -> None:
+    def _rows_done(self, result: ActionResult, rows: list[ItemRow], replaced: list[bool]) -> None:
         self.journaling.rows(rows)
         if self.reporter.verbose:  # records made only for a reporter listing every file
-            self.reporter.items_done(result, [item_of(row) for row in rows])
+            records = [item_of(row) for row in rows]
+            for record, replacing in zip(records, replaced, strict=True):
+                record.replaced = replacing
+            self.reporter.items_done(result, records)
 
     # -- one action -------------------------------------------------------------------------------
     async def _run_action(self, node: str) -> None:

@@ -139,7 +139,7 @@ class RunResult:
     actions: list[ActionResult] = field(default_factory=list)
     api_requests: int = 0  # requests this command made to the engine
     # the journal, for the actions whose items are there only (None: nothing was journaled)
-    journaled: JournaledItems | None = field(default=None, repr=False)
+    journaled: JournaledItems | None = field(default=None, repr=False, compare=False)
 
     def items_of(self, action: ActionResult) -> Iterable[ItemRecord]:
         """Every item of `action`: read from the journal as they are consumed when some were
