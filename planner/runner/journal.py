@@ -18,13 +18,12 @@ from pathlib import Path
 
 from planner.errors import EXIT_INVALID, PlannerError
 from planner.runner.holders import HELD, HOST, is_live_holder
+from planner.runner.journal_read import JournalReader
 from planner.runner.journal_sql import (
     ACTIONS,
     ACTIONS_OF,
-    CHECKSUMS_OF,
     ITEM_COUNTS,
     ITEMS,
-    ITEMS_OF,
     META,
     NEXT_POSITION,
     RUN,
@@ -449,39 +448,3 @@ class Journal:
             yield
         except sqlite3.Error as exc:
             raise JournalError(f"cannot {doing} the journal {self.path}: {exc}") from exc
-
-
-class JournalReader:
-    """One run's items read back from the journal at `path` (RunResult.journaled): each call
-    opens a read-only connection of its own (the run's Journal may be closed by then) and yields
-    the rows as they are consumed, so no list of them is held. `own`: only the items an action
-    recorded in this run, started when it did or later (a resumed run's journal holds the
-    items carried over from the run it resumes too, which its outputs do not list)."""
-
-    def __init__(self, path: Path, run_id: str, *, own: bool = False) -> None:
-        self.path = path
-        self.run_id = run_id
-        self.own = own
-
-    def items(self, action: ActionResult) -> Iterator[ItemRecord]:
-        """The action's items in the order first recorded."""
-        for row in self._rows(ITEMS_OF, action):
-            yield item_of(row)
-
-    def checksums(self, action: ActionResult) -> Iterator[tuple[str, str]]:
-        """(key, checksum) of the action's succeeded items that have one, sorted by key."""
-        for key, checksum in self._rows(CHECKSUMS_OF, action):
-            yield str(key), str(checksum)
-
-    def _rows(self, sql: str, action: ActionResult) -> Iterator[Row]:
-        since = action.started_at if self.own and action.started_at is not None else None
-        try:
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
-        try:
-            yield from conn.execute(sql, (self.run_id, action.id, since, since))
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
-        finally:
-            conn.close()

@@ -26,7 +26,8 @@ from planner.errors import (
 )
 from planner.runner.api_engine import ApiEngine
 from planner.runner.executor import Executor, Journaling, RunOptions
-from planner.runner.journal import Journal, JournalError, JournalReader
+from planner.runner.journal import Journal, JournalError
+from planner.runner.journal_read import JournalReader
 from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemRow, RunResult
 

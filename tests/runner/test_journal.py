@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from planner.runner.journal import Journal, JournalError, JournalReader, RunCounts
+from planner.runner.journal import Journal, JournalError, RunCounts
+from planner.runner.journal_read import JournalReader
 from planner.runner.journal_sql import UPDATE_ACTION
 from planner.runner.results import (
     ActionResult,
