@@ -190,7 +190,7 @@ def _execute(
     from planner.cli.storage_note import StorageNote, uses_any
     from planner.render.junit import write_junit
     from planner.render.progress import make_reporter
-    from planner.render.run_json import render_run_json
+    from planner.render.run_json import write_run_json
     from planner.render.style import use_color
     from planner.runner.session import run_session
 
@@ -208,6 +208,7 @@ def _execute(
         result, code = asyncio.run(run_session(compiled, options, reporter))
     if report is not None:
         write_junit(result, report)
-    if output_format == "json":
-        click.echo(render_run_json(result, code))
+    if output_format == "json":  # its file lists read from the journal as they are written
+        write_run_json(result, code, sys.stdout)
+        sys.stdout.flush()
     return code

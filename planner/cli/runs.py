@@ -3,7 +3,7 @@ when, how it ended, and every file item it sent: the run's provenance record).""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import click
@@ -94,7 +94,7 @@ def runs(
 @click.option("--format", "output_format", type=_FORMAT, default="text", show_default=True)
 def show(run_id: str, state_path: Path | None, plan_file: Path | None, output_format: str) -> int:
     """Show one run (RUN_ID or a unique prefix of it): its actions, errors and file items."""
-    from planner.render.run_json import run_document
+    from planner.render.run_json import run_document, write_document
     from planner.render.runs import render_run_show
     from planner.runner.journal import Journal, JournalError
 
@@ -113,17 +113,19 @@ def show(run_id: str, state_path: Path | None, plan_file: Path | None, output_fo
                     looked = " or ".join(str(p) for p in paths)
                     raise UsageError(f"no run {run_id!r} in {looked}") from None
                 raise
-            run = journal.load(summary.run_id)
+            run = journal.load(summary.run_id, items=False)  # read as they are written
             break
         finally:
             journal.close()
     if output_format == "json":
-        document = run_document(run, 0 if summary.result == "succeeded" else 1)
+        code = 0 if summary.result == "succeeded" else 1
+        document = run_document(run, code, streamed=True)
         document["result"] = summary.result
         document["resumed_from"] = summary.resumed_from
         document["superseded_by"] = summary.superseded_by
         del document["exit_code"]
-        click.echo(json.dumps(document, indent=2))
+        write_document(document, sys.stdout)
+        sys.stdout.flush()
     else:
         click.echo(render_run_show(summary, run, items_shown=_ITEMS_SHOWN))
     return 0

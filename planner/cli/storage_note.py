@@ -39,6 +39,11 @@ class StorageNote:
         self.stream.write(f"{time.strftime('%H:%M:%S')} {self.note}\n")
         self.stream.flush()
 
+    @property
+    def verbose(self) -> bool:
+        """As the wrapped reporter."""
+        return self.inner.verbose
+
     def action_changed(self, action: ActionResult) -> None:
         """As the wrapped reporter."""
         self.inner.action_changed(action)

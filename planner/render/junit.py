@@ -35,7 +35,7 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}"
 
 
-def _testcase(parent: ET.Element, action: ActionResult) -> None:
+def _testcase(parent: ET.Element, run: RunResult, action: ActionResult) -> None:
     case = ET.SubElement(
         parent,
         "testcase",
@@ -46,7 +46,9 @@ def _testcase(parent: ET.Element, action: ActionResult) -> None:
     if action.state is ActionState.FAILED:
         error = action.error or "failed"
         failure = ET.SubElement(case, "failure", message=_xml_text(error.splitlines()[0]))
-        failed_items = [f"{i.key}: {i.error}" for i in action.items if i.state is ItemState.FAILED]
+        failed_items = [
+            f"{i.key}: {i.error}" for i in run.items_of(action) if i.state is ItemState.FAILED
+        ]
         failure.text = _xml_text("\n".join([error, *failed_items]))
     elif action.state is not ActionState.SUCCEEDED:
         # The executor records why ("skipped: 'fetch' failed"); a run cut short leaves the rest.
@@ -88,7 +90,7 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
     ):
         ET.SubElement(properties, "property", name=name, value=_xml_text(value))
     for action in run.actions:
-        _testcase(suite, action)
+        _testcase(suite, run, action)
     ET.indent(root)
     return ET.ElementTree(root)
 

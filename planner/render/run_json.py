@@ -59,13 +59,32 @@ millisecond precision); sizes are bytes.
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
+from json.encoder import encode_basestring_ascii as _text
+from typing import TextIO
 
 from planner.render.run_text import outcome
 from planner.runner.results import ActionResult, ItemRecord, RunResult
 
 FORMAT_VERSION = 1
+# where an action's lists sit in the document: its keys are indented by 6 spaces (json's
+# indent=2 at depth 3), a list's elements by 8 and an item's keys by 10
+_IN_ACTION, _IN_LIST, _IN_ITEM = " " * 6, " " * 8, " " * 10
+_ITEM = "".join(
+    (
+        "{\n",
+        *(
+            f'{_IN_ITEM}"{key}": %s,\n'
+            for key in ("key", "kind", "src", "dst", "size", "state", "attempts", "error")
+        ),
+        f'{_IN_ITEM}"checksum": %s\n{_IN_LIST}}}',
+    )
+)
+_CHUNK = 1000  # items joined per write
 
 
 def timestamp(epoch: float | None) -> str | None:
@@ -90,7 +109,56 @@ def _item(item: ItemRecord) -> dict[str, object]:
     }
 
 
-def _action(action: ActionResult) -> dict[str, object]:
+def _item_text(i: ItemRecord) -> str:
+    """`json.dumps(_item(i), indent=2)` as it reads inside the document, made directly."""
+    return _ITEM % (
+        _text(i.key),
+        _text(i.kind),
+        _text(i.src),
+        _text(i.dst),
+        int(i.size),
+        _text(i.state.value),
+        int(i.attempts),
+        _text(i.error),
+        _text(i.checksum),
+    )
+
+
+class Streamed:
+    """A list or map of the document written from an iterable when the document is written
+    (`write_document`), never held whole: an action's items, or its checksums."""
+
+    def __init__(self, lines: Callable[[], Iterator[str]], brackets: str) -> None:
+        self.lines = lines  # each element's text, as indented inside the document
+        self.brackets = brackets
+
+    def write(self, out: TextIO) -> None:
+        """The list (or map), as json.dumps(indent=2) writes it at an action's key."""
+        opening, closing = self.brackets[0], self.brackets[1]
+        first = True
+        lines = self.lines()
+        while True:
+            chunk = list(islice(lines, _CHUNK))
+            if not chunk:
+                break
+            out.write(f"{opening}\n{_IN_LIST}" if first else f",\n{_IN_LIST}")
+            out.write(f",\n{_IN_LIST}".join(chunk))
+            first = False
+        out.write(f"{opening}{closing}" if first else f"\n{_IN_ACTION}{closing}")
+
+
+def _items(run: RunResult, action: ActionResult) -> Streamed:
+    return Streamed(lambda: map(_item_text, run.items_of(action)), "[]")
+
+
+def _checksums(run: RunResult, action: ActionResult) -> Streamed:
+    def lines() -> Iterator[str]:
+        return (f"{_text(path)}: {_text(value)}" for path, value in run.checksums_of(action))
+
+    return Streamed(lines, "{}")
+
+
+def _action(run: RunResult, action: ActionResult, *, streamed: bool) -> dict[str, object]:
     return {
         "id": action.id,
         "kind": action.kind,
@@ -108,9 +176,9 @@ def _action(action: ActionResult) -> dict[str, object]:
         "error": action.error,
         "detail": list(action.detail),
         "warnings": list(action.warnings),
-        "checksums": dict(sorted(action.checksums.items())),
+        "checksums": _checksums(run, action) if streamed else dict(run.checksums_of(action)),
         "skipped": list(action.skipped),
-        "items": [_item(i) for i in action.items],
+        "items": _items(run, action) if streamed else [_item(i) for i in run.items_of(action)],
     }
 
 
@@ -138,8 +206,9 @@ def _totals(run: RunResult) -> dict[str, int]:
     }
 
 
-def run_document(run: RunResult, exit_code: int) -> dict[str, object]:
-    """The document as plain data (see the module docstring for its shape)."""
+def run_document(run: RunResult, exit_code: int, *, streamed: bool = False) -> dict[str, object]:
+    """The document as plain data (see the module docstring for its shape); `streamed`: each
+    action's items and checksums are `Streamed`, for `write_document`."""
     return {
         "format_version": FORMAT_VERSION,
         "run_id": run.run_id,
@@ -150,10 +219,44 @@ def run_document(run: RunResult, exit_code: int) -> dict[str, object]:
         "ended_at": timestamp(run.ended_at),
         "duration": round(run.duration, 3),
         "totals": _totals(run),
-        "actions": [_action(a) for a in run.actions],
+        "actions": [_action(run, a, streamed=streamed) for a in run.actions],
     }
+
+
+def write_document(document: dict[str, object], out: TextIO) -> None:
+    """Write `document` (from `run_document(..., streamed=True)`, perhaps amended) to `out`
+    as json.dumps(indent=2) would, and a newline: the per-file lists are written as they are
+    read (from the journal, for a run's tree operations), so they are never held whole."""
+    lists: dict[str, Streamed] = {}
+
+    def placeholder(value: object) -> str:
+        if not isinstance(value, Streamed):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        mark = f"\0streamed {len(lists)}\0"
+        lists[_text(mark)] = value
+        return mark
+
+    encoder = json.JSONEncoder(indent=2, default=placeholder)
+    buffered: list[str] = []
+    for chunk in encoder.iterencode(document):
+        found = lists.get(chunk)
+        if found is None:
+            buffered.append(chunk)
+            continue
+        out.write("".join(buffered))
+        buffered = []
+        found.write(out)
+    buffered.append("\n")
+    out.write("".join(buffered))
+
+
+def write_run_json(run: RunResult, exit_code: int, out: TextIO) -> None:
+    """Write the `run --format json` document to `out` (see `write_document`)."""
+    write_document(run_document(run, exit_code, streamed=True), out)
 
 
 def render_run_json(run: RunResult, exit_code: int) -> str:
     """The `run --format json` document, indented, keys in the documented order."""
-    return json.dumps(run_document(run, exit_code), indent=2)
+    out = io.StringIO()
+    write_run_json(run, exit_code, out)
+    return out.getvalue()[:-1]

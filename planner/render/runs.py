@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import islice
 from pathlib import Path
 
 from planner.render.run_json import FORMAT_VERSION, timestamp
@@ -117,14 +118,15 @@ def render_run_show(summary: RunSummary, run: RunResult, *, items_shown: int) ->
         lines.append(f"{action.id} ({action.kind}): {action.state.value}{took}; {counts}")
         if action.error:
             lines.append(f"    error: {action.error}")
-        for item in action.items[:items_shown]:
+        for item in islice(run.items_of(action), items_shown):
             where = (
                 f"{one_line(item.src)} -> {one_line(item.dst)}" if item.src else one_line(item.dst)
             )
             size = f", {human_size(item.size)}" if item.kind in ("copy", "move") else ""
             error = f": {item.error}" if item.error else ""
             lines.append(f"    {item.state.value:<9} {item.kind} {where}{size}{error}")
-        if len(action.items) > items_shown:
-            more = len(action.items) - items_shown
+        listed = action.items_journaled or len(action.items)
+        if listed > items_shown:
+            more = listed - items_shown
             lines.append(f"    ... and {more:,} more items (--format json lists them all)")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """A directory copy as one tree operation (engines with `tree_operations`): the worker walks
 both trees, filters, decides and copies in one loop; the runner submits ONE tree item (retried
 whole by the action's policy when it fails transiently before it ends), then pages through its
-rows: each file becomes an item record, journaled a page per transaction; files that failed
+rows: each file becomes an item record, journaled a page per transaction (as a journal row,
+and not kept in the action's result when the run has a journal); files that failed
 transiently are copied again as copy items, with the action's retry policy; unreadable
 directories fail the action after everything else was copied, as on the item path."""
 
@@ -23,8 +24,10 @@ from planner.runner.copy_report import report_decided, report_directories_made, 
 from planner.runner.dispatcher import InFlight
 from planner.runner.engine import Item, ItemKind, Target, TreeRow, tree_spec
 from planner.runner.explain import missing
-from planner.runner.results import Change, ItemRecord, ItemState
+from planner.runner.journal_sql import item_of as item_record
+from planner.runner.results import Change, ItemRecord, ItemRow, ItemState
 
+_NOT_FILES = frozenset({"dir", "skipped", "unreadable"})
 # rows asked per request: the contract's largest page, so a tree of 20,000 files is two requests
 PAGE_ROWS = 10_000
 
@@ -173,67 +176,85 @@ def _record_page(
     *,
     checksums: bool,
 ) -> None:
-    """Turn one page of rows into item records (journaled together), counts and problems; with
-    `checksums` (`checksum: true`) the copied files' checksums go to the result too."""
+    """Turn one page of rows into item records, counts and problems; with `checksums`
+    (`checksum: true`) the copied files' checksums go to the result too. A run with a journal
+    (`ctx.on_rows`) gets the records as journal rows, written together and not kept in the
+    result (so nothing per file stays in memory); without one they go to `result.items`."""
     src, dst = ends
     ctx, tally = live.ctx, live.tally
     result = ctx.result
-    records = []
+    records: list[ItemRow] = []
+    replacing: list[bool] = []  # per record, whether it replaced a file (not journaled)
     files = nbytes = 0
-    attempts = max(1, result.attempts)
+    action_id, attempts, started = ctx.action.id, max(1, result.attempts), result.started_at
     now = time.time()
+    src_at, dst_at = _prefix(src), _prefix(dst)
     for row in rows:
-        if row.kind == "dir":
-            tally.dirs_made += row.state != "failed"
-            if row.state == "failed":
-                tally.failures.append(_describe(row, ends))
-            continue
-        if row.kind == "skipped":
-            tally.skipped.append((row.path, row.reason or "special file"))
-            continue
-        if row.kind == "unreadable":
-            tally.unreadable.append((row.path, _unreadable_error(row, src)))
+        if row.kind in _NOT_FILES:
+            _note_other(row, tally, ends)
             continue
         tally.files += 1
         replaced = row.reason != "new"
         tally.replacing = tally.replacing or replaced
-        if row.state == "failed" and row.code == ItemCode.TRANSIENT:
+        ok = row.state != "failed"
+        if not ok and row.code == ItemCode.TRANSIENT:
             tally.again.append(row)
             continue
-        src_file, dst_file = join_target(src, row.path), join_target(dst, row.path)
-        ok = row.state != "failed"
-        record = ItemRecord(
-            ctx.action.id,
-            row.path,
-            "copy",
-            src=f"{src_file.remote}:{src_file.path}",
-            dst=f"{dst_file.remote}:{dst_file.path}",
-            size=row.size,
-            state=ItemState.SUCCEEDED if ok else ItemState.FAILED,
-            attempts=attempts,
-            error="" if ok else _describe(row, ends),
-            checksum=row.checksum or "",
-            started_at=result.started_at,
-            ended_at=now,
-            replaced=replaced,
-        )
-        records.append(record)
+        path, size = row.path, row.size
+        error = "" if ok else _describe(row, ends)
+        state = "succeeded" if ok else "failed"
+        sources, target = src_at + path, dst_at + path
+        checksum = row.checksum or ""
+        done = (action_id, path, "copy", sources, target, size, state, attempts, error)
+        records.append((*done, checksum, started, now))
+        replacing.append(replaced)
         if not ok:
-            tally.failures.append(record.error)
+            tally.failures.append(error)
             continue
         files += 1
-        nbytes += row.size
+        nbytes += size
         if replaced:
             result.files_replaced += 1
-            result.bytes_replaced += row.size
-        if row.checksum and checksums:
-            result.checksums[row.path] = row.checksum
+            result.bytes_replaced += size
     result.files_done += files
     result.bytes_done += nbytes
-    result.items.extend(records)
-    ctx.on_items(records)
+    if ctx.on_rows is not None:
+        ctx.on_rows(records, replacing)
+        result.items_journaled += len(records)
+        result.checksums_journaled = result.checksums_journaled or checksums
+    else:
+        made = [item_record(record) for record in records]
+        for item, replaced in zip(made, replacing, strict=True):
+            item.replaced = replaced
+        if checksums:
+            result.checksums.update(
+                (r.key, r.checksum) for r in made if r.checksum and r.state is ItemState.SUCCEEDED
+            )
+        result.items.extend(made)
+        ctx.on_items(made)
     if files or nbytes:
         ctx.on_progress(files, nbytes, *live.in_flight())
+
+
+def _note_other(row: TreeRow, tally: _Tally, ends: tuple[Target, Target]) -> None:
+    """Count a row that is not a file: an empty directory made (or not), a special file
+    skipped, a directory not read."""
+    if row.kind == "dir":
+        tally.dirs_made += row.state != "failed"
+        if row.state == "failed":
+            tally.failures.append(_describe(row, ends))
+    elif row.kind == "skipped":
+        tally.skipped.append((row.path, row.reason or "special file"))
+    elif row.kind == "unreadable":
+        tally.unreadable.append((row.path, _unreadable_error(row, ends[0])))
+
+
+def _prefix(base: Target) -> str:
+    """What a relative path is appended to for `remote:path` of it below `base` (as
+    join_target joins it)."""
+    if not base.path or base.path.endswith("/"):
+        return f"{base.remote}:{base.path}"
+    return f"{base.remote}:{base.path}/"
 
 
 async def _copy_again(

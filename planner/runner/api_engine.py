@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from http import HTTPStatus
+from operator import itemgetter
 from typing import Any
 
 from planner.api import wire
@@ -122,8 +123,8 @@ class ApiEngine:
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
         page = await self.client.tree_files(handle, offset, limit)
         try:
-            at = [page.columns.index(name) for name in _ROW_COLUMNS]
-            rows = [TreeRow(*(values[i] for i in at)) for values in page.rows]
+            pick = itemgetter(*(page.columns.index(name) for name in _ROW_COLUMNS))
+            rows = [TreeRow(*pick(values)) for values in page.rows]
         except (ValueError, IndexError, TypeError) as exc:
             raise PermanentApiError(
                 f"unexpected rows of the tree operation {handle}: {exc} (columns {page.columns})"

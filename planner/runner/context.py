@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from planner.plan.model import Action, RetryPolicy, Storage
 from planner.runner.dispatcher import Dispatcher, InFlight, OnInFlight
 from planner.runner.engine import Engine, Item, Outcome
-from planner.runner.results import ActionResult, ItemRecord, ItemState
+from planner.runner.results import ActionResult, ItemRecord, ItemRow, ItemState
 
 _TRANSFERS = ("copy", "move")
 
@@ -33,6 +33,10 @@ class ActionContext:
     dispatcher: Dispatcher
     engine: Engine
     on_items: Callable[[list[ItemRecord]], None] = lambda items: None
+    # where a tree operation's records go as journal rows, not kept in `result.items` (a run
+    # with a journal), with whether each replaced a file (not journaled); None: they are kept
+    # there (no journal: a preview, tests)
+    on_rows: Callable[[list[ItemRow], list[bool]], None] | None = None
     # (files, bytes) more exactly done (already counted in `result`), then the estimate of the
     # (files, bytes) done in batches still running, which `result` does not count
     on_progress: Callable[[int, int, int, int], None] = lambda f, b, in_flight_f, in_flight_b: None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 # kinds whose successful items carry no result worth fetching
 RESULTLESS = frozenset({"copy", "move", "mkdir", "remove", "rmdir", "metadata-set"})
@@ -54,11 +54,11 @@ def tree_spec(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class TreeRow:
+class TreeRow(NamedTuple):
     """One path a tree operation copied or would copy (kind `file`), an empty directory it made
     (`dir`), a special file it skipped (`skipped`, `reason` why) or a directory it could not
-    read (`unreadable`). `state`: done, failed, or planned (compare)."""
+    read (`unreadable`). `state`: done, failed, or planned (compare). A tuple: a page holds
+    thousands, made as they are read."""
 
     path: str  # relative to the tree's src and dst
     kind: str

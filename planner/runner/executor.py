@@ -21,8 +21,16 @@ from planner.runner.actions import run_action
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.dispatcher import Dispatcher
 from planner.runner.engine import Engine
+from planner.runner.journal_sql import item_of
 from planner.runner.progress import ProgressReporter, SilentReporter
-from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemState, RunResult
+from planner.runner.results import (
+    ActionResult,
+    ActionState,
+    ItemRecord,
+    ItemRow,
+    ItemState,
+    RunResult,
+)
 
 
 @dataclass
@@ -49,11 +57,17 @@ class RunOptions:
 class Journaling:
     """Where the executor reports state changes (the journal, or nothing in tests)."""
 
+    # whether `rows` stores item rows, which the actions then do not keep in their results
+    stores_rows = False
+
     def action(self, result: ActionResult) -> None:
         """An action changed state."""
 
     def items(self, records: list[ItemRecord]) -> None:
         """Items changed state."""
+
+    def rows(self, rows: list[ItemRow]) -> None:
+        """Items ended, as journal rows (only called when `stores_rows`)."""
 
 
 class Executor:
@@ -172,6 +186,14 @@ class Executor:
         self.journaling.items(records)
         self.reporter.items_done(result, records)
 
+    def _rows_done(self, result: ActionResult, rows: list[ItemRow], replaced: list[bool]) -> None:
+        self.journaling.rows(rows)
+        if self.reporter.verbose:  # records made only for a reporter listing every file
+            records = [item_of(row) for row in rows]
+            for record, replacing in zip(records, replaced, strict=True):
+                record.replaced = replacing
+            self.reporter.items_done(result, records)
+
     # -- one action -------------------------------------------------------------------------------
     async def _run_action(self, node: str) -> None:
         action = self.compiled.actions[node]
@@ -183,6 +205,7 @@ class Executor:
         result.files_done = result.files_unchanged = result.bytes_done = 0
         result.files_replaced = result.bytes_replaced = result.files_filtered = 0
         result.files_compared, result.checksums, result.warnings = 0, {}, []
+        result.items_journaled, result.checksums_journaled = 0, False
         self.reporter.action_changed(result)
         self.journaling.action(result)
 
@@ -204,6 +227,9 @@ class Executor:
             dispatcher=self.dispatcher,
             engine=self.engine,
             on_items=functools.partial(self._items_done, result),
+            on_rows=functools.partial(self._rows_done, result)
+            if self.journaling.stores_rows
+            else None,
             on_progress=progressed,
             on_totals=totals,
             sleep=self.sleep,

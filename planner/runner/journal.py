@@ -18,11 +18,15 @@ from pathlib import Path
 
 from planner.errors import EXIT_INVALID, PlannerError
 from planner.runner.holders import HELD, HOST, is_live_holder
+from planner.runner.journal_read import JournalReader
 from planner.runner.journal_sql import (
     ACTIONS,
+    ACTIONS_OF,
+    ITEM_COUNTS,
     ITEMS,
     META,
     NEXT_POSITION,
+    RUN,
     SAVE_ACTION,
     SAVE_ITEM,
     SCHEMA,
@@ -37,11 +41,7 @@ from planner.runner.journal_sql import (
     item_fields,
     item_of,
 )
-from planner.runner.results import (
-    ActionResult,
-    ItemRecord,
-    RunResult,
-)
+from planner.runner.results import ActionResult, ItemRecord, ItemRow, RunResult
 from planner.timestamps import local_time
 
 
@@ -221,14 +221,21 @@ class Journal:
             self._save_action(conn, run_id, action)
 
     def save_many(
-        self, run_id: str, actions: Sequence[ActionResult], items: Collection[ItemRecord]
+        self,
+        run_id: str,
+        actions: Sequence[ActionResult],
+        items: Collection[ItemRecord],
+        rows: Sequence[ItemRow] = (),
     ) -> None:
-        """`save_action` of every action and `save_items` of the items, in one transaction."""
-        if actions or items:
+        """`save_action` of every action, `save_items` of the items and the item `rows` (in
+        the journal's own form: no object made per row), in one transaction."""
+        if actions or items or rows:
             with self._write() as conn:
                 for action in actions:
                     self._save_action(conn, run_id, action)
                 self._save_items(conn, run_id, items)
+                if rows:
+                    conn.executemany(SAVE_ITEM, [(run_id, *row) for row in rows])
 
     def save_items(self, run_id: str, items: Sequence[ItemRecord]) -> None:
         """Record items in one transaction, each keyed by its action id and key."""
@@ -307,29 +314,22 @@ class Journal:
         rows = self._read(SUMMARIES.format(where="WHERE run_id = ?"), (self._resolve(run_id), 1))
         return self._summary(rows[0])
 
-    def load(self, run_id: str) -> RunResult:
-        """A whole run: actions in plan order, each with its items in the order first recorded;
-        `run_id` may be a prefix of exactly one run's id.
+    def load(self, run_id: str, *, items: bool = True) -> RunResult:
+        """A whole run: actions in plan order, each with its items in the order first recorded
+        (`items` False: none loaded, every action's read from the journal by its outputs, see
+        RunResult.items_of); `run_id` may be a prefix of exactly one run's id.
 
         Raises:
             JournalError: no run, or more than one, matches `run_id`.
         """
+        if not items:
+            return self._load_counted(self._resolve(run_id))
         run_id = self._resolve(run_id)
         with self._mutex, self._as_journal_errors("read"):
             self._conn.execute("BEGIN")  # one snapshot for the three reads
             try:
-                run = self._conn.execute(
-                    "SELECT run_id, plan_file, plan_name, digest, started_at, ended_at, interrupted"
-                    " FROM runs WHERE run_id = ?",
-                    (run_id,),
-                ).fetchone()
-                actions = [
-                    action_of(row)
-                    for row in self._conn.execute(
-                        f"SELECT {ACTIONS} FROM actions WHERE run_id = ? ORDER BY position",
-                        (run_id,),
-                    )
-                ]
+                run = self._conn.execute(RUN, (run_id,)).fetchone()
+                actions = [action_of(row) for row in self._conn.execute(ACTIONS_OF, (run_id,))]
                 by_id = {a.id: a.items for a in actions}
                 for row in self._conn.execute(
                     f"SELECT {ITEMS} FROM items WHERE run_id = ? ORDER BY rowid", (run_id,)
@@ -339,6 +339,22 @@ class Journal:
             finally:
                 self._conn.execute("COMMIT")
         return RunResult(run[0], run[1], run[2], run[3], run[4], run[5], bool(run[6]), actions)
+
+    def _load_counted(self, run_id: str) -> RunResult:
+        """The run with each action's count of items, read back by `JournalReader`."""
+        with self._mutex, self._as_journal_errors("read"):
+            self._conn.execute("BEGIN")  # one snapshot for the three reads
+            try:
+                run = self._conn.execute(RUN, (run_id,)).fetchone()
+                actions = [action_of(row) for row in self._conn.execute(ACTIONS_OF, (run_id,))]
+                counts = dict(self._conn.execute(ITEM_COUNTS, (run_id,)).fetchall())
+            finally:
+                self._conn.execute("COMMIT")
+        for action in actions:
+            action.items_journaled = counts.get(action.id, 0)
+        result = RunResult(run[0], run[1], run[2], run[3], run[4], run[5], bool(run[6]), actions)
+        result.journaled = JournalReader(self.path, run_id)
+        return result
 
     def _insert_run(
         self,

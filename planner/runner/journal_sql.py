@@ -63,6 +63,21 @@ UPDATE_ACTION = (
     f"UPDATE actions SET {', '.join(f'{c.strip()} = ?' for c in ACTIONS.split(',')[1:])}"
     " WHERE run_id = ? AND action_id = ?"
 )
+RUN = (
+    "SELECT run_id, plan_file, plan_name, digest, started_at, ended_at, interrupted"
+    " FROM runs WHERE run_id = ?"
+)
+ACTIONS_OF = f"SELECT {ACTIONS} FROM actions WHERE run_id = ? ORDER BY position"
+ITEM_COUNTS = "SELECT action_id, COUNT(*) FROM items WHERE run_id = ? GROUP BY action_id"
+# an action's items (those started at or after a time, when it is not NULL: JournalReader)
+_SINCE = "(? IS NULL OR started_at IS NULL OR started_at >= ?)"
+ITEMS_OF = (
+    f"SELECT {ITEMS} FROM items WHERE run_id = ? AND action_id = ? AND {_SINCE} ORDER BY rowid"
+)
+CHECKSUMS_OF = (
+    f"SELECT key, checksum FROM items WHERE run_id = ? AND action_id = ? AND {_SINCE}"
+    " AND state = 'succeeded' AND checksum != '' ORDER BY key"
+)
 NEXT_POSITION = "SELECT COALESCE(MAX(position) + 1, 0) FROM actions WHERE run_id = ?"
 UNFINISHED = (
     "SELECT run_id, digest, plan_file, plan_name FROM runs WHERE plan_key = ?"

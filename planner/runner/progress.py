@@ -15,6 +15,10 @@ from planner.runner.results import ActionResult, ItemRecord, RunResult
 class ProgressReporter(Protocol):
     """What the executor tells about a run while it runs."""
 
+    # lists every file action (-v): only then are records made for `items_done` that the
+    # run would otherwise not make (a tree operation's rows go to the journal as they are)
+    verbose: bool
+
     def start(self, run: RunResult) -> None:
         """The run begins (actions already succeeded in a resumed run are in `run`)."""
 
@@ -45,6 +49,8 @@ class ProgressReporter(Protocol):
 
 class SilentReporter:
     """Nothing at all (a preview prints its own report at the end)."""
+
+    verbose = False
 
     def start(self, run: RunResult) -> None: ...
 

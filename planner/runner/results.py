@@ -3,8 +3,10 @@ text, JSON and JUnit outputs render."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 _TRANSFERS = ("copy", "move")
 # what an action's files_done counts, per kind of action: the totals' key (docs/run.md)
@@ -45,6 +47,24 @@ class ItemState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     UNCHANGED = "unchanged"  # nothing to do (identical destination, absent path, ...)
+
+
+# An item as the journal stores it: action_id, key, kind, src, dst, size, state, attempts, error,
+# checksum, started_at, ended_at (ItemRecord's fields, `replaced` left out). A tree operation's
+# rows are journaled in this form, with no ItemRecord made for them.
+ItemRow = tuple[str, str, str, str, str, int, str, int, str, str, float | None, float | None]
+
+
+class JournaledItems(Protocol):
+    """Reads one run's items back from its journal (journal.py), each call a fresh read."""
+
+    def items(self, action: ActionResult) -> Iterator[ItemRecord]:
+        """The action's items in the order first recorded."""
+        ...
+
+    def checksums(self, action: ActionResult) -> Iterator[tuple[str, str]]:
+        """(key, checksum) of the action's succeeded items that have one, sorted by key."""
+        ...
 
 
 @dataclass
@@ -92,6 +112,11 @@ class ActionResult:
     # what a directory copy left out: special files, symlink loops (not journaled)
     skipped: list[dict[str, str]] = field(default_factory=list)
     dirs_made: int = 0  # empty directories a directory copy created (not journaled)
+    # items written to the journal only (a tree operation's rows), not held in `items`: the
+    # outputs read every item of the action back from the journal (RunResult.items_of)
+    items_journaled: int = 0
+    # `checksums` are the journaled items' own (a tree operation's rows): see checksums_of
+    checksums_journaled: bool = False
 
     @property
     def duration(self) -> float:
@@ -113,6 +138,22 @@ class RunResult:
     interrupted: bool = False
     actions: list[ActionResult] = field(default_factory=list)
     api_requests: int = 0  # requests this command made to the engine
+    # the journal, for the actions whose items are there only (None: nothing was journaled)
+    journaled: JournaledItems | None = field(default=None, repr=False, compare=False)
+
+    def items_of(self, action: ActionResult) -> Iterable[ItemRecord]:
+        """Every item of `action`: read from the journal as they are consumed when some were
+        written only there, else `action.items`."""
+        if action.items_journaled and self.journaled is not None:
+            return self.journaled.items(action)
+        return action.items
+
+    def checksums_of(self, action: ActionResult) -> Iterable[tuple[str, str]]:
+        """The (path, XXH64) of `action`'s compared files, sorted by path: from the journal
+        when they were journaled only, else `action.checksums`."""
+        if action.checksums_journaled and self.journaled is not None:
+            return self.journaled.checksums(action)
+        return sorted(action.checksums.items())
 
     @property
     def failed(self) -> list[ActionResult]:

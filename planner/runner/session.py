@@ -27,8 +27,9 @@ from planner.errors import (
 from planner.runner.api_engine import ApiEngine
 from planner.runner.executor import Executor, Journaling, RunOptions
 from planner.runner.journal import Journal, JournalError
+from planner.runner.journal_read import JournalReader
 from planner.runner.progress import ProgressReporter, SilentReporter
-from planner.runner.results import ActionResult, ActionState, ItemRecord, RunResult
+from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemRow, RunResult
 
 UNAUTHORIZED = 401
 
@@ -111,13 +112,17 @@ async def _connected(
 class _JournalHooks(Journaling):
     """Writes what changed to the journal once per turn of the event loop, in one transaction:
     thousands of actions may change in the same turn (a batch of their items landed), and one
-    transaction each would cost more than their work. A kill -9 loses at most that turn."""
+    transaction each would cost more than their work. A kill -9 loses at most that turn. Item
+    rows (a tree operation's page of records) are written as they come, never kept after."""
+
+    stores_rows = True
 
     def __init__(self, journal: Journal, run_id: str) -> None:
         self.journal = journal
         self.run_id = run_id
         self._actions: dict[str, ActionResult] = {}
         self._items: dict[int, ItemRecord] = {}  # by id(): a record is saved as it is at the end
+        self._rows: list[ItemRow] = []
         self._scheduled = False
 
     def action(self, result: ActionResult) -> None:
@@ -130,6 +135,10 @@ class _JournalHooks(Journaling):
         self._items.update((id(r), r) for r in records)
         self._schedule()
 
+    def rows(self, rows: list[ItemRow]) -> None:
+        self._rows += rows
+        self._schedule()
+
     def flush(self) -> None:
         """Write what changed since the last flush.
 
@@ -137,9 +146,11 @@ class _JournalHooks(Journaling):
             JournalError: the journal refused the write (what changed is kept for the next).
         """
         self._scheduled = False
-        self.journal.save_many(self.run_id, list(self._actions.values()), self._items.values())
+        actions, items = list(self._actions.values()), self._items.values()
+        self.journal.save_many(self.run_id, actions, items, self._rows)
         self._actions.clear()
         self._items.clear()
+        self._rows = []
 
     def _flush_soon(self) -> None:
         # a failure here would only reach the event loop's log: the run's last flush raises it
@@ -192,6 +203,8 @@ async def run_session(
                     run = journal.start_run(
                         plan_key, plan.file, plan.name, plan.digest, _fresh_actions(compiled)
                     )
+                # the outputs read back what is in the journal only (a tree operation's records)
+                run.journaled = JournalReader(journal.path, run.run_id, own=True)
                 reporter = make_reporter()
                 reporter.start(run)
                 hooks = _JournalHooks(journal, run.run_id)

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 
 from planner.runner.journal import Journal, JournalError, RunCounts
+from planner.runner.journal_read import JournalReader
 from planner.runner.journal_sql import UPDATE_ACTION
 from planner.runner.results import (
     ActionResult,
     ActionState,
     Change,
     ItemRecord,
+    ItemRow,
     ItemState,
     RunResult,
 )
@@ -503,3 +505,48 @@ def test_every_journaled_field_of_an_action_and_an_item_reads_back(journal: Jour
     loaded = journal.load(run.run_id).actions[1]
 
     assert loaded == done
+
+
+def row(key: str, state: str = "succeeded", checksum: str = "", started: float = 5.0) -> ItemRow:
+    """A copy-data item as a tree operation's records are journaled: a row, no ItemRecord."""
+    copy = ("copy-data", key, "copy", f"data:{key}", f"archive:{key}", 3, state, 1, "")
+    return (*copy, checksum, started, started + 1)
+
+
+def test_item_rows_are_journaled_and_read_back_as_they_are_consumed(
+    journal: Journal, state: Path
+) -> None:
+    run = journal.start_run(PLAN, PLAN, "p", "d1", actions())
+    carried = row("old.txt", checksum="c0", started=1.0)  # as --resume copies them in
+    rows = [row("b.txt", checksum="c2"), row("a.txt", checksum="c1"), row("x", "failed", "c3")]
+    journal.save_many(run.run_id, [], [], [carried])
+    journal.save_many(run.run_id, [], [], rows)
+    journal.close()
+
+    copy = ActionResult("copy-data", "copy", started_at=5.0)
+    read = JournalReader(state, run.run_id)  # the journal closed: it opens its own connection
+    assert [i.key for i in read.items(copy)] == ["old.txt", "b.txt", "a.txt", "x"]
+    assert next(read.items(copy)) == ItemRecord(
+        "copy-data", "old.txt", "copy", "data:old.txt", "archive:old.txt", 3,
+        ItemState.SUCCEEDED, 1, "", "c0", 1.0, 2.0,
+    )  # fmt: skip
+    # succeeded items with a checksum, sorted by key
+    assert list(read.checksums(copy)) == [("a.txt", "c1"), ("b.txt", "c2"), ("old.txt", "c0")]
+    # a run's own outputs: only what the action recorded since it started (not carried over)
+    own = JournalReader(state, run.run_id, own=True)
+    assert [i.key for i in own.items(copy)] == ["b.txt", "a.txt", "x"]
+    assert list(own.checksums(copy)) == [("a.txt", "c1"), ("b.txt", "c2")]
+
+
+def test_a_run_loaded_without_items_reads_them_from_the_journal(journal: Journal) -> None:
+    run = journal.start_run(PLAN, PLAN, "p", "d1", actions())
+    journal.save_items(run.run_id, [item("k1"), item("k2")])
+    journal.save_many(run.run_id, [], [], [row("k3")])
+
+    loaded = journal.load(run.run_id, items=False)
+
+    make_dir, copy = loaded.actions
+    assert (copy.items, copy.items_journaled, make_dir.items_journaled) == ([], 3, 0)
+    assert [i.key for i in loaded.items_of(copy)] == ["k1", "k2", "k3"]
+    assert list(loaded.items_of(make_dir)) == []
+    assert [i.key for i in journal.load(run.run_id).actions[1].items] == ["k1", "k2", "k3"]
