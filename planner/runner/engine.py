@@ -168,6 +168,13 @@ class Engine(Protocol):
         with its rows paged by `tree_rows`; without it the runner copies file by file."""
         ...
 
+    @property
+    def mirror_trees(self) -> bool:
+        """Whether a tree item also mirrors (`mirror`, `delete_excluded`, `max_delete` in its
+        data: rows of kind file/dir with reason "extraneous"); without it a mirror copy takes
+        the item path."""
+        ...
+
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         """Whether a directory copy from `src` to `dst` may be one tree item now: the engine
         has tree operations (and a preview predicted no change below either)."""
