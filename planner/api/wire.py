@@ -126,6 +126,9 @@ class TreeOperation(WireModel):
     checksum: bool = False
     symlinks: str = "follow"
     empty_dirs: bool = True
+    mirror: bool = False
+    delete_excluded: bool = False
+    max_delete: int | None = None
 
 
 class TreeRequest(WireModel):

@@ -9,11 +9,11 @@ from collections.abc import Iterable, Sequence
 
 from planner.api.codes import ItemCode
 from planner.plan.model import CopyAction
-from planner.runner.action_probe import join_target, raise_on_failure
+from planner.runner.action_probe import join_target, listing, raise_on_failure
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.engine import Item, ItemKind, Target
 from planner.runner.results import Change, ItemRecord, ItemState
-from planner.tree.entry import Entry
+from planner.tree.entry import Entry, Problems
 from planner.tree.filters import Filters
 from planner.tree.mirror import Deletion, SourceSide, mirror_deletions, too_many_deletions
 
@@ -47,6 +47,22 @@ async def mirror_listed(
     await delete_extraneous(ctx, action, deletions, dst)
 
 
+async def mirror_listing(ctx: ActionContext, action: CopyAction, src: Target, dst: Target) -> None:
+    """The deletions of a mirror from fresh listings of both trees (after a tree operation
+    whose copies had to be completed as items, so that it deleted nothing).
+
+    Raises:
+        ActionFailedError: more deletions than the limit (nothing deleted), or one failed.
+    """
+    problems = Problems()
+    source = await listing(ctx, src, recursive=True, problems=problems) or []
+    if problems.unreadable:  # not known: nothing may go (the copy reported them already)
+        return
+    existing = await listing(ctx, dst, recursive=True) or []
+    skipped = (path for path, _ in problems.skipped)
+    await mirror_listed(ctx, action, source, existing, skipped, dst)
+
+
 async def delete_extraneous(
     ctx: ActionContext, action: CopyAction, deletions: Sequence[Deletion], dst: Target
 ) -> None:
@@ -56,7 +72,8 @@ async def delete_extraneous(
     Raises:
         ActionFailedError: more deletions than the limit (nothing deleted), or one failed.
     """
-    refusal = too_many_deletions(deletions, delete_limit(ctx, action))
+    needed = sum(d.count for d in deletions)
+    refusal = too_many_deletions(needed, delete_limit(ctx, action))
     if refusal is not None:
         raise ActionFailedError(refusal)
     if not deletions:

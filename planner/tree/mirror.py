@@ -16,7 +16,16 @@ from planner.tree.entry import Entry, EntryType
 from planner.tree.filters import Filters
 from planner.tree.policies import Symlinks
 
-__all__ = ["Deletion", "SourceSide", "mirror_deletions", "protects", "too_many_deletions"]
+__all__ = [
+    "EXTRANEOUS",
+    "Deletion",
+    "SourceSide",
+    "mirror_deletions",
+    "protects",
+    "too_many_deletions",
+]
+
+EXTRANEOUS = "extraneous"  # the reason of a tree operation's deletion rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +135,9 @@ def mirror_deletions(
     return deletions
 
 
-def too_many_deletions(deletions: Sequence[Deletion], limit: int | None) -> str | None:
-    """The refusal of a mirror whose deletions exceed `limit` (max_delete), else None."""
-    needed = sum(d.count for d in deletions)
+def too_many_deletions(needed: int, limit: int | None) -> str | None:
+    """The refusal of a mirror needing `needed` deletions, more than `limit` (max_delete), else
+    None."""
     if limit is None or needed <= limit:
         return None
     return (

@@ -66,16 +66,26 @@ def setup(tmp_path: Path, write_plan: Callable[..., Path], *extra: str) -> Path:
 def deletions(document: Any, action_id: str = "mirror") -> dict[str, str]:
     """The deletion items of an action: key -> kind (remove, rmdir)."""
     items = actions_of(document)[action_id]["items"]
-    return {i["key"]: i["kind"] for i in items if i["kind"] in ("remove", "rmdir")}
+    return topmost({i["key"]: i["kind"] for i in items if i["kind"] in ("remove", "rmdir")})
+
+
+def topmost(deleted: dict[str, str]) -> dict[str, str]:
+    """Deletions without those below a deleted directory: a tree operation rows every path it
+    deletes, the item path removes a directory with one rmdir."""
+    dirs = [k for k, kind in deleted.items() if kind == "rmdir"]
+    return {k: kind for k, kind in deleted.items() if not any(k.startswith(f"{d}/") for d in dirs)}
 
 
 def succeeded(document: Any, action_id: str = "mirror") -> dict[str, str]:
+    """The deletions an action made (topmost)."""
     items = actions_of(document)[action_id]["items"]
-    return {
-        i["key"]: i["kind"]
-        for i in items
-        if i["kind"] in ("remove", "rmdir") and i["state"] == "succeeded"
-    }
+    return topmost(
+        {
+            i["key"]: i["kind"]
+            for i in items
+            if i["kind"] in ("remove", "rmdir") and i["state"] == "succeeded"
+        }
+    )
 
 
 def test_a_mirror_deletes_what_the_source_lacks_directories_whole(
