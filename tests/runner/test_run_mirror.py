@@ -7,13 +7,14 @@ nothing, and the preview predicts exactly what the run does."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.cli import CliResult, actions_of, preview_json, run_json
+from tests.helpers.cli import EXAMPLES, CliResult, actions_of, preview_json, run_json
 from tests.helpers.trees import make_tree, tree_contents
 from tests.helpers.workers import start_worker
 
@@ -365,3 +366,31 @@ def test_mirror_of_a_file_fails(
     assert actions_of(run)["f"]["error"] == (
         "data:f.txt: is a file; mirror: true mirrors a directory into another"
     )
+
+
+def test_the_mirror_example_deletes_extraneous_paths_and_protects_drafts(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    example = tmp_path / "mirror"
+    shutil.copytree(EXAMPLES / "mirror", example, ignore=shutil.ignore_patterns(".planner", "out"))
+    plan, out = example / "plan.yaml", example / "out" / "site"
+    first = run_cli("run", plan)
+    assert first.code == 0, first.stdout + first.stderr
+    assert "publish (copy): succeeded: 2 files copied, 1 filtered out," in first.stdout
+    make_tree(out, {"old.html": b"removed from the site", "notes.draft": b"mine"})
+    (out / "stale" / "deep").mkdir(parents=True)
+
+    preview = run_cli("plan", plan)
+    assert "- publish  copy  2 unchanged, 3 paths (21 B) to delete, 1 filtered out" in (
+        preview.stdout
+    )
+    code, run = run_json(run_cli, plan)
+
+    assert code == 0, run
+    assert succeeded(run, "publish") == {"old.html": "remove", "stale": "rmdir"}
+    assert tree_contents(out) == {
+        "index.html": b"<h1>home</h1>\n",
+        "notes.draft": b"mine",
+        "pages": None,
+        "pages/about.html": b"<h1>about</h1>\n",
+    }
