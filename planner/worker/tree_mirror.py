@@ -23,7 +23,9 @@ from planner.api.names import escape_name, unescape_name
 from planner.tree.decide import keeps_file
 from planner.tree.mirror import too_many_deletions
 from planner.worker.fileops import is_temp_name
+from planner.worker.service import WorkerService
 from planner.worker.storage_errors import StorageError, code_for
+from planner.worker.tree_checksums import tree_key
 from planner.worker.tree_model import Counts, TreeSpec
 from planner.worker.tree_rows import Row
 from planner.worker.walk import Pending, Walk
@@ -34,8 +36,10 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_
 class Mirror:
     """The deletions of one tree: noted during the walk, done (or, comparing, listed) after."""
 
-    def __init__(self, spec: TreeSpec, scratch: str) -> None:
+    def __init__(self, spec: TreeSpec, service: WorkerService) -> None:
         self.spec = spec
+        self.service = service
+        scratch = str(service.config.state_dir)
         # open for the walk and the deletions after it: closed (and gone) by close()
         self.notes: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115
             "w+", encoding="utf-8", dir=scratch
@@ -214,11 +218,18 @@ class Mirror:
                     add((shown, kind, size, "extraneous", "failed", None, code, error))
                     continue
                 self.deleted += 1
+                self._forget(shown)
                 add((shown, kind, size, "extraneous", "done", None, None, None))
         finally:
             if parent is not None and parent[1] != top_fd:
                 os.close(parent[1])
         return failed
+
+    def _forget(self, shown: str) -> None:
+        """A deleted path's metadata and grants go with it, as with remove and rmdir."""
+        key = tree_key(self.spec.dst, shown)
+        self.service.metadata.forget(key)
+        self.service.permissions.forget(key)
 
 
 def _children(fd: int) -> list[tuple[str, os.stat_result]]:

@@ -60,8 +60,7 @@ class _TreeRun:
         self.rows = RowWriter(service.db, service.metadata, item.group.id, item.index)
         self.first_code: int | None = None
         self.files_done = self.files_total = self.bytes_done = self.bytes_total = 0
-        scratch = str(service.config.state_dir)
-        self.mirror = Mirror(spec, scratch) if spec.mirror else None  # tree_mirror.py
+        self.mirror = Mirror(spec, service) if spec.mirror else None  # tree_mirror.py
 
     # -- the walk -------------------------------------------------------------------------------
     def run(self) -> ItemResult:

@@ -154,3 +154,14 @@ def test_mirror_keys_are_validated(client: httpx.Client) -> None:
     assert_problem(response, 422)
     response = client.post(COPY, json=tree(mirror="yes"))
     assert_problem(response, 422)
+
+
+def test_a_deleted_path_takes_its_metadata_with_it(trees: Path, client: httpx.Client) -> None:
+    tagged = {"metadata": {"data:dst/sub/old.txt": {"custom": {"owner": "cfd"}}}}
+    succeeded(run(client, "/metadata:set", tagged))
+
+    succeeded(run(client, COPY, tree(exclude=["*.tmp"], mirror=True)))
+
+    (trees / "dst" / "sub" / "old.txt").write_text("back, by hand")
+    op = succeeded(run(client, "/metadata:get", {"paths": ["data:dst/sub/old.txt"]}))
+    assert "owner" not in str(op["result"])
