@@ -94,6 +94,7 @@ def test_a_mirror_deletes_what_the_source_lacks_directories_whole(
     write_plan: Callable[..., Path],
     run_cli: Callable[..., CliResult],
     api: tuple[str, ...],
+    request: pytest.FixtureRequest,
 ) -> None:
     plan = setup(tmp_path, write_plan)
 
@@ -112,6 +113,12 @@ def test_a_mirror_deletes_what_the_source_lacks_directories_whole(
     }
     assert succeeded(run) == expected
     assert deletions(preview) == expected
+    items = {i["key"]: i["kind"] for i in actions_of(run)["mirror"]["items"]}
+    if request.node.callspec.params["api"]:  # the worker rows every path it deletes
+        below = {"old/deep/x.bin": "remove", "old/deep": "rmdir", "old/y.bin": "remove"}
+        assert below.items() <= items.items()
+    else:  # one rmdir item for the whole directory
+        assert not [k for k in items if k.startswith("old/")]
     mirror = actions_of(run)["mirror"]
     # old/ counts as itself, old/deep/, old/deep/x.bin and old/y.bin
     assert (mirror["files_deleted"], mirror["bytes_deleted"]) == (8, 5 + 7 + 5 + 6 + 3)
