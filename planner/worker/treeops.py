@@ -414,8 +414,15 @@ class _TreeRun:
     def _finish_mirror(self, mirror: Mirror, dst_fd: int) -> int | None:
         self.rows.flush()  # the copies' rows first
         return mirror.finish(
-            self.counts, dst_fd, compare=self.compare, add=self.rows.add, cancel=self._check_cancel
+            self.counts, dst_fd, compare=self.compare, add=self.rows.add, cancel=self._before_file
         )
+
+    def _before_file(self) -> None:
+        """Between files: stop if cancelled (after an injected delay, if any)."""
+        self._check_cancel()
+        delay = self.service.faults.spec.file_delay
+        if delay and self.ctx.item.group.cancel.wait(delay):  # an injected fault
+            raise CopyCancelledError
 
     def _note_failure(self, code: int | None) -> None:
         if self.first_code is None:

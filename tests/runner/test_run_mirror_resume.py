@@ -98,3 +98,38 @@ def test_a_killed_mirror_run_resumes_to_the_exact_mirror(
     url = api[:4]  # without --batch-size, which `plan` has not
     again = run_cli("plan", plan, *url, "--detailed-exitcode")
     assert again.code == 0, again.stdout
+
+
+def test_a_mirror_run_killed_while_deleting_resumes_to_the_exact_mirror(
+    tmp_path: Path,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    start_run: Callable[..., RunProcess],
+) -> None:
+    files = {f"d{i % 4}/f{i:03d}.bin": b"f" * 64 for i in range(40)}
+    source = make_tree(tmp_path / "src", files)
+    dst = tmp_path / "dst"
+    make_tree(dst, files)  # nothing to copy: the run goes straight to its deletions
+    extra = {f"extra{i % 5}/e{i:03d}.bin": b"e" for i in range(300)}
+    make_tree(dst, extra | {"keep.tmp": b"protected"})
+    plan = write_plan(PLAN)
+    run = start_run(plan, "-q", faults=SLOW_FILES)
+    run.wait_until(
+        lambda: regular_files(dst) <= len(files) + len(extra) - 20, "20 paths were deleted"
+    )
+
+    run.proc.send_signal(signal.SIGKILL)
+    assert run.proc.wait(timeout=60) == -signal.SIGKILL
+    assert_no_orphan(tmp_path / "src")
+    left = regular_files(dst) - len(files)
+    assert 0 < left < len(extra), "the kill should have come mid-way"
+    dirs_left = [p for p in dst.iterdir() if p.name.startswith("extra")]
+
+    code, document = run_json(run_cli, plan, "--resume")
+
+    assert code == 0, document
+    assert tree_bytes(dst) == source | {"keep.tmp": b"protected"}
+    tree = actions_of(document)["tree"]
+    assert tree["files_deleted"] == left + len(dirs_left)  # what was left, directories too
+    assert not [p for p in dst.iterdir() if p.name.startswith("extra")]
+    assert tree["files_unchanged"] == len(files)
