@@ -126,6 +126,9 @@ class TreeOperation(WireModel):
     checksum: bool = False
     symlinks: str = "follow"
     empty_dirs: bool = True
+    mirror: bool = False
+    delete_excluded: bool = False
+    max_delete: int | None = None
 
 
 class TreeRequest(WireModel):
@@ -292,3 +295,4 @@ FEATURE_STAT = "planner.stat"
 FEATURE_TREE_COPY = "planner.tree.copy"
 FEATURE_TREE_COMPARE = "planner.tree.compare"
 FEATURE_TREE_FILES = "planner.tree.files"
+FEATURE_TREE_MIRROR = "planner.tree.mirror"

@@ -50,6 +50,12 @@ EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
     show_default=True,
     help="Output format (markdown: a table for pull-request comments).",
 )
+@click.option(
+    "--max-delete",
+    type=click.IntRange(0),
+    default=None,
+    help="As on `run`: a mirror copy needing more deletions would fail.",
+)
 def plan(
     plan_file: str,
     variables: tuple[str, ...],
@@ -59,6 +65,7 @@ def plan(
     offline: bool,
     detailed_exitcode: bool,
     output_format: str,
+    max_delete: int | None,
 ) -> int:
     """Preview what `planner run PLAN` would do, without changing anything.
 
@@ -77,6 +84,7 @@ def plan(
         detailed_exitcode=detailed_exitcode,
         output_format=output_format,
         storage=check_storage(api_url, storage),
+        max_delete=max_delete,
     )
 
 
@@ -90,6 +98,7 @@ def preview(
     detailed_exitcode: bool = False,
     output_format: str = "text",
     storage: Path | None = None,
+    max_delete: int | None = None,
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
     from planner.cli import embedded
@@ -99,6 +108,7 @@ def preview(
         # the worker's start-up overlaps the imports and the plan's loading
         with embedded.prestarted(not api_url and not offline):
             with startup():
+                from planner.runner.executor import RunOptions
                 from planner.runner.session import SessionOptions, run_preview
                 from planner.validate import load_and_compile
 
@@ -113,6 +123,7 @@ def preview(
                 token_env=token_env,
                 storage=storage,
                 start_worker=embedded.embedded_worker,
+                run=RunOptions(max_delete=max_delete),
             )
             with survivors_frozen():  # the plan and its graph: see planner/gcpause.py
                 result = asyncio.run(run_preview(compiled, options))

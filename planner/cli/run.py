@@ -91,6 +91,12 @@ def _duration(text: str, option: str) -> float:
     help="Without a terminal, print the progress line at most this often.",
 )
 @click.option(
+    "--max-delete",
+    type=click.IntRange(0),
+    default=None,
+    help="Fail a mirror copy, deleting nothing, when it needs more deletions than this.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Preview only, change nothing (same as `planner plan`)."
 )
 def run(
@@ -109,6 +115,7 @@ def run(
     report: Path | None,
     quiet: bool,
     progress_interval: str,
+    max_delete: int | None,
     dry_run: bool,
 ) -> int:
     """Run PLAN: copy, move, remove, grant and tag as it says, then check.
@@ -125,7 +132,13 @@ def run(
         from planner.cli.plan import preview
 
         return preview(
-            plan, variables, api_url, token_env, output_format=output_format, storage=storage
+            plan,
+            variables,
+            api_url,
+            token_env,
+            output_format=output_format,
+            storage=storage,
+            max_delete=max_delete,
         )
     from planner.cli import embedded
     from planner.cli.globals import global_options
@@ -159,6 +172,7 @@ def run(
                 batch_size=batch_size,
                 keep_going=keep_going,
                 grace=_duration(grace, "--grace"),
+                max_delete=max_delete,
             ),
         )
         # the global -v (`planner run -v` or `planner -v run`) lists every file action

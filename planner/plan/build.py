@@ -15,7 +15,7 @@ from planner.durations import DURATION_HINT, parse_duration
 from planner.errors import Diagnostic, DiagnosticSink, Location, Pointer, quote
 from planner.plan.interpolate import SECTIONS, Expanded
 from planner.plan.model import KIND_OF_SECTION, Action, Plan, RetryPolicy, Storage
-from planner.plan.overlap import into_itself
+from planner.plan.overlap import into_itself, mirror_holds_source
 from planner.plan.paths import (
     LOCAL_REMOTE,
     PlanPath,
@@ -33,6 +33,9 @@ _PATH_FIELDS = ("path", "src", "dst", "exists", "absent")
 _ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 
 Locate = Callable[[Pointer, bool], Location]
+
+
+_MIRROR_KEYS = ("mirror", "delete_excluded", "max_delete")
 
 
 class PlanBuilder:
@@ -183,10 +186,22 @@ class PlanBuilder:
             fields.update(
                 {
                     k: tuple(body[k]) if isinstance(body[k], list) else body[k]
-                    for k in ("include", "exclude", "checksum", "symlinks", "empty_dirs")
+                    for k in (
+                        "include",
+                        "exclude",
+                        "checksum",
+                        "symlinks",
+                        "empty_dirs",
+                        *_MIRROR_KEYS,
+                    )
                     if k in body
                 }
             )
+            self._check_mirror(pointer, body)
+            if body.get("mirror") is True and not isinstance(entry, str):
+                problem = mirror_holds_source(fields["src"], fields["dst"])
+                if problem:
+                    self._error((*pointer, "mirror"), problem, "path")
         if kind == "permission":
             fields["grant"] = [_grant(g) for g in body.get("grant") or ()]
             fields["revoke"] = [_grant(g) for g in body.get("revoke") or ()]
@@ -202,6 +217,14 @@ class PlanBuilder:
                 loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
                 self._error((*pointer, *loc[1:]), err["msg"], "schema")
             return None
+
+    def _check_mirror(self, pointer: Pointer, body: dict[str, Any]) -> None:
+        """delete_excluded and max_delete only mean something on a mirror copy."""
+        if body.get("mirror") is True:
+            return
+        for key in ("delete_excluded", "max_delete"):
+            if key in body and body[key] not in (False, None):
+                self._error((*pointer, key), f"{key} needs mirror: true on this copy", "schema")
 
     def _check_patterns(self, pointer: Pointer, body: dict[str, Any]) -> None:
         """include/exclude must compile as gitignore patterns (found now, not mid-run)."""

@@ -80,6 +80,10 @@ class CopyAction(ActionBase):
     checksum: bool = False
     symlinks: Symlinks = "follow"
     empty_dirs: bool = True  # copy the source's empty directories too (cp -r, rsync -a)
+    # delete what the destination holds beyond the filtered source (rsync --delete, rclone sync)
+    mirror: bool = False
+    delete_excluded: bool = False  # with mirror: the files the filters leave out go too
+    max_delete: int | None = Field(default=None, ge=0)  # with mirror: refuse more deletions
 
 
 class MoveAction(ActionBase):

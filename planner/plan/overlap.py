@@ -41,3 +41,17 @@ def into_itself(kind: str, src: PlanPath, dst: PlanPath, exclude: Sequence[str] 
         f"{where}: every run would copy the previous copy into itself; "
         f'exclude it (exclude: ["/{inner}/"]) or copy elsewhere'
     )
+
+
+def mirror_holds_source(src: PlanPath, dst: PlanPath) -> str:
+    """Why a mirror copy of `src` into `dst` is refused ('' when it is not): its source lies
+    below its destination, where the source is not a copied path, so the mirror would delete
+    it."""
+    (src_remote, top), (dst_remote, below) = src.key, dst.key
+    if src_remote != dst_remote or len(top) <= len(below) or top[: len(below)] != below:
+        return ""
+    resolved = "" if src.storage == dst.storage else f" (the storages overlap on '{src_remote}')"
+    return (
+        f"{quote(src.text)} is inside the mirror's destination {quote(dst.text)}{resolved}: "
+        "the mirror would delete its own source; mirror into a directory beside it"
+    )

@@ -29,6 +29,7 @@ class PreviewTotals:
     filtered: int = 0
     compared: int = 0
     to_delete: int = 0
+    bytes_to_delete: int = 0  # of the files a mirror copy deletes
     directories: int = 0
     grants: int = 0
     revokes: int = 0
@@ -79,7 +80,7 @@ def describe(action: ActionResult) -> str:
 
 def _changes_something(action: ActionResult) -> bool:
     """The action changes files, keys or grants, or makes directories."""
-    return action.files_done > 0 or action.dirs_made > 0
+    return action.files_done > 0 or action.dirs_made > 0 or action.files_deleted > 0
 
 
 def _changes(action: ActionResult) -> list[str]:
@@ -98,6 +99,9 @@ def _changes(action: ActionResult) -> list[str]:
             parts.append(f"{action.files_unchanged:,} unchanged")
         if action.dirs_made:
             parts.append(f"{count_dirs(action.dirs_made)} to create")
+        if action.files_deleted:
+            deleted = f"{count(action.files_deleted, 'path')} ({human_size(action.bytes_deleted)})"
+            parts.append(f"{deleted} to delete")
         parts.extend(extra_counts(action))
         parts.extend(_left_out(action))
     elif action.kind == "removal":
@@ -136,6 +140,8 @@ def totals(run: RunResult) -> PreviewTotals:
             t.bytes_to_copy += a.bytes_done - a.bytes_replaced
             t.to_overwrite += a.files_replaced
             t.bytes_to_overwrite += a.bytes_replaced
+            t.to_delete += a.files_deleted
+            t.bytes_to_delete += a.bytes_deleted
         elif a.kind == "move":
             t.to_move += a.files_done - a.files_replaced
             t.bytes_to_move += a.bytes_done - a.bytes_replaced
@@ -162,7 +168,8 @@ def totals_line(t: PreviewTotals) -> str:
     if t.to_move:
         parts.append(f"{t.to_move:,} ({human_size(t.bytes_to_move)}) to move")
     if t.to_delete:
-        parts.append(f"{t.to_delete:,} to delete")
+        freed = f" ({human_size(t.bytes_to_delete)})" if t.bytes_to_delete else ""
+        parts.append(f"{t.to_delete:,}{freed} to delete")
     if t.directories:
         parts.append(f"{count(t.directories, 'directory')} to create")
     parts += [
@@ -249,6 +256,7 @@ def preview_document(run: RunResult, api_url: str | None) -> dict[str, object]:
             "filtered": t.filtered,
             "compared": t.compared,
             "to_delete": t.to_delete,
+            "bytes_to_delete": t.bytes_to_delete,
             "directories": t.directories,
             "grants": t.grants,
             "revokes": t.revokes,
@@ -270,8 +278,10 @@ def preview_document(run: RunResult, api_url: str | None) -> dict[str, object]:
                 "files_unchanged": a.files_unchanged,
                 "files_filtered": a.files_filtered,
                 "files_compared": a.files_compared,
+                "files_deleted": a.files_deleted,
                 "bytes": a.bytes_done,
                 "bytes_replaced": a.bytes_replaced,
+                "bytes_deleted": a.bytes_deleted,
                 "error": a.error,
                 "detail": list(a.detail),
                 "warnings": list(a.warnings),

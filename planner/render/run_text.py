@@ -92,6 +92,8 @@ def action_status(action: ActionResult, color: bool = False) -> str:
                 parts.append(f"{action.files_unchanged:,} unchanged")
             if action.dirs_made:
                 parts.append(f"{count_dirs(action.dirs_made)} created")
+            if action.files_deleted:
+                parts.append(f"{count(action.files_deleted, 'path')} deleted")
             if action.skipped:
                 parts.append(f"{count(len(action.skipped), 'special file')} skipped")
             parts.extend(extra_counts(action))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from planner.plan.model import CopyAction
+from planner.runner.action_mirror import mirror_listed
 from planner.runner.action_probe import (
     ROOT_ENTRY,
     entries_at,
@@ -54,6 +55,10 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
     if found is None:
         raise ActionFailedError(missing(action.src, ctx.storages))
     if found.type == "file":
+        if action.mirror:
+            raise ActionFailedError(
+                f"{action.src}: is a file; mirror: true mirrors a directory into another"
+            )
         if action.src.is_dir:
             raise ActionFailedError(
                 f"{action.src}: is a file, but the trailing '/' asks for a directory"
@@ -113,6 +118,9 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         unread = {path for path, _ in problems.unreadable}  # not known to be empty
         await _make_directories(ctx, [p for p in made if p not in unread], dst)
     report_problems(ctx, src, problems.skipped, problems.unreadable, failed)
+    if action.mirror:  # every copy succeeded: what the destination holds beyond them goes
+        skipped = (path for path, _ in problems.skipped)
+        await mirror_listed(ctx, action, source, existing, skipped, dst)
 
 
 def _item_path_needed(ctx: ActionContext, action: CopyAction) -> bool:
@@ -121,7 +129,9 @@ def _item_path_needed(ctx: ActionContext, action: CopyAction) -> bool:
     operation rows only the files it copies), and a resumed `overwrite: always` copy that
     copied files before (a tree operation would copy them again; `_not_copied_before`)."""
     resuming_always = action.overwrite == "always" and any(r.kind == "copy" for r in ctx.carried)
-    return action.checksum or resuming_always
+    # a worker without mirror support copies trees, but the deletions need both listings
+    mirror = action.mirror and not ctx.engine.mirror_trees
+    return action.checksum or resuming_always or mirror
 
 
 def _not_copied_before(

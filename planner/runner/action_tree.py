@@ -18,6 +18,7 @@ from typing import Any
 from planner.api.codes import ItemCode
 from planner.errors import ApiError
 from planner.plan.model import CopyAction
+from planner.runner.action_mirror import delete_limit, mirror_listing
 from planner.runner.action_probe import join_target, raise_on_failure
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.copy_report import report_decided, report_directories_made, report_problems
@@ -26,6 +27,7 @@ from planner.runner.engine import Item, ItemKind, Target, TreeRow, tree_spec
 from planner.runner.explain import missing
 from planner.runner.journal_sql import item_of as item_record
 from planner.runner.results import Change, ItemRecord, ItemRow, ItemState
+from planner.tree.mirror import EXTRANEOUS, too_many_deletions
 
 _NOT_FILES = frozenset({"dir", "skipped", "unreadable"})
 # rows asked per request: the contract's largest page, so a tree of 20,000 files is two requests
@@ -59,6 +61,7 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
         checksum=action.checksum,
         symlinks=action.symlinks,
         empty_dirs=action.empty_dirs,
+        mirror=(action.delete_excluded, delete_limit(ctx, action)) if action.mirror else None,
     )
     tally = _Tally()
     live = _Live(ctx, tally)
@@ -88,14 +91,18 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
     await live.read_rows(ends=(src, dst), checksums=action.checksum, to_end=True)
     failures = tally.failures + await _copy_again(ctx, tally.again, src, dst)
     failed = None  # reported with what else the copy did
-    if failures:
+    refusal = too_many_deletions(_count(counts, "to_delete"), delete_limit(ctx, action))
+    if action.mirror and refusal is not None and not failures:
+        failed = ActionFailedError(refusal)
+    elif failures:
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         failed = ActionFailedError(failures[0] + more)
     elif not (outcome.ok or tally.unreadable or tally.again):  # stopped whole: cancelled, say
         failed = ActionFailedError(f"{src} -> {dst}: {outcome.error or 'failed'}")
     result = ctx.result
     if tally.files:
-        result.change = Change.UPDATE if tally.replacing else Change.CREATE
+        replacing = tally.replacing or result.files_deleted > 0  # a mirror deleted too
+        result.change = Change.UPDATE if replacing else Change.CREATE
     report_decided(
         ctx,
         action,
@@ -107,6 +114,8 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
         result.files_compared = _count(counts, "compared")
     report_directories_made(ctx, tally.dirs_made)
     report_problems(ctx, src, tally.skipped, tally.unreadable, failed)
+    if action.mirror and tally.again:  # the worker deleted nothing, a copy having failed then
+        await mirror_listing(ctx, action, src, dst)
 
 
 class _Live:
@@ -190,6 +199,9 @@ def _record_page(
     now = time.time()
     src_at, dst_at = _prefix(src), _prefix(dst)
     for row in rows:
+        if row.reason == EXTRANEOUS:  # a mirror's deletion
+            _record_deletion(live, row, dst_at, records, replacing, now)
+            continue
         if row.kind in _NOT_FILES:
             _note_other(row, tally, ends)
             continue
@@ -257,6 +269,36 @@ def _prefix(base: Target) -> str:
     return f"{base.remote}:{base.path}/"
 
 
+def _record_deletion(
+    live: _Live,
+    row: TreeRow,
+    dst_at: str,
+    records: list[ItemRow],
+    replacing: list[bool],
+    now: float,
+) -> None:
+    """A mirror's deletion row as a remove (file, symlink) or rmdir item record."""
+    result, tally = live.ctx.result, live.tally
+    ok = row.state != "failed"
+    target = dst_at + row.path
+    error = "" if ok else f"{target}: {row.error or 'failed'}" + _code(row)
+    kind = "rmdir" if row.kind == "dir" else "remove"
+    state = "succeeded" if ok else "failed"
+    attempts = max(1, result.attempts)
+    done = (live.ctx.action.id, row.path, kind, "", target, row.size, state, attempts, error)
+    records.append((*done, "", result.started_at, now))
+    replacing.append(False)
+    if not ok:
+        tally.failures.append(error)
+        return
+    result.files_deleted += 1
+    result.bytes_deleted += row.size
+    if result.change is Change.UNCHANGED:
+        result.change = Change.DELETE
+    elif result.change is Change.CREATE:
+        result.change = Change.UPDATE
+
+
 async def _copy_again(
     ctx: ActionContext, rows: list[TreeRow], src: Target, dst: Target
 ) -> list[str]:
@@ -303,6 +345,10 @@ def _unreadable_error(row: TreeRow, src: Target) -> str:
     """The error of an unreadable directory, without the path the message names already."""
     error = row.error or (f"code {row.code}" if row.code else "cannot be read")
     return error.removeprefix(f"{join_target(src, row.path)}: ")
+
+
+def _code(row: TreeRow) -> str:
+    return f" (code {row.code})" if row.code else ""
 
 
 def _count(counts: Mapping[str, Any], name: str) -> int:

@@ -46,6 +46,7 @@ class ApiEngine:
         self.recursive_listing = True
         self.stat_paths = True
         self.tree_operations = False
+        self.mirror_trees = False
         self.caller: str | None = None  # who the worker says we are (operations' user_id)
         self._trees: set[str] = set()  # handles of tree items, whose outcomes keep their result
 
@@ -60,6 +61,7 @@ class ApiEngine:
             and await has(wire.FEATURE_TREE_COMPARE)
             and await has(wire.FEATURE_TREE_FILES)
         )
+        self.mirror_trees = self.tree_operations and await has(wire.FEATURE_TREE_MIRROR)
         return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:

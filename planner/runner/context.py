@@ -47,6 +47,7 @@ class ActionContext:
     storages: Mapping[str, Storage] = field(default_factory=dict)  # the plan's, for messages
     refused: bool = False  # an item was refused (403): the failure names the role it lacks
     previewing: bool = False  # `planner plan`: nothing is done, so no message says it was
+    max_delete: int | None = None  # `run --max-delete`: caps every mirror copy's deletions
     # per record (by id) in a batch still running: its estimated (file share, bytes) done
     _in_flight: dict[int, tuple[float, float]] = field(default_factory=dict, init=False)
     _in_flight_files: float = field(default=0.0, init=False)

@@ -42,9 +42,16 @@ def tree_spec(
     checksum: bool = False,
     symlinks: str = "follow",
     empty_dirs: bool = True,
+    mirror: tuple[bool, int | None] | None = None,
 ) -> dict[str, Any]:
-    """The `data` of a tree item: how the directory copy filters and decides (the wire's body)."""
+    """The `data` of a tree item: how the directory copy filters and decides (the wire's body);
+    `mirror` (delete_excluded, max_delete) makes it a mirror (sent only then: a worker without
+    mirrors refuses the keys)."""
+    mirrored: dict[str, Any] = {}
+    if mirror is not None:
+        mirrored = {"mirror": True, "delete_excluded": mirror[0], "max_delete": mirror[1]}
     return {
+        **mirrored,
         "include": list(include),
         "exclude": list(exclude),
         "overwrite": overwrite,
@@ -166,6 +173,13 @@ class Engine(Protocol):
     def tree_operations(self) -> bool:
         """Whether the engine runs a directory copy as one COPY_TREE item (and COMPARE_TREE),
         with its rows paged by `tree_rows`; without it the runner copies file by file."""
+        ...
+
+    @property
+    def mirror_trees(self) -> bool:
+        """Whether a tree item also mirrors (`mirror`, `delete_excluded`, `max_delete` in its
+        data: rows of kind file/dir with reason "extraneous"); without it a mirror copy takes
+        the item path."""
         ...
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:

@@ -42,6 +42,7 @@ class RunOptions:
     keep_going: bool = False
     grace: float = 30.0
     preview: bool = False  # `planner plan`: failures say what would happen, not what did
+    max_delete: int | None = None  # --max-delete: a cap on the deletions of every mirror copy
 
     @property
     def max_actions(self) -> int:
@@ -206,6 +207,7 @@ class Executor:
         result.files_replaced = result.bytes_replaced = result.files_filtered = 0
         result.files_compared, result.checksums, result.warnings = 0, {}, []
         result.items_journaled, result.checksums_journaled = 0, False
+        result.files_deleted = result.bytes_deleted = 0
         self.reporter.action_changed(result)
         self.journaling.action(result)
 
@@ -237,6 +239,7 @@ class Executor:
             carried=carried,
             storages=self.compiled.plan.storages,
             previewing=self.options.preview,
+            max_delete=self.options.max_delete,
         )
         try:
             async with asyncio.timeout(action.timeout):

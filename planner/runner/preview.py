@@ -86,6 +86,10 @@ class PreviewEngine:
     def tree_operations(self) -> bool:
         return self.real.tree_operations
 
+    @property
+    def mirror_trees(self) -> bool:
+        return self.real.mirror_trees
+
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         """A tree comparison reads the real trees: only when no earlier predicted change lies
         in either (else the listing path sees them, corrected), and when the caller may copy

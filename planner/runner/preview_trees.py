@@ -10,6 +10,7 @@ from typing import Any
 
 from planner.runner.engine import Target, TreeRow
 from planner.runner.preview_overlay import Overlay, PredictedFile, is_under, join_path, path_key
+from planner.tree.mirror import EXTRANEOUS
 
 # a real, uncorrected recursive listing of a directory: (relative path, wire entry), or None
 ListTree = Callable[[Target], Awaitable[list[tuple[str, dict[str, Any]]] | None]]
@@ -38,7 +39,9 @@ class PredictedTrees:
         for row in rows:
             if row.state != "planned":
                 continue
-            if row.kind == "dir":
+            if row.reason == EXTRANEOUS:  # a mirror's deletion
+                self.overlay.delete(remote, join_path(top, row.path))
+            elif row.kind == "dir":
                 self.overlay.add_dir(remote, join_path(top, row.path))
             elif row.kind == "file":
                 origin = Target(src_remote, join_path(src_path, row.path))

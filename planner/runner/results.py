@@ -117,6 +117,10 @@ class ActionResult:
     items_journaled: int = 0
     # `checksums` are the journaled items' own (a tree operation's rows): see checksums_of
     checksums_journaled: bool = False
+    # what a mirror copy deleted at its destination: paths (a directory counts as itself and
+    # what it held) and the bytes of the files (not journaled: its items are)
+    files_deleted: int = 0
+    bytes_deleted: int = 0
 
     @property
     def duration(self) -> float:
@@ -183,8 +187,9 @@ class RunResult:
             name = DONE_BY_KIND.get(a.kind)
             if name is not None:
                 by_kind[name] += a.files_done
+            by_kind["deleted"] += a.files_deleted
         return {
-            "files_done": sum(a.files_done for a in self.actions),
+            "files_done": sum(a.files_done + a.files_deleted for a in self.actions),
             "files_copied": by_kind["copied"],
             "files_skipped": sum(a.files_unchanged for a in self.actions if a.kind in _TRANSFERS),
             "files_unchanged": sum(a.files_unchanged for a in self.actions),

@@ -295,6 +295,7 @@ async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunRes
                 batch_size=base.batch_size,
                 keep_going=True,
                 preview=True,
+                max_delete=base.max_delete,
             ),
             reporter=SilentReporter(),
         )

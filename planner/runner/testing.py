@@ -207,6 +207,10 @@ class FakeEngine:
     def tree_operations(self) -> bool:
         return self._tree_operations
 
+    @property
+    def mirror_trees(self) -> bool:
+        return False  # a mirror copy takes the item path on this fake
+
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return self._tree_operations
 

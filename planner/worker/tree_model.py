@@ -22,6 +22,9 @@ class TreeSpec:
     checksum: bool = False
     symlinks: Symlinks = "follow"
     empty_dirs: bool = True
+    mirror: bool = False  # also delete what the destination holds beyond the source
+    delete_excluded: bool = False
+    max_delete: int | None = None
 
 
 @dataclass
@@ -39,9 +42,13 @@ class Counts:
     skipped: int = 0
     unreadable: int = 0
     rows: int = 0
+    # a mirror's (None otherwise: not on the wire): the deletions it needs, also when refused,
+    # and those it made
+    to_delete: int | None = None
+    deleted: int | None = None
 
     def wire(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass

@@ -36,7 +36,12 @@ from planner.worker.tree_model import TreeSpec
 from planner.worker.tree_rows import page
 from planner.worker.treeops import tree_item
 
-TREE_FEATURES = [wire.FEATURE_TREE_COPY, wire.FEATURE_TREE_COMPARE, wire.FEATURE_TREE_FILES]
+TREE_FEATURES = [
+    wire.FEATURE_TREE_COPY,
+    wire.FEATURE_TREE_COMPARE,
+    wire.FEATURE_TREE_FILES,
+    wire.FEATURE_TREE_MIRROR,
+]
 MAX_ROWS_PAGE = 10_000
 DEFAULT_ROWS_PAGE = 5_000
 
@@ -52,6 +57,9 @@ class TreeOperation(wire.WireModel):
     checksum: StrictBool = False
     symlinks: Literal["follow", "skip"] = "follow"
     empty_dirs: StrictBool = True
+    mirror: StrictBool = False
+    delete_excluded: StrictBool = False
+    max_delete: int | None = Field(default=None, ge=0)
 
 
 class TreeRequest(wire.WireModel):
@@ -89,7 +97,18 @@ def tree_specs(body: Any, checker: PathChecker, limit: int) -> list[TreeSpec]:
         src = Place(op.src.remote, checker.path(f"{where}.src.path", op.src.remote, op.src.path))
         dst = Place(op.dst.remote, checker.path(f"{where}.dst.path", op.dst.remote, op.dst.path))
         specs.append(
-            TreeSpec(src, dst, filters, op.overwrite, op.checksum, op.symlinks, op.empty_dirs)
+            TreeSpec(
+                src,
+                dst,
+                filters,
+                op.overwrite,
+                op.checksum,
+                op.symlinks,
+                op.empty_dirs,
+                op.mirror,
+                op.delete_excluded,
+                op.max_delete,
+            )
         )
     found = checker.problem()
     if found is not None:

@@ -29,6 +29,7 @@ from planner.worker.storage_errors import (
     code_for,
 )
 from planner.worker.tree_checksums import KnownChecksums, Side, tree_key
+from planner.worker.tree_mirror import Mirror
 from planner.worker.tree_model import Counts, DstSide, Node, Todo, TreeSpec
 from planner.worker.tree_rows import Row, RowWriter
 from planner.worker.walk import Pending, list_level, top_level
@@ -60,6 +61,7 @@ class _TreeRun:
         self.rows = RowWriter(service.db, item.group.id, item.index)
         self.first_code: int | None = None
         self.files_done = self.files_total = self.bytes_done = self.bytes_total = 0
+        self.mirror = Mirror(spec, service) if spec.mirror else None  # tree_mirror.py
 
     # -- the walk -------------------------------------------------------------------------------
     def run(self) -> ItemResult:
@@ -75,6 +77,8 @@ class _TreeRun:
                 try:
                     dst = DstSide(top_level(dst_fd) if dst_fd is not None else None)
                     self._walk(src_fd, dst, dst_fd)
+                    if self.mirror is not None and dst_fd is not None:
+                        self._note_failure(self._finish_mirror(self.mirror, dst_fd))
                 finally:
                     if dst_fd is not None:
                         os.close(dst_fd)
@@ -83,6 +87,8 @@ class _TreeRun:
         finally:
             os.close(src_fd)
             self.rows.flush()
+            if self.mirror is not None:
+                self.mirror.close()
         counts = self.counts
         if counts.failed or counts.unreadable:
             parts = []
@@ -179,6 +185,8 @@ class _TreeRun:
                 there_dirs = {p[2][:-1]: p for p in dst_below}
                 names = listed.names
             self._files(node, fd, current, found.entries, dst, there, opened, names)
+            if self.mirror is not None and opened is not None:
+                self.mirror.directory(opened, dst.pending, found)
         finally:
             if opened is not None and opened != dst_fd:
                 os.close(opened)
@@ -438,7 +446,20 @@ class _TreeRun:
         row: Row = (path, "unreadable", 0, None, "failed", None, 403, exc.strerror or str(exc))
         self.rows.add(row)
 
-    def _note_failure(self, code: int) -> None:
+    def _finish_mirror(self, mirror: Mirror, dst_fd: int) -> int | None:
+        self.rows.flush()  # the copies' rows first
+        return mirror.finish(
+            self.counts, dst_fd, compare=self.compare, add=self.rows.add, cancel=self._before_file
+        )
+
+    def _before_file(self) -> None:
+        """Between files: stop if cancelled (after an injected delay, if any)."""
+        self._check_cancel()
+        delay = self.service.faults.spec.file_delay
+        if delay and self.ctx.item.group.cancel.wait(delay):  # an injected fault
+            raise CopyCancelledError
+
+    def _note_failure(self, code: int | None) -> None:
         if self.first_code is None:
             self.first_code = code
 

@@ -224,3 +224,22 @@ def test_the_github_flow_works_on_the_example_plan(
     drifted = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
     assert drifted.code == 2
     assert "| `+` | `publish-logs` | copy | 1 file (18 B) to copy |" in drifted.stdout
+
+
+def test_the_nightly_preview_finds_a_file_that_appeared_in_a_mirrored_release(
+    ci_checkout: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    plan = "examples/ci/plan.yaml"
+    assert run_cli("run", plan).code == 0
+    storage = ci_checkout / "examples" / "ci" / ".planner" / "storage"
+    (storage / "releases" / "staging" / "4711" / "logs" / "stray.txt").write_text("by hand\n")
+
+    drifted = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
+
+    assert drifted.code == 2, drifted.stdout + drifted.stderr
+    assert "| `-` | `publish-logs` | copy | 1 unchanged, 1 path (8 B) to delete |" in drifted.stdout
+    assert "- `remove` any:releases/staging/4711/logs/stray.txt" in drifted.stdout
+    assert run_cli("run", plan).code == 0  # the nightly re-applies: the stray file goes
+    assert not (storage / "releases" / "staging" / "4711" / "logs" / "stray.txt").exists()
+    again = run_cli("plan", plan, "--format", "markdown", "--detailed-exitcode")
+    assert again.code == 0, again.stdout
