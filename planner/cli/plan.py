@@ -21,7 +21,7 @@ from planner.cli.options import (
     token_from_env,
     var_option,
 )
-from planner.errors import PlannerError
+from planner.errors import PlannerError, UsageError
 from planner.gcpause import startup, survivors_frozen
 
 if TYPE_CHECKING:
@@ -50,6 +50,11 @@ EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
     show_default=True,
     help="Output format (markdown: a table for pull-request comments).",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan to FILE, for `planner run FILE` to apply exactly (docs/preview.md).",
+)
 def plan(
     plan_file: str,
     variables: tuple[str, ...],
@@ -59,6 +64,7 @@ def plan(
     offline: bool,
     detailed_exitcode: bool,
     output_format: str,
+    out: Path | None = None,
 ) -> int:
     """Preview what `planner run PLAN` would do, without changing anything.
 
@@ -67,7 +73,11 @@ def plan(
     permissions:get, permissions:check). Exit 0, 1 when an action would fail, 2 for an invalid
     plan, 3 when the API cannot be reached; with --detailed-exitcode: 0 no changes, 2 changes
     pending, 1 for any error (an invalid plan and an unreachable API included).
+    With --out FILE the plan is saved too: `planner run FILE` applies exactly what it shows,
+    or refuses when anything changed since.
     """
+    if out is not None and offline:
+        raise UsageError("--out saves a preview; --offline makes none (leave out one of them)")
     return preview(
         plan_file,
         variables,
@@ -77,6 +87,7 @@ def plan(
         detailed_exitcode=detailed_exitcode,
         output_format=output_format,
         storage=check_storage(api_url, storage),
+        out=out,
     )
 
 
@@ -90,6 +101,7 @@ def preview(
     detailed_exitcode: bool = False,
     output_format: str = "text",
     storage: Path | None = None,
+    out: Path | None = None,
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
     from planner.cli import embedded
@@ -115,7 +127,13 @@ def preview(
                 start_worker=embedded.embedded_worker,
             )
             with survivors_frozen():  # the plan and its graph: see planner/gcpause.py
-                result = asyncio.run(run_preview(compiled, options))
+                if out is not None:
+                    from planner.cli.saving import save_preview
+
+                    where = _where(compiled, api_url, storage)
+                    result = save_preview(compiled, options, variables, out, where)
+                else:
+                    result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
             exc.exit_code = EXIT_ERRORS
