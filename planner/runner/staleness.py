@@ -58,8 +58,10 @@ def _observation(key: str, then: Any, now: Any) -> Iterator[Difference]:
         base = where.rstrip("/")
         yield from _mapping(then["entries"], now["entries"], base + "/{}")
         return
-    label = where if kind in ("list", "list-children", "stat", "exists") else key
-    yield Difference(label, _seen(then), _seen(now))
+    label = {"grants": f"{where} (grants)", "metadata-get": f"{where} (metadata)"}.get(kind)
+    if kind in ("list", "list-children", "stat", "exists"):
+        label = where
+    yield Difference(label or key, _seen(then), _seen(now))
 
 
 def _seen(value: Any) -> str:
@@ -68,6 +70,8 @@ def _seen(value: Any) -> str:
         if name == "absent":
             return ABSENT
         if name == "entry":
+            return _text(inner)
+        if name in ("grants", "metadata"):
             return _text(inner)
         if name == "exists":
             return "present" if inner else ABSENT
@@ -92,8 +96,9 @@ def _writes(then: list[list[Any]], now: list[list[Any]]) -> Iterator[Difference]
 
 
 def _actions(then: list[dict[str, Any]], now: list[dict[str, Any]]) -> Iterator[Difference]:
-    """Actions whose outcome or summary the preview predicts differently."""
-    fields = ("state", "change", "error", "files_done", "files_unchanged", "detail")
+    """Actions whose outcome the preview predicts differently (what they would write is
+    compared as decisions)."""
+    fields = ("state", "error")
     before = {a["id"]: a for a in then}
     for action in now:
         old = before.get(action["id"])
