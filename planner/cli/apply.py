@@ -5,6 +5,7 @@ writes (docs/preview.md, "Saved plans")."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,11 +15,31 @@ import click
 from planner.cli.options import parse_vars, token_from_env
 
 if TYPE_CHECKING:
+    from planner.compile import CompiledPlan
     from planner.runner.executor import RunOptions
+    from planner.runner.session import WorkerStarter
     from planner.runner.staleness import Difference
 
 EXIT_STALE = 1
 _SHOWN = 50  # differences listed in text; json lists them all
+
+
+class OneWorker:
+    """The embedded worker of both the check and the run of a saved plan: started when first
+    asked for, stopped when `stack` closes (one start-up, not two)."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self.stack = stack
+        self.served: tuple[str, str] | None = None
+
+    def __call__(
+        self, base: Path, storage: Path | None
+    ) -> contextlib.AbstractContextManager[tuple[str, str]]:
+        from planner.cli.embedded import embedded_worker
+
+        if self.served is None:
+            self.served = self.stack.enter_context(embedded_worker(base, storage))
+        return contextlib.nullcontext(self.served)
 
 
 def check_saved(
@@ -29,6 +50,7 @@ def check_saved(
     storage: Path | None,
     *,
     resume: bool = False,
+    start_worker: WorkerStarter | None = None,
 ) -> tuple[dict[str, Any], Any, list[Difference]]:
     """Load and verify the saved plan, and compare it with now: (the saved document, the plan
     compiled again, the differences). The inputs are compared first; the worker is previewed
@@ -38,7 +60,7 @@ def check_saved(
     Raises:
         SavedPlanError: damaged, edited, unknown or incompatible (exit 2).
     """
-    from planner.cli import embedded
+    from planner.cli.embedded import embedded_worker
     from planner.runner.saved_inputs import plan_inputs
     from planner.runner.saved_plan import load_saved
     from planner.runner.saved_session import observed_preview
@@ -66,7 +88,7 @@ def check_saved(
         token=token_from_env(token_env),
         token_env=token_env,
         storage=storage,
-        start_worker=embedded.embedded_worker,
+        start_worker=start_worker or embedded_worker,
     )
     observed = asyncio.run(observed_preview(compiled, options))
     return saved, compiled, differences(saved, {"inputs": inputs, **observed.parts()})
@@ -102,6 +124,46 @@ def apply_saved(
     token_env: str,
     storage: Path | None,
     *,
+    output_format: str,
+    resume: bool,
+    dry_run: bool,
+    **run_args: Any,
+) -> int:
+    """Run a saved plan exactly, or refuse it (see the module doc); the exit code. `run_args`:
+    the other options of `planner run`, as `_run` takes them."""
+    from planner.cli import embedded
+
+    with contextlib.ExitStack() as stack, embedded.prestarted(not api_url):
+        worker = OneWorker(stack)
+        saved, compiled, found = check_saved(
+            saved_file, variables, api_url, token_env, storage, resume=resume, start_worker=worker
+        )
+        if found:
+            return report_stale(found, output_format)
+        if dry_run:
+            click.echo(f"{saved_file}: up to date: `planner run {saved_file}` applies it as saved")
+            return 0
+        return _run(
+            saved,
+            compiled,
+            worker,
+            api_url,
+            token_env,
+            storage,
+            output_format=output_format,
+            resume=resume,
+            **run_args,
+        )
+
+
+def _run(
+    saved: dict[str, Any],
+    compiled: CompiledPlan,
+    worker: OneWorker,
+    api_url: str | None,
+    token_env: str,
+    storage: Path | None,
+    *,
     run_options: RunOptions,
     state_path: Path | None,
     resume: bool,
@@ -110,23 +172,13 @@ def apply_saved(
     quiet: bool,
     verbose: bool,
     interval: float,
-    dry_run: bool,
 ) -> int:
-    """Run a saved plan exactly, or refuse it (see the module doc); the exit code."""
-    from planner.cli import embedded
+    """Run the checked plan, sending only its saved writes; the exit code."""
     from planner.cli.run import _execute
     from planner.runner.engine import Engine
     from planner.runner.guard import GuardedEngine
     from planner.runner.session import SessionOptions
 
-    saved, compiled, found = check_saved(
-        saved_file, variables, api_url, token_env, storage, resume=resume
-    )
-    if found:
-        return report_stale(found, output_format)
-    if dry_run:
-        click.echo(f"{saved_file}: up to date; `planner run {saved_file}` would apply it as saved")
-        return 0
     options = SessionOptions(
         api_url=api_url,
         token=token_from_env(token_env),
@@ -134,7 +186,7 @@ def apply_saved(
         state_path=state_path,
         resume=resume,
         storage=storage,
-        start_worker=embedded.embedded_worker,
+        start_worker=worker,
         run=run_options,
     )
     writes = saved["writes"]

@@ -93,6 +93,9 @@ def test_a_saved_plan_applies_exactly_what_the_preview_listed(
     document = json.loads(saved.read_text())
     listed = {a["id"]: a for a in document["preview"]["actions"]}
     before = _snapshot(tmp_path)
+    checked = run_cli("run", saved, "--dry-run")
+    assert (checked.code, "up to date" in checked.stdout) == (0, True), checked.stderr
+    assert _snapshot(tmp_path) == before
     result = run_cli("run", saved, "-q")
     assert result.code == 0, result.stdout + result.stderr
     after = _snapshot(tmp_path)
@@ -136,6 +139,7 @@ def test_a_file_that_appears_after_the_check_is_not_copied(
 
     monkeypatch.setattr(apply, "check_saved", check_then_add)
     result = run_cli("run", saved, "--format", "json")
+    monkeypatch.undo()
     assert not (tmp_path / "dst" / "tree" / "late.txt").exists()
     document = json.loads(result.stdout)
     tree = next(a for a in document["actions"] if a["id"] == "tree")
@@ -144,6 +148,16 @@ def test_a_file_that_appears_after_the_check_is_not_copied(
     assert "not in the saved plan" in refused[0]["error"]
     # everything the plan saved was done
     assert (tmp_path / "dst" / "tree" / "sub" / "deep" / "c.txt").read_bytes() == b"c" * 3000
+    assert (result.code, document["exit_code"]) == (1, 1)
+    # --resume checks the file and its inputs, not the storages the run changed; the guard holds
+    resumed = run_cli("run", saved, "-q", "--resume")
+    assert resumed.code == 1, resumed.stdout + resumed.stderr
+    assert not (tmp_path / "dst" / "tree" / "late.txt").exists()
+    (tmp_path / "src" / "tree" / "late.txt").unlink()
+    resumed = run_cli("run", saved, "--resume", "--format", "json")
+    assert resumed.code == 0, resumed.stdout + resumed.stderr
+    ran = {a["id"]: a for a in json.loads(resumed.stdout)["actions"]}
+    assert ran["tree"]["files_done"] == 0  # all copied before; what was to do is done
 
 
 def _grant_elsewhere(tmp_path: Path, write_plan: Callable[..., Path], run_cli: Any) -> None:
@@ -209,6 +223,7 @@ def test_a_stale_plan_is_refused_and_nothing_changes(
     document = json.loads(code.stdout)
     assert (code.code, document["stale"], document["exit_code"]) == (1, True, 1)
     assert len(document["differences"]) == _stale(result)
+    assert _stale(run_cli("run", saved, "--dry-run", *args)) == _stale(result)
     assert all(set(d) == {"path", "then", "now"} for d in document["differences"])
     paths = [d["path"] for d in document["differences"]]
     assert any(_NAMED[change].format(root=tmp_path) in p for p in paths), paths
