@@ -65,19 +65,18 @@ def check_saved(
     from planner.runner.saved_plan import load_saved
     from planner.runner.saved_session import observed_preview
     from planner.runner.session import SessionOptions
-    from planner.runner.staleness import Difference, differences
+    from planner.runner.staleness import input_differences, observed_differences, plan_text
     from planner.validate import load_and_compile
 
     saved = load_saved(saved_file)
     then = saved["inputs"]
     overrides = parse_vars(variables) if variables else dict(then["vars"])
     plan_file = str(then["file"])
-    if not Path(plan_file).is_file():
-        return saved, None, [Difference(f"plan {plan_file}", "as saved", "absent")]
+    found = plan_text(then, plan_file)  # first: an edited plan may not even parse now
+    if found:
+        return saved, None, found
     inputs = plan_inputs(plan_file, overrides)
-    compared = {**saved, "observations": {}, "writes": [], "result": {"actions": []}}
-    now = {**compared, "inputs": inputs}
-    found = differences(compared, now)
+    found = input_differences(then, inputs)
     if found:
         return saved, None, found
     compiled = load_and_compile(plan_file, overrides)
@@ -91,7 +90,7 @@ def check_saved(
         start_worker=start_worker or embedded_worker,
     )
     observed = asyncio.run(observed_preview(compiled, options))
-    return saved, compiled, differences(saved, {"inputs": inputs, **observed.parts()})
+    return saved, compiled, observed_differences(saved, observed.parts())
 
 
 def report_stale(found: list[Difference], output_format: str) -> int:

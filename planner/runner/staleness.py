@@ -1,5 +1,6 @@
-"""Whether a saved plan is stale: its inputs, its worker, what its preview read and what it
-decided, compared with the same taken again now. Each difference names a path (or what else
+"""Whether a saved plan is stale: its inputs (first: when they differ, nothing else is asked),
+then its worker, what its preview read and what it decided, compared with the same taken again
+now. Each difference names a path (or what else
 differs) with what the saved plan saw and what is there now."""
 
 from __future__ import annotations
@@ -7,7 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from planner.errors import PlanError
 
 ABSENT = "absent"
 
@@ -111,24 +115,45 @@ def _actions(then: list[dict[str, Any]], now: list[dict[str, Any]]) -> Iterator[
                 yield Difference(name, _text(old.get(field)), _text(action.get(field)))
 
 
-def differences(saved: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[Difference]:
-    """What differs between a saved plan and the same parts taken now (`fresh`: `inputs`,
-    `worker`, `observations`, `writes`, `result`), inputs first, then the worker, what was
-    read, and what would be decided."""
+def plan_text(then: Mapping[str, Any], plan_file: str) -> list[Difference]:
+    """The plan file, absent or edited since it was saved (`then`: the saved inputs)."""
+    from planner.plan.source import decode_source
+
+    where = f"plan {then['file']}"
+    try:
+        raw = Path(plan_file).read_bytes()
+    except OSError as exc:
+        return [Difference(where, "as saved", exc.strerror or ABSENT)]
+    try:
+        text = decode_source(raw, plan_file)
+    except PlanError:
+        text = None
+    return [] if text == then["text"] else [Difference(where, "as saved", "edited since")]
+
+
+def input_differences(then: Mapping[str, Any], now: Mapping[str, Any]) -> list[Difference]:
+    """What differs in what the plan was made from: its text, the `--var` values, the
+    variables as resolved, the environment variables it reads (saved `inputs`, and now)."""
     found: list[Difference] = []
-    then_in, now_in = saved["inputs"], fresh["inputs"]
-    if then_in["text"] != now_in["text"]:
-        found.append(Difference(f"plan {then_in['file']}", "as saved", "edited since"))
-    found += _mapping(then_in["vars"], now_in["vars"], "--var {}")
-    found += _mapping(then_in["variables"], now_in["variables"], "variable {}")
-    found += _mapping(then_in["env"], now_in["env"], "environment variable {}")
-    found += _mapping(saved["worker"], fresh["worker"], "worker {}")
+    if then["text"] != now["text"]:
+        found.append(Difference(f"plan {then['file']}", "as saved", "edited since"))
+    found += _mapping(then["vars"], now["vars"], "--var {}")
+    found += _mapping(then["variables"], now["variables"], "variable {}")
+    found += _mapping(then["env"], now["env"], "environment variable {}")
+    return found
+
+
+def observed_differences(saved: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[Difference]:
+    """What differs between a saved plan's preview and the same preview made now (`fresh`:
+    `worker`, `observations`, `writes`, `result`): the worker, what both read, what would be
+    written, and each action's predicted outcome."""
+    found: list[Difference] = list(_mapping(saved["worker"], fresh["worker"], "worker {}"))
     then_seen, now_seen = saved["observations"], fresh["observations"]
     # a read made by one preview only follows from another difference, or from the order in
     # which concurrent reads landed (what one read told, another need not ask): not one itself
     for key in sorted(set(then_seen) & set(now_seen)):
         if then_seen[key] != now_seen[key]:
-            found += _observation(key, then_seen.get(key), now_seen.get(key))
+            found += _observation(key, then_seen[key], now_seen[key])
     found += _writes(saved["writes"], fresh["writes"])
     found += _actions(saved["result"]["actions"], fresh["result"]["actions"])
     return found

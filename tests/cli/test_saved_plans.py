@@ -188,6 +188,8 @@ def _change(name: str, root: Path, write_plan: Callable[..., Path], run_cli: Any
         _grant_elsewhere(root, write_plan, run_cli)
     elif name == "plan edited":
         (root / "plan.yaml").write_text((root / "plan.yaml").read_text() + "# edited\n")
+    elif name == "plan made invalid":
+        (root / "plan.yaml").write_text("version: [\n")
     elif name == "var changed":
         return ["--var=run=other"]
     return []
@@ -201,6 +203,7 @@ _NAMED = {
     "source removed": "local:{root}/src/one.txt",
     "grant changed": "local:{root}/dst/tree (grants)",
     "plan edited": "plan {root}/plan.yaml",
+    "plan made invalid": "plan {root}/plan.yaml",
     "var changed": "variable run",
 }
 
