@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,11 @@ def plan(
     """
     if out is not None and offline:
         raise UsageError("--out saves a preview; --offline makes none (leave out one of them)")
+    if out is not None and not os.access(out.parent.resolve(), os.W_OK):
+        raise UsageError(
+            f"--out {out}: cannot write into {out.parent} (checked before the preview, so it "
+            "is not wasted)"
+        )
     return preview(
         plan_file,
         variables,

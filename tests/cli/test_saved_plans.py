@@ -71,10 +71,11 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
 def saved(
     tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
 ) -> Path:
-    """The trees, the plan, and the plan saved (tmp_path/saved.json)."""
+    """The trees, the plan, and the plan saved (tmp_path/reviewed.yaml: a saved plan is
+    recognised by its content, not its name)."""
     _trees(tmp_path)
     plan = write_plan(PLAN)
-    out = tmp_path / "saved.json"
+    out = tmp_path / "reviewed.yaml"
     result = run_cli("plan", plan, "--out", out)
     assert result.code == 0, result.stderr
     return out
@@ -343,6 +344,17 @@ def test_show_prints_what_the_preview_printed(
     (tmp_path / "src" / "tree" / "a.txt").write_text("changed: show contacts no worker\n")
     shown = run_cli("show", out, "--format", output_format)
     assert (shown.code, shown.stdout) == (0, previewed.stdout)
+
+
+def test_out_into_a_directory_that_cannot_be_written_is_refused_before_the_preview(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    plan = write_plan(PLAN)
+    result = run_cli("plan", plan, "--out", tmp_path / "missing" / "saved.json")
+    assert result.code == 2
+    assert "--out" in result.stderr
+    assert "cannot write into" in result.stderr
+    assert result.stdout == ""
 
 
 def test_detailed_exitcode_with_out(
