@@ -25,6 +25,7 @@ COMMANDS = {
     "validate": "validate",
     "plan": "plan",
     "run": "run",
+    "show": "show",
     "graph": "graph",
     "runs": "runs",
     "schema": "schema",

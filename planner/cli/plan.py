@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from planner.cli.options import (
     token_from_env,
     var_option,
 )
-from planner.errors import PlannerError
+from planner.errors import PlannerError, UsageError
 from planner.gcpause import startup, survivors_frozen
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
     default=None,
     help="As on `run`: a mirror copy needing more deletions would fail.",
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan to FILE, for `planner run FILE` to apply exactly (docs/preview.md).",
+)
 def plan(
     plan_file: str,
     variables: tuple[str, ...],
@@ -66,6 +72,7 @@ def plan(
     detailed_exitcode: bool,
     output_format: str,
     max_delete: int | None,
+    out: Path | None = None,
 ) -> int:
     """Preview what `planner run PLAN` would do, without changing anything.
 
@@ -74,7 +81,16 @@ def plan(
     permissions:get, permissions:check). Exit 0, 1 when an action would fail, 2 for an invalid
     plan, 3 when the API cannot be reached; with --detailed-exitcode: 0 no changes, 2 changes
     pending, 1 for any error (an invalid plan and an unreachable API included).
+    With --out FILE the plan is saved too: `planner run FILE` applies exactly what it shows,
+    or refuses when anything changed since.
     """
+    if out is not None and offline:
+        raise UsageError("--out saves a preview; --offline makes none (leave out one of them)")
+    if out is not None and not os.access(out.parent.resolve(), os.W_OK):
+        raise UsageError(
+            f"--out {out}: cannot write into {out.parent} (checked before the preview, so it "
+            "is not wasted)"
+        )
     return preview(
         plan_file,
         variables,
@@ -85,6 +101,7 @@ def plan(
         output_format=output_format,
         storage=check_storage(api_url, storage),
         max_delete=max_delete,
+        out=out,
     )
 
 
@@ -99,6 +116,7 @@ def preview(
     output_format: str = "text",
     storage: Path | None = None,
     max_delete: int | None = None,
+    out: Path | None = None,
 ) -> int:
     """The preview, shared by `planner plan` and `planner run --dry-run`; its exit code."""
     from planner.cli import embedded
@@ -126,7 +144,13 @@ def preview(
                 run=RunOptions(max_delete=max_delete),
             )
             with survivors_frozen():  # the plan and its graph: see planner/gcpause.py
-                result = asyncio.run(run_preview(compiled, options))
+                if out is not None:
+                    from planner.cli.saving import save_preview
+
+                    where = _where(compiled, api_url, storage)
+                    result = save_preview(compiled, options, variables, out, where)
+                else:
+                    result = asyncio.run(run_preview(compiled, options))
     except PlannerError as exc:
         if detailed_exitcode:  # Terraform's convention: 2 means "changes", any error is 1
             exc.exit_code = EXIT_ERRORS

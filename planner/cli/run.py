@@ -25,7 +25,10 @@ from planner.errors import UsageError
 from planner.gcpause import startup, survivors_frozen
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from planner.compile import CompiledPlan
+    from planner.runner.engine import Engine
     from planner.runner.session import SessionOptions
 
 
@@ -128,6 +131,34 @@ def run(
     """
     refuse_stdin(plan, "run --dry-run" if dry_run else "run")
     storage = check_storage(api_url, storage)
+    from planner.runner.saved_plan import is_saved_plan
+
+    if is_saved_plan(plan):  # made by `planner plan --out`: applied exactly, or refused
+        from planner.cli.apply import apply_saved
+        from planner.cli.globals import global_options
+        from planner.runner.executor import RunOptions
+
+        return apply_saved(
+            plan,
+            variables,
+            api_url,
+            token_env,
+            storage,
+            run_options=RunOptions(
+                concurrency=concurrency,
+                batch_size=batch_size,
+                keep_going=keep_going,
+                grace=_duration(grace, "--grace"),
+            ),
+            state_path=state_path,
+            resume=resume,
+            output_format=output_format,
+            report=report,
+            quiet=quiet or global_options().quiet,
+            verbose=global_options().verbose >= 1,
+            interval=_duration(progress_interval, "--progress-interval"),
+            dry_run=dry_run,
+        )
     if dry_run:  # the same preview as `planner plan`
         from planner.cli.plan import preview
 
@@ -197,9 +228,10 @@ def _execute(
     quiet: bool,
     verbose: bool = False,
     interval: float = 10.0,
+    wrap: Callable[[Engine], Engine] | None = None,
 ) -> int:
     """Run the session, print or write its outputs; the exit code (`interval`: at most how
-    often the plain progress line is printed)."""
+    often the plain progress line is printed; `wrap`: a saved plan's guard on the engine)."""
     from planner.cli.embedded import storage_note
     from planner.cli.storage_note import StorageNote, uses_any
     from planner.render.junit import write_junit
@@ -219,7 +251,7 @@ def _execute(
         return StorageNote(made, stream, storage_note(options.storage))
 
     with survivors_frozen():  # the plan and its graph, built: see planner/gcpause.py
-        result, code = asyncio.run(run_session(compiled, options, reporter))
+        result, code = asyncio.run(run_session(compiled, options, reporter, wrap))
     if report is not None:
         write_junit(result, report)
     if output_format == "json":  # its file lists read from the journal as they are written

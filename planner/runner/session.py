@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.api.client import ApiClient
 from planner.compile import CompiledPlan
@@ -25,11 +26,15 @@ from planner.errors import (
     UsageError,
 )
 from planner.runner.api_engine import ApiEngine
+from planner.runner.engine import Engine
 from planner.runner.executor import Executor, Journaling, RunOptions
 from planner.runner.journal import Journal, JournalError
 from planner.runner.journal_read import JournalReader
 from planner.runner.progress import ProgressReporter, SilentReporter
 from planner.runner.results import ActionResult, ActionState, ItemRecord, ItemRow, RunResult
+
+if TYPE_CHECKING:
+    from planner.runner.preview import PreviewEngine
 
 UNAUTHORIZED = 401
 
@@ -181,8 +186,10 @@ async def run_session(
     compiled: CompiledPlan,
     options: SessionOptions,
     make_reporter: Callable[[], ProgressReporter],
+    wrap: Callable[[Engine], Engine] | None = None,
 ) -> tuple[RunResult, int]:
-    """Run the plan; returns the run and the exit code (0, 1 or 130).
+    """Run the plan; returns the run and the exit code (0, 1 or 130). `wrap`: the engine the
+    run drives, given the worker's (a saved plan's guard).
 
     Raises:
         JournalError, UsageError: exit 2; ApiUnreachableError, AuthError: exit 3.
@@ -193,7 +200,8 @@ async def run_session(
     journal = Journal(state)
     try:
         with journal.lock(plan_key):
-            async with open_engine(compiled, options) as engine:
+            async with open_engine(compiled, options) as api:
+                engine = wrap(api) if wrap is not None else api
                 if options.resume:
                     run = journal.resume(plan_key, plan.digest)
                     for result in run.actions:
@@ -264,10 +272,15 @@ async def _execute_interruptibly(executor: Executor) -> None:
             loop.remove_signal_handler(signum)
 
 
-async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunResult:
+async def run_preview(
+    compiled: CompiledPlan,
+    options: SessionOptions,
+    make_engine: Callable[[ApiEngine], Awaitable[PreviewEngine]] | None = None,
+) -> RunResult:
     """What `planner run` would do now: the run's own action code against a PreviewEngine
     (reads reach the worker, writes only a model of their effects). Every independent branch is
-    previewed (as with --keep-going); nothing is journaled and no lock is taken.
+    previewed (as with --keep-going); nothing is journaled and no lock is taken. `make_engine`:
+    the PreviewEngine over the worker's engine (a saved plan's records what it reads).
 
     Raises:
         UsageError: exit 2; ApiUnreachableError, AuthError: exit 3.
@@ -284,7 +297,7 @@ async def run_preview(compiled: CompiledPlan, options: SessionOptions) -> RunRes
         actions=_fresh_actions(compiled),
     )
     async with open_engine(compiled, options) as real:
-        engine = PreviewEngine(real)
+        engine = await make_engine(real) if make_engine is not None else PreviewEngine(real)
         base = options.run or RunOptions()
         executor = Executor(
             compiled,
