@@ -61,6 +61,10 @@ class GuardedEngine:
     def tree_operations(self) -> bool:
         return self.real.tree_operations
 
+    @property
+    def mirror_trees(self) -> bool:
+        return False  # file by file: see serves_tree
+
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return False  # file by file: each file is checked against the saved writes
 

@@ -97,6 +97,10 @@ class ObservingEngine:
     def tree_operations(self) -> bool:
         return self.real.tree_operations
 
+    @property
+    def mirror_trees(self) -> bool:
+        return False  # the listing path: see serves_tree
+
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return False  # the listing path observes every file of a tree, unchanged ones too
 

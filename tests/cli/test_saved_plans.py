@@ -425,3 +425,42 @@ def test_a_saved_plan_holds_no_token_and_no_secret(
         assert "another-secret" not in result.stdout + result.stderr
     finally:
         embedded.stop()
+
+
+MIRROR_PLAN = """
+    version: 1
+    storages:
+      src: {remote: local, root: ./src}
+      dst: {remote: local, root: ./dst}
+    copies:
+      - {id: mirrored, src: "src:", dst: "dst:", mirror: true}
+"""
+
+
+def test_a_saved_mirror_deletes_exactly_what_it_listed_and_a_new_extra_file_makes_it_stale(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "keep.txt").write_text("keep\n")
+    (tmp_path / "dst" / "gone").mkdir(parents=True)
+    (tmp_path / "dst" / "gone" / "old.txt").write_text("old\n")
+    (tmp_path / "dst" / "extra.txt").write_text("extra\n")
+    plan = write_plan(MIRROR_PLAN)
+    out = tmp_path / "mirror.plan"
+    assert run_cli("plan", plan, "--out", out).code == 0
+    deletions = {
+        i["dst"]
+        for a in json.loads(out.read_text())["preview"]["actions"]
+        for i in a["items"]
+        if i["kind"] in ("remove", "rmdir")
+    }
+    assert {d.rsplit("/dst/", 1)[1] for d in deletions} >= {"extra.txt", "gone"}
+    # a file that appears in the mirrored destination after planning: not in what was reviewed
+    (tmp_path / "dst" / "late.txt").write_text("late\n")
+    assert _stale(run_cli("run", out)) >= 1
+    assert (tmp_path / "dst" / "extra.txt").exists()
+    (tmp_path / "dst" / "late.txt").unlink()
+    result = run_cli("run", out, "-q")
+    assert result.code == 0, result.stdout + result.stderr
+    assert tree_bytes(tmp_path / "dst") == {"keep.txt": b"keep\n"}
+    assert not (tmp_path / "dst" / "gone").exists()
