@@ -1,25 +1,23 @@
 """The CI recipes under examples/ci and the pre-commit hook: valid YAML that GitHub's and GitLab's
 own schemas accept, every script line a string, every planner command line in them parses with
-the real CLI, and the GitHub flow (validate, preview, run, nightly drift check) works for real on
+the real CLI, and the validate, preview, run and nightly drift commands work for real on
 the example plan with the embedded worker."""
 
 from __future__ import annotations
 
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
 import yaml
 
 from planner.cli.main import cli
+from tests.helpers.ci import planner_commands, script_entries, scripts
 from tests.helpers.cli import EXAMPLES, CliResult
 
 REPO = EXAMPLES.parent
@@ -31,37 +29,6 @@ VENDOR_SCHEMAS = {
     "github": ["--builtin-schema", "vendor.github-workflows"],
     "gitlab": ["--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci"],
 }
-_GITLAB_SCRIPTS = ("script", "before_script", "after_script")
-_SHELL_ENDS = {">", ">>", "|", "||", "&&", ";", "2>", "2>&1"}
-
-
-def script_entries(vendor: str, workflow: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
-    """Every shell script entry of a workflow as YAML loaded it, with where it is: GitHub
-    `jobs.*.steps[*].run`; GitLab `script`, `before_script`, `after_script` of each job and of
-    `default`, a string or a list of lines (nested one level deep by `!reference`)."""
-    if vendor == "github":
-        for job, body in workflow["jobs"].items():
-            for n, step in enumerate(body.get("steps", [])):
-                if "run" in step:
-                    yield f"jobs.{job}.steps[{n}].run", step["run"]
-        return
-    for job, body in workflow.items():
-        for key in _GITLAB_SCRIPTS if isinstance(body, dict) else ():
-            value = body.get(key)
-            if not isinstance(value, list):
-                if value is not None:
-                    yield f"{job}.{key}", value
-                continue
-            for n, line in enumerate(value):
-                if isinstance(line, list):
-                    yield from ((f"{job}.{key}[{n}][{m}]", item) for m, item in enumerate(line))
-                else:
-                    yield f"{job}.{key}[{n}]", line
-
-
-def scripts(vendor: str, workflow: dict[Any, Any]) -> Iterator[str]:
-    """The shell scripts of a workflow that are strings (the others fail their own test)."""
-    return (line for _, line in script_entries(vendor, workflow) if isinstance(line, str))
 
 
 def check_jsonschema(vendor: str, *files: Path) -> subprocess.CompletedProcess[str]:
@@ -72,21 +39,6 @@ def check_jsonschema(vendor: str, *files: Path) -> subprocess.CompletedProcess[s
         text=True,
         check=False,
     )
-
-
-def planner_commands(script: str) -> Iterator[list[str]]:
-    """The argument lists of every `planner ...` command in a script (variables substituted
-    with a placeholder, shell operators and what follows them cut off)."""
-    for line in script.replace("\\\n", " ").splitlines():
-        text = re.sub(r"\$\{\{[^}]*\}\}|\"\$\w+\"|\$\w+", "examples/ci/plan.yaml", line.strip())
-        if not text.startswith("planner "):
-            continue
-        words = []
-        for word in shlex.split(text)[1:]:
-            if word in _SHELL_ENDS:
-                break
-            words.append(word)
-        yield words
 
 
 def parse(args: list[str]) -> None:
@@ -181,23 +133,6 @@ def test_the_pre_commit_hook_validates_plan_files() -> None:
         assert pattern.search(name), name
     for name in ("values.yaml", ".github/workflows/ci.yml", "plans/sub/x.json"):
         assert not pattern.search(name), name
-
-
-@pytest.fixture
-def ci_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A checkout holding the CI example plan and a build to publish, as the current directory."""
-    (tmp_path / "examples" / "ci").mkdir(parents=True)
-    shutil.copy(EXAMPLES / "ci" / "plan.yaml", tmp_path / "examples" / "ci" / "plan.yaml")
-    for artifact in ("reports", "logs", "binaries"):
-        folder = tmp_path / "build" / artifact
-        folder.mkdir(parents=True)
-        (folder / f"{artifact}.txt").write_text(f"{artifact} of the build\n")
-    monkeypatch.chdir(tmp_path)
-    for name in ("PLANNER_API_URL", "PLANNER_TOKEN", "DEPLOY_ENV", "PUBLISH_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CI_PROJECT_DIR", str(tmp_path))
-    monkeypatch.setenv("CI_PIPELINE_ID", "4711")
-    return tmp_path
 
 
 def test_the_github_flow_works_on_the_example_plan(
