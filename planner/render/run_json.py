@@ -68,7 +68,7 @@ from json.encoder import encode_basestring_ascii as _text
 from typing import TextIO
 
 from planner.render.run_text import outcome
-from planner.runner.results import ActionResult, ItemRecord, RunResult
+from planner.runner.results import ActionResult, ItemFields, ItemRecord, RunResult
 
 FORMAT_VERSION = 1
 # where an action's lists sit in the document: its keys are indented by 6 spaces (json's
@@ -109,18 +109,20 @@ def _item(item: ItemRecord) -> dict[str, object]:
     }
 
 
-def _item_text(i: ItemRecord) -> str:
-    """`json.dumps(_item(i), indent=2)` as it reads inside the document, made directly."""
+def _item_text(fields: ItemFields) -> str:
+    """`json.dumps(_item(i), indent=2)` of the item with these fields, as it reads inside the
+    document, made directly."""
+    key, kind, src, dst, size, state, attempts, error, checksum = fields
     return _ITEM % (
-        _text(i.key),
-        _text(i.kind),
-        _text(i.src),
-        _text(i.dst),
-        int(i.size),
-        _text(i.state.value),
-        int(i.attempts),
-        _text(i.error),
-        _text(i.checksum),
+        _text(key),
+        _text(kind),
+        _text(src),
+        _text(dst),
+        int(size),
+        _text(state),
+        int(attempts),
+        _text(error),
+        _text(checksum),
     )
 
 
@@ -148,7 +150,7 @@ class Streamed:
 
 
 def _items(run: RunResult, action: ActionResult) -> Streamed:
-    return Streamed(lambda: map(_item_text, run.items_of(action)), "[]")
+    return Streamed(lambda: map(_item_text, run.fields_of(action)), "[]")
 
 
 def _checksums(run: RunResult, action: ActionResult) -> Streamed:

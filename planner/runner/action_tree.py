@@ -32,6 +32,10 @@ from planner.tree.mirror import EXTRANEOUS, too_many_deletions
 _NOT_FILES = frozenset({"dir", "skipped", "unreadable"})
 # rows asked per request: the contract's largest page, so a tree of 20,000 files is two requests
 PAGE_ROWS = 10_000
+# while the item runs, its rows are read at most this often: the worker writes them every half
+# second (or a few thousand at a time, docs/api.md); reading at every poll (ten or more a second)
+# mostly found no new row, and each request took the worker's time from the copy
+ROWS_EVERY = 0.5  # seconds
 
 
 @dataclass
@@ -70,7 +74,7 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
     try:
         while not running.done():  # journal the rows the worker wrote so far, as it goes
             await live.next_move(running)
-            if live.handle and live.current > live.read:
+            if live.handle and live.current > live.read and live.rows_due():
                 # a read that fails now is read again later, or once the item ended
                 with contextlib.suppress(ApiError):
                     await live.read_rows(ends=(src, dst), checksums=action.checksum)
@@ -128,6 +132,7 @@ class _Live:
         self.handle = ""
         self.current = 0  # files the worker says it copied
         self.read = 0  # rows read so far (of `handle`)
+        self.read_at = time.monotonic()  # when rows were last read (or the item submitted)
         self.moving = asyncio.Event()
 
     def follow(self, handle: str) -> None:
@@ -144,6 +149,10 @@ class _Live:
             self.ctx.on_totals(total, int(total * (self.mean_size() or 0)))
         self.moving.set()
         self.ctx.on_progress(0, 0, *self.in_flight())
+
+    def rows_due(self) -> bool:
+        """Whether the rows are worth reading again while the item runs (ROWS_EVERY)."""
+        return time.monotonic() - self.read_at >= ROWS_EVERY
 
     def mean_size(self) -> float | None:
         """The mean size of the files copied whose rows were read (None before any)."""
@@ -170,6 +179,7 @@ class _Live:
     ) -> None:
         """Read and record the rows written since the last read (`to_end`: all that are left,
         the item having ended)."""
+        self.read_at = time.monotonic()
         while True:
             page = await self.ctx.engine.tree_rows(self.handle, self.read, PAGE_ROWS)
             self.read += len(page.rows)

@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from planner.runner.journal_sql import CHECKSUMS_OF, ITEMS_OF, Row, item_of
-from planner.runner.results import ActionResult, ItemRecord
+from planner.runner.journal_sql import CHECKSUMS_OF, ITEM_FIELDS_OF, ITEMS_OF, Row, item_of
+from planner.runner.results import ActionResult, ItemFields, ItemRecord
 
 
 class JournalReader:
@@ -27,6 +27,10 @@ class JournalReader:
         """The action's items in the order first recorded."""
         for row in self._rows(ITEMS_OF, action):
             yield item_of(row)
+
+    def fields(self, action: ActionResult) -> Iterator[ItemFields]:
+        """The ItemFields of the action's items, in the order of `items` (no object per row)."""
+        yield from self._rows(ITEM_FIELDS_OF, action)
 
     def checksums(self, action: ActionResult) -> Iterator[tuple[str, str]]:
         """(key, checksum) of the action's succeeded items that have one, sorted by key."""

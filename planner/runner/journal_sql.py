@@ -74,6 +74,11 @@ _SINCE = "(? IS NULL OR started_at IS NULL OR started_at >= ?)"
 ITEMS_OF = (
     f"SELECT {ITEMS} FROM items WHERE run_id = ? AND action_id = ? AND {_SINCE} ORDER BY rowid"
 )
+# the same items as ITEMS_OF, only the fields of the JSON document's items (ItemFields)
+ITEM_FIELDS_OF = (
+    "SELECT key, kind, src, dst, size, state, attempts, error, checksum FROM items"
+    f" WHERE run_id = ? AND action_id = ? AND {_SINCE} ORDER BY rowid"
+)
 CHECKSUMS_OF = (
     f"SELECT key, checksum FROM items WHERE run_id = ? AND action_id = ? AND {_SINCE}"
     " AND state = 'succeeded' AND checksum != '' ORDER BY key"

@@ -53,6 +53,9 @@ class ItemState(StrEnum):
 # checksum, started_at, ended_at (ItemRecord's fields, `replaced` left out). A tree operation's
 # rows are journaled in this form, with no ItemRecord made for them.
 ItemRow = tuple[str, str, str, str, str, int, str, int, str, str, float | None, float | None]
+# what `--format json` shows of an item, in its order: key, kind, src, dst, size, state (its
+# value), attempts, error, checksum (read so from the journal, with no ItemRecord made per row)
+ItemFields = tuple[str, str, str, str, int, str, int, str, str]
 
 
 class JournaledItems(Protocol):
@@ -60,6 +63,10 @@ class JournaledItems(Protocol):
 
     def items(self, action: ActionResult) -> Iterator[ItemRecord]:
         """The action's items in the order first recorded."""
+        ...
+
+    def fields(self, action: ActionResult) -> Iterator[ItemFields]:
+        """The ItemFields of the action's items, in the order of `items`."""
         ...
 
     def checksums(self, action: ActionResult) -> Iterator[tuple[str, str]]:
@@ -151,6 +158,15 @@ class RunResult:
         if action.items_journaled and self.journaled is not None:
             return self.journaled.items(action)
         return action.items
+
+    def fields_of(self, action: ActionResult) -> Iterable[ItemFields]:
+        """The ItemFields of every item of `action`, in the order of `items_of`."""
+        if action.items_journaled and self.journaled is not None:
+            return self.journaled.fields(action)
+        return (
+            (i.key, i.kind, i.src, i.dst, i.size, i.state.value, i.attempts, i.error, i.checksum)
+            for i in action.items
+        )
 
     def checksums_of(self, action: ActionResult) -> Iterable[tuple[str, str]]:
         """The (path, XXH64) of `action`'s compared files, sorted by path: from the journal

@@ -12,13 +12,14 @@ import pytest
 
 from planner.errors import UsageError
 from planner.render.junit import SKIPPED_MESSAGE, write_junit
-from planner.render.run_json import render_run_json
+from planner.render.run_json import render_run_json, run_document
 from planner.render.run_text import (
     action_status,
     human_duration,
     human_size,
     summary_lines,
 )
+from planner.runner.journal import Journal
 from planner.runner.results import (
     ActionResult,
     ActionState,
@@ -220,6 +221,33 @@ def test_json_lists_every_action_and_every_item() -> None:
     assert [(i["attempts"], i["error"]) for i in failed_items] == [
         (3, "permission denied (code EACCES)")
     ] * 2
+
+
+def test_json_of_items_read_from_the_journal_is_json_dumps_of_the_same_items(
+    tmp_path: Path,
+) -> None:
+    # a tree operation's records are journaled as rows, and the document formats them as read
+    # (no ItemRecord each): the same bytes as json.dumps(indent=2) of the items in memory,
+    # whatever their text holds (quotes, backslashes, control characters, non-ASCII)
+    keys = ["plain.txt", 'qu"ote\\back', "ünï/cödé ✓", "tab\tnew\nline\x01\x7f", "d/" * 60 + "f"]
+    journal = Journal(tmp_path / "state.db")
+    started = journal.start_run("/p.yaml", "/p.yaml", "p", "d", [ActionResult("tree", "copy")])
+    rows = [
+        ("tree", key, "copy", f"src:{key}", f"dst:{key}", n * 1000, "succeeded", 1, "", f"c{n}")
+        for n, key in enumerate(keys)
+    ]
+    rows.append(("tree", "bad", "copy", "src:bad", "dst:bad", 7, "failed", 3, 'dísk "full"', ""))
+    journal.save_many(started.run_id, [], [], [(*r, 5.0, 6.0) for r in rows])
+    journaled = journal.load(started.run_id, items=False)
+    in_memory = journal.load(started.run_id)
+    journal.close()
+    in_memory.journaled = None
+    assert journaled.actions[0].items_journaled == len(rows)
+    assert [i.key for i in in_memory.actions[0].items] == [*keys, "bad"]
+
+    expected = json.dumps(run_document(in_memory, 1), indent=2)
+    assert render_run_json(journaled, 1) == expected
+    assert render_run_json(in_memory, 1) == expected
 
 
 def test_json_has_the_documented_keys_in_order() -> None:
