@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,8 @@ def write_saved(document: dict[str, Any], path: Path) -> None:
     Raises:
         UsageError: the file cannot be written (exit 2).
     """
+    import tempfile  # only `planner plan --out` writes: not imported by every `planner run`
+
     tmp_name: str | None = None
     try:
         directory = path.parent if str(path.parent) else Path(".")
