@@ -17,14 +17,13 @@ from planner.errors import PermanentApiError
 from planner.runner.engine import (
     BatchStatus,
     Engine,
-    EngineInfo,
     Item,
     ItemKind,
     Outcome,
     RoleGrant,
     Target,
-    TreePage,
 )
+from planner.runner.engine_wrapper import WrappedEngine
 from planner.runner.observe import grant_view, write_view
 from planner.runner.preview import READS
 
@@ -38,11 +37,11 @@ def _key(write: Sequence[Any]) -> str:
     return json.dumps(list(write), sort_keys=True)
 
 
-class GuardedEngine:
+class GuardedEngine(WrappedEngine):
     """`real`, but writes only those of `allowed` (the saved plan's `writes`)."""
 
     def __init__(self, real: Engine, allowed: Sequence[Sequence[Any]]) -> None:
-        self.real = real
+        super().__init__(real)
         self.allowed = {_key(w) for w in allowed}
         self.refused: list[str] = []  # what was refused, described
         # handle -> (real handle or None, item count, refused outcomes by index)
@@ -50,29 +49,11 @@ class GuardedEngine:
         self._ids = itertools.count(1)
 
     @property
-    def recursive_listing(self) -> bool:
-        return self.real.recursive_listing
-
-    @property
-    def stat_paths(self) -> bool:
-        return self.real.stat_paths
-
-    @property
-    def tree_operations(self) -> bool:
-        return self.real.tree_operations
-
-    @property
     def mirror_trees(self) -> bool:
         return False  # file by file: see serves_tree
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return False  # file by file: each file is checked against the saved writes
-
-    async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
-        return await self.real.tree_rows(handle, offset, limit)
-
-    async def connect(self) -> EngineInfo:
-        return await self.real.connect()
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
         if kind in READS:
@@ -113,9 +94,6 @@ class GuardedEngine:
         if real:
             await self.real.cancel(real)
 
-    async def grants(self, resource: Target) -> list[RoleGrant]:
-        return await self.real.grants(resource)
-
     async def grant(self, grants: Sequence[RoleGrant]) -> None:
         self._check([grant_view("grant", g) for g in grants])
         await self.real.grant(grants)
@@ -130,12 +108,3 @@ class GuardedEngine:
             described = ", ".join(" ".join(map(str, w)) for w in outside)
             self.refused.append(described)
             raise PermanentApiError(f"{described}: {NOT_SAVED}")
-
-    async def may(self, needs: Sequence[tuple[Target, str]]) -> bool:
-        return await self.real.may(needs)
-
-    def requests_sent(self) -> int:
-        return self.real.requests_sent()
-
-    async def close(self) -> None:
-        await self.real.close()

@@ -16,16 +16,14 @@ from typing import Any
 
 from planner.api.codes import ItemCode
 from planner.runner.engine import (
-    BatchStatus,
     Engine,
-    EngineInfo,
     Item,
     ItemKind,
     Outcome,
     RoleGrant,
     Target,
-    TreePage,
 )
+from planner.runner.engine_wrapper import WrappedEngine
 from planner.runner.preview import READS, PreviewEngine
 
 # the fields of a listed entry that say what a file or directory is (the name is the key)
@@ -77,25 +75,13 @@ def may_key(needs: Sequence[tuple[Target, str]]) -> str:
     return f"may {len(asked):,} roles from {asked[0]} … #{digest}"
 
 
-class ObservingEngine:
+class ObservingEngine(WrappedEngine):
     """An Engine that passes everything to `real` and records every read (see module doc)."""
 
     def __init__(self, real: Engine) -> None:
-        self.real = real
+        super().__init__(real)
         self.observations: dict[str, Any] = {}
         self._reads: dict[str, tuple[ItemKind, Sequence[Item]]] = {}
-
-    @property
-    def recursive_listing(self) -> bool:
-        return self.real.recursive_listing
-
-    @property
-    def stat_paths(self) -> bool:
-        return self.real.stat_paths
-
-    @property
-    def tree_operations(self) -> bool:
-        return self.real.tree_operations
 
     @property
     def mirror_trees(self) -> bool:
@@ -104,20 +90,11 @@ class ObservingEngine:
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return False  # the listing path observes every file of a tree, unchanged ones too
 
-    async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
-        return await self.real.tree_rows(handle, offset, limit)
-
-    async def connect(self) -> EngineInfo:
-        return await self.real.connect()
-
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
         handle = await self.real.submit(kind, items)
         if kind in READS:
             self._reads[handle] = (kind, items)
         return handle
-
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
-        return await self.real.poll(handles)
 
     async def outcomes(self, handle: str, count: int) -> list[Outcome]:
         found = await self.real.outcomes(handle, count)
@@ -128,31 +105,16 @@ class ObservingEngine:
                 self.observations[read_key(kind, item.target)] = outcome_view(kind, outcome)
         return found
 
-    async def cancel(self, handles: Sequence[str]) -> None:
-        await self.real.cancel(handles)
-
     async def grants(self, resource: Target) -> list[RoleGrant]:
         found = await self.real.grants(resource)
         held = sorted(f"{g.subject_type}:{g.subject or ''}:{g.role}" for g in found)
         self.observations[f"grants {resource}"] = {"grants": held}
         return found
 
-    async def grant(self, grants: Sequence[RoleGrant]) -> None:
-        await self.real.grant(grants)
-
-    async def revoke(self, grants: Sequence[RoleGrant]) -> None:
-        await self.real.revoke(grants)
-
     async def may(self, needs: Sequence[tuple[Target, str]]) -> bool:
         allowed = await self.real.may(needs)
         self.observations[may_key(needs)] = {"allowed": allowed}
         return allowed
-
-    def requests_sent(self) -> int:
-        return self.real.requests_sent()
-
-    async def close(self) -> None:
-        await self.real.close()
 
 
 def write_view(kind: ItemKind, item: Item) -> list[Any]:

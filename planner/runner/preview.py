@@ -21,7 +21,6 @@ from planner.errors import PermanentApiError
 from planner.runner.engine import (
     BatchStatus,
     Engine,
-    EngineInfo,
     Item,
     ItemKind,
     Outcome,
@@ -29,6 +28,7 @@ from planner.runner.engine import (
     Target,
     TreePage,
 )
+from planner.runner.engine_wrapper import WrappedEngine
 from planner.runner.levels import TooDeepError, walk_levels
 from planner.runner.preview_overlay import (
     PREVIEW_MTIME,
@@ -63,32 +63,16 @@ class _Pending:
     outcomes: list[Outcome] | None = None  # set for simulated batches
 
 
-class PreviewEngine:
+class PreviewEngine(WrappedEngine):
     """An Engine that reads through `real` and keeps every write to itself (see module doc)."""
 
     def __init__(self, real: Engine) -> None:
-        self.real = real
+        super().__init__(real)
         self.overlay = Overlay()
         self.trees = PredictedTrees(self.overlay)
         self.known: dict[tuple[str, str], dict[str, Any]] = {}  # real entries seen, by full path
         self.batches: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
-
-    @property
-    def recursive_listing(self) -> bool:
-        return self.real.recursive_listing
-
-    @property
-    def stat_paths(self) -> bool:
-        return self.real.stat_paths
-
-    @property
-    def tree_operations(self) -> bool:
-        return self.real.tree_operations
-
-    @property
-    def mirror_trees(self) -> bool:
-        return self.real.mirror_trees
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         """A tree comparison reads the real trees: only when no earlier predicted change lies
@@ -106,18 +90,6 @@ class PreviewEngine:
         page = await self.real.tree_rows(handle, offset, limit)
         self.trees.model(handle, page.rows)
         return page
-
-    async def connect(self) -> EngineInfo:
-        return await self.real.connect()
-
-    def requests_sent(self) -> int:
-        return self.real.requests_sent()
-
-    async def may(self, needs: Sequence[tuple[Target, str]]) -> bool:
-        return await self.real.may(needs)
-
-    async def close(self) -> None:
-        await self.real.close()
 
     # -- batches ----------------------------------------------------------------------------------
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
