@@ -43,7 +43,7 @@ def flat(base: Path, name: str, files: int, size: int) -> Path:
 def big(base: Path, mib: int) -> Path:
     """One random file of `mib` MiB, alone in directory `base/big`."""
     src = base / "big"
-    src.mkdir()
+    src.mkdir(parents=True)
     with (src / "big.bin").open("wb") as handle:
         chunk = os.urandom(1 << 20)
         for _ in range(mib):
