@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import IO
 
+from planner.atomic import write_atomically
 from planner.errors import UsageError
 from planner.render.run_json import timestamp
 from planner.runner.results import ActionResult, ActionState, ItemState, RunResult
@@ -103,20 +103,12 @@ def write_junit(run: RunResult, path: Path) -> None:
         UsageError: the file cannot be written (exit 2).
     """
     tree = junit_tree(run)
-    tmp_name: str | None = None
+
+    def write(out: IO[bytes]) -> None:
+        tree.write(out, encoding="utf-8", xml_declaration=True)
+        out.write(b"\n")
+
     try:
-        with tempfile.NamedTemporaryFile(
-            "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            tree.write(tmp, encoding="utf-8", xml_declaration=True)
-            tmp.write(b"\n")
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+        write_atomically(path, write)
     except OSError as exc:
         raise UsageError(f"--report {path}: cannot write: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from planner import __version__
+from planner.atomic import write_atomically
 from planner.errors import UsageError
 
 FORMAT_KEY = "planner_saved_plan"
@@ -51,25 +51,11 @@ def write_saved(document: dict[str, Any], path: Path) -> None:
     Raises:
         UsageError: the file cannot be written (exit 2).
     """
-    import tempfile  # only `planner plan --out` writes: not imported by every `planner run`
-
-    tmp_name: str | None = None
+    data = _layout(document) + b"\n"
     try:
-        directory = path.parent if str(path.parent) else Path(".")
-        with tempfile.NamedTemporaryFile(
-            "wb", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            tmp.write(_layout(document) + b"\n")
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+        write_atomically(path, lambda out: out.write(data))
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot write: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
 
 
 def _layout(document: dict[str, Any]) -> bytes:
@@ -123,7 +109,12 @@ def load_saved(path: str) -> dict[str, Any]:
             f"{path}: saved plan format {version!r} is unknown to this planner (it reads format "
             f"{FORMAT_VERSION}); make the plan again with `planner plan --out`"
         )
-    written_by = str(document.get("planner_version", "?"))
+    written_by = document.get("planner_version")
+    if not isinstance(written_by, str):
+        raise SavedPlanError(
+            f"{path}: the saved plan is damaged (it does not say which planner saved it); make "
+            "the plan again with `planner plan --out`"
+        )
     if not _compatible(written_by):
         raise SavedPlanError(
             f"{path}: saved by planner {written_by}, which is not compatible with this planner "

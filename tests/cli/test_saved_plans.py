@@ -309,8 +309,12 @@ def _rewrite(path: Path, change: Callable[[dict[str, Any]], None], *, reseal: bo
             lambda p: _rewrite(p, lambda d: d.update(planner_version="9.0.0"), reseal=True),
             "saved by planner 9.0.0, which is not compatible",
         ),
+        (
+            lambda p: _rewrite(p, lambda d: d.pop("planner_version"), reseal=True),
+            "damaged (it does not say which planner saved it)",
+        ),
     ],
-    ids=["truncated", "edited", "unknown-format", "incompatible-planner"],
+    ids=["truncated", "edited", "unknown-format", "incompatible-planner", "no-planner-version"],
 )
 def test_a_damaged_or_edited_plan_file_is_refused(
     damage: Callable[[Path], None],
