@@ -16,7 +16,7 @@ PACKAGE = Path(planner.__file__).parent
 
 # Each unit of planner/ (a subpackage, or a module at the top) and the units it may import;
 # what those may import it may import too. Units below everything, importable by all.
-NEUTRAL = frozenset({"errors", "durations", "timestamps", "gcpause", "__version__"})
+NEUTRAL = frozenset({"errors", "durations", "timestamps", "gcpause", "atomic", "__version__"})
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "tree": frozenset(),  # entries, filters, decisions of a tree copy: pure, below all
     "plan": frozenset({"tree"}),
