@@ -90,11 +90,9 @@ def _changes(action: ActionResult) -> list[str]:
         new = action.files_done - action.files_replaced
         new_bytes = action.bytes_done - action.bytes_replaced
         verb = "to copy" if action.kind == "copy" else "to move"
-        if new:
-            parts.append(f"{count(new, 'file')} ({human_size(new_bytes)}) {verb}")
-        if action.files_replaced:
-            replaced = f"{action.files_replaced:,} ({human_size(action.bytes_replaced)})"
-            parts.append(f"{replaced} to overwrite")
+        parts += file_counts(
+            [(new, new_bytes, verb), (action.files_replaced, action.bytes_replaced, "to overwrite")]
+        )
         if action.files_unchanged:
             parts.append(f"{action.files_unchanged:,} unchanged")
         if action.dirs_made:
@@ -159,14 +157,27 @@ def totals(run: RunResult) -> PreviewTotals:
     return t
 
 
+def file_counts(changes: list[tuple[int, int, str]]) -> list[str]:
+    """`2 files (5 B) to copy, 1 (1 B) to overwrite` from (files, bytes, what) in that order:
+    the first count present names its unit, those that are zero are left out."""
+    parts: list[str] = []
+    for files, size, what in changes:
+        if files:
+            shown = f"{files:,}" if parts else count(files, "file")
+            parts.append(f"{shown} ({human_size(size)}) {what}")
+    return parts
+
+
 def totals_line(t: PreviewTotals) -> str:
     """`Plan: 120 files (340.0 MB) to copy, 3 (1.2 MB) to overwrite, 2 to delete, ...;
     88 unchanged.`: each kind with its own bytes, numbers as the run prints them (`29,982`)."""
-    parts = [f"{count(t.to_copy, 'file')} ({human_size(t.bytes_to_copy)}) to copy"]
-    if t.to_overwrite:
-        parts.append(f"{t.to_overwrite:,} ({human_size(t.bytes_to_overwrite)}) to overwrite")
-    if t.to_move:
-        parts.append(f"{t.to_move:,} ({human_size(t.bytes_to_move)}) to move")
+    parts = file_counts(
+        [
+            (t.to_copy, t.bytes_to_copy, "to copy"),
+            (t.to_overwrite, t.bytes_to_overwrite, "to overwrite"),
+            (t.to_move, t.bytes_to_move, "to move"),
+        ]
+    )
     if t.to_delete:
         freed = f" ({human_size(t.bytes_to_delete)})" if t.bytes_to_delete else ""
         parts.append(f"{t.to_delete:,}{freed} to delete")
@@ -177,7 +188,7 @@ def totals_line(t: PreviewTotals) -> str:
         for n, noun in ((t.grants, "grant"), (t.revokes, "revoke"), (t.metadata, "metadata change"))
         if n
     ]
-    line = f"Plan: {', '.join(parts)}; {t.unchanged:,} unchanged"
+    line = f"Plan: {', '.join(parts or ['0 files (0 B) to copy'])}; {t.unchanged:,} unchanged"
     if t.filtered:
         line += f", {t.filtered:,} filtered out"
     if t.compared:

@@ -158,7 +158,7 @@ def test_a_plan_stale_since_review_is_refused_and_changes_nothing(
     logs = ci_checkout / "build" / "logs" / "logs.txt"
     logs.write_text("logs of the next build\n")
     shown = _plan_and_keep_the_artifact(flow, ci_checkout, second)
-    assert "1 (23 B) to overwrite" in shown  # what the reviewers saw
+    assert "1 file (23 B) to overwrite" in shown  # what the reviewers saw
     logs.write_text("logs edited after the review\n")
     storage = ci_checkout / "examples" / "ci" / ".planner" / "storage"
     before = tree_bytes(storage)

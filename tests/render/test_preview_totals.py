@@ -32,6 +32,15 @@ def test_overwrites_have_their_own_bytes_and_numbers_have_separators() -> None:
     )
 
 
+def test_counts_that_are_zero_are_left_out_and_the_first_one_names_the_unit() -> None:
+    assert totals_line(PreviewTotals(to_overwrite=1, bytes_to_overwrite=23, unchanged=4)) == (
+        "Plan: 1 file (23 B) to overwrite; 4 unchanged."
+    )
+    moves = PreviewTotals(to_move=2, bytes_to_move=10, directories=1)
+    assert totals_line(moves) == "Plan: 2 files (10 B) to move, 1 directory to create; 0 unchanged."
+    assert totals_line(PreviewTotals(grants=2)) == "Plan: 2 grants; 0 unchanged."
+
+
 def test_failing_and_skipped_actions_are_counted_with_separators() -> None:
     totals = PreviewTotals(failing=1, skipped=1_001)
     assert totals_line(totals) == (

@@ -112,11 +112,11 @@ def test_the_run_and_the_preview_say_how_many_files_were_compared_by_checksum(
 
     preview = run_cli("plan", first_copy)
     assert preview.code == 0, preview.stderr
-    assert "  ~ tree  copy  1 (5 B) to overwrite, 1 unchanged, 2 compared by checksum" in (
+    assert "  ~ tree  copy  1 file (5 B) to overwrite, 1 unchanged, 2 compared by checksum" in (
         preview.stdout.splitlines()
     )
     assert preview.stdout.splitlines()[-1] == (
-        "Plan: 0 files (0 B) to copy, 1 (5 B) to overwrite; 1 unchanged, 2 compared by checksum."
+        "Plan: 1 file (5 B) to overwrite; 1 unchanged, 2 compared by checksum."
     )
 
     run = run_cli("run", first_copy)
@@ -236,7 +236,7 @@ def test_the_preview_hashes_a_file_an_earlier_action_would_write(
 
     preview = run_cli("plan", plan)
     assert preview.code == 0, preview.stdout + preview.stderr
-    assert "  ~ publish  copy  1 (5 B) to overwrite, 1 compared by checksum" in (
+    assert "  ~ publish  copy  1 file (5 B) to overwrite, 1 compared by checksum" in (
         preview.stdout.splitlines()
     )
 
