@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ def check_saved(
         SavedPlanError: damaged, edited, unknown or incompatible (exit 2).
     """
     from planner.cli.embedded import embedded_worker
+    from planner.runner.executor import RunOptions
     from planner.runner.saved_inputs import plan_inputs
     from planner.runner.saved_plan import load_saved
     from planner.runner.saved_session import observed_preview
@@ -88,9 +90,26 @@ def check_saved(
         token_env=token_env,
         storage=storage,
         start_worker=start_worker or embedded_worker,
+        run=RunOptions(max_delete=saved_max_delete(saved)),
     )
     observed = asyncio.run(observed_preview(compiled, options))
     return saved, compiled, observed_differences(saved, observed.parts())
+
+
+def saved_max_delete(saved: dict[str, Any]) -> int | None:
+    """The `--max-delete` the plan was saved with (None: none, or a file saved before it was
+    recorded)."""
+    options = saved.get("options")
+    value = options.get("max_delete") if isinstance(options, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def tighter(saved: int | None, given: int | None) -> int | None:
+    """The `--max-delete` a saved plan runs with: the one it was saved with, lowered (never
+    raised) by the one given to `planner run FILE`."""
+    if saved is None or given is None:
+        return given if saved is None else saved
+    return min(saved, given)
 
 
 def report_stale(found: list[Difference], output_format: str) -> int:
@@ -126,6 +145,8 @@ def apply_saved(
     output_format: str,
     resume: bool,
     dry_run: bool,
+    max_delete: int | None,
+    run_options: RunOptions,
     **run_args: Any,
 ) -> int:
     """Run a saved plan exactly, or refuse it (see the module doc); the exit code. `run_args`:
@@ -142,6 +163,7 @@ def apply_saved(
         if dry_run:
             click.echo(f"{saved_file}: up to date: `planner run {saved_file}` applies it as saved")
             return 0
+        limit = tighter(saved_max_delete(saved), max_delete)
         return _run(
             saved,
             compiled,
@@ -151,6 +173,7 @@ def apply_saved(
             storage,
             output_format=output_format,
             resume=resume,
+            run_options=dataclasses.replace(run_options, max_delete=limit),
             **run_args,
         )
 

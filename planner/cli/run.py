@@ -150,6 +150,7 @@ def run(
                 keep_going=keep_going,
                 grace=_duration(grace, "--grace"),
             ),
+            max_delete=max_delete,
             state_path=state_path,
             resume=resume,
             output_format=output_format,

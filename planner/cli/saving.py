@@ -41,6 +41,8 @@ def save_preview(
         inputs=inputs,
         actions=compiled_actions(compiled),
         where=where,
+        # the options that change what the preview decides: the check and the run use them too
+        options={"max_delete": options.run.max_delete if options.run else None},
         preview=preview_document(observed.result, options.api_url),
         **observed.parts(),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -468,3 +469,56 @@ def test_a_saved_mirror_deletes_exactly_what_it_listed_and_a_new_extra_file_make
     assert result.code == 0, result.stdout + result.stderr
     assert tree_bytes(tmp_path / "dst") == {"keep.txt": b"keep\n"}
     assert not (tmp_path / "dst" / "gone").exists()
+
+
+def _extras(root: Path, count: int) -> None:
+    """A source of one file, a destination holding it already (so that a mirror run that
+    fails changes nothing) and `count` files of its own."""
+    (root / "src").mkdir()
+    (root / "src" / "keep.txt").write_text("keep\n")
+    (root / "dst").mkdir()
+    shutil.copy2(root / "src" / "keep.txt", root / "dst" / "keep.txt")
+    for i in range(count):
+        (root / "dst" / f"extra{i}.txt").write_text("extra\n")
+
+
+def test_a_plan_saved_with_max_delete_runs_with_it_and_is_not_stale(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    _extras(tmp_path, 3)
+    plan = write_plan(MIRROR_PLAN)
+    out = tmp_path / "mirror.plan"
+    assert run_cli("plan", plan, "--out", out, "--max-delete", "1").code == 1  # would fail
+    # the check previews with the saved limit too: the same failure, not a stale plan
+    result = run_cli("run", out)
+    assert result.code == 1, result.stdout + result.stderr
+    assert "stale plan" not in result.stderr
+    assert "3 deletions needed, more than max_delete 1" in result.stdout + result.stderr
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == [
+        "extra0.txt",
+        "extra1.txt",
+        "extra2.txt",
+        "keep.txt",
+    ]
+
+
+def test_max_delete_given_to_a_saved_plan_lowers_the_saved_limit_and_never_raises_it(
+    tmp_path: Path, write_plan: Callable[..., Path], run_cli: Callable[..., CliResult]
+) -> None:
+    _extras(tmp_path, 3)
+    plan = write_plan(MIRROR_PLAN)
+    lenient, strict = tmp_path / "lenient.plan", tmp_path / "strict.plan"
+    assert run_cli("plan", plan, "--out", lenient, "--max-delete", "5").code == 0
+    assert run_cli("plan", plan, "--out", strict, "--max-delete", "1").code == 1
+    raised = run_cli("run", strict, "--max-delete", "10")  # the saved 1 still holds
+    assert raised.code == 1, raised.stdout + raised.stderr
+    assert "more than max_delete 1" in raised.stdout + raised.stderr
+    lowered = run_cli("run", lenient, "--max-delete", "2")
+    assert lowered.code == 1, lowered.stdout + lowered.stderr
+    assert "3 deletions needed, more than max_delete 2: nothing deleted" in (
+        lowered.stdout + lowered.stderr
+    )
+    assert len(list((tmp_path / "dst").iterdir())) == 4  # the source's file, and the 3 extras
+    result = run_cli("run", lenient, "-q")
+    assert result.code == 0, result.stdout + result.stderr
+    assert tree_bytes(tmp_path / "dst") == {"keep.txt": b"keep\n"}
