@@ -86,7 +86,7 @@ class _TreeRun:
             raise StorageError(exc.code, exc.message, self._result()) from exc
         finally:
             os.close(src_fd)
-            self.rows.flush()
+            self.rows.close()
             if self.mirror is not None:
                 self.mirror.close()
         counts = self.counts
