@@ -19,12 +19,14 @@ from planner.worker.db import StateDB
 from planner.worker.metadata import RECORD_CONTENT, Content
 
 COLUMNS = ["path", "kind", "size", "reason", "state", "checksum", "code", "error"]
-BATCH = 4000  # rows (and metadata records) per transaction
+# rows (and metadata records) per transaction: short ones, as the item may wait for the
+# database lock meanwhile (a temporary file registered in a new directory), and so may a page
+BATCH = 1000
 # ... or fewer, when the last transaction is this old: a slow tree shows its rows as it goes
 FLUSH_AFTER = 0.5  # seconds
 # batches handed over and not written yet, at most: beyond it the item waits for the writer
 # (memory stays bounded however far the copies run ahead of the database)
-QUEUED = 2
+QUEUED = 4
 # path, kind, size, reason, state, checksum, code, error
 Row = tuple[str, str, int, str | None, str, str | None, int | None, str | None]
 _INSERT = (
