@@ -258,9 +258,7 @@ class SqliteTempRegistry:
                 names = os.listdir(folder)
             except OSError:
                 continue  # the directory is gone, and its temporary files with it
-            found += [
-                os.path.join(folder, n) for n in names if n[0] == "." and is_temp_name(n)
-            ]
+            found += [os.path.join(folder, n) for n in names if n[0] == "." and is_temp_name(n)]
         with self.lock:
             self.db.execute("DELETE FROM temp_files")
             self.known.clear()
