@@ -16,6 +16,7 @@ from planner.tree.policies import Overwrite, Symlinks
 __all__ = [
     "Decision",
     "Expansion",
+    "decide_fields",
     "decide_file",
     "directories_to_make",
     "expand_directory",
@@ -102,31 +103,46 @@ def needs_checksums(src: Entry, dst: Entry | None, *, overwrite: Overwrite, chec
 _NO_HASH, _HASHED, _UNHASHED = 0, 1, 2
 
 
+def decide_fields(
+    size: int, mtime_ns: int, dst: tuple[bool, int, int] | None, *, overwrite: Overwrite
+) -> str | None:
+    """`decide_file` without checksums, on the fields alone (no Entry built: the worker's tree
+    loop decides every file with it): a source file of `size` and `mtime_ns` over `dst`, the
+    destination's (is a file, size, mtime_ns), None when absent."""
+    if dst is None:
+        return "new"
+    if not dst[0]:
+        return "conflict"
+    if overwrite == "always":
+        return "always"
+    if overwrite == "never":
+        return None
+    # The wire carries RFC 3339 with microseconds (docs/api.md), so a file whose mtime was
+    # preserved by a copy compares equal only at that precision.
+    if overwrite == "if-newer":
+        return "newer" if mtime_ns // 1000 > dst[2] // 1000 else None
+    if size != dst[1]:
+        return "changed"
+    return "changed" if mtime_ns // 1000 != dst[2] // 1000 else None
+
+
 def _decide(
     src: Entry, dst: Entry | None, overwrite: Overwrite, checksum: bool
 ) -> tuple[str | None, int]:
     """(reason or None, whether checksums were compared: _NO_HASH, _HASHED or _UNHASHED; with
     _UNHASHED the reason falls back to size + mtime)."""
-    if dst is None:
-        return "new", _NO_HASH
-    if dst.type != "file":
-        return "conflict", _NO_HASH
-    if overwrite == "always":
-        return "always", _NO_HASH
-    if overwrite == "never":
-        return None, _NO_HASH
-    # The wire carries RFC 3339 with microseconds (docs/api.md), so a file whose mtime was
-    # preserved by a copy compares equal only at that precision.
-    src_us, dst_us = src.mtime_ns // 1000, dst.mtime_ns // 1000
-    if overwrite == "if-newer":
-        return ("newer" if src_us > dst_us else None), _NO_HASH
-    if src.size != dst.size:
-        return "changed", _NO_HASH
-    if checksum:
+    if (
+        checksum
+        and overwrite == "if-different"
+        and dst is not None
+        and dst.type == "file"
+        and src.size == dst.size
+    ):
         if src.checksum is not None and dst.checksum is not None:
             return ("changed" if src.checksum != dst.checksum else None), _HASHED
-        return ("changed" if src_us != dst_us else None), _UNHASHED
-    return ("changed" if src_us != dst_us else None), _NO_HASH
+        return ("changed" if src.mtime_ns // 1000 != dst.mtime_ns // 1000 else None), _UNHASHED
+    fields = None if dst is None else (dst.type == "file", dst.size, dst.mtime_ns)
+    return decide_fields(src.size, src.mtime_ns, fields, overwrite=overwrite), _NO_HASH
 
 
 def expand_directory(

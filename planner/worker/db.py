@@ -251,11 +251,14 @@ class SqliteTempRegistry:
 
         found = []
         for (directory,) in self.db.execute("SELECT path FROM temp_files"):
+            folder = unescape_name(str(directory))
             try:
-                with os.scandir(unescape_name(str(directory))) as entries:
-                    found += [e.path for e in entries if is_temp_name(e.name)]
+                # names, not DirEntry objects: a directory a tree was copied into holds its
+                # thousands of files, and only names starting with a dot can be ours
+                names = os.listdir(folder)
             except OSError:
                 continue  # the directory is gone, and its temporary files with it
+            found += [os.path.join(folder, n) for n in names if n[0] == "." and is_temp_name(n)]
         with self.lock:
             self.db.execute("DELETE FROM temp_files")
             self.known.clear()

@@ -21,7 +21,6 @@ from planner.worker.auth import User
 from planner.worker.endpoint import (
     Handler,
     accepted_response,
-    ok_response,
     parse_off_loop,
     read_guarded_body,
     require_roles,
@@ -171,7 +170,7 @@ async def tree_files(request: Request, service: WorkerService, user: User) -> Re
     limit = _int_param(request, "limit", DEFAULT_ROWS_PAGE, 1, MAX_ROWS_PAGE)
     viewer = None if user.is_admin else user.name
 
-    def read() -> dict[str, Any]:
+    def read() -> bytes:
         if not service.operations.is_visible(op_id, viewer):
             raise WorkerError(404, f"unknown operation '{op_id}'")
         if service.operations.get(op_id, False, viewer)["children"]:
@@ -181,7 +180,7 @@ async def tree_files(request: Request, service: WorkerService, user: User) -> Re
         operation, item = child_of(op_id) or (op_id, 0)
         return page(service.db, operation, item, offset, limit)
 
-    return ok_response(await service.call(read))
+    return Response(await service.call(read), media_type="application/json")
 
 
 def tree_routes(route: Callable[[str, Handler, list[str]], Route]) -> list[Route]:

@@ -11,10 +11,17 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from operator import itemgetter
 
 from planner.api.codes import ItemCode
 from planner.api.names import unescape_name
-from planner.tree.decide import decide_file, keeps_directory, keeps_file, needs_checksums
+from planner.tree.decide import (
+    decide_fields,
+    decide_file,
+    keeps_directory,
+    keeps_file,
+    needs_checksums,
+)
 from planner.tree.entry import Entry, EntryType
 from planner.worker.confine import Place, Root, open_regular, reopen
 from planner.worker.fileops import CHUNK_SIZE
@@ -86,7 +93,7 @@ class _TreeRun:
             raise StorageError(exc.code, exc.message, self._result()) from exc
         finally:
             os.close(src_fd)
-            self.rows.flush()
+            self.rows.close()
             if self.mirror is not None:
                 self.mirror.close()
         counts = self.counts
@@ -244,38 +251,51 @@ class _TreeRun:
         prefix = current[2]
         todo: list[Todo] = []
         known: KnownChecksums | None = None
-        for shown, st, linked in sorted(entries, key=lambda e: e[0]):
+        keep_all = spec.filters.accepts_everything and spec.symlinks != "skip"
+        overwrite, checksum = spec.overwrite, spec.checksum
+        for shown, st, linked in sorted(entries, key=itemgetter(0)):
             if not stat.S_ISREG(st.st_mode):
                 continue
-            if not keeps_file(shown, linked, filters=spec.filters, symlinks=spec.symlinks):
+            if not keep_all and not keeps_file(
+                shown, linked, filters=spec.filters, symlinks=spec.symlinks
+            ):
                 counts.filtered += 1
                 continue
             node.kept = True
-            name = unescape_name(shown[len(prefix) :])
             if dst.blocked:
+                name = unescape_name(shown[len(prefix) :])
                 todo.append(Todo(name, shown, st.st_size, "conflict", True))
                 continue
-            source = Entry(shown, "file", st.st_size, st.st_mtime_ns, None, linked)
             theirs = there.get(shown)
-            target = None
-            if theirs is not None:
-                kind: EntryType = "dir" if stat.S_ISDIR(theirs.st_mode) else "file"
-                target = Entry(shown, kind, theirs.st_size, theirs.st_mtime_ns, None)
-            if needs_checksums(source, target, overwrite=spec.overwrite, checksum=spec.checksum):
-                known = known or self._checksums(entries, dst)
-                try:
-                    source, target = known.fill(source, st, fd, current, target, theirs, dst_fd)
-                except (OSError, StorageError) as exc:
-                    todo.append(Todo(name, shown, st.st_size, "changed", True))
-                    todo[-1].error = _failure(exc)
-                    continue
-                counts.compared += 1
-            reason = decide_file(source, target, overwrite=spec.overwrite, checksum=spec.checksum)
+            found: str | None = None  # the source's checksum, when compared
+            if not checksum:  # the common case: decided on the fields, no Entry built
+                fields = None
+                if theirs is not None:
+                    fields = (not stat.S_ISDIR(theirs.st_mode), theirs.st_size, theirs.st_mtime_ns)
+                reason = decide_fields(st.st_size, st.st_mtime_ns, fields, overwrite=overwrite)
+            else:
+                source = Entry(shown, "file", st.st_size, st.st_mtime_ns, None, linked)
+                target = None
+                if theirs is not None:
+                    kind: EntryType = "dir" if stat.S_ISDIR(theirs.st_mode) else "file"
+                    target = Entry(shown, kind, theirs.st_size, theirs.st_mtime_ns, None)
+                if needs_checksums(source, target, overwrite=overwrite, checksum=checksum):
+                    known = known or self._checksums(entries, dst)
+                    try:
+                        source, target = known.fill(source, st, fd, current, target, theirs, dst_fd)
+                    except (OSError, StorageError) as exc:
+                        name = unescape_name(shown[len(prefix) :])
+                        todo.append(Todo(name, shown, st.st_size, "changed", True))
+                        todo[-1].error = _failure(exc)
+                        continue
+                    counts.compared += 1
+                reason = decide_file(source, target, overwrite=overwrite, checksum=checksum)
+                found = source.checksum
             if reason is None:
                 counts.unchanged += 1
             else:
-                todo.append(Todo(name, shown, st.st_size, reason, theirs is not None))
-                todo[-1].checksum = source.checksum
+                name = unescape_name(shown[len(prefix) :])
+                todo.append(Todo(name, shown, st.st_size, reason, theirs is not None, found))
         if not todo:
             return
         self.files_total += len(todo)

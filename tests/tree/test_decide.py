@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pathspec import GitIgnoreSpec
 
-from planner.tree.decide import Decision, Expansion, decide_file, expand_directory
+from planner.tree.decide import Decision, Expansion, decide_fields, decide_file, expand_directory
 from planner.tree.entry import Entry, listing_from_wire
 from planner.tree.filters import Filters
 from planner.tree.policies import Overwrite, Symlinks
@@ -539,3 +539,20 @@ def test_a_hundred_thousand_entries_expand() -> None:
     assert len(got.to_copy) == 100_000 - 11_000 - 20_000
     assert got.unhashed == []
     assert len(got.directories) == (99 - 10) * (1 + 7)  # d<k> and its s0..s6
+
+
+@given(
+    size=st.integers(0, 3),
+    mtime_ns=st.integers(0, 3000),
+    dst=st.none()
+    | st.tuples(st.sampled_from(["file", "dir"]), st.integers(0, 3), st.integers(0, 3000)),
+    overwrite=st.sampled_from(["always", "never", "if-newer", "if-different"]),
+)
+def test_decide_fields_decides_as_decide_file_without_checksums(
+    size: int, mtime_ns: int, dst: tuple[str, int, int] | None, overwrite: Overwrite
+) -> None:
+    source = Entry("a", "file", size, mtime_ns, None)
+    target = None if dst is None else Entry("a", dst[0], dst[1], dst[2], None)  # type: ignore[arg-type]
+    fields = None if dst is None else (dst[0] == "file", dst[1], dst[2])
+    expected = decide_file(source, target, overwrite=overwrite, checksum=False)
+    assert decide_fields(size, mtime_ns, fields, overwrite=overwrite) == expected
