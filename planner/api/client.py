@@ -32,7 +32,7 @@ __all__ = ["ApiClient", "WaitTimeoutError"]
 
 API_PATH = "/api/v1"
 EXPECTED_URL = "the API URL has the form http(s)://HOST:PORT/api/v1"
-M = TypeVar("M", bound=wire.WireModel)
+M = TypeVar("M", bound=pydantic.BaseModel)
 Query = list[tuple[str, str]]
 
 
@@ -372,6 +372,13 @@ class ApiClient:
         """GET /operations/{id} : one operation."""
         return await self._call(
             wire.Operation, "GET", f"/operations/{quote(operation_id, safe='')}"
+        )
+
+    async def operation_outcome(self, operation_id: str) -> wire.OperationOutcome:
+        """GET /operations/{id}, read as `wire.OperationOutcome`: what tells how an ended batch's
+        items ended (its children's states, results and errors), parsed cheaply."""
+        return await self._call(
+            wire.OperationOutcome, "GET", f"/operations/{quote(operation_id, safe='')}"
         )
 
     async def operations(self, ids: list[str], *, expand: bool = False) -> list[wire.Operation]:

@@ -130,9 +130,12 @@ class Streamed:
     """A list or map of the document written from an iterable when the document is written
     (`write_document`), never held whole: an action's items, or its checksums."""
 
-    def __init__(self, lines: Callable[[], Iterator[str]], brackets: str) -> None:
+    def __init__(
+        self, lines: Callable[[], Iterator[str]], brackets: str, *, empty: bool = False
+    ) -> None:
         self.lines = lines  # each element's text, as indented inside the document
         self.brackets = brackets
+        self.empty = empty  # known to have no element, without reading them (the journal)
 
     def write(self, out: TextIO) -> None:
         """The list (or map), as json.dumps(indent=2) writes it at an action's key."""
@@ -150,14 +153,17 @@ class Streamed:
 
 
 def _items(run: RunResult, action: ActionResult) -> Streamed:
-    return Streamed(lambda: map(_item_text, run.fields_of(action)), "[]")
+    journaled = action.items_journaled and run.journaled is not None
+    empty = not journaled and not action.items
+    return Streamed(lambda: map(_item_text, run.fields_of(action)), "[]", empty=empty)
 
 
 def _checksums(run: RunResult, action: ActionResult) -> Streamed:
     def lines() -> Iterator[str]:
         return (f"{_text(path)}: {_text(value)}" for path, value in run.checksums_of(action))
 
-    return Streamed(lines, "{}")
+    journaled = action.checksums_journaled and run.journaled is not None
+    return Streamed(lines, "{}", empty=not journaled and not action.checksums)
 
 
 def _action(run: RunResult, action: ActionResult, *, streamed: bool) -> dict[str, object]:
@@ -212,7 +218,11 @@ def _totals(run: RunResult) -> dict[str, int]:
 
 def run_document(run: RunResult, exit_code: int, *, streamed: bool = False) -> dict[str, object]:
     """The document as plain data (see the module docstring for its shape); `streamed`: each
-    action's items and checksums are `Streamed`, for `write_document`."""
+    action's items and checksums are `Streamed`, and so is the list of actions, for
+    `write_document`."""
+    actions: object = (
+        _Actions(run) if streamed else [_action(run, a, streamed=False) for a in run.actions]
+    )
     return {
         "format_version": FORMAT_VERSION,
         "run_id": run.run_id,
@@ -223,18 +233,107 @@ def run_document(run: RunResult, exit_code: int, *, streamed: bool = False) -> d
         "ended_at": timestamp(run.ended_at),
         "duration": round(run.duration, 3),
         "totals": _totals(run),
-        "actions": [_action(run, a, streamed=streamed) for a in run.actions],
+        "actions": actions,
     }
+
+
+def _scalar(value: object) -> str:
+    """`json.dumps(value)` of a string, number, boolean or None, made directly."""
+    if isinstance(value, str):
+        return _text(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float) and value == value and value not in (_INF, -_INF):
+        return float.__repr__(value)
+    return json.dumps(value)
+
+
+_INF = float("inf")
+
+
+class _Actions:
+    """The list of actions, written one action at a time as json.dumps(indent=2) writes it at
+    the document's `actions` key: a plan of thousands of single-file actions spends no time in
+    the pure-Python encoder that `indent` selects, and holds no action's dict past its text."""
+
+    def __init__(self, run: RunResult) -> None:
+        self.run = run
+
+    def write(self, out: TextIO) -> None:
+        """The list, as json.dumps(indent=2) writes it at the document's `actions` key."""
+        run = self.run
+        if not run.actions:
+            out.write("[]")
+            return
+        buffered = ["[\n    "]
+        for index, action in enumerate(run.actions):
+            if index:
+                buffered.append(",\n    ")
+            fields = _action(run, action, streamed=True)
+            values = fields.values()
+            if all(not isinstance(v, Streamed) or v.empty for v in values):
+                buffered.append(_ACTION % tuple(map(_value, values)))
+            else:  # a list read as it is written: the action's text around it
+                out.write("".join(buffered))
+                buffered = []
+                _write_action(fields, out)
+            if len(buffered) > _CHUNK:
+                out.write("".join(buffered))
+                buffered = []
+        buffered.append("\n  ]")
+        out.write("".join(buffered))
+
+
+# an action's text as json.dumps(indent=2) writes it in the list at the document's `actions`
+# key, each key's value a %s (keys as `_action` returns them, in that order)
+_ACTION_KEYS = tuple(_action(RunResult("", "", "", "", 0.0), ActionResult("", ""), streamed=False))
+_ACTION = "".join(
+    ("{\n", _IN_ACTION, f",\n{_IN_ACTION}".join(f"{_text(k)}: %s" for k in _ACTION_KEYS), "\n    }")
+)
+
+
+def _value(value: object) -> str:
+    """An action's value as json.dumps(indent=2) writes it at the action's key (a `Streamed`
+    known to be empty included)."""
+    if isinstance(value, Streamed):
+        return value.brackets
+    if isinstance(value, list | dict):
+        if not value:
+            return "[]" if isinstance(value, list) else "{}"
+        return json.dumps(value, indent=2).replace("\n", "\n" + _IN_ACTION)
+    return _scalar(value)
+
+
+def _write_action(fields: dict[str, object], out: TextIO) -> None:
+    """An action whose lists are read as they are written (`Streamed`)."""
+    parts = ["{\n" + _IN_ACTION]
+    for key, value in fields.items():
+        parts.append(f"{_text(key)}: ")
+        if isinstance(value, Streamed) and not value.empty:
+            out.write("".join(parts))
+            parts = []
+            value.write(out)
+        else:
+            parts.append(_value(value))
+        parts.append(f",\n{_IN_ACTION}")
+    parts[-1] = "\n    }"
+    out.write("".join(parts))
 
 
 def write_document(document: dict[str, object], out: TextIO) -> None:
     """Write `document` (from `run_document(..., streamed=True)`, perhaps amended) to `out`
     as json.dumps(indent=2) would, and a newline: the per-file lists are written as they are
     read (from the journal, for a run's tree operations), so they are never held whole."""
-    lists: dict[str, Streamed] = {}
+    lists: dict[str, Streamed | _Actions] = {}
 
     def placeholder(value: object) -> str:
-        if not isinstance(value, Streamed):
+        if not isinstance(value, Streamed | _Actions):
             raise TypeError(f"{type(value).__name__} is not JSON serializable")
         mark = f"\0streamed {len(lists)}\0"
         lists[_text(mark)] = value

@@ -134,7 +134,7 @@ class ApiEngine:
         return TreePage(rows, page.next_offset)
 
     async def outcomes(self, handle: str, count: int) -> list[Outcome]:
-        op = await self.client.operation(handle)
+        op = await self.client.operation_outcome(handle)
         if handle in self._trees:
             self._trees.discard(handle)
             if count > 1 and op.children_detail and len(op.children_detail) == count:
@@ -219,22 +219,22 @@ def _assignment(grant: RoleGrant) -> wire.RoleAssignment:
     )
 
 
-def _outcome(op: wire.Operation, index: int | None = None) -> Outcome:
+def _outcome(op: wire.OperationOutcome, index: int | None = None) -> Outcome:
     if op.state is wire.OperationState.SUCCEEDED:
-        return Outcome(ok=True, result=_single(op.result), size=op.progress_total)
+        return Outcome(ok=True, result=_single(op.result), size=op.progress_total or 0)
     code = op.error_detail.code if op.error_detail else None
     return Outcome(
         ok=False, error=op.error or "failed", code=code, transient=op.is_transient_failure
     )
 
 
-def _tree_outcome(op: wire.Operation) -> Outcome:
+def _tree_outcome(op: wire.OperationOutcome) -> Outcome:
     """A tree item's outcome: its counts (kept when it failed too, as are its rows) and the
     handle of its rows; transient only when it failed before it could end with a result."""
     tree = isinstance(op.result, dict)
     outcome = _outcome(op)
     outcome.result = op.result if tree else None
-    outcome.handle = op.id if tree else None
+    outcome.handle = (op.id or "") if tree else None
     outcome.transient = outcome.transient and not tree
     return outcome
 

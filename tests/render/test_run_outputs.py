@@ -423,3 +423,31 @@ def test_junit_write_failure_removes_the_temp_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot write"):
         write_junit(succeeded_run(), report)
     assert os.listdir(tmp_path) == ["junit.xml"]
+
+
+def test_json_of_actions_is_json_dumps_whatever_their_fields_hold() -> None:
+    # the actions are written one by one without json's encoder: the same bytes as
+    # json.dumps(indent=2), with every list filled, odd text, and with no action at all
+    odd = 'qu"ote\\ ünï\ttab\nline\x01 ✓'
+    full = ActionResult(
+        id=odd,
+        kind="copy",
+        state=ActionState.FAILED,
+        change=Change.UPDATE,
+        attempts=2,
+        started_at=START,
+        ended_at=None,
+        files_done=3,
+        files_compared=1,
+        bytes_done=1 << 40,
+        error=odd,
+        detail=[odd, "granted read to alice"],
+        warnings=["include 'x/**' selects no file"],
+        checksums={odd: "9f3c", "b": "00"},
+        skipped=[{"path": "run/pipe", "reason": "fifo"}, {"path": odd, "reason": "socket"}],
+        items=_items(odd, 3, failed=1),
+    )
+    empty = ActionResult(id="empty", kind="removal")
+    for actions in ([full, empty], [empty], []):
+        run = RunResult("r", "p.yaml", "p", "d", START, START + 1.5, actions=actions)
+        assert render_run_json(run, 1) == json.dumps(run_document(run, 1), indent=2)
