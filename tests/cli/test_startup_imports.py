@@ -26,6 +26,7 @@ WATCHED = (
     "planner.runner",
     "planner.worker",
     "planner.compile",
+    "rich",
 )
 
 PROBE = """
@@ -103,6 +104,7 @@ def test_run_leaves_the_worker_to_its_own_process(
     assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "demo").is_dir()
     assert {"httpx", "planner.runner"} <= loaded
     assert not loaded & {"uvicorn", "starlette", "planner.worker", "networkx"}
+    assert "rich" not in loaded  # no terminal: no progress bars, and httpx's own CLI stays out
 
 
 READY_PROBE = """
