@@ -107,6 +107,24 @@ def test_run_leaves_the_worker_to_its_own_process(
     assert "rich" not in loaded  # no terminal: no progress bars, and httpx's own CLI stays out
 
 
+def test_a_second_run_of_an_unchanged_plan_does_not_load_the_schema_validator(
+    tmp_path: Path,
+) -> None:
+    plan = quickstart(tmp_path)
+    assert "jsonschema" in loaded_by(tmp_path, "run", plan, "-q")  # validated, makes .planner
+    assert "jsonschema" in loaded_by(tmp_path, "run", plan, "-q")  # validated, remembered
+
+    again = loaded_by(tmp_path, "run", plan, "-q")
+    (plan.parent / "data" / "results" / "new.csv").write_text("x\n", encoding="utf-8")
+    edited = plan.read_text(encoding="utf-8").replace("run: demo", "run: other")
+    plan.write_text(edited, encoding="utf-8")
+    changed = loaded_by(tmp_path, "run", plan, "-q")
+
+    assert "jsonschema" not in again
+    assert "jsonschema" in changed  # another document: validated again
+    assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "other").is_dir()
+
+
 READY_PROBE = """
 import json, sys
 import planner.cli.embedded as embedded
