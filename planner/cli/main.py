@@ -4,6 +4,7 @@ stderr and a documented exit code (docs/cli.md)."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     start-up may freeze what it built, and the process ends here, with the exit code."""
     if argv is None:
         own_process()
+        # pydantic looks for plugins (observers of validation) in every installed package's
+        # metadata when it builds its first model: a scan that grows with the environment
+        # (17 ms of a command's start, tests/bench/README.md), for planner's internal models.
+        # Inherited by the embedded worker. A user's own setting wins.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
         exit_now(_main(sys.argv[1:]))
     return _main(argv)
 

@@ -235,7 +235,6 @@ def _execute(
     often the plain progress line is printed; `wrap`: a saved plan's guard on the engine)."""
     from planner.cli.embedded import storage_note
     from planner.cli.storage_note import StorageNote, uses_any
-    from planner.render.junit import write_junit
     from planner.render.progress import make_reporter
     from planner.render.run_json import write_run_json
     from planner.render.style import use_color
@@ -254,6 +253,8 @@ def _execute(
     with survivors_frozen():  # the plan and its graph, built: see planner/gcpause.py
         result, code = asyncio.run(run_session(compiled, options, reporter, wrap))
     if report is not None:
+        from planner.render.junit import write_junit  # xml.etree: only for --report
+
         write_junit(result, report)
     if output_format == "json":  # its file lists read from the journal as they are written
         write_run_json(result, code, sys.stdout)

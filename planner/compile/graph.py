@@ -1,5 +1,6 @@
-"""Plan -> networkx DiGraph: edges from `needs` and from the path rules (planner/compile/rules.py),
-each labelled with the rule that made it; cycles and conflicting writers are plan errors.
+"""Plan -> DiGraph (planner/compile/dag.py): edges from `needs` and from the path rules
+(planner/compile/rules.py), each labelled with the rule that made it;
+cycles and conflicting writers are plan errors.
 
 An explicit `needs` wins over an inferred edge in the opposite direction (docs/plan-reference.md);
 each such override is kept as a located note and as an overridden edge for `planner graph`.
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
+from planner.compile import dag
 from planner.compile.accesses import Access, accesses_of
 from planner.compile.overrides import ExplicitOrder, Override, override_note
 from planner.compile.pathtrie import PathTrie
@@ -36,7 +36,7 @@ class CompiledPlan:
     `rules`."""
 
     plan: Plan
-    graph: nx.DiGraph
+    graph: dag.DiGraph
     actions: dict[str, Action]
     depth: int
     generation: dict[str, int] = field(default_factory=dict)
@@ -60,7 +60,7 @@ def compile_plan(plan: Plan) -> CompiledPlan:
 
 
 def _compile(plan: Plan) -> CompiledPlan:
-    graph = nx.DiGraph()
+    graph = dag.DiGraph()
     by_id = {a.id: a for a in plan.actions}
     for action in plan.actions:
         graph.add_node(action.id)
@@ -93,7 +93,7 @@ def _compile(plan: Plan) -> CompiledPlan:
         raise PlanError(diagnostics)
     generation: dict[str, int] = {}
     depth = 0
-    for depth, layer in enumerate(nx.topological_generations(graph), start=1):
+    for depth, layer in enumerate(dag.topological_generations(graph), start=1):
         for node in layer:
             generation[node] = depth - 1
     notes = sorted(
@@ -133,27 +133,28 @@ def _where(action: Action) -> str:
     return f"{action.id} ({loc.line}:{loc.col})"
 
 
-def _cycles(graph: nx.DiGraph, by_id: dict[str, Action]) -> list[Diagnostic]:
-    if nx.is_directed_acyclic_graph(graph):
+def _cycles(graph: dag.DiGraph, by_id: dict[str, Action]) -> list[Diagnostic]:
+    if dag.is_acyclic(graph):
         return []
     out = []
-    for component in nx.strongly_connected_components(graph):
+    for component in dag.strongly_connected_components(graph):
         if len(component) < 2:
             continue
-        cycle = nx.find_cycle(graph.subgraph(component))
+        first = min((by_id[u] for u in component), key=lambda a: a.order)
+        cycle = dag.find_cycle(graph, component, first.id)
         first = min((by_id[u] for u, _ in cycle), key=lambda a: a.order)
         start = next(i for i, (u, _) in enumerate(cycle) if u == first.id)
         cycle = cycle[start:] + cycle[:start]
         text = _where(by_id[cycle[0][0]])
         for u, v in cycle:
-            rules = ",".join(graph.edges[u, v]["rules"])
+            rules = ",".join(graph.edge_data(u, v)["rules"])
             text += f" -[{rules}]-> {_where(by_id[v])}"
         out.append(Diagnostic(first.location, f"cycle: {text}", "cycle"))
     return out
 
 
 def _conflicting_writers(
-    graph: nx.DiGraph, accesses: list[Access], by_id: dict[str, Action]
+    graph: dag.DiGraph, accesses: list[Access], by_id: dict[str, Action]
 ) -> list[Diagnostic]:
     writers: dict[PathKey, list[str]] = {}
     for access in accesses:
@@ -166,7 +167,7 @@ def _conflicting_writers(
         unique = sorted(set(actions), key=lambda a: by_id[a].order)
         for i, first in enumerate(unique):
             for second in unique[i + 1 :]:
-                if nx.has_path(graph, first, second) or nx.has_path(graph, second, first):
+                if dag.has_path(graph, first, second) or dag.has_path(graph, second, first):
                     continue
                 a, b = by_id[first], by_id[second]
                 remote, segments = key

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
+from planner.compile import dag
 from planner.compile.accesses import VERBS, Access
 from planner.errors import Diagnostic
 from planner.plan.model import Action
@@ -28,7 +27,7 @@ class ExplicitOrder:
     """Reachability along `needs` edges only, computed lazily per node."""
 
     def __init__(self, needs_edges: list[tuple[str, str]]) -> None:
-        self.needs = nx.DiGraph(needs_edges) if needs_edges else None
+        self.needs = dag.DiGraph(needs_edges) if needs_edges else None
         self.cache: dict[str, set[str]] = {}
 
     def orders(self, first: str, then: str) -> bool:
@@ -36,13 +35,13 @@ class ExplicitOrder:
         if self.needs is None or first not in self.needs or then not in self.needs:
             return False
         if first not in self.cache:
-            self.cache[first] = nx.descendants(self.needs, first)
+            self.cache[first] = dag.descendants(self.needs, first)
         return then in self.cache[first]
 
     def chain(self, first: str, then: str) -> list[str]:
         """The shortest `needs` chain from `first` to `then` (both included)."""
         assert self.needs is not None
-        path: list[str] = nx.shortest_path(self.needs, first, then)
+        path: list[str] = dag.shortest_path(self.needs, first, then)
         return path
 
 

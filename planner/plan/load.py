@@ -17,6 +17,7 @@ from planner.plan.interpolate import SECTIONS, Expanded, expand_document
 from planner.plan.model import Plan
 from planner.plan.schema import validate_document
 from planner.plan.source import SourceDoc, decode_source, parse_source, read_source
+from planner.plan.valid_cache import document_key, remember, validated_before
 
 
 def load_plan(
@@ -34,7 +35,8 @@ def load_plan(
     file = Path(path)
     with paused_gc():
         source = read_source(file, display=str(path))
-        return plan_from_source(source, file.resolve().parent, variables or {}, env)
+        plan_dir = file.resolve().parent
+        return plan_from_source(source, plan_dir, variables or {}, env, plan_dir / ".planner")
 
 
 def load_plan_text(
@@ -59,14 +61,18 @@ def plan_from_source(
     plan_dir: Path,
     variables: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
+    state_dir: Path | None = None,
 ) -> Plan:
-    """Resolve, validate and build a parsed plan (see `load_plan`)."""
+    """Resolve, validate and build a parsed plan (see `load_plan`); `state_dir` (the plan's
+    `.planner`) remembers the documents that passed the schema (plan/valid_cache.py)."""
     expanded = expand_document(source, variables, os.environ if env is None else env)
 
     def locate(pointer: Pointer, key: bool = False) -> Location:
         return source.locate(expanded.source_pointer(pointer), key=key)
 
-    schema_errors = validate_document(expanded.data, locate)
+    key = document_key(expanded.data) if state_dir is not None else ""
+    known = bool(key) and validated_before(state_dir, key)
+    schema_errors = [] if known else validate_document(expanded.data, locate)
     diagnostics: list[Diagnostic] = list(schema_errors)
     digest = hashlib.sha256(
         source.text.encode() + json.dumps(dict(variables), sort_keys=True, default=str).encode()
@@ -75,6 +81,8 @@ def plan_from_source(
     plan, problems = builder.build(source.file, digest)
     diagnostics.extend(problems)
     if plan is not None and not diagnostics and not expanded.diagnostics:
+        if key and not known:
+            remember(state_dir, key)
         return plan
     # interpolation reports in file terms already; the later stages see the expanded document
     in_file = [*expanded.diagnostics, *(_source_pointer(d, expanded) for d in diagnostics)]

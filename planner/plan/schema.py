@@ -9,13 +9,14 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, cast
 
 from planner.durations import DURATION_HINT
 from planner.errors import Diagnostic, Location, Pointer, quote
+
+if TYPE_CHECKING:  # jsonschema is imported when a document is validated (plan/valid_cache.py)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAME = "plan.schema.json"
 
@@ -38,6 +39,8 @@ def schema_bytes() -> bytes:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     schema = json.loads(schema_bytes())
     # Inline the (non-recursive) local $refs once: resolving them per instance through
     # `referencing` dominated validation time on large plans.

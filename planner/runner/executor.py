@@ -13,9 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 
-import networkx as nx
-
-from planner.compile import CompiledPlan
+from planner.compile import CompiledPlan, dag
 from planner.errors import ApiError, AuthError
 from planner.runner.actions import run_action
 from planner.runner.context import ActionContext, ActionFailedError
@@ -153,7 +151,7 @@ class Executor:
                             if remaining[child] == 0:
                                 self._push(ready, child)
                     elif self.options.keep_going:
-                        self._skip(nx.descendants(graph, node), f"'{node}' failed")
+                        self._skip(dag.descendants(graph, node), f"'{node}' failed")
                     else:
                         self.failed = True
         except asyncio.CancelledError:

@@ -26,6 +26,7 @@ WATCHED = (
     "planner.runner",
     "planner.worker",
     "planner.compile",
+    "rich",
 )
 
 PROBE = """
@@ -72,8 +73,9 @@ def quickstart(tmp_path: Path) -> Path:
 def test_validate_loads_no_http_stack(tmp_path: Path) -> None:
     loaded = loaded_by(tmp_path, "validate", quickstart(tmp_path))
 
-    assert {"yaml", "jsonschema", "networkx", "planner.compile"} <= loaded  # validated, compiled
+    assert {"yaml", "jsonschema", "planner.compile"} <= loaded  # validated, compiled
     assert not loaded & {"httpx", "uvicorn", "starlette", "planner.runner"}
+    assert "networkx" not in loaded  # the DAG is planner/compile/dag.py
 
 
 def test_run_help_loads_neither_the_validator_nor_the_runner(tmp_path: Path) -> None:
@@ -101,7 +103,26 @@ def test_run_leaves_the_worker_to_its_own_process(
 
     assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "demo").is_dir()
     assert {"httpx", "planner.runner"} <= loaded
-    assert not loaded & {"uvicorn", "starlette", "planner.worker"}
+    assert not loaded & {"uvicorn", "starlette", "planner.worker", "networkx"}
+    assert "rich" not in loaded  # no terminal: no progress bars, and httpx's own CLI stays out
+
+
+def test_a_second_run_of_an_unchanged_plan_does_not_load_the_schema_validator(
+    tmp_path: Path,
+) -> None:
+    plan = quickstart(tmp_path)
+    assert "jsonschema" in loaded_by(tmp_path, "run", plan, "-q")  # validated, makes .planner
+    assert "jsonschema" in loaded_by(tmp_path, "run", plan, "-q")  # validated, remembered
+
+    again = loaded_by(tmp_path, "run", plan, "-q")
+    (plan.parent / "data" / "results" / "new.csv").write_text("x\n", encoding="utf-8")
+    edited = plan.read_text(encoding="utf-8").replace("run: demo", "run: other")
+    plan.write_text(edited, encoding="utf-8")
+    changed = loaded_by(tmp_path, "run", plan, "-q")
+
+    assert "jsonschema" not in again
+    assert "jsonschema" in changed  # another document: validated again
+    assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "other").is_dir()
 
 
 READY_PROBE = """

@@ -10,6 +10,7 @@ import pytest
 from networkx.utils import graphs_equal
 
 from planner.compile import compile_plan
+from planner.compile.dag import DiGraph
 from planner.errors import PlanError
 from planner.plan.load import load_plan
 
@@ -26,7 +27,7 @@ def compiled(write_plan, body: str):
     return compile_plan(load_plan(write_plan(HEADER + body), env={}))
 
 
-def edges(graph: nx.DiGraph) -> dict[tuple[str, str], list[str]]:
+def edges(graph: DiGraph) -> dict[tuple[str, str], list[str]]:
     return {(u, v): d["rules"] for u, v, d in graph.edges(data=True)}
 
 
@@ -41,7 +42,7 @@ removals: [{id: rm, path: "s:out/"}]
 """,
     )
     expected = nx.DiGraph([("mk", "cp"), ("mk", "ok"), ("cp", "ok"), ("cp", "rm")])
-    assert graphs_equal(nx.DiGraph(result.graph.edges), expected)
+    assert graphs_equal(nx.DiGraph(result.graph.edges()), expected)
     assert edges(result.graph) == {
         ("mk", "cp"): ["directory-before-write"],
         ("mk", "ok"): ["write-before-read"],

@@ -202,7 +202,7 @@ def test_compiled_edges_are_exactly_the_rules(entries) -> None:
         return
     got = {(u, v): set(d["rules"]) for u, v, d in compiled.graph.edges(data=True)}
     assert got == expected
-    order = {n: i for i, n in enumerate(nx.topological_sort(compiled.graph))}
+    order = {n: i for i, n in enumerate(nx.topological_sort(nx.DiGraph(compiled.graph.edges())))}
     for before, after in expected:
         assert order[before] < order[after]
     generation = compiled.generation
