@@ -14,6 +14,7 @@ import pytest
 
 from planner.api import wire
 from planner.api.client import ApiClient
+from planner.api.codes import ItemCode
 from planner.worker.db import StateDB
 from planner.worker.faults import parse_faults
 from planner.worker.operations import OperationStore
@@ -52,12 +53,14 @@ def test_a_wait_ends_when_a_listed_operation_ends_on_another_thread(
         group = store.create("alice", "mkdir 2 items", ["mkdir a", "mkdir b"])
         waiting = asyncio.create_task(waits.wait([group.id], "alice", "alice", LONG, _never))
         await _registered(waits, 1)
-        ending = threading.Thread(target=store.fail_if_queued, args=(group.items[1], 499, "x"))
+        cancelled = (group.items[1], ItemCode.CANCELLED, "cancelled")
+        ending = threading.Thread(target=store.fail_if_queued, args=cancelled)
         ending.start()
         ending.join()
         await asyncio.sleep(0)
         assert not waiting.done()  # a child ended, the listed group did not
-        ending = threading.Thread(target=store.fail_if_queued, args=(group.items[0], 499, "x"))
+        cancelled = (group.items[0], ItemCode.CANCELLED, "cancelled")
+        ending = threading.Thread(target=store.fail_if_queued, args=cancelled)
         ending.start()
         ending.join()
         await asyncio.wait_for(waiting, CLIENT_TIMEOUT)
@@ -79,7 +82,7 @@ def test_a_wait_ends_on_a_listed_child_on_close_and_when_the_client_leaves(
         leaving = asyncio.create_task(waits.wait([group.id], "alice", "alice", LONG, left.wait))
         closing = asyncio.create_task(waits.wait([group.id], "alice", "alice", LONG, _never))
         await _registered(waits, 3)
-        store.fail_if_queued(group.items[1], 499, "cancelled")
+        store.fail_if_queued(group.items[1], ItemCode.CANCELLED, "cancelled")
         await asyncio.wait_for(on_child, CLIENT_TIMEOUT)
         left.set()
         await asyncio.wait_for(leaving, CLIENT_TIMEOUT)
