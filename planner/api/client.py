@@ -381,12 +381,18 @@ class ApiClient:
             wire.OperationOutcome, "GET", f"/operations/{quote(operation_id, safe='')}"
         )
 
-    async def operations(self, ids: list[str], *, expand: bool = False) -> list[wire.Operation]:
+    async def operations(
+        self, ids: list[str], *, expand: bool = False, wait: float = 0.0
+    ) -> list[wire.Operation]:
         """GET /operations?ids=..&ids=.. : one operation per id, in request order (an id the
-        worker leaves out comes back failed, "unknown operation", as docs/api.md answers it)."""
+        worker leaves out comes back failed, "unknown operation", as docs/api.md answers it).
+        With `wait` > 0 on a worker with FEATURE_WAIT, the answer is held until one of them
+        ends or `wait` seconds pass (a worker without it answers at once)."""
         if not ids:
             return []  # GET /operations without ids lists recent operations instead
         params = [("ids", i) for i in ids] + ([("expand", "true")] if expand else [])
+        if wait > 0 and await self.has_feature(wire.FEATURE_WAIT):
+            params.append(("wait", f"{wait:.3f}"))
         answer = await self._call(wire.OperationsResponse, "GET", "/operations", params=params)
         return in_request_order(ids, answer.operations)
 

@@ -75,6 +75,13 @@ class Backoff:
             self.attempt += 1
         return self.rng.uniform(0.0, self.ceiling(attempt))
 
+    def next_ceiling(self) -> float:
+        """The ceiling of the next attempt (no jitter), advancing the internal counter: the
+        wait of a long poll, which the worker ends early when something happens."""
+        ceiling = self.ceiling(self.attempt)
+        self.attempt += 1
+        return ceiling
+
     def reset(self) -> None:
         """Start again from the initial interval (the internal counter goes back to 0)."""
         self.attempt = 0

@@ -47,6 +47,7 @@ class ApiEngine:
         self.stat_paths = True
         self.tree_operations = False
         self.mirror_trees = False
+        self.waits_for_ends = False
         self.caller: str | None = None  # who the worker says we are (operations' user_id)
         self._trees: set[str] = set()  # handles of tree items, whose outcomes keep their result
 
@@ -62,6 +63,7 @@ class ApiEngine:
             and await has(wire.FEATURE_TREE_FILES)
         )
         self.mirror_trees = self.tree_operations and await has(wire.FEATURE_TREE_MIRROR)
+        self.waits_for_ends = await has(wire.FEATURE_WAIT)
         return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
@@ -104,8 +106,8 @@ class ApiEngine:
         }
         return await api.set_metadata(assignments)
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
-        ops = await self.client.operations(list(handles))
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
+        ops = await self.client.operations(list(handles), wait=wait if self.waits_for_ends else 0)
         self.caller = self.caller or next((o.user_id for o in ops if o.user_id), None)
         return [
             BatchStatus(

@@ -129,6 +129,9 @@ class Dispatcher:
                 if not any(self.queues.values()):
                     await self.wakeup.wait()
                 continue
+            if self.engine.waits_for_ends:
+                await self._wait_round()
+                continue
             moved = await self._poll()
             if moved or any(b.kind in TREE_KINDS for b in self.inflight.values()):
                 # a tree item is a whole directory's work, and the action waits for its end: it
@@ -143,6 +146,35 @@ class Dispatcher:
                     await asyncio.wait_for(self.wakeup.wait(), delay)
                 else:
                     await self.sleep(delay)
+
+    async def _wait_round(self) -> None:
+        """One round against an engine that waits for ends: a poll held until a batch ends or
+        the interval passes (its ceiling: the wait ends early on what matters), so an end is
+        seen at once rather than at the next poll. New work with room to start cancels the
+        wait, to be submitted now; a poll answered early with nothing ended (a worker past its
+        bound of waiting requests) is followed by the rest of the interval asleep."""
+        delay = self.backoff.next_ceiling()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.wakeup.clear()
+        handles = list(self.inflight)
+        polling = asyncio.ensure_future(self.engine.poll(handles, delay))
+        if len(self.inflight) < self.concurrency:
+            woken = asyncio.ensure_future(self.wakeup.wait())
+            await asyncio.wait({polling, woken}, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            if not polling.done():
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ApiError):
+                    await polling
+                return
+        moved, ended = await self._take(handles, polling)
+        if moved or any(b.kind in TREE_KINDS for b in self.inflight.values()):
+            self.backoff.reset()  # as in `serve`: a tree item is watched at the first interval
+        remaining = delay - (loop.time() - started)
+        if not ended and remaining > 0 and self.inflight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), remaining)
 
     async def _submit_ready(self) -> None:
         for kind in list(self.queues):
@@ -205,20 +237,30 @@ class Dispatcher:
 
     async def _poll(self) -> bool:
         handles = list(self.inflight)
+        return (await self._take(handles, self.engine.poll(handles)))[0]
+
+    async def _take(
+        self, handles: list[str], polled: Awaitable[list[BatchStatus]]
+    ) -> tuple[bool, bool]:
+        """The answer of a poll of `handles` applied: (whether anything moved, whether a batch
+        ended)."""
         try:
-            statuses = await self.engine.poll(handles)
+            statuses = await polled
         except ApiError as exc:
             if isinstance(exc, AuthError):
                 self.fatal = exc
             for handle in handles:
+                lost = self.inflight.pop(handle, None)
+                if lost is None:  # abandoned meanwhile
+                    continue
                 _fail(
-                    self.inflight.pop(handle),
+                    lost,
                     f"lost track of the operation: {exc}",
                     exc.status,
                     transient=True,
                 )
-            return True
-        moved = False
+            return True, True
+        moved = ended = False
         for status in statuses:
             batch = self.inflight.get(status.handle)
             if batch is None:
@@ -237,8 +279,8 @@ class Dispatcher:
                             future.set_result(Outcome(ok=True))
                 else:
                     await self._finish(batch)
-                moved = True
-        return moved
+                moved = ended = True
+        return moved, ended
 
     def _tell_watchers(self, batch: _Batch, status: BatchStatus) -> None:
         """Each caller with items in `batch` learns which ones and how far the batch is."""

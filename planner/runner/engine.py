@@ -199,8 +199,16 @@ class Engine(Protocol):
         """Start one batch of items of one kind; returns its handle."""
         ...
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
-        """The status of every handle, in order, in as few requests as the engine allows."""
+    @property
+    def waits_for_ends(self) -> bool:
+        """Whether `poll` with `wait` holds its answer until one of the handles is done (or
+        `wait` seconds pass); without it `poll` answers at once and the runner sleeps between
+        polls."""
+        ...
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
+        """The status of every handle, in order, in as few requests as the engine allows; with
+        `waits_for_ends`, answered once one of them is done or `wait` seconds passed."""
         ...
 
     async def outcomes(self, handle: str, count: int) -> list[Outcome]:

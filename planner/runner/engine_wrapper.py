@@ -54,8 +54,12 @@ class WrappedEngine:
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
         return await self.real.submit(kind, items)
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
-        return await self.real.poll(handles)
+    @property
+    def waits_for_ends(self) -> bool:
+        return self.real.waits_for_ends
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
+        return await self.real.poll(handles, wait)
 
     async def outcomes(self, handle: str, count: int) -> list[Outcome]:
         return await self.real.outcomes(handle, count)

@@ -71,9 +71,11 @@ class GuardedEngine(WrappedEngine):
         self._batches[handle] = (real, len(sent), refused)
         return handle
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
         real = [h for h in handles if not h.startswith(_GUARD)]
-        answered = {s.handle: s for s in (await self.real.poll(real) if real else [])}
+        # a batch answered here is done already: nothing to wait for then
+        wait = wait if len(real) == len(handles) else 0.0
+        answered = {s.handle: s for s in (await self.real.poll(real, wait) if real else [])}
         statuses = []
         for handle in handles:
             status = answered.get(handle) or BatchStatus(handle, done=True, progress=1.0)

@@ -114,9 +114,11 @@ class PreviewEngine(WrappedEngine):
         self.batches[handle] = _Pending(kind, items, outcomes)
         return handle
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
         real = [h for h in handles if not h.startswith(_SIMULATED)]
-        answered = {s.handle: s for s in (await self.real.poll(real) if real else [])}
+        # a batch answered here is done already: nothing to wait for then
+        wait = wait if len(real) == len(handles) else 0.0
+        answered = {s.handle: s for s in (await self.real.poll(real, wait) if real else [])}
         statuses = []
         for handle in handles:
             if handle in answered:

@@ -246,7 +246,9 @@ class FakeEngine:
         self.batches[handle] = _Batch(kind, tuple(items), [None] * len(items))
         return handle
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+    waits_for_ends = False  # polls answer at once
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
         self.calls.append(Call("poll", handles=tuple(handles)))
         statuses = []
         for handle in handles:

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from planner.api.codes import ItemCode
@@ -61,6 +62,8 @@ class OperationStore:
         self.ended_size = 0
         self.dirty: set[str] = set()
         self.lock = threading.RLock()  # item threads and the event loop both change records
+        # ids that long polls wait on (waits.py), with what wakes each; guarded by `lock`
+        self.watched: dict[str, list[Callable[[], None]]] = {}
 
     # -- creation -------------------------------------------------------------------------------
     def create(self, user_id: str, description: str, items: list[str], weight: int = 1) -> Group:
@@ -134,6 +137,8 @@ class OperationStore:
         group = item.group
         group.running.discard(item)
         group.pending -= 1
+        if self.watched and not group.single:
+            self._wake(item.id)
         if group.pending:
             return
         group.ended_at = now
@@ -153,6 +158,12 @@ class OperationStore:
             group.state = OperationState.SUCCEEDED
             group.result = merge_results([i.result for i in group.items])
         self.dirty.add(group.id)
+        if self.watched:
+            self._wake(group.id)
+
+    def _wake(self, op_id: str) -> None:  # called with self.lock held
+        for wake in self.watched.pop(op_id, ()):
+            wake()
 
     # -- reading --------------------------------------------------------------------------------
     # `viewer` is the caller's user name, or None for an admin: a viewer sees only its own
@@ -360,6 +371,11 @@ class OperationStore:
         self.db.executemany("DELETE FROM operations WHERE id = ?", ids)
         self.db.executemany("DELETE FROM tree_rows WHERE operation = ?", ids)
         return len(rows)
+
+
+def visible_owner(found: WorkItem | Group, viewer: str | None) -> bool:
+    """Whether the live operation (or child) `found` is visible to `viewer`."""
+    return _visible(_owner(found), viewer)
 
 
 def _visible(owner: object, viewer: str | None) -> bool:

@@ -4,6 +4,8 @@ problem responses)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +55,7 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
             wire.FEATURE_RECENT_OPERATIONS,
             wire.FEATURE_CANCEL,
             wire.FEATURE_DELETE,
+            *([wire.FEATURE_WAIT] if service.config.operation_waits else []),
             *([wire.FEATURE_STAT] if service.config.stat else []),
         ]
         + ([wire.FEATURE_SHUTDOWN] if service.config.allow_shutdown else []),
@@ -165,6 +168,10 @@ async def operations(request: Request, service: WorkerService, user: User) -> Re
     if ids:
         if len(ids) > MAX_POLLED_IDS:
             raise WorkerError(422, f"at most {MAX_POLLED_IDS} ids per request ({len(ids)} given)")
+        if service.config.operation_waits:
+            wait = _wait_seconds(request.query_params.get("wait"))
+            if wait:
+                await service.waits.wait(ids, user.name, viewer, wait, _gone(request))
         # ended operations may be read back from SQLite: off the event loop
         limit = service.config.max_items
         try:
@@ -190,6 +197,29 @@ async def operations(request: Request, service: WorkerService, user: User) -> Re
     if not ids and ops:
         body["next_after"] = ops[-1]["id"]
     return ok_response(body)
+
+
+def _wait_seconds(text: str | None) -> float:
+    """The `wait` query parameter: seconds, 0 when absent (capped by waits.MAX_WAIT)."""
+    if text is None:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise WorkerError(400, "wait must be a number of seconds, 0 or more")
+    return seconds
+
+
+def _gone(request: Request) -> Callable[[], Awaitable[None]]:
+    """What returns once the client of `request` (a GET: no body) has disconnected."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return gone
 
 
 async def operation(request: Request, service: WorkerService, user: User) -> Response:

@@ -165,6 +165,7 @@ async def serve(
         if on_ready is not None:
             on_ready(api_url(host, sock.getsockname()[1]))
         await asyncio.wait([serving, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        service.waits.close()  # long polls answer now: the server waits for open requests
         server.request_exit()
         await serving
     finally:

@@ -28,6 +28,7 @@ from planner.worker.operations import OperationStore
 from planner.worker.paths import remote_name_problem
 from planner.worker.records import SHUTDOWN_ERROR, Group, WorkItem
 from planner.worker.storage import StorageError, Storages
+from planner.worker.waits import EndWaits
 
 log = logging.getLogger("planner.worker")
 T = TypeVar("T")
@@ -63,6 +64,9 @@ class WorkerConfig:
     # off: neither advertise nor serve the tree operations (storage:copy_tree, :compare_tree,
     # operations/{id}/files), like a worker without planner's extensions
     tree_operations: bool = True
+    # off: neither advertise nor honour `wait` on GET /operations (long polls), like a worker
+    # without planner's extensions (clients then poll on their own schedule)
+    operation_waits: bool = True
     # off: no `checksum` in listings nor from metadata:get, like a worker that does not hash
     # (tests of clients that must then refuse `checksum: true` rather than compare less)
     checksums: bool = True
@@ -139,6 +143,7 @@ class WorkerService:
                 fsync=config.fsync,
             )
             self.operations = OperationStore(self.db, QueueBound(config.max_queued_items))
+            self.waits = EndWaits(self.operations)
             self.metadata = MetadataStore(self.db)
             self.permissions = PermissionStore(self.db)
             self._recover()
@@ -198,6 +203,7 @@ class WorkerService:
         write every record, release the pools and the database. The next start finds nothing
         queued or running."""
         self.stopping = True
+        self.waits.close()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)

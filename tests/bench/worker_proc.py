@@ -31,6 +31,7 @@ PLAIN_WORKER: dict[str, object] = {
     "recursive_listing": False,
     "stat": False,
     "tree_operations": False,
+    "operation_waits": False,
 }
 # features whose advertisement makes the runner leave the fallback path (prefixes)
 FAST_PATH_FEATURES = ("planner.list.recursive", "planner.stat", "planner.tree.")

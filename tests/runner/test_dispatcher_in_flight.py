@@ -36,7 +36,9 @@ class ScriptedEngine:
         self.submitted.append(list(items))
         return f"op{len(self.submitted)}"
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+    waits_for_ends = False  # polls answer at once
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
         if self.script:
             progress, finished = self.script.pop(0)
             return [

@@ -36,7 +36,9 @@ class HeldEngine:
     def _ended(self, handle: str) -> bool:
         return handle in self.cancelled and self.polls_left.get(handle, 0) <= 0
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+    waits_for_ends = False  # polls answer at once
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
         for handle in handles:
             if handle in self.cancelled:
                 self.polls_left[handle] = self.polls_left.get(handle, 0) - 1
@@ -127,7 +129,9 @@ class SilentEngine:
         self.left[handle] = self.polls
         return handle
 
-    async def poll(self, handles: Sequence[str]) -> list[BatchStatus]:
+    waits_for_ends = False  # polls answer at once
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
         for handle in handles:
             self.left[handle] -= 1
         return [BatchStatus(h, done=self.left[h] <= 0, succeeded=True) for h in handles]
