@@ -44,6 +44,11 @@ class StorageNote:
         """As the wrapped reporter."""
         return self.inner.verbose
 
+    @property
+    def live(self) -> bool:
+        """As the wrapped reporter."""
+        return self.inner.live
+
     def action_changed(self, action: ActionResult) -> None:
         """As the wrapped reporter."""
         self.inner.action_changed(action)

@@ -35,6 +35,7 @@ class RichReporter(QuietReporter):
     ) -> None:
         super().__init__(stream, color=color)
         self.verbose = verbose
+        self.live = True
         # rich is imported here, not at module level: `planner validate` must start fast.
         from rich.console import Console
         from rich.progress import (

@@ -1,7 +1,10 @@
 """Batching and waiting, shared by every running action: items of one kind are gathered into
 requests of up to `batch_size`, at most `concurrency` batches are in flight, and all of them are
 polled together in one request per round (0.1 s doubling to 2 s, full jitter, reset when anything
-moves, held at 0.1 s while a tree item runs). The number of requests grows with batches and
+moves, held at 0.1 s while a tree item runs). Against an engine that waits for ends (long polls)
+a round is one poll held until a batch ends, so the interval only bounds how often progress is
+fetched: it grows as the backoff does and starts again when a batch ends, whatever the progress
+(at most LIVE_INTERVAL with a live display). The number of requests grows with batches and
 rounds, not with files. A caller may watch how far the batches holding its items are, between
 their submission and their outcomes."""
 
@@ -33,6 +36,8 @@ from planner.runner.engine import (
 # directory copy, with its own progress and rows
 _SINGLE = {ItemKind.METADATA_GET, ItemKind.METADATA_SET, ItemKind.COPY_TREE, ItemKind.COMPARE_TREE}
 _ITEM_LOCATION = re.compile(r"^body\.operations\[(\d+)\]")
+# the longest wait of a long poll while a live display shows progress (bars on a terminal)
+LIVE_INTERVAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,10 @@ class Dispatcher:
         concurrency: int = 8,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        live: bool = False,
     ) -> None:
         self.engine = engine
+        self.live = live
         self.batch_size = max(1, batch_size)
         self.concurrency = max(1, concurrency)
         self.sleep = sleep
@@ -154,6 +161,8 @@ class Dispatcher:
         wait, to be submitted now; a poll answered early with nothing ended (a worker past its
         bound of waiting requests) is followed by the rest of the interval asleep."""
         delay = self.backoff.next_ceiling()
+        if self.live:
+            delay = min(delay, LIVE_INTERVAL)
         loop = asyncio.get_running_loop()
         started = loop.time()
         self.wakeup.clear()
@@ -168,9 +177,12 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError, ApiError):
                     await polling
                 return
-        moved, ended = await self._take(handles, polling)
-        if moved or any(b.kind in TREE_KINDS for b in self.inflight.values()):
-            self.backoff.reset()  # as in `serve`: a tree item is watched at the first interval
+        _, ended = await self._take(handles, polling)
+        if ended:
+            # an end is seen at once by the held poll, so the interval only bounds how often
+            # progress is fetched: a long copy's progress, or a tree item in flight, does not
+            # hold it at its first step (polls would grow with the copy's duration)
+            self.backoff.reset()
         remaining = delay - (loop.time() - started)
         if not ended and remaining > 0 and self.inflight:
             with contextlib.suppress(TimeoutError):

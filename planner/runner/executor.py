@@ -99,6 +99,7 @@ class Executor:
             concurrency=options.concurrency,
             sleep=sleep,
             rng=self.rng,
+            live=self.reporter.live,
         )
         self.stop = asyncio.Event()  # set on interruption: dispatch nothing new
         self.failed = False

@@ -18,6 +18,9 @@ class ProgressReporter(Protocol):
     # lists every file action (-v): only then are records made for `items_done` that the
     # run would otherwise not make (a tree operation's rows go to the journal as they are)
     verbose: bool
+    # redraws what runs as it runs (bars on a terminal): the in-flight progress of long
+    # operations is then fetched at a bounded rate rather than as rarely as their end allows
+    live: bool
 
     def start(self, run: RunResult) -> None:
         """The run begins (actions already succeeded in a resumed run are in `run`)."""
@@ -51,6 +54,7 @@ class SilentReporter:
     """Nothing at all (a preview prints its own report at the end)."""
 
     verbose = False
+    live = False
 
     def start(self, run: RunResult) -> None: ...
 

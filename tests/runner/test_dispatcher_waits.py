@@ -92,3 +92,73 @@ def test_an_end_is_seen_by_the_held_poll_and_new_work_cancels_the_wait() -> None
     assert engine.waits[1][0] == ("op1", "op2")
     assert all(wait > 0 for _, wait in engine.waits)
     assert sleep.delays == []  # the rounds waited in the poll, never asleep
+
+
+TREE = Item(ItemKind.COPY_TREE, Target("any", "b/"), src=Target("any", "a/"))
+
+
+class ProgressingEngine:
+    """Every held poll lasts its whole wait on a clock of the test's own (`now`) and reports
+    progress that moved; each batch ends at its `polls`-th poll (a long directory copy)."""
+
+    waits_for_ends = True
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        self.left: dict[str, int] = {}
+        self.waits: list[float] = []
+        self.now = 0.0
+
+    async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
+        handle = f"op{len(self.left) + 1}"
+        self.left[handle] = self.polls
+        return handle
+
+    async def poll(self, handles: Sequence[str], wait: float = 0.0) -> list[BatchStatus]:
+        self.waits.append(wait)
+        statuses = []
+        for handle in handles:
+            self.left[handle] -= 1
+            done = self.left[handle] <= 0
+            if not done:
+                self.now += wait  # held for the whole wait: nothing ended
+            moved = 1.0 - self.left[handle] / self.polls
+            statuses.append(
+                BatchStatus(handle, done=done, succeeded=done, progress=moved, progress_current=1)
+            )
+        return statuses
+
+    async def outcomes(self, handle: str, count: int) -> list[Outcome]:
+        return [Outcome(ok=True, handle=handle)] * count
+
+
+def _waits(item: Item, polls: int, *, live: bool = False) -> list[float]:
+    """The waits of the held polls of `item`, alone in flight and moving at every poll."""
+    engine = ProgressingEngine(polls)
+    dispatcher = Dispatcher(engine, live=live)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        # the dispatcher measures how long a poll was held on the loop's clock: this one is
+        # the engine's, so that no round sleeps for real
+        asyncio.get_running_loop().time = lambda: engine.now  # type: ignore[method-assign]
+        serving = asyncio.ensure_future(dispatcher.serve())
+        try:
+            (future,) = dispatcher.enqueue([item])
+            await future  # the engine ends every batch: no deadline on a clock that is held
+        finally:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+
+    asyncio.run(scenario())
+    return engine.waits
+
+
+def test_a_long_tree_item_is_waited_for_with_a_growing_interval_whatever_its_progress() -> None:
+    # its end is seen at once by the held poll: progress alone does not hold the interval at
+    # its first step, or the polls of a directory copy would grow with its duration
+    assert _waits(TREE, 8) == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
+    assert _waits(FILE, 8) == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
+
+
+def test_a_live_display_gets_progress_at_a_bounded_rate() -> None:
+    assert _waits(TREE, 6, live=True) == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]

@@ -4,12 +4,17 @@ copy on a plain worker goes file by file (the fallback)."""
 
 from __future__ import annotations
 
+import itertools
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from planner.api.retry import Backoff
+from planner.worker.faults import FaultSpec
 from tests.helpers.cli import CliResult, actions_of, run_json
 from tests.helpers.trees import make_tree, tree_bytes
 from tests.helpers.workers import start_worker
@@ -29,7 +34,7 @@ def copy_counting_requests(
     files: int,
     run_cli: Callable[..., CliResult],
     monkeypatch: pytest.MonkeyPatch,
-    **worker: bool,
+    **worker: Any,
 ) -> list[tuple[str, str]]:
     """Copy a tree of `files` files through a real worker; the requests it answered."""
     wanted = make_tree(where / "src", {f"d{i % 7}/f{i}.txt": b"%d" % i for i in range(files)})
@@ -84,6 +89,28 @@ def test_the_requests_of_a_directory_copy_do_not_grow_with_its_files(
             ended,
         ]
     )
+
+
+def test_a_long_directory_copy_is_waited_for_with_a_growing_interval(
+    tmp_path: Path, run_cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each file waits 10 ms in the worker: the copy lasts 3 s at least, and reports progress
+    # all along; its end is seen by a held poll, so progress does not hold the interval at its
+    # first step (which made 10 polls a second, polls growing with the copy's duration)
+    started = time.monotonic()
+    log = copy_counting_requests(
+        tmp_path, 300, run_cli, monkeypatch, faults=FaultSpec(file_delay=0.01)
+    )
+    elapsed = time.monotonic() - started  # the whole command: more than the copy lasted
+
+    polls = log.count(("GET", "/api/v1/operations"))
+    # a poll is held for its whole interval unless the copy ends: at most the intervals that
+    # fit in the time the command took, and the one that saw the end
+    ceilings = (Backoff().ceiling(n) for n in itertools.count())
+    fitting = sum(
+        1 for _ in itertools.takewhile(lambda c: c <= elapsed, itertools.accumulate(ceilings))
+    )
+    assert polls <= fitting + 1
 
 
 def test_a_plain_worker_copies_the_same_tree_file_by_file(
