@@ -73,8 +73,10 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
     running = asyncio.create_task(ctx.run([item], watch=live.moved))
     try:
         while not running.done():  # journal the rows the worker wrote so far, as it goes
-            await live.next_move(running)
-            if live.handle and live.current > live.read and live.rows_due():
+            # on a clock of its own too: polls grow rare while a long copy runs (its end is
+            # seen by a held poll), and rows read only at its end would journal them all then
+            await live.next_move(running, ROWS_EVERY)
+            if live.handle and live.current > 0 and live.rows_due():
                 # a read that fails now is read again later, or once the item ended
                 with contextlib.suppress(ApiError):
                     await live.read_rows(ends=(src, dst), checksums=action.checksum)
@@ -165,11 +167,13 @@ class _Live:
         files = max(0, self.current - self.tally.files)
         return files, int(files * (self.mean_size() or 0))
 
-    async def next_move(self, running: asyncio.Task[Any]) -> None:
-        """Wait until the item moves again or ends."""
+    async def next_move(self, running: asyncio.Task[Any], patience: float) -> None:
+        """Wait until the item moves again or ends, or `patience` seconds pass."""
         waiting = asyncio.ensure_future(self.moving.wait())
         try:
-            await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {running, waiting}, timeout=patience, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waiting.cancel()
         self.moving.clear()
