@@ -71,6 +71,18 @@ def open_regular(
     raise OSError(code, "not a regular file", name)
 
 
+def open_listed(
+    name: str, dir_fd: int, listed: os.stat_result | None
+) -> tuple[int, os.stat_result]:
+    """`open_regular` for a name that a listing of `dir_fd` has just seen as a regular file
+    (`listed`: its lstat there), without a stat of its own: the copy's final check
+    (fileops.ensure_unchanged) compares the file it read with `listed`, its inode included, so
+    a name replaced since the listing fails as changed. Without `listed`, `open_regular`."""
+    if listed is None:
+        return open_regular(name, dir_fd)
+    return os.open(name, _O_READ, dir_fd=dir_fd), listed
+
+
 class Root:
     """A storage root: a directory every path of one remote stays in. `/` (the `local` remote,
     the host's filesystem) contains everything, so nothing is checked for it."""

@@ -138,6 +138,17 @@ def _write_range(
 KEPT_MODE_BITS = 0o1777  # a copy keeps rwx and sticky, never setuid/setgid
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: done once, at import, before the worker starts
+    # its threads (the embedded worker and `planner worker serve` import this module first)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def copy_open_file(
     src_fd: int,
     st: os.stat_result,
@@ -167,18 +178,28 @@ def copy_open_file(
     tmp = temp_name_for(name)
     journaled = f"{dir_path}/{tmp}" if dir_path != "/" else f"/{tmp}"
     registry.add(journaled)
+    # permission bits kept, not owner: so not setuid/setgid either (docs/plan-reference.md);
+    # the temporary file is created with them (it is never more open than the copy will be)
+    # unless the umask would take some away, and then set exactly before the rename
+    mode = stat.S_IMODE(st.st_mode) & KEPT_MODE_BITS
     try:
-        dst_fd = os.open(tmp, _CREATE, 0o666, dir_fd=dir_fd)
+        dst_fd = os.open(tmp, _CREATE, mode, dir_fd=dir_fd)
         try:
             size, checksum = copy_into(src_fd, st, dst_fd, list(methods), progress, cancel)
-            # permission bits kept, not owner: so not setuid/setgid either (docs/plan-reference.md)
-            os.fchmod(dst_fd, stat.S_IMODE(st.st_mode) & KEPT_MODE_BITS)
+            if mode & _UMASK:
+                os.fchmod(dst_fd, mode)
             if fsync:
                 os.fsync(dst_fd)
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             # after the rename, which sets the ctime on most filesystems (ext4, tmpfs, XFS);
             # through the descriptor, so that it is the ctime of the file this copy wrote
-            ctime_ns = os.fstat(dst_fd).st_ctime_ns
+            written = os.fstat(dst_fd)
+            if stat.S_IMODE(written.st_mode) != mode:
+                # a directory's default ACL masks a new file's mode as a umask would (rare):
+                # the copy is narrower than wanted for a moment, never wider
+                os.fchmod(dst_fd, mode)
+                written = os.fstat(dst_fd)
+            ctime_ns = written.st_ctime_ns
         finally:
             os.close(dst_fd)
     except BaseException:
@@ -227,13 +248,15 @@ def copy_into(
 
 
 def ensure_unchanged(fd: int, before: os.stat_result) -> None:
-    """Raise SourceChangedError unless the open file `fd` has the size, mtime and ctime of
-    `before`."""
+    """Raise SourceChangedError unless the open file `fd` is the file `before` describes (its
+    inode) with the same size, mtime and ctime."""
     now = os.fstat(fd)
-    if (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+    if (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino, now.st_dev) != (
         before.st_size,
         before.st_mtime_ns,
         before.st_ctime_ns,
+        before.st_ino,
+        before.st_dev,
     ):
         raise SourceChangedError
 

@@ -3,6 +3,7 @@ and the walk's bookkeeping per directory (Node, DstSide) and per file to copy (T
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from planner.tree.filters import Filters
@@ -84,3 +85,5 @@ class Todo:
     existed: bool
     checksum: str | None = None
     error: tuple[int, str] | None = field(default=None)
+    # the source's lstat from the listing (None: look again), the stat its copy is checked by
+    st: os.stat_result | None = None

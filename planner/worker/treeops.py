@@ -23,7 +23,7 @@ from planner.tree.decide import (
     needs_checksums,
 )
 from planner.tree.entry import Entry, EntryType
-from planner.worker.confine import Place, Root, open_regular, reopen
+from planner.worker.confine import Place, Root, open_listed, reopen
 from planner.worker.fileops import CHUNK_SIZE
 from planner.worker.metadata import Content
 from planner.worker.placecopy import copy_opened, open_source
@@ -295,7 +295,7 @@ class _TreeRun:
                 counts.unchanged += 1
             else:
                 name = unescape_name(shown[len(prefix) :])
-                todo.append(Todo(name, shown, st.st_size, reason, theirs is not None, found))
+                todo.append(Todo(name, shown, st.st_size, reason, theirs is not None, found, st=st))
         if not todo:
             return
         self.files_total += len(todo)
@@ -392,7 +392,7 @@ class _TreeRun:
             progress = lambda done: self._progress(base + done)  # noqa: E731
         try:
             try:
-                src_fd, st = open_regular(t.name, fd)
+                src_fd, st = open_listed(t.name, fd, t.st)
             except OSError:  # a symlink, or gone, or no longer a file: as storage:copy says it
                 src = Place(self.src_root, fd, src_path, t.name, f"{self.src_label}/{t.shown}")
                 src_fd, st = open_source(src)

@@ -215,3 +215,29 @@ def test_a_destination_directory_made_a_link_to_its_source_leaves_the_source_alo
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert (data / "src" / "sub" / "f.txt").read_bytes() == b"the source"
     assert no_temporary_files(data)
+
+
+def test_a_source_file_replaced_after_its_listing_fails_as_changed(
+    worker: WorkerHandle, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the copy is checked against the listing's stat (not a stat of its own after the open):
+    # another file under the name, even of the same size, is not copied as if it were listed
+    data = worker.roots["data"]
+    source(data, {"a.txt": b"listed", "b.txt": b"b"})
+    open_listed = treeops.open_listed  # type: ignore[attr-defined]
+
+    def replacing(name: str, dir_fd: int, listed: os.stat_result | None) -> Any:
+        if name == "a.txt":
+            (data / "src" / "new").write_bytes(b"theirs")
+            os.replace(data / "src" / "new", data / "src" / "a.txt")
+        return open_listed(name, dir_fd, listed)
+
+    monkeypatch.setattr(treeops, "open_listed", replacing)
+    op = run(client, COPY, BODY)
+
+    assert op["state"] == "failed"
+    assert (op["result"]["copied"], op["result"]["failed"]) == (1, 1)
+    assert rows_of(client, op["id"]) == [("a.txt", "failed", 503), ("b.txt", "done", None)]
+    assert not (data / "dst" / "a.txt").exists()
+    assert (data / "dst" / "b.txt").read_bytes() == b"b"
+    assert no_temporary_files(data)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from planner.api.names import escape_name, unescape_name
-from planner.worker import confine
+from planner.worker import confine, fileops
 from planner.worker.storage import MemoryTempRegistry, Storages
 
 
@@ -123,7 +123,18 @@ def test_an_unreadable_subdirectory_is_reported_and_the_rest_listed(
 
 
 # -- permission bits ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("mode", "kept"), [(0o755, 0o755), (0o600, 0o600), (0o4755, 0o755)])
+@pytest.mark.parametrize(
+    ("mode", "kept"),
+    [
+        (0o755, 0o755),
+        (0o600, 0o600),
+        (0o4755, 0o755),
+        (0o2755, 0o755),
+        (0o1755, 0o1755),
+        (0o444, 0o444),
+        (0o666, 0o666),  # more than the umask (022) lets a new file have: set after creation
+    ],
+)
 def test_a_copy_keeps_the_permission_bits_but_not_setuid(
     storages: Storages, data: Path, tmp_path: Path, mode: int, kept: int
 ) -> None:
@@ -134,3 +145,21 @@ def test_a_copy_keeps_the_permission_bits_but_not_setuid(
     storages.copy("data", "run.sh", "scratch", "bin/run.sh")
 
     assert stat.S_IMODE((tmp_path / "scratch" / "bin" / "run.sh").stat().st_mode) == kept
+
+
+def test_a_copy_whose_new_file_was_masked_unexpectedly_still_gets_the_permission_bits(
+    storages: Storages, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as a directory's default ACL masks a new file: the copy believes nothing is masked
+    monkeypatch.setattr(fileops, "_UMASK", 0)
+    old = os.umask(0o077)
+    try:
+        source = data / "shared.txt"
+        source.write_text("for everyone")
+        source.chmod(0o666)
+
+        storages.copy("data", "shared.txt", "scratch", "shared.txt")
+    finally:
+        os.umask(old)
+
+    assert stat.S_IMODE((tmp_path / "scratch" / "shared.txt").stat().st_mode) == 0o666
