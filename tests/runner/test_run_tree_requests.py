@@ -111,6 +111,10 @@ def test_a_long_directory_copy_is_waited_for_with_a_growing_interval(
         1 for _ in itertools.takewhile(lambda c: c <= elapsed, itertools.accumulate(ceilings))
     )
     assert polls <= fitting + 1
+    # the rows are journaled as the copy goes, on a clock of their own, not all at its end
+    requests = [(method, route(path)) for method, path in log]
+    ended = requests.index(("GET", "/api/v1/operations/{id}"))
+    assert ("GET", "/api/v1/operations/{id}/files") in requests[:ended]
 
 
 def test_a_plain_worker_copies_the_same_tree_file_by_file(
