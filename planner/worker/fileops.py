@@ -139,8 +139,15 @@ KEPT_MODE_BITS = 0o1777  # a copy keeps rwx and sticky, never setuid/setgid
 
 
 def _read_umask() -> int:
-    # os.umask can only be read by setting it: done once, at import, before the worker starts
-    # its threads (the embedded worker and `planner worker serve` import this module first)
+    # read where Linux shows it (4.7 and later): os.umask reads it only by setting it, which
+    # another thread creating a file at that moment would see
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
