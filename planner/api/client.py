@@ -376,9 +376,15 @@ class ApiClient:
 
     async def operation_outcome(self, operation_id: str) -> wire.OperationOutcome:
         """GET /operations/{id}, read as `wire.OperationOutcome`: what tells how an ended batch's
-        items ended (its children's states, results and errors), parsed cheaply."""
+        items ended (its children's states, results and errors), parsed cheaply; only that, on
+        a worker with FEATURE_OUTCOME_VIEW (`view=outcome`: a group with children then has no
+        result of its own)."""
+        view = await self.has_feature(wire.FEATURE_OUTCOME_VIEW)
         return await self._call(
-            wire.OperationOutcome, "GET", f"/operations/{quote(operation_id, safe='')}"
+            wire.OperationOutcome,
+            "GET",
+            f"/operations/{quote(operation_id, safe='')}",
+            params=[("view", "outcome")] if view else None,
         )
 
     async def operations(
