@@ -34,7 +34,7 @@ from planner.worker.endpoint import (
 from planner.worker.operations import TooManyDetailsError
 from planner.worker.outcome_view import outcome
 from planner.worker.paths import PathChecker
-from planner.worker.requests import Pair, Place
+from planner.worker.requests import Pair
 from planner.worker.service import ItemFunction, WorkerService
 from planner.worker.tree_routes import TREE_FEATURES, tree_routes
 
@@ -130,29 +130,13 @@ async def storage_operation(request: Request, service: WorkerService, user: User
             for i, sp in enumerate(paths)
         ]
         require_roles(service, user, needs)
-        return [
-            (f"{op} {sp.remote}:{sp.path}", _path_item(service, op, sp, extended, recursive))
-            for sp in paths
-        ]
+        made = handlers.path_items(service, op, paths, extended, recursive)
+        return [(f"{op} {sp.remote}:{sp.path}", item) for sp, item in zip(paths, made, strict=True)]
 
     items = await parse_off_loop(
         request, service, raw, pair_items if op in ("copy", "move") else path_items
     )
     return accepted_response(service.submit(user, f"{op} {len(items)} items", items))
-
-
-def _path_item(
-    service: WorkerService, op: str, sp: Place, extended: bool, recursive: bool
-) -> ItemFunction:
-    if op == "exists":
-        return handlers.exists_item(service, sp)
-    if op == "stat":
-        return handlers.stat_item(service, sp)
-    if op == "list":
-        return handlers.list_item(service, sp, extended, recursive)
-    if op == "mkdir":
-        return handlers.mkdir_item(service, sp)
-    return handlers.remove_item(service, sp, recursive=op == "rmdir")
 
 
 # -- operations --------------------------------------------------------------------------------
