@@ -100,10 +100,21 @@ def survivors_frozen() -> Iterator[None]:
     hold their tasks, contexts and results alive until they end, nearly none of it garbage,
     and each full collection walked all of it again."""
     gc.freeze()
+    try:
+        with rare_collections():
+            yield
+    finally:
+        gc.unfreeze()
+
+
+@contextmanager
+def rare_collections() -> Iterator[None]:
+    """The youngest generation collected every RUN_THRESHOLD allocations in the block, not
+    every 700: for a process that lives one command (a run, its embedded worker) and whose
+    objects made per action or item stay alive until they end."""
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], RUN_THRESHOLD), *thresholds[1:])
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
