@@ -178,7 +178,8 @@ def _min_length(limit: Any, schema: dict[str, Any]) -> Check:
 
 
 def _minimum(limit: Any, schema: dict[str, Any]) -> Check:
-    return lambda v: type(v) not in (int, float) or v >= limit
+    # as jsonschema words it (`instance < minimum` fails): NaN (YAML's .nan) passes
+    return lambda v: type(v) not in (int, float) or not v < limit
 
 
 def _min_properties(limit: Any, schema: dict[str, Any]) -> Check:

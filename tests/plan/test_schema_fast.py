@@ -165,6 +165,7 @@ def test_values_only_yaml_makes_are_left_to_jsonschema() -> None:
         ({"type": "integer"}, True, False),
         ({"type": "integer"}, 1.0, None),  # 2020-12 counts it an integer: jsonschema says
         ({"type": "number", "minimum": 1}, 0.5, False),
+        ({"type": "number", "minimum": 1}, float("nan"), True),  # never less than 1
         ({"const": 1}, True, False),
         ({"const": True}, 1, False),
         ({"enum": ["a", "b"]}, "b", True),
