@@ -85,14 +85,36 @@ def _monitored() -> bool:
     return any(monitoring.get_tool(tool) is not None for tool in range(6))
 
 
+# the youngest generation's threshold while a run goes on (CPython's default: 700 allocations)
+RUN_THRESHOLD = 50_000
+
+
 @contextmanager
 def survivors_frozen() -> Iterator[None]:
     """Keep every object alive at the start out of the collections of the block (gc.freeze):
     a run's plan, its compiled graph and the imported modules outlive it, and each full
     collection while thousands of actions run would otherwise scan them all again. They are
-    given back to the collector at the end (for a caller that goes on)."""
+    given back to the collector at the end (for a caller that goes on).
+
+    Collections are also rarer in the block (RUN_THRESHOLD): thousands of actions in flight
+    hold their tasks, contexts and results alive until they end, nearly none of it garbage,
+    and each full collection walked all of it again."""
     gc.freeze()
+    try:
+        with rare_collections():
+            yield
+    finally:
+        gc.unfreeze()
+
+
+@contextmanager
+def rare_collections() -> Iterator[None]:
+    """The youngest generation collected every RUN_THRESHOLD allocations in the block, not
+    every 700: for a process that lives one command (a run, its embedded worker) and whose
+    objects made per action or item stay alive until they end."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], RUN_THRESHOLD), *thresholds[1:])
     try:
         yield
     finally:
-        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -53,3 +53,15 @@ def test_a_failed_start_up_freezes_nothing_and_collects_again(
 
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_run_collects_rarely_and_gives_the_thresholds_and_survivors_back(
+    unfrozen: None,
+) -> None:
+    before = gc.get_threshold()
+    with gcpause.survivors_frozen():
+        assert gc.get_threshold()[0] >= gcpause.RUN_THRESHOLD
+        assert gc.get_threshold()[1:] == before[1:]
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -376,9 +376,15 @@ class ApiClient:
 
     async def operation_outcome(self, operation_id: str) -> wire.OperationOutcome:
         """GET /operations/{id}, read as `wire.OperationOutcome`: what tells how an ended batch's
-        items ended (its children's states, results and errors), parsed cheaply."""
+        items ended (its children's states, results and errors), parsed cheaply; only that, on
+        a worker with FEATURE_OUTCOME_VIEW (`view=outcome`: a group with children then has no
+        result of its own)."""
+        view = await self.has_feature(wire.FEATURE_OUTCOME_VIEW)
         return await self._call(
-            wire.OperationOutcome, "GET", f"/operations/{quote(operation_id, safe='')}"
+            wire.OperationOutcome,
+            "GET",
+            f"/operations/{quote(operation_id, safe='')}",
+            params=[("view", "outcome")] if view else None,
         )
 
     async def operations(
@@ -430,6 +436,23 @@ class ApiClient:
         body = wire.PermissionsRequest(permissions=permissions)
         path = "/permissions:check"
         return (await self._call(wire.CheckPermissionsResponse, "POST", path, body=body)).allowed
+
+    async def check_roles(self, user: str, needs: Sequence[tuple[str, str]]) -> bool:
+        """POST /permissions:check : whether `user` holds each (resource path, role) of `needs`,
+        sent as plain JSON (a preview checks a batch's thousand paths at once: building the
+        models cost three times the JSON)."""
+        who = {"id": user, "type": wire.SubjectType.USER.value}
+        assignments = [
+            {"resource": {"path": path, "type": "document"}, "role": role, "subject": who}
+            for path, role in needs
+        ]
+        answer = await self._call(
+            wire.CheckPermissionsResponse,
+            "POST",
+            "/permissions:check",
+            raw={"permissions": assignments},
+        )
+        return answer.allowed
 
     async def get_permissions(self, queries: list[wire.RoleQuery]) -> list[wire.RoleAssignment]:
         """POST /permissions:get : the assignments matching the queries (null matches all)."""

@@ -323,6 +323,7 @@ FEATURE_RECENT_OPERATIONS = "planner.operations.recent"
 FEATURE_CANCEL = "planner.operations.cancel"
 FEATURE_DELETE = "planner.operations.delete"
 FEATURE_WAIT = "planner.operations.wait"
+FEATURE_OUTCOME_VIEW = "planner.operations.outcome"
 FEATURE_SHUTDOWN = "planner.shutdown"
 FEATURE_STAT = "planner.stat"
 # the tree operations (docs/api.md, "Tree operations")

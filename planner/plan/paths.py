@@ -109,7 +109,6 @@ def resolve_path(text: str, remote: str, root: str) -> PlanPath:
     full = posixpath.join(root, rel) if rel else root
     if remote == LOCAL_REMOTE and not full.startswith("/"):
         full = "/" + full
-    # every field is computed here from checked input: skip re-validation (large plans)
-    return PlanPath.model_construct(
-        text=text, storage=storage, rel=rel, is_dir=is_dir, remote=remote, path=full
-    )
+    # validated, not `model_construct`ed: pydantic's validator of six plain fields costs half
+    # of model_construct's Python (8 µs against 16, twice per action of a large plan)
+    return PlanPath(text=text, storage=storage, rel=rel, is_dir=is_dir, remote=remote, path=full)

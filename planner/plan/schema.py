@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 from planner.durations import DURATION_HINT
 from planner.errors import Diagnostic, Location, Pointer, quote
 
-if TYPE_CHECKING:  # jsonschema is imported when a document is validated (plan/valid_cache.py)
+if TYPE_CHECKING:  # imported when a document is validated, and jsonschema only when the quick
+    # check does not find it valid (plan/schema_fast.py, plan/valid_cache.py)
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
+
+    from planner.plan.schema_fast import Check
 
 SCHEMA_NAME = "plan.schema.json"
 
@@ -38,14 +41,30 @@ def schema_bytes() -> bytes:
 
 
 @cache
+def _inlined() -> dict[str, Any]:
+    """The schema with its (non-recursive) local $refs inlined: resolving them per instance
+    through `referencing` dominated validation time on large plans."""
+    schema = json.loads(schema_bytes())
+    inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
+    return inlined
+
+
+@cache
 def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(schema_bytes())
-    # Inline the (non-recursive) local $refs once: resolving them per instance through
-    # `referencing` dominated validation time on large plans.
-    inlined = _inline_refs(schema, schema.get("$defs", {}))
-    return Draft202012Validator(inlined)
+    return Draft202012Validator(_inlined())
+
+
+@cache
+def _quick_check() -> Check | None:
+    """The schema compiled by schema_fast.py (None: it uses what that module does not know)."""
+    from planner.plan.schema_fast import UnsupportedSchemaError, compile_schema
+
+    try:
+        return compile_schema(_inlined())
+    except UnsupportedSchemaError:
+        return None
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
@@ -63,7 +82,18 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def validate_document(data: Any, locate: Locator) -> list[Diagnostic]:
-    """Validate a (resolved) plan document; one Diagnostic per problem."""
+    """Validate a (resolved) plan document; one Diagnostic per problem. A document the quick
+    check finds valid is valid (schema_fast.py); any other is validated by jsonschema."""
+    from planner.plan.schema_fast import is_valid
+
+    check = _quick_check()
+    if check is not None and is_valid(check, data):
+        return []
+    return full_validation(data, locate)
+
+
+def full_validation(data: Any, locate: Locator) -> list[Diagnostic]:
+    """`validate_document` through jsonschema alone."""
     out: list[Diagnostic] = []
     for error in _validator().iter_errors(data):
         out.extend(_explain(error, locate))

@@ -39,6 +39,11 @@ async def run_one_missing_ok(ctx: ActionContext, item: Item, what: str) -> Outco
     """Run one item; its failure fails the action (`what` leads the message), except a missing
     path, whose outcome the caller reads."""
     (outcome,) = await ctx.run([item])
+    return _missing_ok(outcome, what)
+
+
+def _missing_ok(outcome: Outcome, what: str) -> Outcome:
+    """`outcome`, unless it failed otherwise than by a missing path: then the action fails."""
     if not outcome.ok and outcome.code != ItemCode.NOT_FOUND:
         raise ActionFailedError(
             f"{what}: {outcome.error}" + (f" (code {outcome.code})" if outcome.code else "")
@@ -110,14 +115,23 @@ async def entry_at(ctx: ActionContext, path: Target) -> Entry | None:
         return ROOT_ENTRY
     if ctx.engine.stat_paths:
         outcome = await run_one_missing_ok(ctx, Item(ItemKind.STAT, path), f"cannot read {path}")
-        if not outcome.ok:
-            return None
-        try:
-            return Entry.from_wire({**(outcome.result or {}), "name": name})
-        except (TypeError, ValueError) as exc:
-            raise ActionFailedError(f"unexpected answer about {path}: {exc}") from exc
+        return _stat_entry(outcome, path, name)
     entries = await listing(ctx, Target(path.remote, parent), recursive=False)
     return next((e for e in entries or [] if e.path == name), None)
+
+
+def _name(path: Target) -> str:
+    return posixpath.basename(path.path.rstrip("/"))
+
+
+def _stat_entry(outcome: Outcome, path: Target, name: str) -> Entry | None:
+    """The entry a STAT item's outcome (not failed but by a missing path) tells of `path`."""
+    if not outcome.ok:
+        return None
+    try:
+        return Entry.from_wire({**(outcome.result or {}), "name": name})
+    except (TypeError, ValueError) as exc:
+        raise ActionFailedError(f"unexpected answer about {path}: {exc}") from exc
 
 
 async def entries_at(
@@ -125,6 +139,15 @@ async def entries_at(
 ) -> tuple[Entry | None, Entry | None]:
     """`entry_at` of two paths at once (their probes share a batch); a failure of the first's
     probe wins over the second's (it is the one a user must see first)."""
+    names = _name(first), _name(second)
+    if ctx.engine.stat_paths and all(names):
+        # both probes as one call: no task per probe, for the many actions that each make two
+        probed = await ctx.run([Item(ItemKind.STAT, first), Item(ItemKind.STAT, second)])
+        at_first, at_second = (
+            _stat_entry(_missing_ok(outcome, f"cannot read {path}"), path, name)
+            for outcome, path, name in zip(probed, (first, second), names, strict=True)
+        )  # in order: the first's failure is raised first
+        return at_first, at_second
     found = await asyncio.gather(
         entry_at(ctx, first), entry_at(ctx, second), return_exceptions=True
     )

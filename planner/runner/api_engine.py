@@ -189,17 +189,8 @@ class ApiEngine:
                 self.caller = (await self.client.operation(handle)).user_id or ""
             if not self.caller:
                 return True
-            subject = wire.Subject(id=self.caller, type=wire.SubjectType.USER)
-            return await self.client.check_permissions(
-                [
-                    wire.RoleAssignment(
-                        resource=wire.Resource(path=resource_path(target)),
-                        role=wire.RoleType(role),
-                        subject=subject,
-                    )
-                    for target, role in needs
-                ]
-            )
+            roles = [(resource_path(target), wire.RoleType(role).value) for target, role in needs]
+            return await self.client.check_roles(self.caller, roles)
         except (AuthError, PermanentApiError):
             # a worker that will not say (no such route, or not to this caller): assume allowed,
             # the run will find out

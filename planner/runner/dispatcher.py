@@ -273,6 +273,7 @@ class Dispatcher:
                 )
             return True, True
         moved = ended = False
+        finishing: list[_Batch] = []
         for status in statuses:
             batch = self.inflight.get(status.handle)
             if batch is None:
@@ -290,8 +291,11 @@ class Dispatcher:
                         if not future.done():
                             future.set_result(Outcome(ok=True))
                 else:
-                    await self._finish(batch)
+                    finishing.append(batch)
                 moved = ended = True
+        # the outcomes of the batches that ended, read at once: the worker builds one answer
+        # while this process parses another
+        await asyncio.gather(*(self._finish(batch) for batch in finishing))
         return moved, ended
 
     def _tell_watchers(self, batch: _Batch, status: BatchStatus) -> None:

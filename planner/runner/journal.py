@@ -5,7 +5,6 @@ a kill -9 loses only that call (a run's changes of one moment are one call: sess
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
@@ -38,6 +37,7 @@ from planner.runner.journal_sql import (
     Row,
     action_fields,
     action_of,
+    detail_text,
     item_fields,
     item_of,
 )
@@ -210,9 +210,14 @@ class Journal:
         started = self._clock()
         with self._write() as conn:
             run_id = self._insert_run(conn, (plan_key, plan_file, plan_name, digest), started, None)
-            for position, action in enumerate(actions):
-                self._insert_action(conn, run_id, position, action)
-                self._save_items(conn, run_id, action.items)
+            conn.executemany(
+                SAVE_ACTION,
+                [
+                    (run_id, position, *action_fields(a), detail_text(a))
+                    for position, a in enumerate(actions)
+                ],
+            )
+            self._save_items(conn, run_id, [i for a in actions for i in a.items])
         return RunResult(run_id, plan_file, plan_name, digest, started, actions=actions)
 
     def save_action(self, run_id: str, action: ActionResult) -> None:
@@ -231,8 +236,7 @@ class Journal:
         the journal's own form: no object made per row), in one transaction."""
         if actions or items or rows:
             with self._write() as conn:
-                for action in actions:
-                    self._save_action(conn, run_id, action)
+                self._save_actions(conn, run_id, actions)
                 self._save_items(conn, run_id, items)
                 if rows:
                     conn.executemany(SAVE_ITEM, [(run_id, *row) for row in rows])
@@ -250,8 +254,7 @@ class Journal:
             run.ended_at = self._clock()
         result = "interrupted" if run.interrupted else "succeeded" if run.is_success else "failed"
         with self._write() as conn:
-            for action in run.actions:
-                self._save_action(conn, run.run_id, action)
+            self._save_actions(conn, run.run_id, run.actions)
             conn.execute(
                 "UPDATE runs SET ended_at = ?, interrupted = ?, result = ? WHERE run_id = ?",
                 (run.ended_at, int(run.interrupted), result, run.run_id),
@@ -386,16 +389,28 @@ class Journal:
     def _insert_action(
         conn: sqlite3.Connection, run_id: str, position: int, a: ActionResult
     ) -> None:
-        conn.execute(SAVE_ACTION, (run_id, position, *action_fields(a), json.dumps(a.detail)))
+        conn.execute(SAVE_ACTION, (run_id, position, *action_fields(a), detail_text(a)))
 
     @classmethod
     def _save_action(cls, conn: sqlite3.Connection, run_id: str, a: ActionResult) -> None:
         """Update the action's row by its key (constant time); a row not there yet goes last."""
         fields = action_fields(a)
-        updated = conn.execute(UPDATE_ACTION, (*fields[1:], json.dumps(a.detail), run_id, a.id))
+        updated = conn.execute(UPDATE_ACTION, (*fields[1:], detail_text(a), run_id, a.id))
         if updated.rowcount == 0:
             (position,) = conn.execute(NEXT_POSITION, (run_id,)).fetchone()
             cls._insert_action(conn, run_id, int(position), a)
+
+    @classmethod
+    def _save_actions(
+        cls, conn: sqlite3.Connection, run_id: str, actions: Sequence[ActionResult]
+    ) -> None:
+        """`_save_action` of each, as one statement run for them all when every row is there
+        (the usual case: a run inserts its actions' rows when it starts)."""
+        rows = [(*action_fields(a)[1:], detail_text(a), run_id, a.id) for a in actions]
+        updated = conn.executemany(UPDATE_ACTION, rows).rowcount
+        if updated != len(actions):  # some row is missing: each on its own (idempotent)
+            for action in actions:
+                cls._save_action(conn, run_id, action)
 
     @staticmethod
     def _save_items(conn: sqlite3.Connection, run_id: str, items: Iterable[ItemRecord]) -> None:

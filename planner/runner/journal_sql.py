@@ -117,6 +117,11 @@ item_fields = attrgetter(*ITEMS.split(", "))
 action_fields = attrgetter("id", *ACTIONS.split(", ")[1:-1])
 
 
+def detail_text(action: ActionResult) -> str:
+    """An action's detail lines as the journal keeps them (JSON)."""
+    return json.dumps(action.detail) if action.detail else "[]"
+
+
 def action_of(r: Row) -> ActionResult:
     state, change, detail = ActionState(r[2]), Change(r[3]), json.loads(r[11])
     return ActionResult(

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from planner.errors import UsageError
-from planner.gcpause import exit_now, own_process, startup
+from planner.gcpause import exit_now, own_process, rare_collections, startup
 
 ERROR_PREFIX = "error: "  # the first line on stdout when the worker cannot start
 
@@ -60,7 +60,10 @@ def main() -> int:
         print(url, flush=True)
 
     try:
-        asyncio.run(serve(config, "127.0.0.1", 0, on_ready=ready))
+        # it serves one command: its groups, items and results (thousands for a plan of many
+        # small actions) live until the command ends, nearly none of them garbage
+        with rare_collections():
+            asyncio.run(serve(config, "127.0.0.1", 0, on_ready=ready))
     except UsageError as exc:
         return _cannot_start(str(exc))
     return 0

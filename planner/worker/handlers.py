@@ -3,12 +3,14 @@ route of docs/api.md, with metadata and grants following moves and removals."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from planner.api.codes import ItemCode
 from planner.worker.acl import resource_key
 from planner.worker.file_info import FileInfo
+from planner.worker.metadata import MetadataRecord
 from planner.worker.requests import Pair, Place
 from planner.worker.service import ItemContext, ItemFunction, ItemResult, WorkerService
 from planner.worker.storage import StorageError
@@ -67,15 +69,56 @@ def exists_item(service: WorkerService, sp: Place) -> ItemFunction:
     return lambda ctx: ItemResult(service.storages.exists(sp.remote, sp.path))
 
 
-def stat_item(service: WorkerService, sp: Place) -> ItemFunction:
+class RecordsOnce:
+    """The metadata records of a request's paths, read in one query (per 500 paths) by the
+    first of its items that needs one, where one query per probed path held the database lock
+    500 times a batch. A record read before a path is probed can only be older than the file:
+    `checksum_for` then finds it stale (the size, mtime or ctime differ) and gives none, never
+    a wrong one."""
+
+    def __init__(self, service: WorkerService, keys: list[str]) -> None:
+        self._service = service
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._records: dict[str, MetadataRecord] | None = None
+
+    def get(self, key: str) -> MetadataRecord | None:
+        with self._lock:
+            if self._records is None:
+                self._records = self._service.metadata.of(self._keys)
+                self._keys = []
+            return self._records.get(key)
+
+
+def path_items(
+    service: WorkerService, op: str, places: list[Place], extended: bool, recursive: bool
+) -> list[ItemFunction]:
+    """The items of a request naming paths (`op`: exists, stat, list, mkdir, remove, rmdir)."""
+    if op == "stat":
+        records = RecordsOnce(service, [_key(sp) for sp in places])
+        return [stat_item(service, sp, records) for sp in places]
+    if op == "exists":
+        return [exists_item(service, sp) for sp in places]
+    if op == "list":
+        return [list_item(service, sp, extended, recursive) for sp in places]
+    if op == "mkdir":
+        return [mkdir_item(service, sp) for sp in places]
+    return [remove_item(service, sp, recursive=op == "rmdir") for sp in places]
+
+
+def stat_item(
+    service: WorkerService, sp: Place, records: RecordsOnce | None = None
+) -> ItemFunction:
     """`{"remote:path": entry}`: the path's entry as a one-level extended listing of its parent
-    would give it (its checksum when recorded and still valid, never computed), or a 404."""
+    would give it (its checksum when recorded and still valid, never computed), or a 404.
+    `records`: where the request's records are read at once (else this path's alone)."""
 
     def run(ctx: ItemContext) -> ItemResult:
         info = service.storages.probe(sp.remote, sp.path)
         checksum = None
         if info.type == "file" and service.config.checksums:
-            record = service.metadata.of([_key(sp)]).get(_key(sp))
+            key = _key(sp)
+            record = records.get(key) if records else service.metadata.of([key]).get(key)
             checksum = (
                 record.checksum_for(info.size, info.mtime_ns, info.ctime_ns) if record else None
             )

@@ -17,7 +17,7 @@ from planner import __version__
 from planner.api import wire
 from planner.api.wire import RoleType
 from planner.errors import WorkerError
-from planner.worker import handlers, intake
+from planner.worker import handlers, intake, outcome_view
 from planner.worker.acl import resource_key
 from planner.worker.auth import User
 from planner.worker.body import read_body
@@ -32,8 +32,9 @@ from planner.worker.endpoint import (
     require_roles,
 )
 from planner.worker.operations import TooManyDetailsError
+from planner.worker.outcome_view import outcome
 from planner.worker.paths import PathChecker
-from planner.worker.requests import Pair, Place
+from planner.worker.requests import Pair
 from planner.worker.service import ItemFunction, WorkerService
 from planner.worker.tree_routes import TREE_FEATURES, tree_routes
 
@@ -57,6 +58,7 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
             wire.FEATURE_DELETE,
             *([wire.FEATURE_WAIT] if service.config.operation_waits else []),
             *([wire.FEATURE_STAT] if service.config.stat else []),
+            *([wire.FEATURE_OUTCOME_VIEW] if service.config.outcome_view else []),
         ]
         + ([wire.FEATURE_SHUTDOWN] if service.config.allow_shutdown else []),
     )
@@ -128,29 +130,13 @@ async def storage_operation(request: Request, service: WorkerService, user: User
             for i, sp in enumerate(paths)
         ]
         require_roles(service, user, needs)
-        return [
-            (f"{op} {sp.remote}:{sp.path}", _path_item(service, op, sp, extended, recursive))
-            for sp in paths
-        ]
+        made = handlers.path_items(service, op, paths, extended, recursive)
+        return [(f"{op} {sp.remote}:{sp.path}", item) for sp, item in zip(paths, made, strict=True)]
 
     items = await parse_off_loop(
         request, service, raw, pair_items if op in ("copy", "move") else path_items
     )
     return accepted_response(service.submit(user, f"{op} {len(items)} items", items))
-
-
-def _path_item(
-    service: WorkerService, op: str, sp: Place, extended: bool, recursive: bool
-) -> ItemFunction:
-    if op == "exists":
-        return handlers.exists_item(service, sp)
-    if op == "stat":
-        return handlers.stat_item(service, sp)
-    if op == "list":
-        return handlers.list_item(service, sp, extended, recursive)
-    if op == "mkdir":
-        return handlers.mkdir_item(service, sp)
-    return handlers.remove_item(service, sp, recursive=op == "rmdir")
 
 
 # -- operations --------------------------------------------------------------------------------
@@ -224,6 +210,11 @@ def _gone(request: Request) -> Callable[[], Awaitable[None]]:
 
 async def operation(request: Request, service: WorkerService, user: User) -> Response:
     op_id, viewer = request.path_params["op_id"], _viewer(user)
+    view = request.query_params.get("view") if service.config.outcome_view else None
+    if view is not None and view != outcome_view.VIEW:
+        raise WorkerError(400, f"unknown view '{view}' (known: {outcome_view.VIEW})")
+    if view:
+        return ok_response(await service.call(lambda: outcome(service.operations, op_id, viewer)))
     return ok_response(await service.call(lambda: service.operations.get(op_id, True, viewer)))
 
 

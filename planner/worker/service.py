@@ -67,6 +67,9 @@ class WorkerConfig:
     # off: neither advertise nor honour `wait` on GET /operations (long polls), like a worker
     # without planner's extensions (clients then poll on their own schedule)
     operation_waits: bool = True
+    # off: neither advertise nor honour `view=outcome` on GET /operations/{id}, like a worker
+    # without planner's extensions (clients then read the full record)
+    outcome_view: bool = True
     # off: no `checksum` in listings nor from metadata:get, like a worker that does not hash
     # (tests of clients that must then refuse `checksum: true` rather than compare less)
     checksums: bool = True

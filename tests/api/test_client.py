@@ -259,6 +259,10 @@ ROUTES = {
         lambda a: a.check_permissions([GRANT]), "POST", "/permissions:check",
         reply(200, {"allowed": True}), True, body={"permissions": [GRANT_JSON]},
     ),
+    "check-roles": Route(
+        lambda a: a.check_roles("alice", [("dir", "reader")]), "POST", "/permissions:check",
+        reply(200, {"allowed": True}), True, body={"permissions": [GRANT_JSON]},
+    ),
     "get-permissions": Route(
         lambda a: a.get_permissions([wire.RoleQuery(subject=wire.Subject(id="alice"))]), "POST",
         "/permissions:get", reply(200, {"permissions": [GRANT_JSON]}), [GRANT],
@@ -640,6 +644,18 @@ async def test_the_status_is_fetched_once_for_feature_checks(
     await api.cancel("op-1")
     assert len(worker.sent("GET", "/")) == 1
     assert len(worker.sent("POST", "/operations/op-1:cancel")) == 2
+
+
+@pytest.mark.parametrize("advertised", [True, False])
+async def test_an_outcome_is_asked_as_the_outcome_view_only_where_advertised(
+    worker: FakeWorker, api: ApiClient, advertised: bool
+) -> None:
+    worker.features = [wire.FEATURE_OUTCOME_VIEW] if advertised else []
+    worker.on("GET", "/operations/op-1", reply(200, OP))
+    found = await api.operation_outcome("op-1")
+    assert found.id == OP["id"]
+    (request,) = worker.sent("GET", "/operations/op-1")
+    assert request.url.params.multi_items() == ([("view", "outcome")] if advertised else [])
 
 
 async def test_a_plain_listing_needs_no_extension(worker: FakeWorker, api: ApiClient) -> None:

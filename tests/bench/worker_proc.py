@@ -32,6 +32,7 @@ PLAIN_WORKER: dict[str, object] = {
     "stat": False,
     "tree_operations": False,
     "operation_waits": False,
+    "outcome_view": False,
 }
 # features whose advertisement makes the runner leave the fallback path (prefixes)
 FAST_PATH_FEATURES = ("planner.list.recursive", "planner.stat", "planner.tree.")

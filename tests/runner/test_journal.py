@@ -168,6 +168,26 @@ def test_an_action_not_known_at_start_is_loaded_after_the_others(journal: Journa
     assert [a.id for a in journal.load(run.run_id).actions] == ["make-dir", "copy-data", "late"]
 
 
+def test_saving_many_actions_at_once_updates_known_ones_and_appends_new_ones(
+    journal: Journal,
+) -> None:
+    run = start(journal)
+    mkdir, copy = run.actions
+    mkdir.state, copy.state, copy.detail = ActionState.SUCCEEDED, ActionState.FAILED, ["why"]
+    journal.save_many(run.run_id, [mkdir, copy], [])
+    late = ActionResult("late", "check", ActionState.SUCCEEDED)
+    copy.attempts = 3
+    journal.save_many(run.run_id, [copy, late], [])
+
+    loaded = journal.load(run.run_id).actions
+    assert [(a.id, a.state) for a in loaded] == [
+        ("make-dir", ActionState.SUCCEEDED),
+        ("copy-data", ActionState.FAILED),
+        ("late", ActionState.SUCCEEDED),
+    ]
+    assert (loaded[1].attempts, loaded[1].detail) == (3, ["why"])
+
+
 def test_saving_an_action_finds_its_row_by_key_not_by_a_scan_of_the_run(
     journal: Journal, state: Path
 ) -> None:

@@ -116,3 +116,33 @@ def test_a_worker_without_stat_gets_single_file_copies_right_by_listing_parents(
     requests = Counter(log)
     assert requests[STAT] == 0
     assert requests[LIST] > 0
+
+
+def test_a_worker_without_the_outcome_view_gives_the_same_outcomes(
+    tmp_path: Path,
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = _plan(tmp_path, write_plan, 20)
+    (tmp_path / "dst").mkdir()
+    (tmp_path / "dst" / "f3.bin").write_bytes(b"older and different")
+    (tmp_path / "dst" / "f5.bin").write_bytes(b"newer and different")
+    documents = []
+    for view in (False, True):
+        log: list[tuple[str, str]] = []
+        worker = tmp_path / f"worker-{view}"
+        embedded, handle = start_worker(worker, request_log=log, outcome_view=view)
+        try:
+            monkeypatch.setenv("PLANNER_TOKEN", handle.token)
+            code, document = preview_json(run_cli, plan, "--api-url", handle.url)
+        finally:
+            embedded.stop()
+        assert code == 0, document
+        assert Counter(log)[STAT] > 0
+        documents.append(document)
+
+    without, with_view = documents
+    assert without["totals"] == with_view["totals"]
+    assert (without["totals"]["to_copy"], without["totals"]["to_overwrite"]) == (18, 2)
+    assert without["actions"] == with_view["actions"]

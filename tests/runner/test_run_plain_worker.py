@@ -30,7 +30,11 @@ PLAN = """
 @pytest.fixture
 def plain_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerHandle]:
     embedded, handle = start_worker(
-        tmp_path / "worker", recursive_listing=False, stat=False, tree_operations=False
+        tmp_path / "worker",
+        recursive_listing=False,
+        stat=False,
+        tree_operations=False,
+        outcome_view=False,
     )
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
@@ -43,6 +47,7 @@ def test_the_worker_under_test_lacks_the_extension(plain_worker: WorkerHandle) -
     status = httpx.get(f"{plain_worker.url}/", headers=plain_worker.headers).json()
     assert "planner.list.recursive" not in status["features"]["operation_plugins"]
     assert "planner.stat" not in status["features"]["operation_plugins"]
+    assert "planner.operations.outcome" not in status["features"]["operation_plugins"]
 
 
 def test_a_deep_tree_is_copied_byte_exact_listing_level_by_level(

@@ -126,6 +126,32 @@ def test_stat_answers_each_path_s_entry_or_a_404_item(
     assert not (data / "in" / "missing").exists()
 
 
+def test_one_stat_batch_gives_each_path_its_own_recorded_checksum_unless_stale(
+    worker_client: tuple[httpx.Client, Path],
+) -> None:
+    client, data = worker_client
+    (data / "in").mkdir()
+    names = [f"f{i}.txt" for i in range(6)]
+    for i, name in enumerate(names):
+        (data / "in" / name).write_bytes(b"x" * (i + 1))
+    pairs = [{"src": sp(f"in/{n}", "data"), "dst": sp(f"out/{n}", "data")} for n in names]
+    succeeded(run(client, "/storage:copy", {"operations": pairs}))
+    copied = succeeded(_stat(client, *(f"out/{n}" for n in names)))
+    sums = [
+        c["result"][f"data:out/{n}"]["checksum"]
+        for c, n in zip(copied["children_detail"], names, strict=True)
+    ]
+    (data / "out" / "f2.txt").write_bytes(b"changed")  # its record is stale now
+
+    again = succeeded(_stat(client, "out/f2.txt", *(f"out/{n}" for n in names), "in/f0.txt"))
+
+    entries = [next(iter(c["result"].values())) for c in again["children_detail"]]
+    assert "checksum" not in entries[0]
+    assert [e.get("checksum") for e in entries[1:-1]] == [*sums[:2], None, *sums[3:]]
+    assert len(set(sums)) == len(sums)  # each its own file's
+    assert "checksum" not in entries[-1]  # never recorded
+
+
 def test_stat_is_advertised_and_absent_from_a_worker_without_it(tmp_path: Path) -> None:
     for enabled in (True, False):
         embedded, handle = start_worker(tmp_path / str(enabled), stat=enabled)
