@@ -128,6 +128,9 @@ class ApiEngine:
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return self.tree_operations and not {src.remote, dst.remote} & self.object_remotes
 
+    def keeps_directories(self, target: Target) -> bool:
+        return target.remote not in self.object_remotes
+
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
         page = await self.client.tree_files(handle, offset, limit)
         try:
