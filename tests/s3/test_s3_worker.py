@@ -96,6 +96,7 @@ def test_a_bucket_written_by_another_client_lists_with_its_rclone_mtime(
     assert listed["plain.bin"]["size"] == 4  # no mtime stored: its LastModified
     assert listed["empty"]["type"] == "dir"
     assert _listing(api, "r") == listed  # the second listing from the cache: the same
+    assert _listing(api, "r/empty") == {}  # the marker's directory, empty
 
 
 def test_mkdir_exists_remove_and_rmdir_on_prefixes(
@@ -144,6 +145,9 @@ def test_copies_within_the_bucket_and_metadata_get(
     _file(worker_s3, "c.bin", b"copy")
     succeeded(run(api, "/storage:copy", {"operations": [pair("c.bin", "one.bin", "data", "bkt")]}))
     succeeded(run(api, "/storage:copy", {"operations": [pair("one.bin", "two.bin", "bkt", "bkt")]}))
+    assert s3.objects(bucket) == {"pre/one.bin": b"copy", "pre/two.bin": b"copy"}
+    onto_itself = {"operations": [pair("two.bin", "two.bin", "bkt", "bkt")]}
+    succeeded(run(api, "/storage:copy", onto_itself))
     assert s3.objects(bucket) == {"pre/one.bin": b"copy", "pre/two.bin": b"copy"}
     got = succeeded(run(api, "/metadata:get", {"paths": ["bkt:two.bin"]}))
     assert got["result"]["bkt:two.bin"]["checksum"] == xxhash.xxh64_hexdigest(b"copy")

@@ -27,8 +27,10 @@ def list_below(backend: ObjectBackend, key: str, *, recursive: bool) -> Listed |
     start = len(key) + 1 if key else 0
     files: list[tuple[str, Any]] = []  # (name relative to `key`, ObjectMeta)
     dirs: set[str] = set()
+    seen = False  # any key below, the listed directory's own marker included
     if recursive:
         for chunk in obstore.list(backend.store, key or None, chunk_size=PAGE):
+            seen = seen or bool(chunk)
             for meta in chunk:
                 name = meta["path"][start:]
                 if name:  # "" is the listed directory's own marker
@@ -40,9 +42,8 @@ def list_below(backend: ObjectBackend, key: str, *, recursive: bool) -> Listed |
         files.extend(
             (meta["path"][start:], meta) for meta in found["objects"] if meta["path"][start:]
         )
-        if not dirs and not files and not found["objects"]:
-            return None
-    if recursive and not files:
+        seen = bool(dirs or found["objects"])
+    if not seen:
         return None
     entries, skipped = _entries(backend, key, files, dirs)
     return Listed(sorted(entries, key=lambda e: e.name), sorted(skipped), [])
