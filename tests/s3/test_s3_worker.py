@@ -208,3 +208,33 @@ def test_the_official_client_copies_to_the_object_remote(
         close(api)
     assert op.state is OperationState.Succeeded, (op.error, op.messages)
     assert s3.objects(bucket) == {"pre/got/official.txt": b"from the official client"}
+
+
+def test_a_cancelled_multipart_upload_leaves_nothing_under_the_key(
+    tmp_path: Path, bucket: str, s3: S3Server
+) -> None:
+    import threading
+
+    from planner.worker.storage import StorageError, Storages
+
+    source = tmp_path / "data" / "large.bin"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(os.urandom(40 * 1024 * 1024))
+    storages = Storages({"data": tmp_path / "data", "bkt": ObjectLocation("s3", bucket, "pre")})
+    cancel = threading.Event()
+    try:
+        with pytest.raises(StorageError) as raised:
+            # the first part handed over, the copy is cancelled: the store must abort it
+            storages.copy(
+                "data",
+                "large.bin",
+                "bkt",
+                "large.bin",
+                progress=lambda _: cancel.set(),
+                cancel=cancel,
+            )
+    finally:
+        storages.close()
+    assert raised.value.code == 499
+    assert s3.objects(bucket) == {}
+    assert s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
