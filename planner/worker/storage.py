@@ -8,19 +8,17 @@ crosskind.py.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from planner.api.codes import ItemCode
-from planner.worker import crosskind, fileops, moves
+from planner.worker import fileops, moves
 from planner.worker.confine import Place, Root, sync_dir
 from planner.worker.file_info import FileInfo, Listed, file_info
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
-from planner.worker.objects.attributes import Cache
-from planner.worker.objects.backend import ObjectBackend
 from planner.worker.objects.location import ObjectLocation
 from planner.worker.placecopy import copy_opened, open_source
 from planner.worker.probe import probe
@@ -28,6 +26,10 @@ from planner.worker.segments import segments
 from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
 from planner.worker.walk import listed_place
+
+if TYPE_CHECKING:
+    from planner.worker.objects.attributes import Cache
+    from planner.worker.objects.backend import ObjectBackend
 
 __all__ = [
     "CopyResult",
@@ -38,7 +40,6 @@ __all__ = [
 ]
 
 LOCAL = "local"
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY
 
 
 class Storages:
@@ -67,6 +68,9 @@ class Storages:
         self._objects: dict[str, ObjectBackend] = {}
         for name, root in remotes.items():
             if isinstance(root, ObjectLocation):
+                # imported only for an object remote: a worker without one never loads it
+                from planner.worker.objects.backend import ObjectBackend
+
                 self._objects[name] = ObjectBackend(name, root, cache)
                 continue
             if name == LOCAL:
@@ -88,10 +92,6 @@ class Storages:
         scheme (`s3`) for object storage."""
         backend = self._objects.get(remote)
         return "posix" if backend is None else backend.kind
-
-    def objects(self, remote: str) -> ObjectBackend | None:
-        """The backend of an object remote (None for a directory)."""
-        return self._objects.get(remote)
 
     def close(self) -> None:
         """Stop what the object backends run."""
@@ -328,34 +328,21 @@ class Storages:
             StorageError: 404 source missing; 409 destination in the way; 403 outside a root.
         """
         if src_remote in self._objects or dst_remote in self._objects:
+            from planner.worker import crosskind
+
             return crosskind.move(self, src_remote, src_path, dst_remote, dst_path)
         with (
             as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
             self._place(src_remote, src_path) as src,
         ):
-            if src.is_root:
-                raise StorageError(
-                    ItemCode.FORBIDDEN, f"{src_remote}:{src_path}: the storage root cannot move"
-                )
-            src.check_link(src.lstat())
             # parents are synced as they are made: a move across filesystems deletes its
             # source once the destination is durable, which includes its path
-            with self._place(dst_remote, dst_path, make_parents=True, sync=True) as dst:
-                if dst.is_root:
-                    raise StorageError(
-                        ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is the storage root"
-                    )
-                dst.check_link(dst.lstat_or_none())
-                if src.name == dst.name and _same(src.dir_fd, dst.dir_fd):
-                    return
-                try:
-                    moves.rename(src, dst)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    moves.move_across(src, dst, registry=self._registry)
-                else:
-                    self.synced(dst, src)
+            moves.move_places(
+                src,
+                lambda: self._place(dst_remote, dst_path, make_parents=True, sync=True),
+                registry=self._registry,
+                synced=self.synced,
+            )
 
     def copy(
         self,
@@ -379,6 +366,8 @@ class Storages:
                 outside a root.
         """
         if src_remote in self._objects or dst_remote in self._objects:
+            from planner.worker import crosskind
+
             return crosskind.copy(
                 self,
                 (src_remote, src_path),
@@ -411,12 +400,6 @@ class Storages:
         ours are forgotten, never deleted; each is deleted through the checked descriptor of its
         directory, within the most specific root that holds it."""
         return fileops.delete_leftovers(self._roots.values(), self._registry)
-
-
-def _same(a: int, b: int) -> bool:
-    """Whether two descriptors refer to the same directory."""
-    first, second = os.fstat(a), os.fstat(b)
-    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def _basename(path: str) -> str:
