@@ -238,3 +238,29 @@ def test_a_cancelled_multipart_upload_leaves_nothing_under_the_key(
     assert raised.value.code == 499
     assert s3.objects(bucket) == {}
     assert s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_copies_between_object_remotes_in_one_bucket_and_across_buckets(
+    tmp_path: Path, bucket: str, s3: S3Server
+) -> None:
+    other = s3.bucket()
+    roots: dict[str, Any] = {
+        "data": tmp_path / "data",
+        "one": ObjectLocation("s3", bucket, "one"),
+        "two": ObjectLocation("s3", bucket, "two"),
+        "far": ObjectLocation("s3", other, ""),
+    }
+    with running_worker(tmp_path, roots=roots) as handle:
+        _file(handle, "x.bin", b"between remotes")
+        with httpx.Client(base_url=handle.url, headers=handle.headers, timeout=30) as api:
+            for src, dst in (("data", "one"), ("one", "two"), ("two", "far")):
+                succeeded(
+                    run(api, "/storage:copy", {"operations": [pair("x.bin", "x.bin", src, dst)]})
+                )
+    assert s3.objects(bucket) == {"one/x.bin": b"between remotes", "two/x.bin": b"between remotes"}
+    assert s3.objects(other) == {"x.bin": b"between remotes"}
+    for name, key in ((bucket, "two/x.bin"), (other, "x.bin")):
+        assert s3.client().head_object(Bucket=name, Key=key)["Metadata"] == {
+            "mtime": "1700000000.123456789",
+            "xxh64": xxhash.xxh64_hexdigest(b"between remotes"),
+        }

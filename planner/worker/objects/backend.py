@@ -49,8 +49,23 @@ class ObjectBackend:
         self.location = location
         self.cache = cache
         self.store: S3Store = make_store(location)
+        self._bucket_store: S3Store | None = None
         # HEADs of objects the cache does not know, a few at a time (listing.py)
         self.heads = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"planner-head-{name}")
+
+    @property
+    def bucket_store(self) -> S3Store:
+        """A client of the whole bucket (keys with the prefix): for server-side copies between
+        two remotes in one bucket."""
+        if self._bucket_store is None:
+            self._bucket_store = make_store(
+                ObjectLocation(self.location.scheme, self.location.bucket)
+            )
+        return self._bucket_store
+
+    def full_key(self, key: str) -> str:
+        """`key` with the remote's prefix: the key in the bucket."""
+        return self.location.key_prefix() + key
 
     @property
     def kind(self) -> str:

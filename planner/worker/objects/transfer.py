@@ -12,6 +12,7 @@ writes and checks the stored `xxh64` when there is one."""
 from __future__ import annotations
 
 import os
+import queue
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -203,7 +204,7 @@ def copy_object(
     cancel: threading.Event | None = None,
     on_size: Callable[[int], None] | None = None,
 ) -> CopyResult:
-    """Copy an object to another key: on the server within one store (its user metadata goes
+    """Copy an object to another key: on the server within one bucket (its user metadata goes
     with it), else streamed through the worker with the source's mtime and XXH64 (hashed first
     when it has none stored).
 
@@ -228,9 +229,12 @@ def copy_object(
     with dst.errors(label):
         if src is dst and src_key == dst_key:  # onto itself: nothing to write
             etag = known.stamp
-        elif src is dst:
+        elif src is dst or src.location.bucket == dst.location.bucket:
             _check(cancel)
-            obstore.copy(src.store, src_key, dst_key)
+            if src is dst:
+                obstore.copy(src.store, src_key, dst_key)
+            else:  # two remotes in one bucket: still a copy on the server
+                obstore.copy(src.bucket_store, src.full_key(src_key), dst.full_key(dst_key))
             head = obstore.get(dst.store, dst_key, options={"head": True})
             etag = from_head(head.meta, head.attributes).stamp
         else:
@@ -255,7 +259,7 @@ def _streamed(
 ) -> Iterator[bytes]:
     hasher = xxhash.xxh64()
     done = 0
-    for chunk in src.read(key):
+    for chunk in _pumped(lambda: src.read(key), cancel):
         _check(cancel)
         data = bytes(chunk)
         hasher.update(data)
@@ -265,6 +269,49 @@ def _streamed(
             progress(done)
     if hasher.hexdigest() != checksum:
         raise SourceChangedError
+
+
+_END = object()
+
+
+def _pumped(chunks: Callable[[], Iterator[Any]], cancel: threading.Event | None) -> Iterator[Any]:
+    """The items of `chunks()`, read on a thread of their own (a few ahead at most): the store
+    client's upload pulls this iterator from inside its own runtime, where another of its
+    blocking calls (the download's stream) cannot run."""
+    pipe: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        """Hand `item` over, unless the consumer stopped; whether it was."""
+        while not stop.is_set():
+            try:
+                pipe.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def pump() -> None:
+        try:
+            for chunk in chunks():
+                if not offer(chunk):
+                    return
+            offer(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            offer(exc)
+
+    threading.Thread(target=pump, name="planner-object-pump", daemon=True).start()
+    try:
+        while True:
+            _check(cancel)
+            item = pipe.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _check(cancel: threading.Event | None) -> None:
