@@ -264,3 +264,17 @@ def test_copies_between_object_remotes_in_one_bucket_and_across_buckets(
             "mtime": "1700000000.123456789",
             "xxh64": xxhash.xxh64_hexdigest(b"between remotes"),
         }
+
+
+def test_worker_serve_takes_an_s3_remote(tmp_path: Path, bucket: str) -> None:
+    from tests.helpers.processes import WorkerProcess
+
+    worker = WorkerProcess(tmp_path, "s3-worker", "--no-auth", "--remote", f"b=s3://{bucket}/p")
+    try:
+        storages = httpx.get(f"{worker.url}/storage", timeout=30).json()["storage"]
+        assert {s["name"]: s["type"] for s in storages}["b"] == "s3"
+    finally:
+        try:
+            assert worker.terminate() == 0, worker.output()
+        finally:
+            worker.kill()
