@@ -278,3 +278,27 @@ def test_worker_serve_takes_an_s3_remote(tmp_path: Path, bucket: str) -> None:
             assert worker.terminate() == 0, worker.output()
         finally:
             worker.kill()
+
+
+def test_a_missing_bucket_and_an_unreachable_endpoint_fail_items_naming_the_remote(
+    tmp_path: Path, s3: S3Server, monkeypatch: pytest.MonkeyPatch, unused_port: int
+) -> None:
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    roots: dict[str, Any] = {"gone": ObjectLocation("s3", "no-such-bucket-here", "")}
+    with (
+        running_worker(tmp_path / "a", roots=roots) as handle,
+        httpx.Client(base_url=handle.url, headers=handle.headers, timeout=30) as api,
+    ):
+        op = failed_with(run(api, "/storage:list", {"operations": [sp("", "gone")]}), 404)
+    assert "s3 remote 'gone': bucket 'no-such-bucket-here' does not exist" in op["error"]
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{unused_port}")
+    roots = {"far": ObjectLocation("s3", "some-bucket", "")}
+    with (
+        running_worker(tmp_path / "b", roots=roots) as handle,
+        httpx.Client(base_url=handle.url, headers=handle.headers, timeout=60) as api,
+    ):
+        op = failed_with(run(api, "/storage:exists", {"operations": [sp("x", "far")]}), 503)
+    assert "s3 remote 'far': cannot reach the endpoint" in op["error"]
+    assert s3.secret_key not in op["error"]
