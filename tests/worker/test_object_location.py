@@ -54,3 +54,37 @@ def test_an_etag_stamp_is_a_positive_integer_that_sqlite_keeps() -> None:
     assert value is not None
     assert 0 < value < 2**63
     assert stamp('"other"') != value
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "says"),
+    [
+        ("GenericError", 503, "s3 remote 'r': Generic S3 error: status code: 503"),
+        ("GenericError", 403, "s3 remote 'r': access denied: k"),
+        ("InvalidPathError", 400, "k: not a valid object key"),
+        ("AlreadyExistsError", 409, "k: changed meanwhile"),
+        ("NotFoundError", 404, "k: no such file or directory"),
+    ],
+)
+def test_store_errors_become_item_errors_naming_the_remote(
+    error: str, code: int, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import obstore.exceptions
+
+    from planner.worker.objects.client import object_errors
+    from planner.worker.storage_errors import StorageError
+
+    secret = "the-secret-key-0123"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    status = {503: "status code: 503 <Code>SlowDown</Code>", 403: "status code: 403"}
+    text = f"Generic S3 error: {status.get(code, '')} {secret}\nDebug source: ..."
+    raised = getattr(obstore.exceptions, error)(text)
+    with (
+        pytest.raises(StorageError) as caught,
+        object_errors("r", ObjectLocation("s3", "b-1"), "k"),
+    ):
+        raise raised
+    assert caught.value.code == code
+    assert caught.value.message.startswith(says)
+    assert secret not in caught.value.message
+    assert "Debug source" not in caught.value.message
