@@ -166,7 +166,7 @@ def test_the_storage_layer_itself_refuses_escaping_keys(bucket: str) -> None:
 
     storages = Storages({"bkt": ObjectLocation("s3", bucket, "pre")})
     try:
-        for path in ("../x", "/abs", "a\x00b", "a/" + "k" * 1100):
+        for path in ("../x", "/abs", "a\x00b", "a/" + "k" * 1100, "tab\there", "del\x7f"):
             with pytest.raises(StorageError) as raised:
                 storages.list("bkt", path)
             assert raised.value.code == 400, path

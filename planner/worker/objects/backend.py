@@ -6,6 +6,7 @@ object_store, cannot write a key that ends in "/"); rmdir deletes every key belo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from planner.worker.storage_errors import StorageError
 if TYPE_CHECKING:
     from obstore.store import S3Store
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_KEY_BYTES = 1024  # S3's limit on a key, prefix included
 DELETE_BATCH = 1000  # keys per DeleteObjects request (S3's limit)
 STREAM_CHUNK = 8 * 1024 * 1024
@@ -78,9 +80,14 @@ class ObjectBackend:
         """The key of `parts` below the remote's prefix (as the store client takes it).
 
         Raises:
-            StorageError: 400 a name that is not valid UTF-8, or a key over 1,024 bytes.
+            StorageError: 400 a name that is not valid UTF-8 or holds a control character (the
+                store client refuses them), or a key over 1,024 bytes.
         """
         key = "/".join(parts)
+        if _CONTROL.search(key):
+            raise StorageError(
+                ItemCode.INVALID, f"{label}: object keys cannot hold control characters"
+            )
         try:
             size = len((self.location.key_prefix() + key).encode("utf-8"))
         except UnicodeEncodeError:
