@@ -17,7 +17,8 @@ from tests.helpers.workers import WorkerHandle, running_worker
 # Variables that change what planner, the libraries it drives (rich, click, httpx) or the
 # official client do. None of them may leak from the developer's shell into a test; a test that
 # needs one sets it with monkeypatch.
-SCRUBBED_PREFIXES = ("PLANNER_", "_PLANNER_", "ANSYS_DT_")
+# (AWS_*: the tests of object remotes set their own, for the local S3 server)
+SCRUBBED_PREFIXES = ("PLANNER_", "_PLANNER_", "ANSYS_DT_", "AWS_")
 SCRUBBED_NAMES = {
     "NO_COLOR",
     "FORCE_COLOR",

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -139,6 +139,28 @@ def _close(stream: IO[bytes] | None) -> None:
             stream.close()
 
 
+# the remotes of `--remote` on run and plan (beside `any` and `local`): name -> a directory or
+# an object store location (planner.worker.objects.location); one command per process
+_remotes: dict[str, object] = {}
+
+
+def serve_remotes(remotes: Mapping[str, object]) -> None:
+    """Serve these remotes too (`--remote`) in the embedded workers this process starts from
+    now on (and no other: each command sets them)."""
+    _remotes.clear()
+    _remotes.update(remotes)
+
+
+def _remote_settings() -> dict[str, str]:
+    """The extra remotes as the child's configuration carries them (a path or a URL)."""
+    from planner.worker.objects.location import ObjectLocation
+
+    return {
+        name: where.url if isinstance(where, ObjectLocation) else str(where)
+        for name, where in _remotes.items()
+    }
+
+
 def storage_note(storage: Path | None) -> str:
     """Where the embedded worker keeps remote `any`, for the run header and the preview."""
     if storage is None:
@@ -169,7 +191,7 @@ def embedded_worker(base: Path, storage: Path | None = None) -> Iterator[tuple[s
     log_start = log_path.stat().st_size if log_path.is_file() else 0
     settings = {
         "state_dir": str(state.resolve()),
-        "remotes": {"any": str(storage)},
+        "remotes": {"any": str(storage), **(_remote_settings() if _remotes else {})},
         "token": token,  # through the pipe: never on a command line or in a file
         "log": str(log_path),
     }
@@ -238,7 +260,7 @@ def _in_thread(state: Path, storage: Path, token: str) -> Iterator[tuple[str, st
     worker = EmbeddedWorker(
         WorkerConfig(
             state_dir=state,
-            remotes={"any": storage},
+            remotes={"any": storage, **_remotes},  # type: ignore[dict-item]
             authenticator=Authenticator.single_token(token),
         )
     )

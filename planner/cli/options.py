@@ -92,6 +92,41 @@ def storage_option(func: F) -> F:
     )(func)
 
 
+def remote_option(func: F) -> F:
+    """`--remote NAME=DIR|URL` (repeatable): another remote of the embedded worker."""
+    return click.option(
+        "--remote",
+        "remotes",
+        multiple=True,
+        metavar="NAME=DIR|URL",
+        help="Another remote of the embedded worker: a directory (or file:///DIR), or an "
+        "object store location s3://BUCKET/PREFIX (repeatable; credentials from the AWS "
+        "environment).",
+    )(func)
+
+
+def serve_remotes(values: tuple[str, ...], api_url: str | None) -> None:
+    """Give the embedded worker the remotes of `--remote` (checked now: a usage error before
+    anything starts).
+
+    Raises:
+        UsageError: a malformed `--remote`, or `--remote` together with `--api-url`.
+    """
+    from planner.cli import embedded
+
+    if not values:
+        embedded.serve_remotes({})
+        return
+    if api_url:
+        raise UsageError(
+            "--remote adds a remote to the embedded worker; the worker at --api-url has its "
+            "own remotes (leave out one of them)"
+        )
+    from planner.cli.worker import remote_option as parse
+
+    embedded.serve_remotes(dict(parse(value, embedded=True) for value in values))
+
+
 def check_storage(api_url: str | None, storage: Path | None) -> Path | None:
     """`--storage` for the embedded worker: None with `--api-url` (that worker keeps its own).
 

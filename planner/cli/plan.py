@@ -18,6 +18,8 @@ from planner.cli.options import (
     check_storage,
     parse_vars,
     refuse_stdin,
+    remote_option,
+    serve_remotes,
     storage_option,
     token_from_env,
     var_option,
@@ -37,6 +39,7 @@ EXIT_NO_CHANGES, EXIT_ERRORS, EXIT_CHANGES = 0, 1, 2
 @var_option
 @api_options
 @storage_option
+@remote_option
 @click.option("--offline", is_flag=True, help="Print the compiled order only; no API calls.")
 @click.option(
     "--detailed-exitcode",
@@ -68,6 +71,7 @@ def plan(
     api_url: str | None,
     token_env: str,
     storage: Path | None,
+    remotes: tuple[str, ...],
     offline: bool,
     detailed_exitcode: bool,
     output_format: str,
@@ -84,6 +88,7 @@ def plan(
     With --out FILE the plan is saved too: `planner run FILE` applies exactly what it shows,
     or refuses when anything changed since.
     """
+    serve_remotes(remotes, api_url)
     if out is not None and offline:
         raise UsageError("--out saves a preview; --offline makes none (leave out one of them)")
     if out is not None and not os.access(out.parent.resolve(), os.W_OK):

@@ -16,6 +16,8 @@ from planner.cli.options import (
     check_storage,
     parse_vars,
     refuse_stdin,
+    remote_option,
+    serve_remotes,
     storage_option,
     token_from_env,
     var_option,
@@ -44,6 +46,7 @@ def _duration(text: str, option: str) -> float:
 @var_option
 @api_options
 @storage_option
+@remote_option
 @click.option(
     "--concurrency",
     default=8,
@@ -108,6 +111,7 @@ def run(
     api_url: str | None,
     token_env: str,
     storage: Path | None,
+    remotes: tuple[str, ...],
     concurrency: int,
     batch_size: int,
     keep_going: bool,
@@ -125,12 +129,13 @@ def run(
 
     Without --api-url (or PLANNER_API_URL) an embedded worker serves the plan for the duration
     of the command, with remotes `local` and `any` (.planner/storage beside the plan, or
-    --storage DIR).
+    --storage DIR), and those of --remote.
     Exit 0 when every action succeeded, 1 when one failed, 2 for an invalid plan or usage,
     3 when the API cannot be reached, 130 when interrupted.
     """
     refuse_stdin(plan, "run --dry-run" if dry_run else "run")
     storage = check_storage(api_url, storage)
+    serve_remotes(remotes, api_url)
     from planner.runner.saved_plan import is_saved_plan
 
     if is_saved_plan(plan):  # made by `planner plan --out`: applied exactly, or refused

@@ -13,19 +13,30 @@ import click
 from planner.durations import parse_duration
 from planner.errors import UsageError
 from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS
+from planner.worker.objects.location import ObjectLocation, parse_location
 from planner.worker.paths import remote_name_problem
 
 
-def _remote(text: str) -> tuple[str, Path]:
-    name, sep, directory = text.partition("=")
-    if not sep or not name or not directory:
-        raise UsageError(f"--remote {text!r}: expected NAME=DIR")
+def remote_option(text: str, *, embedded: bool = False) -> tuple[str, Path | ObjectLocation]:
+    """`NAME=DIR`, `NAME=file:///abs/dir` or `NAME=s3://bucket/prefix` of `--remote`.
+
+    Raises:
+        UsageError: not of that form; a reserved or invalid name; an unknown URL scheme.
+    """
+    name, sep, where = text.partition("=")
+    if not sep or not name or not where:
+        raise UsageError(f"--remote {text.partition('=')[0]!r}: expected NAME=DIR or NAME=URL")
     if name == "local":
         raise UsageError("--remote local=...: 'local' is always the host filesystem")
+    if embedded and name == "any":
+        raise UsageError("--remote any=...: use --storage DIR for where remote `any` is kept")
     wrong = remote_name_problem(name)
     if wrong is not None:
         raise UsageError(f"--remote {name}: {wrong}")
-    return name, Path(directory).expanduser().resolve()
+    try:
+        return name, parse_location(where)
+    except ValueError as exc:
+        raise UsageError(f"--remote {name}: {exc}") from exc
 
 
 _SIZE_UNITS = {"": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -76,8 +87,9 @@ def worker() -> None:
     "--remote",
     "remotes",
     multiple=True,
-    metavar="NAME=DIR",
-    help="A named storage rooted at DIR (repeatable); 'any' defaults to STATE-DIR/storage.",
+    metavar="NAME=DIR|URL",
+    help="A named storage rooted at DIR (or file:///DIR), or an object store location "
+    "s3://BUCKET/PREFIX (repeatable); 'any' defaults to STATE-DIR/storage.",
 )
 @click.option(
     "--state-dir",
@@ -180,7 +192,7 @@ def serve(
     from planner.worker.serve import serve as run_server
     from planner.worker.service import WorkerConfig
 
-    named = dict(_remote(r) for r in remotes)
+    named = dict(remote_option(r) for r in remotes)
     if sum(bool(x) for x in (users_file, token_file, no_auth)) > 1:
         raise UsageError("give at most one of --users, --token-file, --no-auth")
     if no_auth and not is_loopback(host):

@@ -111,7 +111,7 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         filtered=plan.filtered,
         decided=len(plan.to_copy),
     )
-    if action.empty_dirs:
+    if action.empty_dirs and ctx.engine.keeps_directories(dst):
         made = directories_to_make(
             source, existing, filters=filters, symlinks=action.symlinks, holding=plan.directories
         )

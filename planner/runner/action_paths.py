@@ -27,7 +27,10 @@ from planner.tree.filters import match_removal
 async def run_directory(ctx: ActionContext, action: DirectoryAction) -> None:
     where = target(action.path)
     found = await entry_at(ctx, where)
-    if found is not None and found.type == "dir":
+    # on object storage a directory is there while files are below it: nothing to make
+    if (found is not None and found.type == "dir") or (
+        found is None and not ctx.engine.keeps_directories(where)
+    ):
         ctx.result.change = Change.UNCHANGED
         ctx.result.files_unchanged = 1
         return

@@ -50,6 +50,9 @@ class ApiEngine:
         self.waits_for_ends = False
         self.caller: str | None = None  # who the worker says we are (operations' user_id)
         self._trees: set[str] = set()  # handles of tree items, whose outcomes keep their result
+        # remotes that are not directories (GET /storage `type` other than posix: planner's
+        # worker says `s3`): the worker serves no tree operation there, copies go file by file
+        self.object_remotes: set[str] = set()
 
     async def connect(self) -> EngineInfo:
         status = await self.client.status()
@@ -64,6 +67,7 @@ class ApiEngine:
         )
         self.mirror_trees = self.tree_operations and await has(wire.FEATURE_TREE_MIRROR)
         self.waits_for_ends = await has(wire.FEATURE_WAIT)
+        self.object_remotes = {s.name for s in storages if s.type not in ("posix", "")}
         return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
 
     async def submit(self, kind: ItemKind, items: Sequence[Item]) -> str:
@@ -122,7 +126,10 @@ class ApiEngine:
         ]
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:
-        return self.tree_operations
+        return self.tree_operations and not {src.remote, dst.remote} & self.object_remotes
+
+    def keeps_directories(self, target: Target) -> bool:
+        return target.remote not in self.object_remotes
 
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
         page = await self.client.tree_files(handle, offset, limit)

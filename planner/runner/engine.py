@@ -187,6 +187,12 @@ class Engine(Protocol):
         has tree operations (and a preview predicted no change below either)."""
         ...
 
+    def keeps_directories(self, target: Target) -> bool:
+        """Whether the remote of `target` stores directories of their own. Object storage does
+        not: a directory there is there while files are below it, so an empty one is neither
+        made nor expected (the worker reports such a remote's `type` as `s3`)."""
+        ...
+
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
         """Rows `offset`.. (at most `limit`) of the tree item whose outcome carried `handle`."""
         ...

@@ -45,6 +45,9 @@ class WrappedEngine:
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return await self.real.serves_tree(src, dst)
 
+    def keeps_directories(self, target: Target) -> bool:
+        return self.real.keeps_directories(target)
+
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
         return await self.real.tree_rows(handle, offset, limit)
 

@@ -214,6 +214,9 @@ class FakeEngine:
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return self._tree_operations
 
+    def keeps_directories(self, target: Target) -> bool:
+        return True
+
     async def tree_rows(self, handle: str, offset: int, limit: int) -> TreePage:
         self.calls.append(Call("tree_rows", handles=(handle,)))
         self.tree_pages.append((handle, offset, limit))

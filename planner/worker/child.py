@@ -30,6 +30,7 @@ def main() -> int:
         from planner.api.wire import build_all
         from planner.worker.auth import Authenticator
         from planner.worker.faults import parse_faults
+        from planner.worker.objects.location import parse_location
         from planner.worker.serve import serve
         from planner.worker.service import WorkerConfig
 
@@ -51,7 +52,7 @@ def main() -> int:
     config = WorkerConfig(
         faults=faults,
         state_dir=Path(settings["state_dir"]),
-        remotes={name: Path(root) for name, root in settings["remotes"].items()},
+        remotes={name: parse_location(root) for name, root in settings["remotes"].items()},
         authenticator=Authenticator.single_token(settings["token"]),
         allow_shutdown=True,
     )

@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Callable
 
 from planner.api.codes import ItemCode
 from planner.worker.confine import Place, open_regular, sync_dir
@@ -22,6 +23,46 @@ log = logging.getLogger("planner.worker")
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def move_places(
+    src: Place,
+    open_dst: Callable[[], Place],
+    *,
+    registry: TempRegistry,
+    synced: Callable[..., None],
+) -> None:
+    """`Storages.move` on directory remotes: `src` (opened) renamed onto what `open_dst` opens
+    (its parents made), across filesystems copied durably first (`move_across`); `synced`
+    syncs the changed directories (--fsync).
+
+    Raises:
+        StorageError: 403 the root as the source; 409 the root as the destination.
+        OSError: from the filesystem.
+    """
+    if src.is_root:
+        raise StorageError(ItemCode.FORBIDDEN, f"{src.label}: the storage root cannot move")
+    src.check_link(src.lstat())
+    with open_dst() as dst:
+        if dst.is_root:
+            raise StorageError(ItemCode.CONFLICT, f"{dst.label}: is the storage root")
+        dst.check_link(dst.lstat_or_none())
+        if src.name == dst.name and _same(src.dir_fd, dst.dir_fd):
+            return
+        try:
+            rename(src, dst)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            move_across(src, dst, registry=registry)
+        else:
+            synced(dst, src)
+
+
+def _same(a: int, b: int) -> bool:
+    """Whether two descriptors refer to the same directory."""
+    first, second = os.fstat(a), os.fstat(b)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def rename(src: Place, dst: Place) -> None:

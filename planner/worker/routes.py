@@ -74,7 +74,12 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
 async def storages(request: Request, service: WorkerService, user: User) -> Response:
     names = sorted(service.storages.names(), key=lambda n: (n != "any", n))
     return ok_response(
-        {"storage": [{"name": n, "type": "posix", "priority": i} for i, n in enumerate(names)]}
+        {
+            "storage": [
+                {"name": n, "type": service.storages.kind(n), "priority": i}
+                for i, n in enumerate(names)
+            ]
+        }
     )
 
 

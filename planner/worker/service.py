@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from planner.worker.auth import Authenticator, User
 from planner.worker.db import SqliteTempRegistry, StateDB, database_refusal
 from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
+from planner.worker.objects.location import ObjectLocation
 from planner.worker.operations import OperationStore
 from planner.worker.paths import remote_name_problem
 from planner.worker.records import SHUTDOWN_ERROR, Group, WorkItem
@@ -45,7 +46,8 @@ class WorkerConfig:
     """Everything `planner worker serve` (or an embedded start) configures."""
 
     state_dir: Path
-    remotes: dict[str, Path] = field(default_factory=dict)
+    # a directory, or an object store location (objects/location.py)
+    remotes: Mapping[str, Path | ObjectLocation] = field(default_factory=dict)
     authenticator: Authenticator = field(default_factory=lambda: Authenticator([], no_auth=True))
     faults: FaultSpec = field(default_factory=FaultSpec)
     pool_size: int = 0  # 0: sized for the machine
@@ -86,9 +88,10 @@ class WorkerConfig:
             if wrong is not None:
                 raise ValueError(f"remote {name[:80]!r}: {wrong}")
 
-    def remote_roots(self) -> dict[str, Path]:
+    def remote_roots(self) -> dict[str, Path | ObjectLocation]:
         """Remotes with `any` defaulting to `<state-dir>/storage`."""
-        roots = {"any": self.state_dir / "storage", **self.remotes}
+        roots: dict[str, Path | ObjectLocation] = {"any": self.state_dir / "storage"}
+        roots.update(self.remotes)
         return roots
 
 
@@ -140,14 +143,15 @@ class WorkerService:
         self.db = StateDB(config.state_dir / "worker.db")
         try:  # before serving, so that a database SQLite refuses now is a clear error (exit 2)
             self.temp_registry = SqliteTempRegistry(self.db)
+            self.metadata = MetadataStore(self.db)
             self.storages = Storages(
-                {k: v for k, v in config.remote_roots().items()},
+                config.remote_roots(),
                 temp_registry=self.temp_registry,
                 fsync=config.fsync,
+                cache=self.metadata,  # what object remotes learn of objects
             )
             self.operations = OperationStore(self.db, QueueBound(config.max_queued_items))
             self.waits = EndWaits(self.operations)
-            self.metadata = MetadataStore(self.db)
             self.permissions = PermissionStore(self.db)
             self._recover()
         except sqlite3.Error as exc:
@@ -227,6 +231,7 @@ class WorkerService:
         self.metadata.flush()
         # not waiting for threads stuck in a system call: every record is written already
         self.pool.shutdown(wait=not stuck, cancel_futures=True)
+        self.storages.close()
         self.db.close()
 
     async def _flusher(self) -> None:

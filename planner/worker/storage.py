@@ -1,28 +1,35 @@
 """The worker's storages: named remotes confined to a root directory (plus `local`, the host
-filesystem) and the file operations of the Data Transfer API on them. Every operation opens its
-path through confine.py and acts relative to the checked descriptor; OSError becomes StorageError
-in storage_errors.py.
+filesystem) or to an object store location (objects/), and the file operations of the Data
+Transfer API on them. Every directory operation opens its path through confine.py and acts
+relative to the checked descriptor; OSError becomes StorageError in storage_errors.py. An object
+remote's operations go to its backend (objects/backend.py), copies and moves between kinds to
+crosskind.py.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from planner.api.codes import ItemCode
-from planner.api.names import unescape_name
 from planner.worker import fileops, moves
-from planner.worker.confine import Place, Root, reopen, sync_dir
+from planner.worker.confine import Place, Root, sync_dir
 from planner.worker.file_info import FileInfo, Listed, file_info
 from planner.worker.fileops import CopyResult, MemoryTempRegistry, TempRegistry
+from planner.worker.objects.location import ObjectLocation
 from planner.worker.placecopy import copy_opened, open_source
 from planner.worker.probe import probe
+from planner.worker.segments import segments
 from planner.worker.storage_errors import SourceChangedError, StorageError, as_storage_errors
 from planner.worker.treedelete import remove_tree
-from planner.worker.walk import Walk, walk
+from planner.worker.walk import listed_place
+
+if TYPE_CHECKING:
+    from planner.worker.objects.attributes import Cache
+    from planner.worker.objects.backend import ObjectBackend
 
 __all__ = [
     "CopyResult",
@@ -33,7 +40,6 @@ __all__ = [
 ]
 
 LOCAL = "local"
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY
 
 
 class Storages:
@@ -43,20 +49,30 @@ class Storages:
 
     def __init__(
         self,
-        remotes: Mapping[str, str | os.PathLike[str]],
+        remotes: Mapping[str, str | os.PathLike[str] | ObjectLocation],
         temp_registry: TempRegistry | None = None,
         *,
         fsync: bool = False,
+        cache: Cache | None = None,
     ) -> None:
         """Create missing root directories. With `fsync`, copies, mkdir, remove, rmdir and
         moves sync what they wrote before they return (moves across filesystems always do).
+        Object remotes keep what they learn of objects in `cache` (objects/attributes.py).
 
         Raises:
             ValueError: `local` mapped to a root other than "/".
-            StorageError: a root cannot be created; no /proc/self/fd to confine paths with.
+            StorageError: a root cannot be created; no /proc/self/fd to confine paths with; an
+                object store cannot be configured.
         """
         self._roots: dict[str, Root] = {LOCAL: Root(LOCAL, "/")}
+        self._objects: dict[str, ObjectBackend] = {}
         for name, root in remotes.items():
+            if isinstance(root, ObjectLocation):
+                # imported only for an object remote: a worker without one never loads it
+                from planner.worker.objects.backend import ObjectBackend
+
+                self._objects[name] = ObjectBackend(name, root, cache)
+                continue
             if name == LOCAL:
                 if os.path.realpath(root) != "/":
                     raise ValueError("remote 'local' is the host filesystem; its root is '/'")
@@ -69,7 +85,18 @@ class Storages:
 
     def names(self) -> list[str]:
         """The remote names, sorted (`local` included)."""
-        return sorted(self._roots)
+        return sorted([*self._roots, *self._objects])
+
+    def kind(self, remote: str) -> str:
+        """What GET /storage reports as the remote's type: `posix` for a directory, the URL
+        scheme (`s3`) for object storage."""
+        backend = self._objects.get(remote)
+        return "posix" if backend is None else backend.kind
+
+    def close(self) -> None:
+        """Stop what the object backends run."""
+        for backend in self._objects.values():
+            backend.close()
 
     @property
     def registry(self) -> TempRegistry:
@@ -90,10 +117,28 @@ class Storages:
         """
         root = self._roots.get(remote)
         if root is None:
+            if remote in self._objects:
+                raise StorageError(
+                    ItemCode.INVALID,
+                    f"{remote}: tree operations are not served on object storage (yet): "
+                    "copy file by file",
+                )
             raise StorageError(
                 ItemCode.INVALID, f"unknown remote {remote!r} (known: {', '.join(self.names())})"
             )
-        return root, self._parts(remote, path)
+        return root, segments(remote, path)
+
+    def object_at(self, remote: str, path: str) -> tuple[ObjectBackend, list[str]] | None:
+        """The backend of an object remote and the validated segments of `path` on it; None
+        for a directory remote."""
+        backend = self._objects.get(remote)
+        return None if backend is None else (backend, segments(remote, path))
+
+    def place(
+        self, remote: str, path: str, *, make_parents: bool = False, sync: bool = False
+    ) -> Place:
+        """`remote:path` on a directory remote opened (crosskind.py): see `_place`."""
+        return self._place(remote, path, make_parents=make_parents, sync=sync)
 
     # -- confinement -------------------------------------------------------------------------
 
@@ -120,26 +165,7 @@ class Storages:
             fd, real = root.make_dirs(parts[:-1], label, sync=sync or self._fsync)
         return Place(root, fd, real, parts[-1], label)
 
-    @staticmethod
-    def _parts(remote: str, path: str) -> list[str]:
-        """The segments of a requested path, validated ("" and "." segments dropped)."""
-        if "\x00" in path:
-            raise StorageError(ItemCode.INVALID, f"{remote}:{path!r}: NUL character in path")
-        if remote == LOCAL and not path.startswith("/"):
-            raise StorageError(
-                ItemCode.INVALID, f"{remote}:{path}: paths on 'local' must be absolute"
-            )
-        if remote != LOCAL and path.startswith("/"):
-            raise StorageError(
-                ItemCode.INVALID, f"{remote}:{path}: path must be relative to the storage root"
-            )
-        parts = [part for part in path.split("/") if part not in ("", ".")]
-        if ".." in parts:
-            raise StorageError(ItemCode.INVALID, f"{remote}:{path}: '..' is not allowed in paths")
-        # names that are not valid UTF-8 arrive escaped (planner/api/names.py)
-        return [unescape_name(part) for part in parts]
-
-    def _synced(self, *places: Place) -> None:
+    def synced(self, *places: Place) -> None:
         """With --fsync, sync the parent directories of `places` (a change of their entries)."""
         if self._fsync:
             for place in places:
@@ -153,6 +179,8 @@ class Storages:
         Raises:
             StorageError: 404 missing; 400 neither a file nor a directory; 403 outside the root.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].stat(on[1], f"{remote}:{path}")
         with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             info = file_info(_basename(path), place.stat())
         if info is None:
@@ -161,6 +189,8 @@ class Storages:
 
     def probe(self, remote: str, path: str) -> FileInfo:
         """The entry at `remote:path` as a listing of its parent shows it (probe.py)."""
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].stat(on[1], f"{remote}:{path}")
         return probe(lambda: self._place(remote, path), f"{remote}:{path}", _basename(path))
 
     def exists(self, remote: str, path: str) -> bool:
@@ -169,6 +199,8 @@ class Storages:
         Raises:
             StorageError: 400/403 as `stat`; 403/503 when it cannot be told.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].exists(on[1], f"{remote}:{path}")
         with as_storage_errors(f"{remote}:{path}"):
             try:
                 with self._place(remote, path) as place:
@@ -194,26 +226,10 @@ class Storages:
         Raises:
             StorageError: 404 missing; 403 outside the root.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].listed(on[1], f"{remote}:{path}", recursive=recursive)
         with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
-            target = place.target()
-            try:
-                st = os.fstat(target)
-                if not stat.S_ISDIR(st.st_mode):
-                    info = file_info(_basename(path), st)
-                    return Listed([info] if info is not None else [], [], [])
-                listed = reopen(target, _OPEN_DIR)
-            finally:
-                os.close(target)
-            try:
-                found: Walk = walk(place.root, listed, recursive=recursive)
-            finally:
-                os.close(listed)
-        entries = [file_info(name, entry, linked) for name, entry, linked in found.entries]
-        return Listed(
-            sorted((e for e in entries if e is not None), key=lambda e: e.name),
-            sorted(found.skipped),
-            sorted(found.unreadable),
-        )
+            return listed_place(place, _basename(path), recursive=recursive)
 
     def checksum(self, remote: str, path: str) -> str:
         """The XXH64 (seed 0) lowercase hex of a file's content.
@@ -222,6 +238,8 @@ class Storages:
             StorageError: 404 missing; 409 a directory; 503 the file changed while it was
                 hashed; 403 outside the root.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].checksum(on[1], f"{remote}:{path}")
         with as_storage_errors(f"{remote}:{path}"):
             with self._place(remote, path) as place:
                 fd, st = place.open_file()
@@ -244,6 +262,8 @@ class Storages:
         Raises:
             StorageError: 409 a file is in the way; 403 outside the root.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].mkdir(on[1], f"{remote}:{path}")
         with (
             as_storage_errors(f"{remote}:{path}"),
             self._place(remote, path, make_parents=True) as place,
@@ -256,7 +276,7 @@ class Storages:
                 if stat.S_ISDIR(place.stat().st_mode):
                     return False
                 raise
-            self._synced(place)
+            self.synced(place)
             return True
 
     def remove(self, remote: str, path: str) -> None:
@@ -265,6 +285,8 @@ class Storages:
         Raises:
             StorageError: 404 missing; 409 a directory (use rmdir); 403 outside the root.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].remove(on[1], f"{remote}:{path}")
         with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             st = place.lstat()
             if stat.S_ISDIR(st.st_mode):
@@ -273,7 +295,7 @@ class Storages:
                 )
             place.check_link(st)
             moves.unlink(place)
-            self._synced(place)
+            self.synced(place)
 
     def rmdir(self, remote: str, path: str) -> None:
         """Delete a directory and everything below it (a file or symlink is deleted too);
@@ -282,6 +304,8 @@ class Storages:
         Raises:
             StorageError: 404 missing; 403 the storage root itself, or outside the root.
         """
+        if (on := self.object_at(remote, path)) is not None:
+            return on[0].rmdir(on[1], f"{remote}:{path}")
         with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             if place.is_root:
                 raise StorageError(
@@ -293,7 +317,7 @@ class Storages:
                 remove_tree(place.dir_fd, place.name)
             else:
                 moves.unlink(place)
-            self._synced(place)
+            self.synced(place)
 
     def move(self, src_remote: str, src_path: str, dst_remote: str, dst_path: str) -> None:
         """Rename a file or directory, within or across remotes; creates the parents of the
@@ -303,33 +327,22 @@ class Storages:
         Raises:
             StorageError: 404 source missing; 409 destination in the way; 403 outside a root.
         """
+        if src_remote in self._objects or dst_remote in self._objects:
+            from planner.worker import crosskind
+
+            return crosskind.move(self, src_remote, src_path, dst_remote, dst_path)
         with (
             as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"),
             self._place(src_remote, src_path) as src,
         ):
-            if src.is_root:
-                raise StorageError(
-                    ItemCode.FORBIDDEN, f"{src_remote}:{src_path}: the storage root cannot move"
-                )
-            src.check_link(src.lstat())
             # parents are synced as they are made: a move across filesystems deletes its
             # source once the destination is durable, which includes its path
-            with self._place(dst_remote, dst_path, make_parents=True, sync=True) as dst:
-                if dst.is_root:
-                    raise StorageError(
-                        ItemCode.CONFLICT, f"{dst_remote}:{dst_path}: is the storage root"
-                    )
-                dst.check_link(dst.lstat_or_none())
-                if src.name == dst.name and _same(src.dir_fd, dst.dir_fd):
-                    return
-                try:
-                    moves.rename(src, dst)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    moves.move_across(src, dst, registry=self._registry)
-                else:
-                    self._synced(dst, src)
+            moves.move_places(
+                src,
+                lambda: self._place(dst_remote, dst_path, make_parents=True, sync=True),
+                registry=self._registry,
+                synced=self.synced,
+            )
 
     def copy(
         self,
@@ -352,6 +365,17 @@ class Storages:
                 is a directory; 499 cancelled; 503 the source changed during the copy; 403
                 outside a root.
         """
+        if src_remote in self._objects or dst_remote in self._objects:
+            from planner.worker import crosskind
+
+            return crosskind.copy(
+                self,
+                (src_remote, src_path),
+                (dst_remote, dst_path),
+                progress=progress,
+                cancel=cancel,
+                on_size=on_size,
+            )
         with as_storage_errors(f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"):
             with self._place(src_remote, src_path) as src:
                 src_fd, st = open_source(src)
@@ -376,12 +400,6 @@ class Storages:
         ours are forgotten, never deleted; each is deleted through the checked descriptor of its
         directory, within the most specific root that holds it."""
         return fileops.delete_leftovers(self._roots.values(), self._registry)
-
-
-def _same(a: int, b: int) -> bool:
-    """Whether two descriptors refer to the same directory."""
-    first, second = os.fstat(a), os.fstat(b)
-    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def _basename(path: str) -> str:

@@ -13,7 +13,8 @@ import stat
 from dataclasses import dataclass, field
 
 from planner.api.names import escape_name
-from planner.worker.confine import Root, fd_path, join
+from planner.worker.confine import Place, Root, fd_path, join, reopen
+from planner.worker.file_info import Listed, file_info
 from planner.worker.fileops import is_temp_name
 from planner.worker.storage_errors import StorageError
 
@@ -168,3 +169,35 @@ def _follow(root: Root, fd: int, path: str, name: str) -> tuple[str, os.stat_res
         return fd_path(target), os.fstat(target)
     finally:
         os.close(target)
+
+
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY
+
+
+def listed_place(place: Place, name: str, *, recursive: bool) -> Listed:
+    """The listing of the opened `place` (`Storages.listed`): the entries of a directory sorted
+    by name, or just the file (named `name`).
+
+    Raises:
+        OSError: missing, unreadable.
+        StorageError: 403 a symlink leading outside the root.
+    """
+    target = place.target()
+    try:
+        st = os.fstat(target)
+        if not stat.S_ISDIR(st.st_mode):
+            info = file_info(name, st)
+            return Listed([info] if info is not None else [], [], [])
+        listed = reopen(target, _OPEN_DIR)
+    finally:
+        os.close(target)
+    try:
+        found: Walk = walk(place.root, listed, recursive=recursive)
+    finally:
+        os.close(listed)
+    entries = [file_info(name, entry, linked) for name, entry, linked in found.entries]
+    return Listed(
+        sorted((e for e in entries if e is not None), key=lambda e: e.name),
+        sorted(found.skipped),
+        sorted(found.unreadable),
+    )

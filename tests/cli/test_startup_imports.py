@@ -28,6 +28,7 @@ WATCHED = (
     "planner.worker",
     "planner.compile",
     "rich",
+    "obstore",
 )
 
 PROBE = """
@@ -100,6 +101,7 @@ def test_run_help_loads_neither_the_validator_nor_the_runner(tmp_path: Path) -> 
     loaded = loaded_by(tmp_path, "run", "--help")
 
     assert not loaded & {"networkx", "jsonschema", "pydantic", "httpx", "planner.runner"}
+    assert "obstore" not in loaded
 
 
 def test_a_plan_without_patterns_does_not_load_the_pattern_matcher(tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_run_leaves_the_worker_to_its_own_process(
 
     assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "demo").is_dir()
     assert {"httpx", "planner.runner"} <= loaded
-    assert not loaded & {"uvicorn", "starlette", "planner.worker", "networkx"}
+    assert not loaded & {"uvicorn", "starlette", "planner.worker", "networkx", "obstore"}
     assert "rich" not in loaded  # no terminal: no progress bars, and httpx's own CLI stays out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.worker import confine, storage
+from planner.worker import confine, walk
 
 
 def raw_tree(top: Path) -> dict[bytes, bytes | None]:
@@ -80,14 +80,14 @@ def refuse_to_open(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make `directory` readable by mode, but have the in-process worker refuse to open it as
     it would refuse an unprivileged user (root reads any directory)."""
     directory.chmod(0o755)
-    opened = storage.reopen  # type: ignore[attr-defined]
+    opened = walk.reopen  # type: ignore[attr-defined]  # the listing's (walk.listed_place)
 
     def refusing(fd: int, flags: int) -> int:
         if confine.fd_path(fd) == str(directory):
             raise PermissionError(errno.EACCES, "Permission denied")
         return opened(fd, flags)
 
-    monkeypatch.setattr(storage, "reopen", refusing)
+    monkeypatch.setattr(walk, "reopen", refusing)
 
 
 def refuse_to_walk_into(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,8 @@ def start_worker(tmp_path: Path, **options: Any) -> tuple[EmbeddedWorker, Worker
     state_dir = tmp_path / "worker-state"
     roots: dict[str, Path] = options.pop("roots", None) or {"data": tmp_path / "data"}
     for root in roots.values():
-        root.mkdir(parents=True, exist_ok=True)
+        if isinstance(root, Path):  # not an object store location (tests/s3)
+            root.mkdir(parents=True, exist_ok=True)
     authenticator = options.pop("authenticator", None) or Authenticator.single_token(token)
     config = WorkerConfig(
         state_dir=state_dir, remotes=roots, authenticator=authenticator, **options

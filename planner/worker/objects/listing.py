@@ -1,0 +1,98 @@
+"""Listings of an object remote. One ListObjectsV2 page after another (a recursive listing reads
+every key below the path; a one-level listing asks with the "/" delimiter); the user metadata
+listings lack (`mtime`, `xxh64`) comes from the worker's cache (attributes.py) or, for objects
+it does not know, from one HEAD each, a few at a time. A zero-byte object that a HEAD does not
+find under its own name is a directory marker another tool wrote (`name/`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from planner.api.names import escape_name
+from planner.worker.file_info import FileInfo, Listed
+from planner.worker.objects.attributes import Known, known_from, stamp
+
+if TYPE_CHECKING:
+    from planner.worker.objects.backend import ObjectBackend
+
+PAGE = 1000  # keys per ListObjectsV2 page (S3's largest)
+SAME_NAME = "a file and a directory have this name (object storage allows both)"
+
+
+def list_below(backend: ObjectBackend, key: str, *, recursive: bool) -> Listed | None:
+    """The entries below `key` ("" for the remote's root) sorted by name, named relative to it;
+    None when no key lies below it."""
+    import obstore
+
+    start = len(key) + 1 if key else 0
+    files: list[tuple[str, Any]] = []  # (name relative to `key`, ObjectMeta)
+    dirs: set[str] = set()
+    seen = False  # any key below, the listed directory's own marker included
+    if recursive:
+        for chunk in obstore.list(backend.store, key or None, chunk_size=PAGE):
+            seen = seen or bool(chunk)
+            for meta in chunk:
+                name = meta["path"][start:]
+                if name:  # "" is the listed directory's own marker
+                    files.append((name, meta))
+                    dirs.update(_parents(name))
+    else:
+        found = obstore.list_with_delimiter(backend.store, key or None)
+        dirs.update(prefix[start:] for prefix in found["common_prefixes"])
+        files.extend(
+            (meta["path"][start:], meta) for meta in found["objects"] if meta["path"][start:]
+        )
+        seen = bool(dirs or found["objects"])
+    if not seen:
+        return None
+    entries, skipped = _entries(backend, key, files, dirs)
+    return Listed(sorted(entries, key=lambda e: e.name), sorted(skipped), [])
+
+
+def _parents(name: str) -> list[str]:
+    """The directories `a`, `a/b` of the name `a/b/c`."""
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _entries(
+    backend: ObjectBackend, key: str, files: list[tuple[str, Any]], dirs: set[str]
+) -> tuple[list[FileInfo], list[tuple[str, str]]]:
+    """FileInfo of every file and directory; what shares a name with a directory is skipped."""
+    entries = [FileInfo(escape_name(name), "dir", 0, 0) for name in dirs]
+    skipped: list[tuple[str, str]] = []
+    candidates = []
+    for name, meta in files:
+        if name in dirs:
+            if meta["size"]:  # a zero-byte one is that directory's marker
+                skipped.append((escape_name(name), SAME_NAME))
+            continue
+        candidates.append((name, meta))
+    prefix = f"{key}/" if key else ""
+    knowns = _known(backend, [prefix + name for name, _ in candidates], candidates)
+    for (name, meta), known in zip(candidates, knowns, strict=True):
+        if known is None:  # a marker `name/` of an empty directory (HEAD of `name`: 404)
+            if meta["size"] == 0:
+                entries.append(FileInfo(escape_name(name), "dir", 0, 0))
+            continue
+        entries.append(
+            FileInfo(escape_name(name), "file", known.size, known.mtime_ns, ctime_ns=known.stamp)
+        )
+    return entries, skipped
+
+
+def _known(
+    backend: ObjectBackend, keys: list[str], files: list[tuple[str, Any]]
+) -> list[Known | None]:
+    """What is known of each object: from the cache when its record holds, else from a HEAD."""
+    records = backend.cache.of([backend.resource(k) for k in keys]) if backend.cache else {}
+    found: list[Known | None] = []
+    unknown: list[int] = []
+    for index, (key, (_, meta)) in enumerate(zip(keys, files, strict=True)):
+        known = known_from(records.get(backend.resource(key)), meta["size"], stamp(meta["e_tag"]))
+        found.append(known)
+        if known is None:
+            unknown.append(index)
+    for index, known in zip(unknown, backend.each_head([keys[i] for i in unknown]), strict=True):
+        found[index] = known
+    return found
