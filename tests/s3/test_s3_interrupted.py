@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import CliResult, copied_keys, run_json
+from tests.helpers.cli import copied_keys
+from tests.helpers.s3 import S3Run
 from tests.helpers.trees import make_tree
-from tests.s3server import S3Server
 
 PLAN = """
     version: 1
@@ -32,36 +31,27 @@ PLAN = """
 
 
 def test_injected_faults_are_retried_until_the_bucket_is_byte_exact(
-    tmp_path: Path,
-    bucket: str,
-    s3: S3Server,
-    write_plan: Callable[..., Path],
-    run_cli: Callable[..., CliResult],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, s3_run: S3Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(11)
     files = {f"d{i % 4}/f{i:03d}.bin": rng.randbytes(rng.randrange(0, 20_000)) for i in range(60)}
     make_tree(tmp_path / "src", files)
-    plan = write_plan(PLAN)
+    plan = s3_run.write_plan(PLAN)
     monkeypatch.setenv("PLANNER_WORKER_FAULTS", "http=0.2,operation=0.2,seed=5")
 
-    code, document = run_json(run_cli, plan, "--remote", f"bkt=s3://{bucket}/pre")
+    code, document = s3_run.run(plan)
 
     assert code == 0, document
-    assert s3.objects(bucket) == {f"pre/up/{rel}": data for rel, data in files.items()}
+    assert s3_run.objects() == {f"pre/up/{rel}": data for rel, data in files.items()}
 
 
 def test_a_run_killed_mid_upload_leaves_whole_objects_and_resumes_copying_only_the_rest(
-    tmp_path: Path,
-    bucket: str,
-    s3: S3Server,
-    write_plan: Callable[..., Path],
-    run_cli: Callable[..., CliResult],
+    tmp_path: Path, s3_run: S3Run
 ) -> None:
     rng = random.Random(12)
     files = {f"d{i % 8}/f{i:04d}.bin": rng.randbytes(32 * 1024) for i in range(400)}
     make_tree(tmp_path / "src", files)
-    plan = write_plan(PLAN)
+    plan = s3_run.write_plan(PLAN)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PLANNER_WORKER_FAULTS": "item_delay=20ms"}
     with open(tmp_path / "run.out", "wb") as out:
         run = subprocess.Popen(
@@ -75,7 +65,7 @@ def test_a_run_killed_mid_upload_leaves_whole_objects_and_resumes_copying_only_t
                 "--batch-size",
                 "20",
                 "--remote",
-                f"bkt=s3://{bucket}/pre",
+                s3_run.remote(),
             ],
             cwd=tmp_path,
             env=env,
@@ -84,7 +74,7 @@ def test_a_run_killed_mid_upload_leaves_whole_objects_and_resumes_copying_only_t
         )
     try:
         deadline = time.monotonic() + 120
-        while len(s3.objects(bucket)) < 20:
+        while len(s3_run.objects()) < 20:
             assert run.poll() is None, (tmp_path / "run.out").read_text()
             assert time.monotonic() < deadline, "no upload in time"
             time.sleep(0.05)  # a polling interval, not a synchronisation
@@ -95,14 +85,14 @@ def test_a_run_killed_mid_upload_leaves_whole_objects_and_resumes_copying_only_t
             run.kill()
             run.wait()
 
-    before = s3.objects(bucket)
+    before = s3_run.objects()
     for key, data in before.items():  # every object there is its source's whole copy
         assert data == files[key.removeprefix("pre/up/")], key
     assert 20 <= len(before) < len(files), "the kill should have come mid-way"
 
-    code, document = run_json(run_cli, plan, "--resume", "--remote", f"bkt=s3://{bucket}/pre")
+    code, document = s3_run.run(plan, "--resume")
 
     assert code == 0, document
-    assert s3.objects(bucket) == {f"pre/up/{rel}": data for rel, data in files.items()}
+    assert s3_run.objects() == {f"pre/up/{rel}": data for rel, data in files.items()}
     done_before = {key.removeprefix("pre/up/") for key in before}
     assert len(copied_keys(document, "tree")) == len(files) - len(done_before)

@@ -5,7 +5,6 @@ what a user sees when the credentials are wrong."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
@@ -16,7 +15,8 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from tests.helpers.cli import EXAMPLES, CliResult, actions_of, preview_json, run_json
+from tests.helpers.cli import EXAMPLES, CliResult, actions_of
+from tests.helpers.s3 import S3Run, aws_free_environ, run_planner
 from tests.s3server import S3Server
 
 ROUND_TRIP = """
@@ -57,28 +57,26 @@ def remote(bucket: str, prefix: str = "pre") -> str:
 
 
 def test_a_round_trip_is_byte_exact_and_a_rerun_copies_nothing(
-    tmp_path: Path,
-    bucket: str,
-    s3: S3Server,
-    write_plan: Callable[..., Path],
-    run_cli: Callable[..., CliResult],
+    tmp_path: Path, s3_run: S3Run
 ) -> None:
     kept = tree(tmp_path / "src" / "tree", big=True)
     mtimes = {rel: (tmp_path / "src" / "tree" / rel).stat().st_mtime_ns for rel in kept}
-    plan = write_plan(ROUND_TRIP)
+    plan = s3_run.write_plan(ROUND_TRIP)
 
-    code, first = run_json(run_cli, plan, "--remote", remote(bucket))
+    code, first = s3_run.run(plan)
     assert code == 0, first
-    stored = s3.objects(bucket)
+    stored = s3_run.objects()
     assert stored == {f"pre/runs/one/tree/{rel}": data for rel, data in kept.items()}
     assert files_under(tmp_path / "back" / "tree") == kept
     for rel, mtime in mtimes.items():
         assert (tmp_path / "back" / "tree" / rel).stat().st_mtime_ns == mtime, rel
-    head = s3.client().head_object(Bucket=bucket, Key="pre/runs/one/tree/big/large.bin")
+    head = s3_run.s3.client().head_object(
+        Bucket=s3_run.bucket, Key="pre/runs/one/tree/big/large.bin"
+    )
     assert head["Metadata"]["xxh64"] == xxhash.xxh64_hexdigest(kept["big/large.bin"])
     assert "-" in head["ETag"]  # a multipart upload's ETag
 
-    code, again = run_json(run_cli, plan, "--remote", remote(bucket))
+    code, again = s3_run.run(plan)
     assert code == 0, again
     assert again["totals"]["copied"] == 0
     assert {a["id"]: a["files_unchanged"] for a in again["actions"]} == {
@@ -89,15 +87,10 @@ def test_a_round_trip_is_byte_exact_and_a_rerun_copies_nothing(
 
 @pytest.mark.parametrize("overwrite", ["if-different", "always", "if-newer", "never"])
 def test_the_preview_says_exactly_what_the_run_does(
-    overwrite: str,
-    tmp_path: Path,
-    bucket: str,
-    s3: S3Server,
-    write_plan: Callable[..., Path],
-    run_cli: Callable[..., CliResult],
+    overwrite: str, tmp_path: Path, s3_run: S3Run
 ) -> None:
     kept = tree(tmp_path / "src" / "tree", seed=len(overwrite))
-    client = s3.client()
+    client = s3_run.s3.client()
     rng = random.Random(overwrite)
     for rel, data in kept.items():  # the bucket partly holds the tree already (another client)
         fate = rng.choice(["same", "changed", "older", "missing"])
@@ -108,12 +101,12 @@ def test_the_preview_says_exactly_what_the_run_does(
         body = data if fate == "same" else data + b"!"
         seconds, ns = divmod(there, 10**9)
         client.put_object(
-            Bucket=bucket,
+            Bucket=s3_run.bucket,
             Key=f"pre/runs/one/tree/{rel}",
             Body=body,
             Metadata={"mtime": f"{seconds}.{ns:09d}"},
         )
-    plan = write_plan(
+    plan = s3_run.write_plan(
         f"""
         version: 1
         storages:
@@ -128,9 +121,9 @@ def test_the_preview_says_exactly_what_the_run_does(
           - {{id: single, src: "src:tree/empty.txt", dst: "bkt:single/"}}
         """
     )
-    code, preview = preview_json(run_cli, plan, "--remote", remote(bucket))
+    code, preview = s3_run.preview(plan)
     assert code == 0, preview
-    code, ran = run_json(run_cli, plan, "--remote", remote(bucket))
+    code, ran = s3_run.run(plan)
     assert code == 0, ran
 
     actual = actions_of(ran)
@@ -141,26 +134,22 @@ def test_the_preview_says_exactly_what_the_run_does(
         assert predicted["bytes"] == actual[where]["bytes"], where
         keys = {(i["kind"], i["key"]) for i in predicted["items"]}
         assert keys == {(i["kind"], i["key"]) for i in actual[where]["items"]}, where
-    code, after = preview_json(run_cli, plan, "--remote", remote(bucket), "--detailed-exitcode")
+    code, after = s3_run.preview(plan, "--detailed-exitcode")
     pending = {a["id"] for a in after["actions"] if a["symbol"] != "="}
     assert pending == ({"up"} if overwrite == "always" else set()), str(after["actions"][0])
     if overwrite in ("if-different", "always"):
-        assert {k: v for k, v in s3.objects(bucket, "pre/runs/one/tree/").items()} == {
+        assert {k: v for k, v in s3_run.objects("pre/runs/one/tree/").items()} == {
             f"pre/runs/one/tree/{rel}": data for rel, data in kept.items()
         }
 
 
 def test_checksum_true_finds_content_that_size_and_mtime_do_not(
-    tmp_path: Path,
-    bucket: str,
-    s3: S3Server,
-    write_plan: Callable[..., Path],
-    run_cli: Callable[..., CliResult],
+    tmp_path: Path, s3_run: S3Run
 ) -> None:
     source = tmp_path / "src" / "tree" / "same-size.bin"
     source.parent.mkdir(parents=True)
     source.write_bytes(b"original")
-    plan = write_plan(
+    plan = s3_run.write_plan(
         """
         version: 1
         storages:
@@ -170,23 +159,23 @@ def test_checksum_true_finds_content_that_size_and_mtime_do_not(
           - {id: up, src: "src:tree/", dst: "bkt:tree/", checksum: CHECKSUM}
         """.replace("CHECKSUM", "false")
     )
-    assert run_json(run_cli, plan, "--remote", remote(bucket))[0] == 0
+    assert s3_run.run(plan)[0] == 0
     key = "pre/c/tree/same-size.bin"
-    metadata = s3.client().head_object(Bucket=bucket, Key=key)["Metadata"]
+    metadata = s3_run.s3.client().head_object(Bucket=s3_run.bucket, Key=key)["Metadata"]
     forged = b"ORIGINAL"  # same size, same mtime: only the content differs
-    s3.client().put_object(
-        Bucket=bucket,
+    s3_run.s3.client().put_object(
+        Bucket=s3_run.bucket,
         Key=key,
         Body=forged,
         Metadata={"mtime": metadata["mtime"], "xxh64": xxhash.xxh64_hexdigest(forged)},
     )
-    code, blind = run_json(run_cli, plan, "--remote", remote(bucket))
+    code, blind = s3_run.run(plan)
     assert (code, blind["totals"]["copied"]) == (0, 0)
 
     plan.write_text(plan.read_text().replace("checksum: false", "checksum: true"))
-    code, seen = run_json(run_cli, plan, "--remote", remote(bucket))
+    code, seen = s3_run.run(plan)
     assert (code, seen["totals"]["copied"]) == (0, 1)
-    assert s3.objects(bucket) == {key: b"original"}
+    assert s3_run.objects() == {key: b"original"}
 
 
 def test_remote_is_refused_with_an_api_url(
@@ -224,30 +213,15 @@ def test_a_wrong_remote_is_a_usage_error(
 
 
 def test_wrong_credentials_fail_the_action_naming_the_remote_without_a_traceback(
-    tmp_path: Path, write_plan: Callable[..., Path]
+    tmp_path: Path, s3_auth: S3Server, write_plan: Callable[..., Path]
 ) -> None:
-    server = S3Server()
-    try:
-        server.with_auth()
-        bucket = server.bucket()
-        tree(tmp_path / "src" / "tree")
-        plan = write_plan(ROUND_TRIP)
-        secret = "wrong-secret-value-0123456789"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLANNER_"))},
-            **server.env(AWS_SECRET_ACCESS_KEY=secret),
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "planner", "run", str(plan), "--remote", remote(bucket)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert server.objects(bucket) == {}
-    finally:
-        server.stop()
+    bucket = s3_auth.bucket()
+    tree(tmp_path / "src" / "tree")
+    plan = write_plan(ROUND_TRIP)
+    secret = "wrong-secret-value-0123456789"
+    env = aws_free_environ(**s3_auth.env(AWS_SECRET_ACCESS_KEY=secret))
+    done = run_planner(tmp_path, env, "run", plan, "--remote", remote(bucket))
+    assert s3_auth.objects(bucket) == {}
     said = done.stdout + done.stderr
     assert done.returncode == 1, said
     assert "s3 remote 'bkt': access denied (SignatureDoesNotMatch)" in said
@@ -257,23 +231,23 @@ def test_wrong_credentials_fail_the_action_naming_the_remote_without_a_traceback
     assert secret not in log
 
 
-def test_the_example_plan_ships_results_to_a_bucket(
-    tmp_path: Path, bucket: str, s3: S3Server, run_cli: Callable[..., CliResult]
-) -> None:
+def test_the_example_plan_ships_results_to_a_bucket(tmp_path: Path, s3_run: S3Run) -> None:
     example = shutil.copytree(
         EXAMPLES / "s3", tmp_path / "s3", ignore=shutil.ignore_patterns(".planner")
     )
     plan = example / "plan.yaml"
-    result = run_cli("run", plan, "--remote", f"results=s3://{bucket}/ci")
+    result = s3_run.run_cli("run", plan, "--remote", s3_run.remote("ci", "results"))
     assert result.code == 0, result.stdout + result.stderr
-    shipped = s3.objects(bucket)
+    shipped = s3_run.objects()
     expected = {
         f"ci/runs/demo/{p.relative_to(example / 'data')}"
         for p in (example / "data").rglob("*")
         if p.is_file() and not p.name.endswith(".tmp")
     }
     assert set(shipped) == expected
-    again = run_cli("plan", plan, "--remote", f"results=s3://{bucket}/ci", "--detailed-exitcode")
+    again = s3_run.run_cli(
+        "plan", plan, "--remote", s3_run.remote("ci", "results"), "--detailed-exitcode"
+    )
     assert again.code == 0, again.stdout + again.stderr
 
 
