@@ -50,7 +50,7 @@ class ObjectBackend:
         self.name = name
         self.location = location
         self.cache = cache
-        self.store: S3Store = make_store(location)
+        self.store: S3Store = make_store(location, name)
         self._bucket_store: S3Store | None = None
         # HEADs of objects the cache does not know, a few at a time (listing.py)
         self.heads = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"planner-head-{name}")
@@ -61,7 +61,7 @@ class ObjectBackend:
         two remotes in one bucket."""
         if self._bucket_store is None:
             self._bucket_store = make_store(
-                ObjectLocation(self.location.scheme, self.location.bucket)
+                ObjectLocation(self.location.scheme, self.location.bucket), self.name
             )
         return self._bucket_store
 

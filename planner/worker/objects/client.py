@@ -1,11 +1,13 @@
 """The object store client of a remote (obstore, imported here only: a worker without object
 remotes never loads it) and the one place where its errors become StorageError.
 
-Credentials, endpoint and region come from the standard AWS environment only (obstore reads
-`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`,
-`AWS_REGION`, ... and the instance/container credential services), never from a plan or a
-request. Messages name the remote and the store's error code; they never carry a secret (the
-secret values of the environment are blanked out of anything shown, in case a store echoes one).
+Credentials, endpoint and region come from the standard AWS configuration only, never from a
+plan or a request: the environment (obstore reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+`AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`, `AWS_REGION`, ... and the instance/container credential
+services) and, when a profile or a shared configuration file is in play, the profile (profiles.py,
+through botocore). Messages name the remote and the store's error code; they never carry a
+secret (the secret values of the environment and of the providers are blanked out of anything
+shown, in case a store echoes one).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from planner.api.codes import ItemCode
+from planner.worker.objects import profiles
 from planner.worker.objects.location import ObjectLocation
 from planner.worker.storage_errors import CopyCancelledError, StorageError
 
@@ -39,25 +42,41 @@ class MissingBucketError(StorageError):
 
 
 def endpoint() -> str | None:
-    """The endpoint URL the AWS environment names (None: AWS itself)."""
+    """The endpoint URL the AWS configuration names (None: AWS itself): an environment
+    variable, else the profile's when one is in play."""
     for name in _ENDPOINT_VARIABLES:
         value = os.environ.get(name)
         if value:
             return value
+    if profiles.in_play():
+        try:
+            return profiles.shared_config().endpoint
+        except profiles.ProfileError:
+            return None
     return None
 
 
-def make_store(location: ObjectLocation) -> S3Store:
-    """The client of `location`. It connects on first use: a wrong credential or a missing
-    bucket shows in the first item that touches the remote.
+def make_store(location: ObjectLocation, name: str | None = None) -> S3Store:
+    """The client of `location` (of the remote `name`, for messages). It connects on first use:
+    a wrong credential or a missing bucket shows in the first item that touches the remote.
 
     Raises:
-        StorageError: 400 the AWS configuration is not usable (an unknown key, say).
+        StorageError: 400 the AWS configuration is not usable (an unknown key, a profile that
+            does not exist, say).
     """
     from obstore.store import S3Store
 
-    url = endpoint()
+    where = f"{name} ({location.url})" if name else f"{location.scheme} remote {location.url}"
     config: dict[str, Any] = {}
+    provider: profiles.CredentialProvider | None = None
+    if profiles.in_play():
+        try:
+            shared = profiles.shared_config()
+        except profiles.ProfileError as exc:
+            raise StorageError(ItemCode.INVALID, f"{where}: {exc}") from None
+        config.update(shared.config)
+        provider = shared.provider
+    url = endpoint()
     if url is not None:
         config["endpoint"] = url
         # plain http only when the endpoint itself says so (a local test server, say)
@@ -67,13 +86,12 @@ def make_store(location: ObjectLocation) -> S3Store:
             location.bucket,
             prefix=location.prefix or None,
             config=config,  # type: ignore[arg-type]
+            credential_provider=provider,
             client_options=CLIENT,  # type: ignore[arg-type]
             retry_config=RETRY,  # type: ignore[arg-type]
         )
     except Exception as exc:  # obstore's configuration errors (no class of their own)
-        raise StorageError(
-            ItemCode.INVALID, f"{location.scheme} remote: cannot configure: {_shown(exc)}"
-        ) from exc
+        raise StorageError(ItemCode.INVALID, f"{where}: cannot configure: {_shown(exc)}") from exc
 
 
 @contextmanager
@@ -136,7 +154,7 @@ def _translated(
 
 def _shown(exc: BaseException) -> str:
     """The first line of an error, without the secrets of the environment."""
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    line = profiles.shown(exc)
     for name in _SECRET_VARIABLES:
         secret = os.environ.get(name)
         if secret and len(secret) >= 4:
