@@ -2,8 +2,8 @@
 object → object), for `Storages.copy` and `Storages.move`: the source opened as a stream with
 its size and mtime, the destination written atomically from it (objects/transfer.py). A move is
 a copy, verified (size and XXH64), then the deletion of its source; into a local directory the
-copy is made durable (fsync) before the object is deleted. Moving a directory to or from object
-storage is not served (copy the tree, then rmdir)."""
+copy is made durable (fsync) before the object is deleted. Directories move in
+crosskind_dirs.py."""
 
 from __future__ import annotations
 
@@ -99,10 +99,12 @@ def copy(
 def move(
     storages: Storages, src_remote: str, src_path: str, dst_remote: str, dst_path: str
 ) -> None:
-    """Move a file across kinds: copy, verify, delete the source.
+    """Move a file or directory across kinds: copy, verify, delete the source (a directory:
+    crosskind_dirs.py).
 
     Raises:
-        StorageError: 400 a directory; as `copy`; 503 the copy does not match its source.
+        StorageError: as `copy`; 503 the copy does not match its source; for a directory, as
+            crosskind_dirs.move_directory.
     """
     src, dst = (src_remote, src_path), (dst_remote, dst_path)
     label = f"{src_remote}:{src_path} -> {dst_remote}:{dst_path}"
@@ -110,15 +112,11 @@ def move(
         storages.stat(src_remote, src_path)  # a move onto itself: nothing to do if it exists
         return
     if storages.stat(src_remote, src_path).type == "dir":
-        raise StorageError(
-            ItemCode.INVALID,
-            f"{label}: moving a directory to or from object storage is not supported (copy the "
-            "tree, then rmdir its source)",
-        )
-    result = copy(storages, src, dst, durable=True)
-    written = storages.stat(dst_remote, dst_path)
-    if written.size != result.size or storages.checksum(dst_remote, dst_path) != result.checksum:
-        raise StorageError(ItemCode.TRANSIENT, f"{label}: the copy does not match its source")
+        from planner.worker.crosskind_dirs import move_directory
+
+        move_directory(storages, src, dst, label)
+        return
+    copy_verified(storages, src, dst)
     on = storages.object_at(*src)
     if on is not None:
         backend, parts = on
@@ -127,6 +125,23 @@ def move(
     with as_storage_errors(label), storages.place(*src) as place:
         moves.unlink(place)
         storages.synced(place)
+
+
+def copy_verified(storages: Storages, src: End, dst: End) -> CopyResult:
+    """Copy the file `src` onto `dst` durably and check that what is there has the source's
+    size and XXH64 (a move's copy, before its source is deleted).
+
+    Raises:
+        StorageError: as `copy`; 503 the copy does not match its source.
+    """
+    result = copy(storages, src, dst, durable=True)
+    written = storages.stat(*dst)
+    if written.size != result.size or storages.checksum(*dst) != result.checksum:
+        raise StorageError(
+            ItemCode.TRANSIENT,
+            f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]}: the copy does not match its source",
+        )
+    return result
 
 
 def _directory(label: str) -> StorageError:

@@ -190,6 +190,17 @@ def _side(place: Place) -> Side:
         os.close(fd)
 
 
+def delete_moved_directory(src: Place, registry: TempRegistry, copied: set[Identity]) -> None:
+    """Delete the directory `src` whose entries (`copied`: identities, directories included)
+    another store now holds: what is not in `copied` stays, 409 (see `_delete_source`).
+
+    Raises:
+        StorageError: 409 entries added or changed meanwhile; the OSError's code.
+        OSError: the source cannot be taken away from its name (nothing deleted).
+    """
+    _delete_source(src, True, registry, copied)
+
+
 def _delete_source(src: Place, is_dir: bool, registry: TempRegistry, copied: set[Identity]) -> None:
     """Delete what was copied of the source (`copied`: identities). Its first step either fails
     with nothing deleted (OSError: the caller undoes the copy) or takes the whole source away
