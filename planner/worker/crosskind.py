@@ -134,13 +134,21 @@ def copy_verified(storages: Storages, src: End, dst: End) -> CopyResult:
     Raises:
         StorageError: as `copy`; 503 the copy does not match its source.
     """
+    label = f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]}"
     result = copy(storages, src, dst, durable=True)
-    written = storages.stat(*dst)
-    if written.size != result.size or storages.checksum(*dst) != result.checksum:
-        raise StorageError(
-            ItemCode.TRANSIENT,
-            f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]}: the copy does not match its source",
-        )
+    on = storages.object_at(*dst)
+    if on is None:
+        size: int | None = storages.stat(*dst).size
+        checksum: str | None = storages.checksum(*dst)
+    else:  # one HEAD: the size and the stored XXH64 together
+        backend, parts = on
+        with backend.errors(label):
+            known = backend.head(backend.key(parts, label))
+        size, checksum = (known.size, known.checksum) if known is not None else (None, None)
+        if known is not None and checksum is None:
+            checksum = storages.checksum(*dst)
+    if size != result.size or checksum != result.checksum:
+        raise StorageError(ItemCode.TRANSIENT, f"{label}: the copy does not match its source")
     return result
 
 

@@ -14,14 +14,16 @@ it copied, by identity; what was added or changed meanwhile stays, 409); an obje
 key, each once its copy is there with the same size and mtime (or XXH64), page by page (a
 directory marker another tool wrote, `name/`, is neither copied nor deleted: the store client
 cannot name it). Listings of an object source are read page by page, never whole; a local
-source is listed whole, as the directory walk does.
+source is listed whole, as the directory walk does. The files of a page are copied and checked
+PARALLEL at a time.
 """
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, TypeVar
 
 from planner.api.codes import ItemCode
 from planner.api.names import escape_name
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 End = tuple[str, str]  # (remote, path)
 PAGE = 1000  # keys per listing page and per DeleteObjects request
+PARALLEL = 8  # files copied (and checked) at a time
+T = TypeVar("T")
 
 
 def move_directory(storages: Storages, src: End, dst: End, label: str) -> None:
@@ -49,18 +53,31 @@ def move_directory(storages: Storages, src: End, dst: End, label: str) -> None:
     _refuse_roots_and_overlap(storages, src, dst, label)
     existing = _destination_is_directory(storages, dst, label)
     source = _object_source(storages, src, label)
-    if source is None:
-        _move_local_source(storages, src, dst, label, existing=existing)
-        return
-    backend, key = source
-    if existing:
+    with ThreadPoolExecutor(PARALLEL, thread_name_prefix="planner-dirmove") as pool:
+        if source is None:
+            _move_local_source(pool, storages, src, dst, label, existing=existing)
+            return
+        backend, key = source
+        if existing:
+            for page in _pages(backend, key, label):
+                _each(pool, lambda rel: _check_no_conflict(storages, src, dst, rel, label), page)
         for page in _pages(backend, key, label):
-            for rel in page:
-                _check_no_conflict(storages, _below(src, rel), _below(dst, rel), label)
-    for page in _pages(backend, key, label):
-        for rel in page:
-            _copy_one(storages, _below(src, rel), _below(dst, rel), existing=existing)
-    _delete_object_source(storages, backend, key, src, dst, label)
+            _each(pool, lambda rel: _copy_one(storages, src, dst, rel, existing=existing), page)
+        _delete_object_source(pool, storages, backend, key, src, dst, label)
+
+
+def _each(pool: ThreadPoolExecutor, fn: Callable[[str], T], items: list[str]) -> list[T]:
+    """`fn` of every item, PARALLEL at a time, in order. On the first failure the items not
+    started are dropped, and the error is raised once those running have ended (no copy is
+    still writing when a move reports its failure)."""
+    futures = [pool.submit(fn, item) for item in items]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        raise
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -127,24 +144,25 @@ def _same(storages: Storages, src: End, dst: End) -> bool | None:
     return storages.checksum(*src) == storages.checksum(*dst)
 
 
-def _check_no_conflict(storages: Storages, src: End, dst: End, label: str) -> None:
-    if _same(storages, src, dst) is False:
+def _check_no_conflict(storages: Storages, src: End, dst: End, rel: str, label: str) -> None:
+    there = _below(dst, rel)
+    if _same(storages, _below(src, rel), there) is False:
         raise StorageError(
             ItemCode.CONFLICT,
-            f"{label}: the destination is a directory whose {dst[1]} differs from the source",
+            f"{label}: the destination is a directory whose {there[1]} differs from the source",
         )
 
 
 # -- copies ----------------------------------------------------------------------------------
 
 
-def _copy_one(storages: Storages, src: End, dst: End, *, existing: bool) -> None:
-    """Copy and verify one file, unless (in a destination that existed) it is there already."""
+def _copy_one(storages: Storages, src: End, dst: End, rel: str, *, existing: bool) -> None:
+    """Copy and verify the file `rel`, unless (in a destination that existed) it is there."""
     from planner.worker import crosskind
 
-    if existing and _same(storages, src, dst):
+    if existing and _same(storages, _below(src, rel), _below(dst, rel)):
         return
-    crosskind.copy_verified(storages, src, dst)
+    crosskind.copy_verified(storages, _below(src, rel), _below(dst, rel))
 
 
 def _below(end: End, rel: str) -> End:
@@ -192,7 +210,13 @@ def _pages(backend: ObjectBackend, key: str, label: str) -> Iterator[list[str]]:
 
 
 def _delete_object_source(
-    storages: Storages, backend: ObjectBackend, key: str, src: End, dst: End, label: str
+    pool: ThreadPoolExecutor,
+    storages: Storages,
+    backend: ObjectBackend,
+    key: str,
+    src: End,
+    dst: End,
+    label: str,
 ) -> None:
     """Delete every source object whose copy is at the destination, a page at a time.
 
@@ -203,12 +227,13 @@ def _delete_object_source(
 
     kept = 0
     for page in _pages(backend, key, label):
+        there = _each(pool, lambda rel: _same(storages, _below(src, rel), _below(dst, rel)), page)
         doomed = []
-        for rel in page:
-            if _same(storages, _below(src, rel), _below(dst, rel)):
-                parts = storages.object_at(*_below(src, rel))
-                assert parts is not None
-                doomed.append(backend.key(parts[1], label))
+        for rel, same in zip(page, there, strict=True):
+            if same:
+                found = storages.object_at(*_below(src, rel))
+                assert found is not None
+                doomed.append(backend.key(found[1], label))
             else:
                 kept += 1
         if doomed:
@@ -226,7 +251,7 @@ def _delete_object_source(
 
 
 def _move_local_source(
-    storages: Storages, src: End, dst: End, label: str, *, existing: bool
+    pool: ThreadPoolExecutor, storages: Storages, src: End, dst: End, label: str, *, existing: bool
 ) -> None:
     listed = storages.listed(*src, recursive=True)
     odd = [e.name for e in listed.entries if e.is_link]
@@ -238,18 +263,23 @@ def _move_local_source(
             "one cannot move to object storage (copy the tree instead)",
         )
     files = [e.name for e in listed.entries if e.type == "file"]
+    pages = [files[i : i + PAGE] for i in range(0, len(files), PAGE)]
     if existing:
-        for rel in files:
-            _check_no_conflict(storages, _below(src, rel), _below(dst, rel), label)
+        for page in pages:
+            _each(pool, lambda rel: _check_no_conflict(storages, src, dst, rel, label), page)
     copied: set[Identity] = set()
     for entry in listed.entries:
         if entry.type == "dir":
             copied.add(_identity(storages, _below(src, entry.name), label))
-    for rel in files:
+
+    def copy_one(rel: str) -> Identity | None:
         before = _identity(storages, _below(src, rel), label)
-        _copy_one(storages, _below(src, rel), _below(dst, rel), existing=existing)
-        if _identity(storages, _below(src, rel), label) == before:
-            copied.add(before)  # changed while it was copied: it stays (409 below)
+        _copy_one(storages, src, dst, rel, existing=existing)
+        # changed while it was copied: not counted as copied, so it stays (409 below)
+        return before if _identity(storages, _below(src, rel), label) == before else None
+
+    for page in pages:
+        copied.update(found for found in _each(pool, copy_one, page) if found is not None)
     with as_storage_errors(label), storages.place(*src) as place:
         st = place.lstat()
         if not stat.S_ISDIR(st.st_mode):
