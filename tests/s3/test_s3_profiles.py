@@ -58,6 +58,30 @@ def _run(
     return run_planner(tmp_path, env, "run", plan, "--remote", f"bkt=s3://{bucket}/pre")
 
 
+def _credentials(path: Path, server: S3Server, profile: str) -> Path:
+    """A shared credentials file whose `profile` holds the server's keys."""
+    return _write(
+        path,
+        f"[{profile}]\naws_access_key_id = {server.access_key}\n"
+        f"aws_secret_access_key = {server.secret_key}\n",
+    )
+
+
+def _profile_ci(
+    tmp_path: Path, home: Path, server: S3Server, config: str, **more: str
+) -> dict[str, str]:
+    """The environment of profile `ci`: its keys in a credentials file, `config` the config
+    file, both under tmp_path/aws (plus `more`)."""
+    credentials = _credentials(tmp_path / "aws" / "credentials", server, "ci")
+    return aws_free_environ(
+        HOME=str(home),
+        AWS_PROFILE="ci",
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_CONFIG_FILE=str(_write(tmp_path / "aws" / "config", config)),
+        **more,
+    )
+
+
 def _everything_written(tmp_path: Path) -> str:
     """The run's output files, worker log, journal and database, as text."""
     parts: list[str] = []
@@ -80,22 +104,11 @@ def test_a_profile_in_a_credentials_file_with_its_endpoint_in_the_config_file(
     tmp_path: Path, home: Path, s3_auth: S3Server, write_plan: Callable[..., Path]
 ) -> None:
     bucket = s3_auth.bucket()
-    credentials = _write(
-        tmp_path / "aws" / "credentials",
-        f"[ci]\naws_access_key_id = {s3_auth.access_key}\n"
-        f"aws_secret_access_key = {s3_auth.secret_key}\n",
-    )
-    config = _write(
-        tmp_path / "aws" / "config",
+    config = (
         "[profile ci]\nregion = us-east-1\nservices = local-s3\n\n"
-        f"[services local-s3]\ns3 =\n  endpoint_url = {s3_auth.endpoint}\n",
+        f"[services local-s3]\ns3 =\n  endpoint_url = {s3_auth.endpoint}\n"
     )
-    env = aws_free_environ(
-        HOME=str(home),
-        AWS_PROFILE="ci",
-        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
-        AWS_CONFIG_FILE=str(config),
-    )
+    env = _profile_ci(tmp_path, home, s3_auth, config)
 
     done = _run(tmp_path, write_plan, bucket, env)
 
@@ -109,11 +122,7 @@ def test_the_default_profile_of_home_aws_files(
     tmp_path: Path, home: Path, s3_auth: S3Server, write_plan: Callable[..., Path]
 ) -> None:
     bucket = s3_auth.bucket()
-    _write(
-        home / ".aws" / "credentials",
-        f"[default]\naws_access_key_id = {s3_auth.access_key}\n"
-        f"aws_secret_access_key = {s3_auth.secret_key}\n",
-    )
+    _credentials(home / ".aws" / "credentials", s3_auth, "default")
     _write(
         home / ".aws" / "config",
         f"[default]\nregion = us-east-1\nendpoint_url = {s3_auth.endpoint}\n",
@@ -130,11 +139,7 @@ def test_a_profile_that_does_not_exist_is_a_clear_error_without_a_traceback(
     tmp_path: Path, home: Path, s3_auth: S3Server, write_plan: Callable[..., Path]
 ) -> None:
     bucket = s3_auth.bucket()
-    credentials = _write(
-        tmp_path / "aws" / "credentials",
-        f"[ci]\naws_access_key_id = {s3_auth.access_key}\n"
-        f"aws_secret_access_key = {s3_auth.secret_key}\n",
-    )
+    credentials = _credentials(tmp_path / "aws" / "credentials", s3_auth, "ci")
     env = aws_free_environ(
         HOME=str(home),
         AWS_PROFILE="no-such-profile",
@@ -157,20 +162,12 @@ def test_environment_variables_beat_the_profile(
     tmp_path: Path, home: Path, s3_auth: S3Server, write_plan: Callable[..., Path]
 ) -> None:
     bucket = s3_auth.bucket()
-    credentials = _write(
-        tmp_path / "aws" / "credentials",
-        f"[ci]\naws_access_key_id = {s3_auth.access_key}\n"
-        f"aws_secret_access_key = {s3_auth.secret_key}\n",
-    )
-    config = _write(
-        tmp_path / "aws" / "config",
-        "[profile ci]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n",
-    )
-    env = aws_free_environ(
-        HOME=str(home),
-        AWS_PROFILE="ci",
-        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
-        AWS_CONFIG_FILE=str(config),
+    config = "[profile ci]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n"
+    env = _profile_ci(
+        tmp_path,
+        home,
+        s3_auth,
+        config,
         AWS_ENDPOINT_URL=s3_auth.endpoint,  # beats the profile's endpoint (nothing listens)
         AWS_ACCESS_KEY_ID=s3_auth.access_key,
         AWS_SECRET_ACCESS_KEY=WRONG_SECRET,  # beats the profile's right secret
