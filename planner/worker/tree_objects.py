@@ -28,7 +28,7 @@ from planner.worker.tree_object_mirror import note_deletions, open_top
 from planner.worker.tree_rows import RowWriter
 from planner.worker.tree_sides import SideListing, TreeSide
 
-COPIERS = 16  # files copied at once (rclone's --transfers is 4, its --checkers 8)
+COPIERS = 16  # files copied at once (rclone: --transfers 4, --checkers 8)
 AHEAD = 2 * COPIERS  # copies handed to the pool and not finished yet, at most
 
 
