@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from planner.api.codes import ItemCode
 from planner.tree.decide import Decision, Expansion, directories_to_make, expand_directory
 from planner.tree.mirror import SourceSide, mirror_deletions
-from planner.worker.fileops import CopyResult
+from planner.worker.fileops import CHUNK_SIZE, CopyResult
 from planner.worker.metadata import Content
 from planner.worker.service import ItemContext, ItemResult, WorkerService
 from planner.worker.storage_errors import CopyCancelledError, StorageError, as_storage_errors
@@ -50,6 +51,9 @@ class ObjectTreeRun:
         self.rows = RowWriter(service.db, item.group.id, item.index)
         self.first_code: int | None = None
         self.files_done = self.files_total = self.bytes_done = self.bytes_total = 0
+        # the bytes of the large files being copied, reported from the copiers' threads
+        self.lock = threading.Lock()
+        self.moving: dict[str, int] = {}
 
     def run(self) -> ItemResult:
         """Decide, copy, make the empty directories, then delete what a mirror deletes."""
@@ -179,35 +183,58 @@ class ObjectTreeRun:
     # -- copying ----------------------------------------------------------------------------------
     def _copy(self, todo: list[Decision], present: set[str]) -> None:
         """Copy the files of `todo`, COPIERS at a time; their rows in path order."""
-        delay = self.service.faults.spec.file_delay
-        cancel = self.ctx.item.group.cancel
         window: collections.deque[tuple[Decision, Future[CopyResult] | None]] = collections.deque()
         with ThreadPoolExecutor(COPIERS, thread_name_prefix="planner-tree-copy") as pool:
             try:
                 for d in todo:
-                    self._check_cancel()
-                    if delay and cancel.wait(delay):  # an injected fault
-                        raise CopyCancelledError
+                    self._before_file()
                     future = None if d.reason == "conflict" else pool.submit(self._copy_one, d)
                     window.append((d, future))
                     while len(window) > AHEAD or (window and _ready(window[0][1])):
                         self._finish(*window.popleft(), present)
                 while window:
                     self._finish(*window.popleft(), present)
-            finally:
+            except BaseException:
+                # stopped (cancelled, say): the copies that ended still get their rows
                 for _, future in window:
                     if future is not None:
                         future.cancel()
+                pool.shutdown(wait=True)
+                for d, future in window:
+                    if future is not None and not future.cancelled() and not future.exception():
+                        self._finish(d, future, present)
+                raise
 
     def _copy_one(self, d: Decision) -> CopyResult:
+        """Copy one file (on a pool thread); a large one reports its bytes as they go."""
         src, dst = self.src, self.dst
-        return self.service.storages.copy(
-            src.place.remote,
-            src.path_of(d.path),
-            dst.place.remote,
-            dst.path_of(d.path),
-            cancel=self.ctx.cancel,
-        )
+        progress = None
+        if d.size >= CHUNK_SIZE:  # smaller files are one request each
+
+            def progress(done: int) -> None:
+                with self.lock:
+                    self.moving[d.path] = done
+                    self._progress()
+
+        try:
+            return self.service.storages.copy(
+                src.place.remote,
+                src.path_of(d.path),
+                dst.place.remote,
+                dst.path_of(d.path),
+                progress=progress,
+                cancel=self.ctx.cancel,
+            )
+        finally:
+            if progress is not None:
+                with self.lock:
+                    self.moving.pop(d.path, None)
+
+    def _progress(self) -> None:
+        """Report the files and bytes copied so far (under `lock`)."""
+        moving = sum(self.moving.values()) if self.moving else 0
+        done = self.bytes_done + moving
+        self.ctx.count_progress(self.files_done, self.files_total, done, self.bytes_total)
 
     def _finish(self, d: Decision, future: Future[CopyResult] | None, present: set[str]) -> None:
         """The row of one copy, once it ended."""
@@ -230,11 +257,10 @@ class ObjectTreeRun:
         counts.overwritten += existed
         counts.copied += not existed
         counts.bytes += result.size
-        self.files_done += 1
-        self.bytes_done += d.size
-        self.ctx.count_progress(
-            self.files_done, self.files_total, self.bytes_done, self.bytes_total
-        )
+        with self.lock:
+            self.files_done += 1
+            self.bytes_done += d.size
+            self._progress()
         self.rows.add((d.path, "file", result.size, d.reason, "done", result.checksum, None, None))
         key = tree_key(self.spec.dst, d.path)
         self.rows.record(

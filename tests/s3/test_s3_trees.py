@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ import xxhash
 
 from planner.worker.faults import FaultSpec
 from planner.worker.objects.location import ObjectLocation
+from planner.worker.storage import Storages
 from tests.helpers.cli import CliResult, actions_of, preview_json, run_json
 from tests.helpers.trees import make_tree
-from tests.helpers.worker_api import run, succeeded
+from tests.helpers.worker_api import failed_with, run, submit, succeeded, wait_all
 from tests.helpers.workers import WorkerHandle, start_worker
 from tests.s3server import S3Server
 
@@ -349,3 +351,45 @@ def test_checksum_true_on_the_api_compares_stored_checksums(
         second = succeeded(run(client, "/storage:copy_tree", body))["result"]
         assert (second["overwritten"], second["unchanged"]) == (1, 1)
     assert s3.objects(bucket) == {"pre/c/a.bin": b"original", "pre/c/b.bin": b"same"}
+
+
+def test_cancel_stops_the_copies_and_rows_exactly_what_was_uploaded(
+    tmp_path: Path, bucket: str, s3: S3Server, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle, _ = api()
+    files = make_tree(
+        handle.roots["data"] / "src", {f"f{i:02d}.bin": bytes([i]) * 100 for i in range(60)}
+    )
+    reached, release = threading.Event(), threading.Event()
+    copy = Storages.copy
+    calls: list[str] = []
+
+    def holding(self: Storages, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        if args[1].endswith("f04.bin"):
+            reached.set()
+            assert release.wait(20)
+        return copy(self, *args, **kwargs)
+
+    monkeypatch.setattr(Storages, "copy", holding)
+    body = {
+        "operations": [
+            {"src": {"remote": "data", "path": "src"}, "dst": {"remote": "bkt", "path": "c"}}
+        ]
+    }
+    with httpx.Client(base_url=handle.url, headers=handle.headers, timeout=30) as client:
+        op_id = submit(client, "/storage:copy_tree", body)
+        assert reached.wait(20)
+        assert client.post(f"/operations/{op_id}:cancel").status_code == 200
+        release.set()
+        [op] = wait_all(client, [op_id])
+        failed_with(op, 499)
+        assert op["error"] == "cancelled"
+        rows = client.get(f"/operations/{op_id}/files", params={"limit": 1000}).json()["rows"]
+    uploaded = s3.objects(bucket)
+    assert "pre/c/f04.bin" not in uploaded
+    assert len(uploaded) < len(files)
+    assert {f"pre/c/{row[0]}" for row in rows} == set(uploaded)  # each with its row, whole
+    assert all(row[4] == "done" for row in rows)
+    assert all(data == files[key.removeprefix("pre/c/")] for key, data in uploaded.items())
+    assert op["result"]["copied"] == len(rows)
