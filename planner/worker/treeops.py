@@ -49,7 +49,7 @@ def tree_item(service: WorkerService, spec: TreeSpec, *, compare: bool) -> ItemF
     """The item of one tree: copy it, or with `compare` only decide (nothing written, no
     metadata recorded)."""
     storages = service.storages
-    on_objects = "s3" in (storages.kind(spec.src.remote), storages.kind(spec.dst.remote))
+    on_objects = any(storages.kind(end.remote) != "posix" for end in (spec.src, spec.dst))
     if on_objects and service.config.object_trees:
         from planner.worker.tree_objects import ObjectTreeRun
 
