@@ -331,3 +331,5 @@ FEATURE_TREE_COPY = "planner.tree.copy"
 FEATURE_TREE_COMPARE = "planner.tree.compare"
 FEATURE_TREE_FILES = "planner.tree.files"
 FEATURE_TREE_MIRROR = "planner.tree.mirror"
+# the tree operations also where one end or both are object remotes (s3)
+FEATURE_TREE_OBJECTS = "planner.tree.objects"

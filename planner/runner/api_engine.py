@@ -47,11 +47,12 @@ class ApiEngine:
         self.stat_paths = True
         self.tree_operations = False
         self.mirror_trees = False
+        self.object_trees = False  # tree operations on object remotes too
         self.waits_for_ends = False
         self.caller: str | None = None  # who the worker says we are (operations' user_id)
         self._trees: set[str] = set()  # handles of tree items, whose outcomes keep their result
         # remotes that are not directories (GET /storage `type` other than posix: planner's
-        # worker says `s3`): the worker serves no tree operation there, copies go file by file
+        # worker says `s3`): tree operations there only with `object_trees`, else file by file
         self.object_remotes: set[str] = set()
 
     async def connect(self) -> EngineInfo:
@@ -66,6 +67,7 @@ class ApiEngine:
             and await has(wire.FEATURE_TREE_FILES)
         )
         self.mirror_trees = self.tree_operations and await has(wire.FEATURE_TREE_MIRROR)
+        self.object_trees = self.tree_operations and await has(wire.FEATURE_TREE_OBJECTS)
         self.waits_for_ends = await has(wire.FEATURE_WAIT)
         self.object_remotes = {s.name for s in storages if s.type not in ("posix", "")}
         return EngineInfo(version=status.build_info.version, remotes={s.name for s in storages})
@@ -126,7 +128,9 @@ class ApiEngine:
         ]
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:
-        return self.tree_operations and not {src.remote, dst.remote} & self.object_remotes
+        if not self.tree_operations:
+            return False
+        return self.object_trees or not {src.remote, dst.remote} & self.object_remotes
 
     def keeps_directories(self, target: Target) -> bool:
         return target.remote not in self.object_remotes

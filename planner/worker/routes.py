@@ -53,6 +53,11 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
         operation_plugins=[
             *([wire.FEATURE_RECURSIVE_LIST] if service.config.recursive_listing else []),
             *(TREE_FEATURES if service.config.tree_operations else []),
+            *(
+                [wire.FEATURE_TREE_OBJECTS]
+                if service.config.tree_operations and service.config.object_trees
+                else []
+            ),
             wire.FEATURE_RECENT_OPERATIONS,
             wire.FEATURE_CANCEL,
             wire.FEATURE_DELETE,

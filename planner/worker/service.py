@@ -66,6 +66,9 @@ class WorkerConfig:
     # off: neither advertise nor serve the tree operations (storage:copy_tree, :compare_tree,
     # operations/{id}/files), like a worker without planner's extensions
     tree_operations: bool = True
+    # off: the tree operations refuse object remotes (400) and `planner.tree.objects` is not
+    # advertised, like a worker before it served them (clients then copy file by file)
+    object_trees: bool = True
     # off: neither advertise nor honour `wait` on GET /operations (long polls), like a worker
     # without planner's extensions (clients then poll on their own schedule)
     operation_waits: bool = True

@@ -130,6 +130,10 @@ class Mirror:
             for fd, *_ in stack:
                 os.close(fd)
 
+    def note(self, kind: str, size: int, shown: str) -> None:
+        """Note one deletion: a file (or link) or a directory, after what it holds."""
+        self._note(kind, size, shown)
+
     def _note(self, kind: str, size: int, shown: str) -> None:
         self.count += 1
         # one line each: names are escaped (no newline), so a line is one path

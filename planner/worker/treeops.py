@@ -48,6 +48,12 @@ _DENIED = frozenset({errno.EACCES, errno.EPERM})
 def tree_item(service: WorkerService, spec: TreeSpec, *, compare: bool) -> ItemFunction:
     """The item of one tree: copy it, or with `compare` only decide (nothing written, no
     metadata recorded)."""
+    storages = service.storages
+    on_objects = any(storages.kind(end.remote) != "posix" for end in (spec.src, spec.dst))
+    if on_objects and service.config.object_trees:
+        from planner.worker.tree_objects import ObjectTreeRun
+
+        return lambda ctx: ObjectTreeRun(service, spec, ctx, compare).run()
     return lambda ctx: _TreeRun(service, spec, ctx, compare).run()
 
 
