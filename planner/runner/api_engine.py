@@ -45,6 +45,7 @@ class ApiEngine:
         self.client = client
         self.recursive_listing = True
         self.stat_paths = True
+        self.listed_mtimes = False
         self.tree_operations = False
         self.mirror_trees = False
         self.waits_for_ends = False
@@ -60,6 +61,7 @@ class ApiEngine:
         has = self.client.has_feature
         self.recursive_listing = await has(wire.FEATURE_RECURSIVE_LIST)
         self.stat_paths = await has(wire.FEATURE_STAT)
+        self.listed_mtimes = self.recursive_listing and await has(wire.FEATURE_LISTED_MTIMES)
         self.tree_operations = (
             await has(wire.FEATURE_TREE_COPY)
             and await has(wire.FEATURE_TREE_COMPARE)
@@ -95,6 +97,8 @@ class ApiEngine:
             return await api.stat(paths)
         if kind is ItemKind.LIST:
             return await api.list(paths, extended=True, recursive=True)
+        if kind is ItemKind.LIST_QUICK:
+            return await api.list(paths, extended=True, recursive=True, listed_mtimes=True)
         if kind is ItemKind.LIST_CHILDREN:
             return await api.list(paths, extended=True)
         if kind is ItemKind.MKDIR:

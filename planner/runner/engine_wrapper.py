@@ -31,6 +31,10 @@ class WrappedEngine:
         return self.real.recursive_listing
 
     @property
+    def listed_mtimes(self) -> bool:
+        return self.real.listed_mtimes
+
+    @property
     def stat_paths(self) -> bool:
         return self.real.stat_paths
 
