@@ -45,7 +45,7 @@ class ApiEngine:
         self.client = client
         self.recursive_listing = True
         self.stat_paths = True
-        self.listed_mtimes = False
+        self.quick_listing = False  # FEATURE_LISTED_MTIMES
         self.tree_operations = False
         self.mirror_trees = False
         self.waits_for_ends = False
@@ -61,7 +61,7 @@ class ApiEngine:
         has = self.client.has_feature
         self.recursive_listing = await has(wire.FEATURE_RECURSIVE_LIST)
         self.stat_paths = await has(wire.FEATURE_STAT)
-        self.listed_mtimes = self.recursive_listing and await has(wire.FEATURE_LISTED_MTIMES)
+        self.quick_listing = self.recursive_listing and await has(wire.FEATURE_LISTED_MTIMES)
         self.tree_operations = (
             await has(wire.FEATURE_TREE_COPY)
             and await has(wire.FEATURE_TREE_COMPARE)
@@ -128,6 +128,9 @@ class ApiEngine:
             )
             for o in ops
         ]
+
+    def listed_mtimes(self, target: Target) -> bool:
+        return self.quick_listing and target.remote in self.object_remotes
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         return self.tree_operations and not {src.remote, dst.remote} & self.object_remotes

@@ -166,9 +166,9 @@ class Engine(Protocol):
         level by level with LIST_CHILDREN."""
         ...
 
-    @property
-    def listed_mtimes(self) -> bool:
-        """Whether ItemKind.LIST_QUICK is served (else the runner lists with LIST)."""
+    def listed_mtimes(self, target: Target) -> bool:
+        """Whether a LIST_QUICK listing of `target` may spare requests (an object remote on a
+        worker that serves it); else the runner lists it with LIST."""
         ...
 
     @property

@@ -30,9 +30,8 @@ class WrappedEngine:
     def recursive_listing(self) -> bool:
         return self.real.recursive_listing
 
-    @property
-    def listed_mtimes(self) -> bool:
-        return self.real.listed_mtimes
+    def listed_mtimes(self, target: Target) -> bool:
+        return self.real.listed_mtimes(target)
 
     @property
     def stat_paths(self) -> bool:

@@ -1,5 +1,5 @@
-"""Both listings of a directory copy on the item path, without a HEAD per object: on a worker
-that serves LIST_QUICK, an object remote lists each object it knows nothing of with its
+"""Both listings of a directory copy on the item path, without a HEAD per object: a side on an
+object remote of a worker that serves LIST_QUICK lists each object it knows nothing of with its
 LastModified for mtime (`mtime_exact: false`) instead of asking the store for the mtime its
 metadata holds. Only a file at both ends is compared by mtime (docs/run.md, "Directory
 copies"), so those alone are stat'ed for their exact entry; a file absent at the other end is
@@ -26,15 +26,10 @@ async def copy_listings(
     Raises:
         ActionFailedError: a listing or a stat failed otherwise than by a missing path.
     """
-    if not (ctx.engine.listed_mtimes and ctx.engine.stat_paths):
-        source = await listing(ctx, src, recursive=True, problems=problems)
-        if source is None and is_root:
-            return None, []
-        return source, await listing(ctx, dst, recursive=True) or []
-    found = await _quick(ctx, src, problems)
+    found = await _listing(ctx, src, problems)
     if found is None and is_root:
         return None, []
-    there = await _quick(ctx, dst, Problems()) or ([], set())
+    there = await _listing(ctx, dst, Problems()) or ([], set())
     (source, src_rough), (existing, dst_rough) = found or ([], set()), there
     if src_rough or dst_rough:
         files = {e.path for e in source if e.type == "file"}
@@ -44,8 +39,12 @@ async def copy_listings(
     return source, existing
 
 
-async def _quick(ctx: ActionContext, where: Target, problems: Problems) -> Listing | None:
-    """A LIST_QUICK listing of `where` and its paths of inexact mtime; None when missing."""
+async def _listing(ctx: ActionContext, where: Target, problems: Problems) -> Listing | None:
+    """The recursive listing of `where` and its paths of inexact mtime (LIST_QUICK where the
+    engine has it for `where`, else LIST: none); None when missing."""
+    if not (ctx.engine.listed_mtimes(where) and ctx.engine.stat_paths):
+        entries = await listing(ctx, where, recursive=True, problems=problems)
+        return None if entries is None else (entries, set())
     outcome = await run_one_missing_ok(
         ctx, Item(ItemKind.LIST_QUICK, where), f"cannot list {where}"
     )

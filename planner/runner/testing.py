@@ -200,8 +200,7 @@ class FakeEngine:
     def recursive_listing(self) -> bool:
         return self._recursive_listing
 
-    @property
-    def listed_mtimes(self) -> bool:
+    def listed_mtimes(self, target: Target) -> bool:
         return False  # every listing is exact on this fake
 
     @property

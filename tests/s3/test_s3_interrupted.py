@@ -62,7 +62,9 @@ def test_a_run_killed_mid_upload_leaves_whole_objects_and_resumes_copying_only_t
     files = {f"d{i % 8}/f{i:04d}.bin": rng.randbytes(32 * 1024) for i in range(400)}
     make_tree(tmp_path / "src", files)
     plan = write_plan(PLAN)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PLANNER_WORKER_FAULTS": "item_delay=20ms"}
+    # 80 ms an item on the 8 item threads of a worker with an object remote: about 4 s in all,
+    # so the kill comes mid-way
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PLANNER_WORKER_FAULTS": "item_delay=80ms"}
     with open(tmp_path / "run.out", "wb") as out:
         run = subprocess.Popen(
             [
