@@ -504,13 +504,22 @@ class ApiClient:
 
     # Defined last: below a method named `list`, annotations would read it instead of the builtin.
     async def list(
-        self, paths: list[wire.StoragePath], *, extended: bool = False, recursive: bool = False
+        self,
+        paths: list[wire.StoragePath],
+        *,
+        extended: bool = False,
+        recursive: bool = False,
+        listed_mtimes: bool = False,
     ) -> str:
-        """POST /storage:list?mode=basic|extended[&recursive=true] ; the operation id. Raises
-        PermanentApiError for a recursive listing unless the worker has FEATURE_RECURSIVE_LIST."""
+        """POST /storage:list?mode=basic|extended[&recursive=true][&mtimes=listed] ; the
+        operation id. Raises PermanentApiError for a recursive listing unless the worker has
+        FEATURE_RECURSIVE_LIST, and for `listed_mtimes` unless it has FEATURE_LISTED_MTIMES."""
         params = [("mode", "extended" if extended else "basic")]
         if recursive:
             await self._require(wire.FEATURE_RECURSIVE_LIST, "a recursive listing")
             params.append(("recursive", "true"))
+        if listed_mtimes:
+            await self._require(wire.FEATURE_LISTED_MTIMES, "a listing with listed mtimes")
+            params.append(("mtimes", "listed"))
         body = wire.OperationsRequest(operations=paths)
         return await self._submit("/storage:list", body, params=params)

@@ -305,6 +305,9 @@ class ListEntry(WireModel):
     mtime: datetime | None = None
     checksum: str | None = None
     link: bool | None = None  # planner extension: true when reached through a symbolic link
+    # planner extension (list with `mtimes=listed`): false when `mtime` is an object's
+    # LastModified, not the mtime its metadata stores (a stat gives that)
+    mtime_exact: bool | None = None
 
 
 def build_all() -> None:
@@ -326,6 +329,8 @@ FEATURE_WAIT = "planner.operations.wait"
 FEATURE_OUTCOME_VIEW = "planner.operations.outcome"
 FEATURE_SHUTDOWN = "planner.shutdown"
 FEATURE_STAT = "planner.stat"
+# list?mtimes=listed: an object remote lists without reading each object's stored mtime
+FEATURE_LISTED_MTIMES = "planner.list.listed-mtimes"
 # the tree operations (docs/api.md, "Tree operations")
 FEATURE_TREE_COPY = "planner.tree.copy"
 FEATURE_TREE_COMPARE = "planner.tree.compare"

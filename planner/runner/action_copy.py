@@ -15,7 +15,6 @@ from planner.runner.action_probe import (
     entries_at,
     entry_at,
     join_target,
-    listing,
     raise_on_failure,
     target,
 )
@@ -25,6 +24,7 @@ from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.copy_report import report_decided, report_directories_made, report_problems
 from planner.runner.engine import Item, ItemKind, Target
 from planner.runner.explain import missing
+from planner.runner.quick_listing import copy_listings
 from planner.runner.results import Change, ItemRecord, ItemState
 from planner.tree.decide import (
     Decision,
@@ -71,11 +71,10 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
         await copy_tree(ctx, action, src, dst)
         return
     problems = Problems()
-    listed = await listing(ctx, src, recursive=True, problems=problems)
+    listed, existing = await copy_listings(ctx, src, dst, problems, is_root=is_root)
     if listed is None and is_root:
         raise ActionFailedError(missing(action.src, ctx.storages))
     source = listed or []
-    existing = await listing(ctx, dst, recursive=True) or []
     filters = Filters(action.include, action.exclude)
 
     def expand() -> Expansion:

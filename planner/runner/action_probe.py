@@ -134,6 +134,18 @@ def _stat_entry(outcome: Outcome, path: Target, name: str) -> Entry | None:
         raise ActionFailedError(f"unexpected answer about {path}: {exc}") from exc
 
 
+async def stat_entries(
+    ctx: ActionContext, paths: Sequence[Target], names: Sequence[str]
+) -> list[Entry | None]:
+    """The entry at each of `paths` (STAT items, one batch; the engine must have them), named
+    `names`; None where nothing is. A failure other than a missing path fails the action."""
+    probed = await ctx.run([Item(ItemKind.STAT, path) for path in paths])
+    return [
+        _stat_entry(_missing_ok(outcome, f"cannot read {path}"), path, name)
+        for outcome, path, name in zip(probed, paths, names, strict=True)
+    ]
+
+
 async def entries_at(
     ctx: ActionContext, first: Target, second: Target
 ) -> tuple[Entry | None, Entry | None]:

@@ -45,6 +45,7 @@ class ApiEngine:
         self.client = client
         self.recursive_listing = True
         self.stat_paths = True
+        self.quick_listing = False  # FEATURE_LISTED_MTIMES
         self.tree_operations = False
         self.mirror_trees = False
         self.object_trees = False  # tree operations on object remotes too
@@ -61,6 +62,7 @@ class ApiEngine:
         has = self.client.has_feature
         self.recursive_listing = await has(wire.FEATURE_RECURSIVE_LIST)
         self.stat_paths = await has(wire.FEATURE_STAT)
+        self.quick_listing = self.recursive_listing and await has(wire.FEATURE_LISTED_MTIMES)
         self.tree_operations = (
             await has(wire.FEATURE_TREE_COPY)
             and await has(wire.FEATURE_TREE_COMPARE)
@@ -97,6 +99,8 @@ class ApiEngine:
             return await api.stat(paths)
         if kind is ItemKind.LIST:
             return await api.list(paths, extended=True, recursive=True)
+        if kind is ItemKind.LIST_QUICK:
+            return await api.list(paths, extended=True, recursive=True, listed_mtimes=True)
         if kind is ItemKind.LIST_CHILDREN:
             return await api.list(paths, extended=True)
         if kind is ItemKind.MKDIR:
@@ -126,6 +130,9 @@ class ApiEngine:
             )
             for o in ops
         ]
+
+    def listed_mtimes(self, target: Target) -> bool:
+        return self.quick_listing and target.remote in self.object_remotes
 
     async def serves_tree(self, src: Target, dst: Target) -> bool:
         if not self.tree_operations:

@@ -21,6 +21,9 @@ class ItemKind(StrEnum):
     STAT = "stat"  # one path's list entry, as a one-level listing of its parent has it
     LIST = "list"  # extended, recursive listing (entries relative to the path)
     LIST_CHILDREN = "list-children"  # extended listing of the direct children only
+    # LIST where an object remote may give an object's LastModified for its stored mtime (the
+    # entry says `mtime_exact: false`; STAT reads the stored one): no HEAD per object
+    LIST_QUICK = "list-quick"
     MKDIR = "mkdir"
     REMOVE = "remove"  # a file
     RMDIR = "rmdir"  # a directory, recursively
@@ -161,6 +164,11 @@ class Engine(Protocol):
     def recursive_listing(self) -> bool:
         """Whether ItemKind.LIST lists a whole tree in one item; without it the runner lists
         level by level with LIST_CHILDREN."""
+        ...
+
+    def listed_mtimes(self, target: Target) -> bool:
+        """Whether a LIST_QUICK listing of `target` may spare requests (an object remote on a
+        worker that serves it); else the runner lists it with LIST."""
         ...
 
     @property

@@ -30,6 +30,9 @@ class WrappedEngine:
     def recursive_listing(self) -> bool:
         return self.real.recursive_listing
 
+    def listed_mtimes(self, target: Target) -> bool:
+        return self.real.listed_mtimes(target)
+
     @property
     def stat_paths(self) -> bool:
         return self.real.stat_paths

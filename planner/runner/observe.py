@@ -50,7 +50,7 @@ def outcome_view(kind: ItemKind, outcome: Outcome) -> Any:
             return {"absent": True}
         return {"error": outcome.code or outcome.error}
     result = outcome.result
-    if kind in (ItemKind.LIST, ItemKind.LIST_CHILDREN):
+    if kind in (ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.LIST_QUICK):
         entries = {str(e.get("name", "")): entry_view(e) for e in result or []}
         return {"entries": dict(sorted(entries.items()))}
     if kind is ItemKind.STAT:

@@ -41,7 +41,14 @@ from planner.runner.preview_overlay import (
 from planner.runner.preview_trees import PredictedTrees
 
 READS = frozenset(
-    {ItemKind.LIST, ItemKind.LIST_CHILDREN, ItemKind.EXISTS, ItemKind.STAT, ItemKind.METADATA_GET}
+    {
+        ItemKind.LIST,
+        ItemKind.LIST_CHILDREN,
+        ItemKind.LIST_QUICK,
+        ItemKind.EXISTS,
+        ItemKind.STAT,
+        ItemKind.METADATA_GET,
+    }
 )
 _SIMULATED = "preview-"
 
@@ -349,7 +356,8 @@ class PreviewEngine(WrappedEngine):
             return self.overlay.metadata(remote, path, outcome)
         if kind is ItemKind.STAT:
             return self._stat(remote, path, outcome)
-        return self._listing(remote, path, outcome, recursive=kind is ItemKind.LIST)
+        recursive = kind in (ItemKind.LIST, ItemKind.LIST_QUICK)
+        return self._listing(remote, path, outcome, recursive=recursive)
 
     def _listing(self, remote: str, base: str, outcome: Outcome, *, recursive: bool) -> Outcome:
         overlay = self.overlay
@@ -361,7 +369,8 @@ class PreviewEngine(WrappedEngine):
         for wire in real:
             name = str(wire.get("name", ""))
             full = base if single and name == posixpath.basename(base) else join_path(base, name)
-            self.known[(remote, full)] = wire
+            if wire.get("mtime_exact") is not False:  # a later stat reads the exact one
+                self.known[(remote, full)] = wire
             if not overlay.hidden(remote, full):
                 entries[name] = wire
         if (remote, base) in overlay.files:  # a file the preview wrote lists as itself

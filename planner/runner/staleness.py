@@ -58,12 +58,13 @@ def _mapping(
 def _observation(key: str, then: Any, now: Any) -> Iterator[Difference]:
     """A read of the preview seen differently: a listing entry by entry, else as a whole."""
     kind, _, where = key.partition(" ")
-    if kind in ("list", "list-children") and "entries" in (then or {}) and "entries" in (now or {}):
+    listings = ("list", "list-children", "list-quick")
+    if kind in listings and "entries" in (then or {}) and "entries" in (now or {}):
         base = where.rstrip("/")
         yield from _mapping(then["entries"], now["entries"], base + "/{}")
         return
     label = {"grants": f"{where} (grants)", "metadata-get": f"{where} (metadata)"}.get(kind)
-    if kind in ("list", "list-children", "stat", "exists"):
+    if kind in (*listings, "stat", "exists"):
         label = where
     yield Difference(label or key, _seen(then), _seen(now))
 

@@ -76,6 +76,7 @@ READ_KINDS = frozenset(
         ItemKind.STAT,
         ItemKind.LIST,
         ItemKind.LIST_CHILDREN,
+        ItemKind.LIST_QUICK,
         ItemKind.METADATA_GET,
         ItemKind.COMPARE_TREE,
     }
@@ -198,6 +199,9 @@ class FakeEngine:
     @property
     def recursive_listing(self) -> bool:
         return self._recursive_listing
+
+    def listed_mtimes(self, target: Target) -> bool:
+        return False  # every listing is exact on this fake
 
     @property
     def stat_paths(self) -> bool:

@@ -23,6 +23,9 @@ class FileInfo:
     # the inode's change time: tells whether a recorded checksum still holds (metadata.py);
     # the worker's own, never on the wire, and not part of what the entry is
     ctime_ns: int | None = field(default=None, compare=False, kw_only=True)
+    # False: an object's LastModified stands for the mtime its metadata stores, which a listing
+    # asked not to read (objects/listing.py, `heads=False`); a stat reads it
+    mtime_exact: bool = field(default=True, compare=False, kw_only=True)
 
     @property
     def mtime(self) -> datetime:

@@ -91,16 +91,23 @@ class RecordsOnce:
 
 
 def path_items(
-    service: WorkerService, op: str, places: list[Place], extended: bool, recursive: bool
+    service: WorkerService,
+    op: str,
+    places: list[Place],
+    extended: bool,
+    recursive: bool,
+    *,
+    exact_mtimes: bool = True,
 ) -> list[ItemFunction]:
-    """The items of a request naming paths (`op`: exists, stat, list, mkdir, remove, rmdir)."""
+    """The items of a request naming paths (`op`: exists, stat, list, mkdir, remove, rmdir);
+    `exact_mtimes`: list_item."""
     if op == "stat":
         records = RecordsOnce(service, [_key(sp) for sp in places])
         return [stat_item(service, sp, records) for sp in places]
     if op == "exists":
         return [exists_item(service, sp) for sp in places]
     if op == "list":
-        return [list_item(service, sp, extended, recursive) for sp in places]
+        return [list_item(service, sp, extended, recursive, exact_mtimes) for sp in places]
     if op == "mkdir":
         return [mkdir_item(service, sp) for sp in places]
     return [remove_item(service, sp, recursive=op == "rmdir") for sp in places]
@@ -150,13 +157,18 @@ def remove_item(service: WorkerService, sp: Place, recursive: bool) -> ItemFunct
     return run
 
 
-def list_item(service: WorkerService, sp: Place, extended: bool, recursive: bool) -> ItemFunction:
+def list_item(
+    service: WorkerService, sp: Place, extended: bool, recursive: bool, exact_mtimes: bool = True
+) -> ItemFunction:
     """`{"remote:path": entries}`: names, or ListEntry objects with checksums when known.
     Recursive extended listings also hold what was skipped (`"type": "other"` with `skipped`:
-    why) and the directories that could not be read (`"type": "dir"` with `error`)."""
+    why) and the directories that could not be read (`"type": "dir"` with `error`). Without
+    `exact_mtimes`, an object's entry may carry its LastModified (`"mtime_exact": false`)."""
 
     def run(ctx: ItemContext) -> ItemResult:
-        listed = service.storages.listed(sp.remote, sp.path, recursive=recursive)
+        listed = service.storages.listed(
+            sp.remote, sp.path, recursive=recursive, exact_mtimes=exact_mtimes
+        )
         entries = listed.entries
         label = f"{sp.remote}:{sp.path}"
         if not extended:
@@ -208,6 +220,8 @@ def _list_entry_json(info: FileInfo, checksum: str | None) -> dict[str, Any]:
         entry["checksum"] = checksum
     if info.is_link:
         entry["link"] = True
+    if not info.mtime_exact:
+        entry["mtime_exact"] = False
     return entry
 
 

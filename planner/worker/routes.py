@@ -52,6 +52,7 @@ async def status(request: Request, service: WorkerService, user: User) -> Respon
         metadata_plugins=["planner"],
         operation_plugins=[
             *([wire.FEATURE_RECURSIVE_LIST] if service.config.recursive_listing else []),
+            wire.FEATURE_LISTED_MTIMES,
             *(TREE_FEATURES if service.config.tree_operations else []),
             *(
                 [wire.FEATURE_TREE_OBJECTS]
@@ -110,6 +111,9 @@ async def storage_operation(request: Request, service: WorkerService, user: User
     recursive = service.config.recursive_listing and request.query_params.get(
         "recursive", "false"
     ).lower() in ("true", "1")
+    # planner extension (FEATURE_LISTED_MTIMES): an object's LastModified may stand for its
+    # stored mtime, flagged `mtime_exact: false` (the caller stats what it compares)
+    exact_mtimes = request.query_params.get("mtimes", "exact") != "listed"
 
     def pair_items(body: Any) -> list[tuple[str, ItemFunction]]:
         pairs = intake.pairs(body, PathChecker(service.storages.names()), limit)
@@ -140,7 +144,9 @@ async def storage_operation(request: Request, service: WorkerService, user: User
             for i, sp in enumerate(paths)
         ]
         require_roles(service, user, needs)
-        made = handlers.path_items(service, op, paths, extended, recursive)
+        made = handlers.path_items(
+            service, op, paths, extended, recursive, exact_mtimes=exact_mtimes
+        )
         return [(f"{op} {sp.remote}:{sp.path}", item) for sp, item in zip(paths, made, strict=True)]
 
     items = await parse_off_loop(

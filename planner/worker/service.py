@@ -41,6 +41,10 @@ PRUNE_INTERVAL = 3600.0
 STOP_GRACE = 10.0
 
 
+# item threads at least, on a worker that serves an object remote
+OBJECT_POOL = 8
+
+
 @dataclass
 class WorkerConfig:
     """Everything `planner worker serve` (or an embedded start) configures."""
@@ -165,8 +169,13 @@ class WorkerService:
             raise
         self.faults = FaultInjector(config.faults)
         # one thread per core: copying small files is GIL-bound, and more threads only convoy
-        # (figures: tests/bench/README.md)
+        # (figures: tests/bench/README.md); but an object transfer waits on the store with the
+        # GIL released, and a few more in flight hide its latency (issue 14)
         size = config.pool_size or min(32, os.cpu_count() or 2)
+        if not config.pool_size and any(
+            self.storages.kind(name) != "posix" for name in self.storages.names()
+        ):
+            size = max(size, OBJECT_POOL)
         self.size = size
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="planner-item")
         self.backlog: deque[deque[tuple[WorkItem, ItemFunction]]] = deque()

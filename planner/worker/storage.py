@@ -213,7 +213,9 @@ class Storages:
         """The entries of a directory sorted by name (`listed` without what was skipped)."""
         return self.listed(remote, path, recursive=recursive).entries
 
-    def listed(self, remote: str, path: str, *, recursive: bool = False) -> Listed:
+    def listed(
+        self, remote: str, path: str, *, recursive: bool = False, exact_mtimes: bool = True
+    ) -> Listed:
         """The entries of a directory sorted by name; for a file, just that file.
 
         Recursive listings hold every file and directory below, named by their path relative to
@@ -221,13 +223,15 @@ class Storages:
         escape, dangle or loop back to a directory being listed are left out, as are special
         files and in-progress temporary files; special files and loops are reported as skipped,
         and subdirectories that cannot be read as unreadable. Names are escaped
-        (planner/api/names.py).
+        (planner/api/names.py). Without `exact_mtimes`, an object remote gives the LastModified
+        of an object it would have to HEAD for its stored mtime (`FileInfo.mtime_exact` False).
 
         Raises:
             StorageError: 404 missing; 403 outside the root.
         """
         if (on := self.object_at(remote, path)) is not None:
-            return on[0].listed(on[1], f"{remote}:{path}", recursive=recursive)
+            label = f"{remote}:{path}"
+            return on[0].listed(on[1], label, recursive=recursive, heads=exact_mtimes)
         with as_storage_errors(f"{remote}:{path}"), self._place(remote, path) as place:
             return listed_place(place, _basename(path), recursive=recursive)
 

@@ -90,6 +90,10 @@ class Cache(Protocol):
 
     def record_many(self, rows: list[Content]) -> None: ...
 
+    def record_later(
+        self, key: str, size: int, mtime_ns: int, ctime_ns: int | None, checksum: str
+    ) -> None: ...
+
 
 def known_from(record: MetadataRecord | None, size: int, etag_stamp: int | None) -> Known | None:
     """The cached knowledge of an object, if its record still describes it (same size and

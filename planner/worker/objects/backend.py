@@ -160,15 +160,18 @@ class ObjectBackend:
             raise
         return True
 
-    def listed(self, parts: list[str], label: str, *, recursive: bool) -> Listed:
-        """The entries below `parts` sorted by name, or just the file at `parts`.
+    def listed(
+        self, parts: list[str], label: str, *, recursive: bool, heads: bool = True
+    ) -> Listed:
+        """The entries below `parts` sorted by name, or just the file at `parts` (`heads`:
+        listing.list_below).
 
         Raises:
             StorageError: 404 nothing there; 403/503 from the store.
         """
         key = self.key(parts, label)
         with self.errors(label):
-            found = listing.list_below(self, key, recursive=recursive)
+            found = listing.list_below(self, key, recursive=recursive, heads=heads)
             if found is None and parts:
                 known = self.head(key)
                 if known is None:

@@ -30,7 +30,15 @@ from planner.worker.fileops import (
     hash_fd,
     temp_name_for,
 )
-from planner.worker.objects.attributes import MTIME, XXH64, format_mtime, from_head, stamp
+from planner.worker.objects.attributes import (
+    MTIME,
+    XXH64,
+    Known,
+    format_mtime,
+    from_head,
+    row,
+    stamp,
+)
 from planner.worker.objects.backend import ObjectBackend
 from planner.worker.storage_errors import CopyCancelledError, SourceChangedError, StorageError
 
@@ -170,6 +178,10 @@ def download(
     registry.discard(journaled)
     if fsync:
         sync_dir(dst.dir_fd)
+    if backend.cache is not None and known.stamp is not None:
+        # what the GET told of the object, and its bytes' XXH64: a later listing needs no HEAD
+        learnt = Known(known.size, known.mtime_ns, checksum, known.stamp)
+        backend.cache.record_later(*row(backend.resource(key), learnt))
     return CopyResult(known.size, known.mtime_ns, checksum, ctime_ns=ctime_ns)
 
 
