@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,8 @@ def _everything_written(tmp_path: Path) -> str:
         if not path.is_file():
             continue
         if path.suffix == ".db":
-            with sqlite3.connect(path) as db:
+            # sqlite3's own context manager commits but does not close
+            with closing(sqlite3.connect(path)) as db:
                 parts.extend(str(line) for line in db.iterdump())
         else:
             parts.append(path.read_bytes().decode("utf-8", errors="replace"))
