@@ -76,8 +76,31 @@ def main(argv: list[str] | None = None) -> int:
         # (17 ms of a command's start, tests/bench/README.md), for planner's internal models.
         # Inherited by the embedded worker. A user's own setting wins.
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        _prestart_worker(sys.argv[1:])
         exit_now(_main(sys.argv[1:]))
     return _main(argv)
+
+
+# the commands that start the embedded worker unless told of another (--api-url), and the
+# options after which they start none
+EMBEDDED_COMMANDS = ("run", "plan")
+NO_EMBEDDED = ("--api-url", "--offline", "-h", "--help")
+
+
+def _prestart_worker(args: list[str]) -> None:
+    """Start the embedded worker's interpreter before this command's own imports (click's
+    parsing of `--remote` alone imports the worker's location parsing): its start-up, the
+    longest part of a small run's, then overlaps all of planner's. Decided from the command
+    line as written; a wrong guess costs a child that exits unused (`embedded.prestarted`
+    reuses it, or stops it when the command needs none)."""
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    if command not in EMBEDDED_COMMANDS or os.environ.get("PLANNER_API_URL"):
+        return
+    if any(arg.split("=", 1)[0] in NO_EMBEDDED for arg in args):
+        return
+    from planner.cli.embedded import prestart
+
+    prestart()
 
 
 def _main(args: list[str]) -> int:

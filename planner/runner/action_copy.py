@@ -23,7 +23,7 @@ from planner.runner.checksums import hash_files, with_checksums
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.copy_report import report_decided, report_directories_made, report_problems
 from planner.runner.engine import Item, ItemKind, Target
-from planner.runner.explain import missing
+from planner.runner.explain import file_not_directory, missing
 from planner.runner.quick_listing import copy_listings
 from planner.runner.results import Change, ItemRecord, ItemState
 from planner.tree.decide import (
@@ -43,6 +43,13 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
     # a storage's root is a directory; asking its parent would need a role on the parent
     is_root = action.src.rel == ""
     destination = join_target(dst, action.src.name) if action.dst.is_dir else dst
+    said_dir = is_root or action.src.is_dir
+    if said_dir and await ctx.engine.serves_tree(src, dst) and not _item_path_needed(ctx, action):
+        # no probe of the source: the tree operation lists it anyway, and fails as the probe
+        # would when nothing is there (404) or a file is (409): one round trip fewer, and on an
+        # object store a listing fewer
+        await copy_tree(ctx, action, src, dst)
+        return
     # likely one file: probe both ends in one round (one batch of STAT items)
     together = not is_root and ctx.engine.stat_paths and not action.src.is_dir
     current: Entry | None = None
@@ -60,14 +67,16 @@ async def run_copy(ctx: ActionContext, action: CopyAction) -> None:
                 f"{action.src}: is a file; mirror: true mirrors a directory into another"
             )
         if action.src.is_dir:
-            raise ActionFailedError(
-                f"{action.src}: is a file, but the trailing '/' asks for a directory"
-            )
+            raise ActionFailedError(file_not_directory(action.src))
         if not together:
             current = await entry_at(ctx, destination)
         await _copy_file(ctx, action, found, current, src, destination)
         return
-    if await ctx.engine.serves_tree(src, dst) and not _item_path_needed(ctx, action):
+    if (
+        not said_dir
+        and await ctx.engine.serves_tree(src, dst)
+        and not _item_path_needed(ctx, action)
+    ):
         await copy_tree(ctx, action, src, dst)
         return
     problems = Problems()

@@ -19,12 +19,12 @@ from planner.api.codes import ItemCode
 from planner.errors import ApiError
 from planner.plan.model import CopyAction
 from planner.runner.action_mirror import delete_limit, mirror_listing
-from planner.runner.action_probe import join_target, raise_on_failure
+from planner.runner.action_probe import entry_at, join_target, raise_on_failure
 from planner.runner.context import ActionContext, ActionFailedError
 from planner.runner.copy_report import report_decided, report_directories_made, report_problems
 from planner.runner.dispatcher import InFlight
 from planner.runner.engine import Item, ItemKind, Target, TreeRow, tree_spec
-from planner.runner.explain import missing
+from planner.runner.explain import file_not_directory, missing
 from planner.runner.journal_sql import item_of as item_record
 from planner.runner.results import Change, ItemRecord, ItemRow, ItemState
 from planner.tree.mirror import EXTRANEOUS, too_many_deletions
@@ -88,6 +88,11 @@ async def copy_tree(ctx: ActionContext, action: CopyAction, src: Target, dst: Ta
     if outcome.handle is None or not isinstance(outcome.result, Mapping):
         if outcome.code == ItemCode.NOT_FOUND:  # the source is gone (a storage's root, say)
             raise ActionFailedError(missing(action.src, ctx.storages))
+        if outcome.code == ItemCode.CONFLICT and action.src.is_dir:
+            # not probed before (its trailing '/' said directory): which end is a file?
+            found = await entry_at(ctx, src)
+            if found is not None and found.type == "file":
+                raise ActionFailedError(file_not_directory(action.src))
         raise_on_failure([outcome])  # it never ran to an end: nothing to page
         raise ActionFailedError(f"{src}: the tree operation answered no result")
     counts: Mapping[str, Any] = outcome.result

@@ -37,6 +37,11 @@ def missing(path: PlanPath, storages: Mapping[str, Storage]) -> str:
     return message
 
 
+def file_not_directory(path: PlanPath) -> str:
+    """`data:in/: is a file, but the trailing '/' asks for a directory`."""
+    return f"{path}: is a file, but the trailing '/' asks for a directory"
+
+
 def needs_of(action: Action) -> list[tuple[PlanPath, str]]:
     """The roles an action needs on the worker (docs/worker.md), the writes' first: a copy reads
     its source and writes its destination, a move writes both, a grant needs admin."""

@@ -51,6 +51,17 @@ class Counts:
     def wire(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
+    def failures(self) -> str | None:
+        """What failed, as the message of the tree item (`2 files failed, 1 directory not
+        read`), or None when nothing did."""
+        parts = []
+        if self.failed:
+            parts.append(f"{self.failed} file{'s' if self.failed != 1 else ''} failed")
+        if self.unreadable:
+            plural = "directories" if self.unreadable != 1 else "directory"
+            parts.append(f"{self.unreadable} {plural} not read")
+        return ", ".join(parts) or None
+
 
 @dataclass
 class Node:

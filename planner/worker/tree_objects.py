@@ -70,16 +70,10 @@ class ObjectTreeRun:
             raise StorageError(exc.code, exc.message, self._result()) from exc
         finally:
             self.rows.close()
-        counts = self.counts
-        if counts.failed or counts.unreadable:
-            parts = []
-            if counts.failed:
-                parts.append(f"{counts.failed} file{'s' if counts.failed != 1 else ''} failed")
-            if counts.unreadable:
-                plural = "directories" if counts.unreadable != 1 else "directory"
-                parts.append(f"{counts.unreadable} {plural} not read")
+        failures = self.counts.failures()
+        if failures is not None:
             code = ItemCode(self.first_code or ItemCode.INTERNAL)
-            raise StorageError(code, ", ".join(parts), self._result())
+            raise StorageError(code, failures, self._result())
         return ItemResult(self._result(), [] if self.compare else [self.spec.dst.remote])
 
     def _result(self) -> dict[str, int]:

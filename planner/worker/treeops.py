@@ -102,16 +102,10 @@ class _TreeRun:
             self.rows.close()
             if self.mirror is not None:
                 self.mirror.close()
-        counts = self.counts
-        if counts.failed or counts.unreadable:
-            parts = []
-            if counts.failed:
-                parts.append(f"{counts.failed} file{'s' if counts.failed != 1 else ''} failed")
-            if counts.unreadable:
-                plural = "directories" if counts.unreadable != 1 else "directory"
-                parts.append(f"{counts.unreadable} {plural} not read")
+        failures = self.counts.failures()
+        if failures is not None:
             code = ItemCode(self.first_code or ItemCode.INTERNAL)
-            raise StorageError(code, ", ".join(parts), self._result())
+            raise StorageError(code, failures, self._result())
         return ItemResult(self._result(), [] if self.compare else [self.spec.dst.remote])
 
     def _result(self) -> dict[str, int]:

@@ -179,9 +179,9 @@ def test_a_refusal_of_a_role_the_plan_does_not_ask_for_names_no_held_role_as_lac
         storages:
           m: {remote: any, root: legacy}
         copies:
-          - {id: materials, src: "m:materials/", dst: "m:materials-copy/"}
+          - {id: materials, src: "m:materials", dst: "m:materials-copy/"}
         """
-    )
+    )  # no trailing '/': what is at m:materials is asked (a listing of its parent, here)
     monkeypatch.setenv("PLANNER_TOKEN", "alice-token")
 
     code, document = run_json(run_cli, plan, "--api-url", restricted_plain.url)

@@ -1,0 +1,53 @@
+"""`planner run` and `planner plan` in planner's own process start the embedded worker's
+interpreter first thing, from the command line as written, unless it names another worker
+(`--api-url`, PLANNER_API_URL) or asks for no worker (`plan --offline`, `--help`); other
+commands start none. The command then reuses that interpreter (tests/cli/test_startup_imports.py
+and every process-level test run the whole path)."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.cli import embedded
+from planner.cli import main as cli_main
+
+
+@pytest.mark.parametrize(
+    ("args", "started"),
+    [
+        (["run", "plan.yaml"], True),
+        (["-q", "run", "plan.yaml", "--remote", "bkt=s3://bucket/prefix"], True),
+        (["plan", "plan.yaml", "--format", "json"], True),
+        (["run", "plan.yaml", "--api-url", "http://127.0.0.1:1/api/v1"], False),
+        (["run", "plan.yaml", "--api-url=http://127.0.0.1:1/api/v1"], False),
+        (["plan", "--offline", "plan.yaml"], False),
+        (["run", "--help"], False),
+        (["plan", "-h"], False),
+        (["validate", "plan.yaml"], False),
+        (["worker", "serve"], False),
+        (["--version"], False),
+        ([], False),
+    ],
+)
+def test_the_worker_starts_early_only_for_commands_that_use_the_embedded_one(
+    args: list[str], started: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[None] = []
+    monkeypatch.setattr(embedded, "prestart", lambda: calls.append(None))
+    monkeypatch.delenv("PLANNER_API_URL", raising=False)
+
+    cli_main._prestart_worker(args)
+
+    assert len(calls) == (1 if started else 0)
+
+
+def test_an_api_url_from_the_environment_starts_no_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[None] = []
+    monkeypatch.setattr(embedded, "prestart", lambda: calls.append(None))
+    monkeypatch.setenv("PLANNER_API_URL", "http://127.0.0.1:1/api/v1")
+
+    cli_main._prestart_worker(["run", "plan.yaml"])
+
+    assert calls == []

@@ -1,0 +1,129 @@
+"""A directory copy whose source ends in '/' on a worker with tree operations: the tree
+operation is the first request about the source (its own listing tells whether a directory is
+there), so the copy asks no `storage:stat` first; a file or nothing at that path fails the
+action as the probe did. Through the real CLI and a real worker."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import CliResult, actions_of, preview_json, run_json
+from tests.helpers.workers import WorkerHandle, start_worker
+
+STAT = ("POST", "/api/v1/storage:stat")
+COPY_TREE = ("POST", "/api/v1/storage:copy_tree")
+COMPARE_TREE = ("POST", "/api/v1/storage:compare_tree")
+
+
+@pytest.fixture
+def logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[WorkerHandle, list[tuple[str, str]]]]:
+    log: list[tuple[str, str]] = []
+    embedded, handle = start_worker(tmp_path / "worker", request_log=log)
+    monkeypatch.setenv("PLANNER_TOKEN", handle.token)
+    try:
+        yield handle, log
+    finally:
+        embedded.stop()
+
+
+def _plan(write_plan: Callable[..., Path], src: str, data: Path) -> Path:
+    return write_plan(
+        f"""
+        version: 1
+        storages:
+          d: {{remote: data, root: "{data.name}"}}
+        copies:
+          - {{id: tree, src: "d:{src}", dst: "d:out/"}}
+        """
+    )
+
+
+def test_a_source_ending_in_a_slash_is_copied_without_a_probe(
+    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    handle, log = logged
+    data = handle.roots["data"] / "area"
+    for i in range(5):
+        (data / "in" / f"d{i % 2}").mkdir(parents=True, exist_ok=True)
+        (data / "in" / f"d{i % 2}" / f"f{i}.txt").write_text(f"file {i}\n")
+    plan = _plan(write_plan, "in/", data)
+
+    code, preview = preview_json(run_cli, plan, "--api-url", handle.url)
+    assert code == 0, preview
+    previewed = Counter(log)
+    log.clear()
+    code, document = run_json(run_cli, plan, "--api-url", handle.url)
+    assert code == 0, document
+    ran = Counter(log)
+
+    assert (previewed[STAT], previewed[COMPARE_TREE]) == (0, 1)
+    assert (ran[STAT], ran[COPY_TREE]) == (0, 1)
+    assert actions_of(document)["tree"]["files_done"] == 5
+    for i in range(5):
+        copied = data / "out" / f"d{i % 2}" / f"f{i}.txt"
+        assert copied.read_text() == f"file {i}\n"
+
+
+def test_without_the_slash_the_source_is_still_probed(
+    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    handle, log = logged
+    data = handle.roots["data"] / "area"
+    (data / "in").mkdir(parents=True)
+    (data / "in" / "f.txt").write_text("f\n")
+
+    code, document = run_json(run_cli, _plan(write_plan, "in", data), "--api-url", handle.url)
+
+    assert code == 0, document
+    assert Counter(log)[STAT] >= 1  # a file or a directory: the answer decides the copy
+    assert (data / "out" / "f.txt").read_text() == "f\n"
+
+
+def test_a_file_where_the_slash_asks_for_a_directory_fails_the_copy(
+    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    handle, _ = logged
+    data = handle.roots["data"] / "area"
+    data.mkdir(parents=True)
+    (data / "in").write_text("a file, not a directory\n")
+
+    code, document = run_json(run_cli, _plan(write_plan, "in/", data), "--api-url", handle.url)
+
+    assert code == 1, document
+    assert actions_of(document)["tree"]["error"] == (
+        "d:in/: is a file, but the trailing '/' asks for a directory"
+    )
+    assert not (data / "out").exists()
+
+
+def test_nothing_where_the_slash_asks_for_a_directory_fails_naming_the_path(
+    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    write_plan: Callable[..., Path],
+    run_cli: Callable[..., CliResult],
+) -> None:
+    handle, _ = logged
+    data = handle.roots["data"] / "area"
+    data.mkdir(parents=True)
+    plan = _plan(write_plan, "gone/", data)
+
+    code, document = run_json(run_cli, plan, "--api-url", handle.url)
+    assert code == 1, document
+    assert actions_of(document)["tree"]["error"] == (
+        "d:gone/ (root area → data:area/gone): no such file or directory"
+    )
+    code, preview = preview_json(run_cli, plan, "--api-url", handle.url)
+    assert code == 1, preview
+    assert "d:gone/" in preview["actions"][0]["error"], preview
+    assert not (data / "out").exists()
