@@ -89,7 +89,17 @@ def test_without_the_slash_the_source_is_still_probed(
     assert (data / "out" / "f.txt").read_text() == "f\n"
 
 
-def test_a_file_where_the_slash_asks_for_a_directory_fails_the_copy(
+@pytest.mark.parametrize(
+    ("file_there", "error"),
+    [
+        (True, "d:in/: is a file, but the trailing '/' asks for a directory"),
+        (False, "d:in/ (root area → data:area/in): no such file or directory"),
+    ],
+    ids=["a-file", "nothing"],
+)
+def test_a_file_or_nothing_where_the_slash_asks_for_a_directory_fails_the_copy(
+    file_there: bool,
+    error: str,
     logged: tuple[WorkerHandle, list[tuple[str, str]]],
     write_plan: Callable[..., Path],
     run_cli: Callable[..., CliResult],
@@ -97,33 +107,14 @@ def test_a_file_where_the_slash_asks_for_a_directory_fails_the_copy(
     handle, _ = logged
     data = handle.roots["data"] / "area"
     data.mkdir(parents=True)
-    (data / "in").write_text("a file, not a directory\n")
-
-    code, document = run_json(run_cli, _plan(write_plan, "in/", data), "--api-url", handle.url)
-
-    assert code == 1, document
-    assert actions_of(document)["tree"]["error"] == (
-        "d:in/: is a file, but the trailing '/' asks for a directory"
-    )
-    assert not (data / "out").exists()
-
-
-def test_nothing_where_the_slash_asks_for_a_directory_fails_naming_the_path(
-    logged: tuple[WorkerHandle, list[tuple[str, str]]],
-    write_plan: Callable[..., Path],
-    run_cli: Callable[..., CliResult],
-) -> None:
-    handle, _ = logged
-    data = handle.roots["data"] / "area"
-    data.mkdir(parents=True)
-    plan = _plan(write_plan, "gone/", data)
+    if file_there:
+        (data / "in").write_text("a file, not a directory\n")
+    plan = _plan(write_plan, "in/", data)
 
     code, document = run_json(run_cli, plan, "--api-url", handle.url)
     assert code == 1, document
-    assert actions_of(document)["tree"]["error"] == (
-        "d:gone/ (root area → data:area/gone): no such file or directory"
-    )
+    assert actions_of(document)["tree"]["error"] == error
     code, preview = preview_json(run_cli, plan, "--api-url", handle.url)
     assert code == 1, preview
-    assert "d:gone/" in preview["actions"][0]["error"], preview
+    assert preview["actions"][0]["error"] == error
     assert not (data / "out").exists()
