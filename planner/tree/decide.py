@@ -199,6 +199,26 @@ def expand_directory(
     return expansion
 
 
+def decide_new_file(
+    path: str,
+    size: int,
+    dst: Mapping[str, Entry],
+    parents: dict[str, bool],
+    *,
+    filters: Filters,
+    symlinks: Symlinks,
+) -> Decision | None:
+    """What `expand_directory` decides for the source file `path` (not a link) when nothing is
+    at `path` at the destination, known before the rest of the source is: a "new" copy, or None
+    when the filters leave it out, a destination file stands where a directory above it must be
+    (a conflict), or something is at `path` (`parents`: a cache as `expand_directory` keeps)."""
+    if path in dst or not keeps_file(path, False, filters=filters, symlinks=symlinks):
+        return None
+    if _add_parents(path.rpartition("/")[0], parents, dst):
+        return None
+    return Decision(path, size, "new")
+
+
 def _is_below(path: str, directories: set[str]) -> bool:
     """Whether one of `path`'s ancestors is in `directories`."""
     end = path.find("/")

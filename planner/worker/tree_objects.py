@@ -12,6 +12,7 @@ listing nor the worker's cache tells it."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,7 @@ from planner.worker.metadata import Content
 from planner.worker.service import ItemContext, ItemResult, WorkerService
 from planner.worker.storage_errors import CopyCancelledError, StorageError, as_storage_errors
 from planner.worker.tree_checksums import tree_key
+from planner.worker.tree_early import EarlyCopies
 from planner.worker.tree_model import Counts, TreeSpec
 from planner.worker.tree_object_mirror import note_deletions, open_top
 from planner.worker.tree_rows import RowWriter
@@ -54,27 +56,65 @@ class ObjectTreeRun:
         # the bytes of the large files being copied, reported from the copiers' threads
         self.lock = threading.Lock()
         self.moving: dict[str, int] = {}
+        self.pool: ThreadPoolExecutor  # for the run's length (`run`)
+        self.early: EarlyCopies | None = None
 
     def run(self) -> ItemResult:
         """Decide, copy, make the empty directories, then delete what a mirror deletes."""
-        src, dst = self.src, self.dst
-        with as_storage_errors(src.label):
-            source = src.listing()
-        if source is None:
-            raise StorageError(ItemCode.NOT_FOUND, f"{src.label}: no such directory")
-        try:
-            with as_storage_errors(dst.label):
-                existing = dst.listing() or SideListing([])
-                self._run(source, existing)
-        except StorageError as exc:  # cancelled, or a listing failed: what it did stays
-            raise StorageError(exc.code, exc.message, self._result()) from exc
-        finally:
-            self.rows.close()
+        with ThreadPoolExecutor(COPIERS, thread_name_prefix="planner-tree-copy") as pool:
+            self.pool = pool
+            self._list_then_run()
         failures = self.counts.failures()
         if failures is not None:
             code = ItemCode(self.first_code or ItemCode.INTERNAL)
             raise StorageError(code, failures, self._result())
         return ItemResult(self._result(), [] if self.compare else [self.spec.dst.remote])
+
+    def _list_then_run(self) -> None:
+        """List both ends (an object source after the destination, copying what is certain
+        while its pages arrive: tree_early.py), then `_run`."""
+        src, dst = self.src, self.dst
+        existing: SideListing | None = None
+        try:
+            if not self.compare and src.backend is not None:
+                try:
+                    with as_storage_errors(dst.label):
+                        existing = dst.listing() or SideListing([])
+                except StorageError as exc:
+                    raise StorageError(exc.code, exc.message, self._result()) from exc
+                self.early = EarlyCopies(
+                    self.spec, existing.entries, self.pool, self._copy_one, self._before_file
+                )
+            with as_storage_errors(src.label):
+                source = src.listing(self.early.page if self.early else None)
+            if source is None:
+                raise StorageError(ItemCode.NOT_FOUND, f"{src.label}: no such directory")
+            try:
+                with as_storage_errors(dst.label):
+                    if existing is None:
+                        existing = dst.listing() or SideListing([])
+                    self._run(source, existing)
+            except StorageError as exc:  # cancelled, or a listing failed: what it did stays
+                raise StorageError(exc.code, exc.message, self._result()) from exc
+        finally:
+            try:
+                self._settle_early()
+            finally:
+                self.rows.close()
+
+    def _settle_early(self) -> None:
+        """The copies started early that no decision took (the run stopped before them): not
+        started ones withdrawn, the others waited for and rowed."""
+        if self.early is None:
+            return
+        left = self.early.left()
+        for _, future in left:
+            future.cancel()
+        for d, future in left:
+            if future.cancelled():
+                continue
+            with contextlib.suppress(Exception):  # the run already fails: a copy's rows are kept
+                self._finish(d, future, set())
 
     def _result(self) -> dict[str, int]:
         self.counts.rows = self.rows.count
@@ -176,28 +216,32 @@ class ObjectTreeRun:
 
     # -- copying ----------------------------------------------------------------------------------
     def _copy(self, todo: list[Decision], present: set[str]) -> None:
-        """Copy the files of `todo`, COPIERS at a time; their rows in path order."""
+        """Copy the files of `todo`, COPIERS at a time (taking over those started early); their
+        rows in path order."""
         window: collections.deque[tuple[Decision, Future[CopyResult] | None]] = collections.deque()
-        with ThreadPoolExecutor(COPIERS, thread_name_prefix="planner-tree-copy") as pool:
-            try:
-                for d in todo:
+        pool, early = self.pool, self.early
+        try:
+            for d in todo:
+                future = early.take(d.path) if early is not None else None
+                if future is None:
                     self._before_file()
-                    future = None if d.reason == "conflict" else pool.submit(self._copy_one, d)
-                    window.append((d, future))
-                    while len(window) > AHEAD or (window and _ready(window[0][1])):
-                        self._finish(*window.popleft(), present)
-                while window:
+                    if d.reason != "conflict":
+                        future = pool.submit(self._copy_one, d)
+                window.append((d, future))
+                while len(window) > AHEAD or (window and _ready(window[0][1])):
                     self._finish(*window.popleft(), present)
-            except BaseException:
-                # stopped (cancelled, say): the copies that ended still get their rows
-                for _, future in window:
-                    if future is not None:
-                        future.cancel()
-                pool.shutdown(wait=True)
-                for d, future in window:
-                    if future is not None and not future.cancelled() and not future.exception():
-                        self._finish(d, future, present)
-                raise
+            while window:
+                self._finish(*window.popleft(), present)
+        except BaseException:
+            # stopped (cancelled, say): the copies that ended still get their rows
+            for _, future in window:
+                if future is not None:
+                    future.cancel()
+            pool.shutdown(wait=True)
+            for d, future in window:
+                if future is not None and not future.cancelled() and not future.exception():
+                    self._finish(d, future, present)
+            raise
 
     def _copy_one(self, d: Decision) -> CopyResult:
         """Copy one file (on a pool thread); a large one reports its bytes as they go."""

@@ -16,7 +16,7 @@ from planner.worker.storage_errors import StorageError
 
 if TYPE_CHECKING:
     from planner.worker.objects.backend import ObjectBackend
-    from planner.worker.objects.tree_listing import ObjectTree
+    from planner.worker.objects.tree_listing import ObjectTree, PageHook
     from planner.worker.storage import Storages
 
 
@@ -71,8 +71,9 @@ class TreeSide:
         parts = self.parts + [unescape_name(p) for p in rel.split("/")]
         return self.backend.key(parts, f"{self.place.remote}:{self.path_of(rel)}")
 
-    def listing(self) -> SideListing | None:
-        """Everything below the tree's path, or None when nothing is there.
+    def listing(self, on_page: PageHook | None = None) -> SideListing | None:
+        """Everything below the tree's path, or None when nothing is there (`on_page`: told of
+        each page of an object remote's keys as it arrives).
 
         Raises:
             StorageError: 409 a file is there; 404 a missing bucket; 403/503 from the store.
@@ -84,7 +85,7 @@ class TreeSide:
         backend = self.backend
         key = backend.key(self.parts, self.label)
         with backend.errors(self.label):
-            found = list_tree(backend, key)
+            found = list_tree(backend, key, on_page)
             if found is None:
                 if not self.parts:
                     backend.has_below("")  # a missing bucket or a wrong credential says so here

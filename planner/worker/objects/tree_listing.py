@@ -7,6 +7,7 @@ objects the cache does not know are asked at once: one may be a directory marker
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,9 +44,16 @@ class ObjectTree:
                 )
 
 
-def list_tree(backend: ObjectBackend, key: str) -> ObjectTree | None:
+# told after each page of keys: its files (name, size), the directories seen so far, and the
+# page's last name: every key that sorts before it has been listed
+PageHook = Callable[[list[tuple[str, int]], set[str], str], None]
+
+
+def list_tree(
+    backend: ObjectBackend, key: str, on_page: PageHook | None = None
+) -> ObjectTree | None:
     """Every file and directory below `key` ("" for the remote's root), named relative to it;
-    None when no key lies below it."""
+    None when no key lies below it. `on_page` hears of each page as it arrives."""
     import obstore
 
     start = len(key) + 1 if key else 0
@@ -55,6 +63,7 @@ def list_tree(backend: ObjectBackend, key: str) -> ObjectTree | None:
     seen = False
     for chunk in obstore.list(backend.store, key or None, chunk_size=PAGE):
         seen = seen or bool(chunk)
+        first = len(files)
         for meta in chunk:
             name = meta["path"][start:]
             if name:  # "" is the listed directory's own marker
@@ -62,6 +71,8 @@ def list_tree(backend: ObjectBackend, key: str) -> ObjectTree | None:
                 parts = name.split("/")
                 for i in range(1, len(parts)):
                     dirs.add("/".join(parts[:i]))
+        if on_page is not None and len(files) > first:
+            on_page([(name, size) for name, size, _ in files[first:]], dirs, files[-1][0])
     if not seen:
         return None
     records = (
