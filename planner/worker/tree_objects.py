@@ -85,8 +85,14 @@ class ObjectTreeRun:
                 self.early = EarlyCopies(
                     self.spec, existing.entries, self.pool, self._copy_one, self._before_file
                 )
-            with as_storage_errors(src.label):
-                source = src.listing(self.early.page if self.early else None)
+            try:
+                with as_storage_errors(src.label):
+                    source = src.listing(self.early.page if self.early else None)
+            except StorageError as exc:  # cancelled, or a later page failed
+                self._settle_early()
+                if self.rows.count:  # what was copied early stays, with its rows
+                    raise StorageError(exc.code, exc.message, self._result()) from exc
+                raise
             if source is None:
                 raise StorageError(ItemCode.NOT_FOUND, f"{src.label}: no such directory")
             try:
