@@ -14,7 +14,7 @@ from planner.durations import parse_duration
 from planner.errors import UsageError
 from planner.worker.admission import DEFAULT_MAX_QUEUED_ITEMS
 from planner.worker.objects.location import ObjectLocation, parse_location
-from planner.worker.paths import remote_name_problem
+from planner.worker.remote_names import remote_name_problem
 
 
 def remote_option(text: str, *, embedded: bool = False) -> tuple[str, Path | ObjectLocation]:

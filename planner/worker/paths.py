@@ -5,12 +5,8 @@ permission check, the stores and the storages all see the same value (issue 9, i
 Rules (docs/api.md, "Paths"): a path on `local` is absolute, on any other remote relative to
 its root; "." segments and one trailing "/" are dropped; `..` segments, empty segments
 (`a//b`), NUL characters, lone surrogates, more than MAX_PATH_BYTES bytes or MAX_SEGMENTS
-segments are refused. The canonical form of a remote's root is "" (`local`: "/").
-
-A remote name never holds "/" or ":" (they separate the parts of a resource key, acl.py: a
-remote `team/x` would share its keys with the paths below `team` on `any`), nor more than
-MAX_REMOTE_NAME characters: such a name is refused when the worker is configured, and in a
-request (422), where it would otherwise be echoed into the operation's records.
+segments are refused. The canonical form of a remote's root is "" (`local`: "/"). A remote
+name a request gives is checked by the rules of remote_names.py.
 """
 
 from __future__ import annotations
@@ -20,13 +16,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from planner.worker.problems import MAX_REPORTED
+from planner.worker.remote_names import remote_name_problem
 
 LOCAL = "local"
 DEFAULT_REMOTE = "any"
 MAX_PATH_BYTES = 4096  # PATH_MAX on Linux: a longer path can never be opened
 MAX_SEGMENTS = 512  # deep enough for any real tree, shallow enough for recursive code
 MAX_SEGMENT_BYTES = 255  # NAME_MAX
-MAX_REMOTE_NAME = 255
 
 # canonical paths (the fast path of `normalise` takes ASCII ones: characters are bytes)
 _SEGMENT = rf"(?!\.\.?(?:/|\Z))[^/\x00]{{1,{MAX_SEGMENT_BYTES}}}"
@@ -88,17 +84,6 @@ def normalise(remote: str, path: str) -> str:
         kept.append(segment)
     joined = "/".join(kept)
     return "/" + joined if absolute else joined
-
-
-def remote_name_problem(name: str) -> str | None:
-    """Why `name` cannot name a remote (see the module docstring), or None."""
-    if not name:
-        return "remote name is empty"
-    if len(name) > MAX_REMOTE_NAME:
-        return f"remote name longer than {MAX_REMOTE_NAME} characters"
-    if "/" in name or ":" in name or not name.isprintable():
-        return "remote name holds '/' or ':' or a control character"
-    return None
 
 
 def is_root_key(key: str) -> bool:

@@ -26,8 +26,8 @@ from planner.worker.faults import FaultInjector, FaultSpec
 from planner.worker.metadata import MetadataStore
 from planner.worker.objects.location import ObjectLocation
 from planner.worker.operations import OperationStore
-from planner.worker.paths import remote_name_problem
 from planner.worker.records import SHUTDOWN_ERROR, Group, WorkItem
+from planner.worker.remote_names import remote_name_problem
 from planner.worker.storage import StorageError, Storages
 from planner.worker.waits import EndWaits
 

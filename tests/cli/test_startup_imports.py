@@ -127,6 +127,18 @@ def test_run_leaves_the_worker_to_its_own_process(
     assert "rich" not in loaded  # no terminal: no progress bars, and httpx's own CLI stays out
 
 
+def test_a_remote_on_the_command_line_is_checked_without_the_worker_http_stack(
+    tmp_path: Path,
+) -> None:
+    plan = quickstart(tmp_path)
+
+    loaded = loaded_by(tmp_path, "run", plan, "-q", "--remote", f"extra={tmp_path / 'extra'}")
+
+    assert (plan.parent / ".planner" / "storage" / "quickstart" / "runs" / "demo").is_dir()
+    assert (tmp_path / "extra").is_dir()  # the embedded worker made the remote's root
+    assert not loaded & {"uvicorn", "starlette", "obstore"}
+
+
 def test_a_second_run_of_an_unchanged_plan_does_not_load_the_schema_validator(
     tmp_path: Path,
 ) -> None:

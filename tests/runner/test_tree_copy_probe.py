@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -19,15 +20,21 @@ COPY_TREE = ("POST", "/api/v1/storage:copy_tree")
 COMPARE_TREE = ("POST", "/api/v1/storage:compare_tree")
 
 
+class Logged(NamedTuple):
+    """A real worker, the (method, path) of every request it served, and the plan's data folder."""
+
+    handle: WorkerHandle
+    log: list[tuple[str, str]]
+    data: Path
+
+
 @pytest.fixture
-def logged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[WorkerHandle, list[tuple[str, str]]]]:
+def logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Logged]:
     log: list[tuple[str, str]] = []
     embedded, handle = start_worker(tmp_path / "worker", request_log=log)
     monkeypatch.setenv("PLANNER_TOKEN", handle.token)
     try:
-        yield handle, log
+        yield Logged(handle, log, handle.roots["data"] / "area")
     finally:
         embedded.stop()
 
@@ -45,12 +52,11 @@ def _plan(write_plan: Callable[..., Path], src: str, data: Path) -> Path:
 
 
 def test_a_source_ending_in_a_slash_is_copied_without_a_probe(
-    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    logged: Logged,
     write_plan: Callable[..., Path],
     run_cli: Callable[..., CliResult],
 ) -> None:
-    handle, log = logged
-    data = handle.roots["data"] / "area"
+    handle, log, data = logged
     for i in range(5):
         (data / "in" / f"d{i % 2}").mkdir(parents=True, exist_ok=True)
         (data / "in" / f"d{i % 2}" / f"f{i}.txt").write_text(f"file {i}\n")
@@ -73,12 +79,11 @@ def test_a_source_ending_in_a_slash_is_copied_without_a_probe(
 
 
 def test_without_the_slash_the_source_is_still_probed(
-    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    logged: Logged,
     write_plan: Callable[..., Path],
     run_cli: Callable[..., CliResult],
 ) -> None:
-    handle, log = logged
-    data = handle.roots["data"] / "area"
+    handle, log, data = logged
     (data / "in").mkdir(parents=True)
     (data / "in" / "f.txt").write_text("f\n")
 
@@ -100,12 +105,11 @@ def test_without_the_slash_the_source_is_still_probed(
 def test_a_file_or_nothing_where_the_slash_asks_for_a_directory_fails_the_copy(
     file_there: bool,
     error: str,
-    logged: tuple[WorkerHandle, list[tuple[str, str]]],
+    logged: Logged,
     write_plan: Callable[..., Path],
     run_cli: Callable[..., CliResult],
 ) -> None:
-    handle, _ = logged
-    data = handle.roots["data"] / "area"
+    handle, _, data = logged
     data.mkdir(parents=True)
     if file_there:
         (data / "in").write_text("a file, not a directory\n")
