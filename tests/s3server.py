@@ -15,6 +15,7 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 START_TIMEOUT = 60.0
@@ -110,6 +111,12 @@ class S3Server:
                 body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"]
                 found[item["Key"]] = body.read()
         return found
+
+    def cpu_seconds(self) -> float:
+        """The user + system seconds the server's process has used so far (a benchmark's
+        measure of what a client's requests cost it)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """End the server (its input closed), SIGKILL if it lingers."""

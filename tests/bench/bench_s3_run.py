@@ -2,7 +2,10 @@
 tests/s3server.py), issue 14's benchmark: 2,000 x 64 KiB and one 256 MiB file, local -> s3 and
 s3 -> local, fresh destinations each run, interleaved run by run; medians, ratios, and the peak
 memory of the 256 MiB upload (measure.py: the sum of planner's and its worker's peaks, and GNU
-time's %M). rclone's s3 backend is configured through its environment (RCLONE_S3_*).
+time's %M). Beside each time, the CPU seconds of the command's process tree (planner and its
+worker; rclone) and of the S3 server while it ran: on a machine where the server and the client
+share the cores, what the client spends is taken from the server. rclone's s3 backend is
+configured through its environment (RCLONE_S3_*).
 
     .venv/bin/python -m tests.bench.bench_s3_run [--files 2000] [--mib 256] [--repeat 5]
 """
@@ -64,8 +67,12 @@ def main() -> None:
     series: dict[str, list[float]] = {}
 
     def timed(key: str, command: list[str], cwd: Path, rss: bool = False) -> None:
+        server_before = server.cpu_seconds()
         sample = measure.run(command, timeout=900, cwd=cwd, env=env, rss=rss)
         series.setdefault(key, []).append(sample.seconds)
+        if sample.cpu is not None:
+            series.setdefault(f"{key} CPU s", []).append(sample.cpu)
+        series.setdefault(f"{key} server CPU s", []).append(server.cpu_seconds() - server_before)
         if rss and sample.rss_sum is not None:
             series.setdefault(f"{key} peak MiB (sum)", []).append(sample.rss_sum)
         if rss and sample.rss_max is not None:

@@ -10,12 +10,17 @@ never lowers). The figure reported, `rss_sum`, is the sum of those per-process p
 peak plus its worker's peak (an upper bound of what they held at one moment; growth in the last
 SAMPLE_INTERVAL of a process's life is missed, as it exits before the next read). GNU time's
 `%M` is reported beside it (`rss_max`, the largest single process) when /usr/bin/time exists.
+
+CPU. `cpu` is the user + system seconds of the command and of every descendant it waited for
+(planner's embedded worker included): the growth of the harness's RUSAGE_CHILDREN across the run,
+so the harness runs one command at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -34,12 +39,14 @@ class CommandFailed(Exception):
 
 @dataclass(frozen=True)
 class Sample:
-    """One run of a command: wall seconds, its output, and (when asked) peak memory in MiB."""
+    """One run of a command: wall seconds, its output, the CPU seconds of its process tree, and
+    (when asked) peak memory in MiB."""
 
     seconds: float
     stdout: str
     rss_sum: float | None = None
     rss_max: float | None = None
+    cpu: float | None = None
 
 
 def _children(pid: int) -> list[int]:
@@ -118,6 +125,7 @@ def run(
     with tempfile.NamedTemporaryFile(prefix="gnu-time-", suffix=".txt") as time_file:
         wrapped = rss and os.access(GNU_TIME, os.X_OK)
         argv = [GNU_TIME, "-f", "%M", "-o", time_file.name, *command] if wrapped else command
+        cpu_before = _children_cpu()
         start = time.perf_counter()
         process = subprocess.Popen(
             argv,
@@ -139,6 +147,7 @@ def run(
                 process.communicate()
                 raise CommandFailed(f"timed out after {timeout:g} s: {_shown(command)}") from None
         seconds = time.perf_counter() - start
+        cpu = _children_cpu() - cpu_before
         if process.returncode not in ok_codes:
             tail = (err or out)[-1500:].strip()
             raise CommandFailed(f"exit {process.returncode}: {_shown(command)}: {tail}")
@@ -146,4 +155,10 @@ def run(
         if wrapped:
             with contextlib.suppress(ValueError, IndexError):
                 rss_max = int(Path(time_file.name).read_text().split()[-1]) / 1024
-    return Sample(seconds, out, sampler.sum_mib() if rss else None, rss_max)
+    return Sample(seconds, out, sampler.sum_mib() if rss else None, rss_max, cpu)
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the processes this one has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
