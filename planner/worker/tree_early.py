@@ -1,13 +1,13 @@
 """Copies a tree run (tree_objects.py) starts while its object source is still being listed:
-the listing arrives a page of 1,000 keys at a time, and waiting for the last page before the
-first copy leaves the store idle on one side and the worker on the other. A file is copied
-early only when its decision is already certain: nothing is at its path at the destination
-(listed first), the filters keep it, no destination file stands where a directory above it
-must be (planner/tree decide_new_file), and no key can still make it a directory too (the page's
-last key sorts after `name/`: every `name/...` key would have been listed). Zero-byte objects
-wait (one may be a directory marker). The run's own decisions later take these copies' futures
-instead of starting them again, so rows, counts and their order are those of a run without
-early copies."""
+the listing arrives a page of 1,000 keys at a time from each of its lanes (objects/lanes.py),
+and waiting for the last page before the first copy leaves the store idle on one side and the
+worker on the other. A file is copied early only when its decision is already certain: nothing
+is at its path at the destination (listed first), the filters keep it, no destination file
+stands where a directory above it must be (planner/tree decide_new_file), and no key can still
+make it a directory too (the listing has settled it: every `name/...` key would have been
+listed). Zero-byte objects wait (one may be a directory marker). The run's own decisions later
+take these copies' futures instead of starting them again, so rows, counts and their order are
+those of a run without early copies."""
 
 from __future__ import annotations
 
@@ -38,18 +38,12 @@ class EarlyCopies:
         self.pool = pool
         self.copy = copy
         self.before = before  # between files: cancellation, an injected delay
-        self.waiting: list[tuple[str, int]] = []  # listed files not certain yet, in key order
         self.started: dict[str, tuple[Decision, Future[CopyResult]]] = {}
 
-    def page(self, files: list[tuple[str, int]], dirs: set[str], last: str) -> None:
-        """One page of the listing arrived (the hook of objects/tree_listing.list_tree)."""
-        self.waiting.extend(entry for entry in files if entry[1] > 0)
-        certain = 0
-        for name, size in self.waiting:
-            if last <= f"{name}/":  # a later key may still be `name/...`: so may the rest
-                break
-            certain += 1
-            if name in dirs:  # a file and a directory of one name: the run skips it
+    def page(self, settled: list[tuple[str, int]], dirs: set[str]) -> None:
+        """Files of the listing were settled (the hook of objects/tree_listing.list_tree)."""
+        for name, size in settled:
+            if size == 0 or name in dirs:  # maybe a marker; a file and a directory: skipped
                 continue
             decision = decide_new_file(
                 escape_name(name),
@@ -62,7 +56,6 @@ class EarlyCopies:
             if decision is not None:
                 self.before()
                 self.started[decision.path] = (decision, self.pool.submit(self.copy, decision))
-        del self.waiting[:certain]
 
     def take(self, path: str) -> Future[CopyResult] | None:
         """The copy of `path` started early, if one was (the run's decision takes it over)."""

@@ -1,6 +1,7 @@
 """Which files a tree run copies while its object source is still listed (tree_early.py): only
 those whose decision can no longer change, each once; the rest wait for the run's own decisions.
-Pages are fed as the listing gives them (keys in byte order); the copies run on a real pool."""
+Settled files are fed as the listing settles them (objects/lanes.py); the copies run on a real
+pool."""
 
 from __future__ import annotations
 
@@ -28,23 +29,20 @@ def _early(
     return EarlyCopies(spec, existing, pool, copy, lambda: None), copied
 
 
-def test_a_file_is_copied_early_once_no_later_key_can_make_it_a_directory() -> None:
+def test_a_settled_file_is_copied_early_once_and_a_file_that_is_a_directory_too_never() -> None:
     with ThreadPoolExecutor(2) as pool:
         early, _ = _early(pool, [])
-        # page 1 ends with "b": a "b/..." key may still come
-        early.page([("a/1", 5), ("a/2", 6), ("b", 3)], {"a"}, "b")
+        early.page([("a/1", 5), ("a/2", 6)], {"a"})
         assert sorted(early.started) == ["a/1", "a/2"]
-        # page 2: "b" is a directory too (the run skips the file); "b/c" is certain once a key
-        # after "b/c/" is listed, "z" never on its own page
-        early.page([("b/c", 1), ("c", 2), ("z", 4)], {"a", "b"}, "z")
+        # "b" is a directory too (the run skips the file)
+        early.page([("b", 3), ("b/c", 1), ("c", 2)], {"a", "b"})
         assert sorted(early.started) == ["a/1", "a/2", "b/c", "c"]
-        assert early.waiting == [("z", 4)]
         decided = {path: early.take(path) for path in ("a/1", "b/c", "z")}
     first = decided["a/1"]
     assert first is not None
     assert first.result().size == 5
     assert decided["b/c"] is not None
-    assert decided["z"] is None  # the run copies it itself
+    assert decided["z"] is None  # never settled: the run copies it itself
     assert early.take("a/1") is None  # taken once
     assert [d.path for d, _ in early.left()] == ["a/2", "c"]
 
@@ -65,10 +63,8 @@ def test_nothing_starts_early_where_the_run_would_not_copy_a_new_file() -> None:
                 ("new.txt", 3),
                 ("scratch.tmp", 1),
                 ("there.txt", 2),
-                ("zz", 1),
             ],
             {"d"},
-            "zz",
         )
     assert sorted(early.started) == ["new.txt"]
     assert copied == ["new.txt"]

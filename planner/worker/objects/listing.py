@@ -9,6 +9,7 @@ either way."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from planner.api.names import escape_name
@@ -35,13 +36,17 @@ def list_below(
     dirs: set[str] = set()
     seen = False  # any key below, the listed directory's own marker included
     if recursive:
-        for chunk in obstore.list(backend.store, key or None, chunk_size=PAGE):
-            seen = seen or bool(chunk)
-            for meta in chunk:
-                name = meta["path"][start:]
-                if name:  # "" is the listed directory's own marker
-                    files.append((name, meta))
-                    dirs.update(_parents(name))
+        from planner.worker.objects.lanes import listed
+
+        with contextlib.closing(listed(backend.store, key or None)) as batches:
+            for batch in batches:
+                seen = seen or bool(batch.keys or batch.directories)
+                dirs.update(directory[start:] for directory in batch.directories)
+                for meta in batch.keys:
+                    name = meta["path"][start:]
+                    if name:  # "" is the listed directory's own marker
+                        files.append((name, meta))
+                        dirs.update(_parents(name))
     else:
         found = obstore.list_with_delimiter(backend.store, key or None)
         dirs.update(prefix[start:] for prefix in found["common_prefixes"])
