@@ -24,9 +24,10 @@ Callers copying while the listing runs (tree_early.py) start only settled keys."
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,41 @@ class _Lane:
     files: bool = True
     last: str = ""  # the last key it gave
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Below:
+    """Every key below a path, by its name relative to the path (the path's own marker, "",
+    left out), the directories these names imply or the listing told, and whether any key (the
+    marker included) lies below."""
+
+    files: list[tuple[str, Any]] = field(default_factory=list)  # (name, obstore ObjectMeta)
+    dirs: set[str] = field(default_factory=set)
+    seen: bool = False
+
+
+# told of the files the listing settled (name, size) and every directory seen so far
+SettledHook = Callable[[list[tuple[str, int]], set[str]], None]
+
+
+def keys_below(store: ObjectStore, key: str, on_settled: SettledHook | None = None) -> Below:
+    """Every key below `key` ("" for the store's root), listed in lanes (`listed`)."""
+    start = len(key) + 1 if key else 0
+    found = Below()
+    with contextlib.closing(listed(store, key or None)) as batches:
+        for batch in batches:
+            found.seen = found.seen or bool(batch.keys or batch.directories)
+            found.dirs.update(directory[start:] for directory in batch.directories)
+            for meta in batch.keys:
+                name = meta["path"][start:]
+                if name:  # "" is the listed directory's own marker
+                    found.files.append((name, meta))
+                    parts = name.split("/")
+                    found.dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+            if on_settled is not None and batch.settled:
+                names = [(meta["path"][start:], meta["size"]) for meta in batch.settled]
+                on_settled([(name, size) for name, size in names if name], found.dirs)
+    return found
 
 
 def listed(store: ObjectStore, prefix: str | None) -> Generator[Batch, None, None]:

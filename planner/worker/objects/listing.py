@@ -9,7 +9,6 @@ either way."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 from planner.api.names import escape_name
@@ -36,17 +35,10 @@ def list_below(
     dirs: set[str] = set()
     seen = False  # any key below, the listed directory's own marker included
     if recursive:
-        from planner.worker.objects.lanes import listed
+        from planner.worker.objects.lanes import keys_below
 
-        with contextlib.closing(listed(backend.store, key or None)) as batches:
-            for batch in batches:
-                seen = seen or bool(batch.keys or batch.directories)
-                dirs.update(directory[start:] for directory in batch.directories)
-                for meta in batch.keys:
-                    name = meta["path"][start:]
-                    if name:  # "" is the listed directory's own marker
-                        files.append((name, meta))
-                        dirs.update(_parents(name))
+        below = keys_below(backend.store, key)
+        files, dirs, seen = below.files, below.dirs, below.seen
     else:
         found = obstore.list_with_delimiter(backend.store, key or None)
         dirs.update(prefix[start:] for prefix in found["common_prefixes"])
@@ -58,12 +50,6 @@ def list_below(
         return None
     entries, skipped = _entries(backend, key, files, dirs, heads)
     return Listed(sorted(entries, key=lambda e: e.name), sorted(skipped), [])
-
-
-def _parents(name: str) -> list[str]:
-    """The directories `a`, `a/b` of the name `a/b/c`."""
-    parts = name.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _entries(

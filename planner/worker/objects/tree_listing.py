@@ -7,15 +7,13 @@ objects the cache does not know are asked at once: one may be a directory marker
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from planner.api.names import escape_name
 from planner.tree.entry import Entry
 from planner.worker.objects.attributes import Known, known_from, stamp
-from planner.worker.objects.lanes import listed
+from planner.worker.objects.lanes import SettledHook, keys_below
 from planner.worker.objects.listing import SAME_NAME
 
 if TYPE_CHECKING:
@@ -46,9 +44,9 @@ class ObjectTree:
                 )
 
 
-# told after each page of keys: the files now settled (name, size: no later key can make one a
-# directory too; objects/lanes.py) and every directory seen so far
-PageHook = Callable[[list[tuple[str, int]], set[str]], None]
+# told after each page of keys: the files now settled (name, size: whether one is a directory
+# too is known; objects/lanes.py) and every directory seen so far
+PageHook = SettledHook
 
 
 def list_tree(
@@ -56,25 +54,10 @@ def list_tree(
 ) -> ObjectTree | None:
     """Every file and directory below `key` ("" for the remote's root), named relative to it;
     None when no key lies below it. `on_page` hears of each page as it arrives."""
-    start = len(key) + 1 if key else 0
     prefix = f"{key}/" if key else ""
-    files: list[tuple[str, int, int | None]] = []  # (name, size, stamp of the ETag)
-    dirs: set[str] = set()
-    seen = False
-    with contextlib.closing(listed(backend.store, key or None)) as batches:
-        for batch in batches:
-            seen = seen or bool(batch.keys or batch.directories)
-            dirs.update(directory[start:] for directory in batch.directories)
-            for meta in batch.keys:
-                name = meta["path"][start:]
-                if name:  # "" is the listed directory's own marker
-                    files.append((name, meta["size"], stamp(meta["e_tag"])))
-                    parts = name.split("/")
-                    for i in range(1, len(parts)):
-                        dirs.add("/".join(parts[:i]))
-            if on_page is not None and batch.settled:
-                settled = [(meta["path"][start:], meta["size"]) for meta in batch.settled]
-                on_page([(name, size) for name, size in settled if name], dirs)
+    below = keys_below(backend.store, key, on_page)
+    files = [(name, meta["size"], stamp(meta["e_tag"])) for name, meta in below.files]
+    dirs, seen = below.dirs, below.seen
     if not seen:
         return None
     records = (
