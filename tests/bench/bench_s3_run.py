@@ -4,8 +4,9 @@ s3 -> local, fresh destinations each run, interleaved run by run; medians, ratio
 memory of the 256 MiB upload (measure.py: the sum of planner's and its worker's peaks, and GNU
 time's %M). Beside each time, the CPU seconds of the command's process tree (planner and its
 worker; rclone) and of the S3 server while it ran: on a machine where the server and the client
-share the cores, what the client spends is taken from the server. rclone's s3 backend is
-configured through its environment (RCLONE_S3_*).
+share the cores, what the client spends is taken from the server. At the end, the steal seconds
+of the host meanwhile (a hypervisor taking the machine's CPUs: a noisy run). rclone's s3 backend
+is configured through its environment (RCLONE_S3_*).
 
     .venv/bin/python -m tests.bench.bench_s3_run [--files 2000] [--mib 256] [--repeat 5]
 """
@@ -65,6 +66,7 @@ def main() -> None:
     )
     planner = [sys.executable, "-m", "planner"]
     series: dict[str, list[float]] = {}
+    steal: list[float] = []  # the host's steal seconds during each command
 
     def timed(key: str, command: list[str], cwd: Path, rss: bool = False) -> None:
         server_before = server.cpu_seconds()
@@ -73,6 +75,8 @@ def main() -> None:
         if sample.cpu is not None:
             series.setdefault(f"{key} CPU s", []).append(sample.cpu)
         series.setdefault(f"{key} server CPU s", []).append(server.cpu_seconds() - server_before)
+        if sample.steal is not None:
+            steal.append(sample.steal)
         if rss and sample.rss_sum is not None:
             series.setdefault(f"{key} peak MiB (sum)", []).append(sample.rss_sum)
         if rss and sample.rss_max is not None:
@@ -132,6 +136,11 @@ def main() -> None:
                 f"{median / statistics.median(other):.2f}x" if other and "planner" in key else ""
             )
             print(f"| {key} | {median:.2f} | {ratio} |")
+        if steal:  # a noisy host shows here: compare only runs with little of it
+            print(
+                f"\nhost steal during the commands: {sum(steal):.1f} s in all, "
+                f"{max(steal):.2f} s at most in one"
+            )
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -39,14 +39,27 @@ class CommandFailed(Exception):
 
 @dataclass(frozen=True)
 class Sample:
-    """One run of a command: wall seconds, its output, the CPU seconds of its process tree, and
-    (when asked) peak memory in MiB."""
+    """One run of a command: wall seconds, its output, the CPU seconds of its process tree,
+    (when asked) peak memory in MiB, and the seconds the host's hypervisor took from this
+    machine's CPUs meanwhile (steal: a run with much of it is not a quiet run)."""
 
     seconds: float
     stdout: str
     rss_sum: float | None = None
     rss_max: float | None = None
     cpu: float | None = None
+    steal: float | None = None
+
+
+def host_steal() -> float | None:
+    """Seconds of steal time of all this machine's CPUs since boot (/proc/stat), or None where
+    the kernel does not tell."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _children(pid: int) -> list[int]:
@@ -126,6 +139,7 @@ def run(
         wrapped = rss and os.access(GNU_TIME, os.X_OK)
         argv = [GNU_TIME, "-f", "%M", "-o", time_file.name, *command] if wrapped else command
         cpu_before = _children_cpu()
+        steal_before = host_steal()
         start = time.perf_counter()
         process = subprocess.Popen(
             argv,
@@ -148,6 +162,8 @@ def run(
                 raise CommandFailed(f"timed out after {timeout:g} s: {_shown(command)}") from None
         seconds = time.perf_counter() - start
         cpu = _children_cpu() - cpu_before
+        steal_after = host_steal()
+        steal = None if steal_before is None or steal_after is None else steal_after - steal_before
         if process.returncode not in ok_codes:
             tail = (err or out)[-1500:].strip()
             raise CommandFailed(f"exit {process.returncode}: {_shown(command)}: {tail}")
@@ -155,7 +171,7 @@ def run(
         if wrapped:
             with contextlib.suppress(ValueError, IndexError):
                 rss_max = int(Path(time_file.name).read_text().split()[-1]) / 1024
-    return Sample(seconds, out, sampler.sum_mib() if rss else None, rss_max, cpu)
+    return Sample(seconds, out, sampler.sum_mib() if rss else None, rss_max, cpu, steal)
 
 
 def _children_cpu() -> float:
