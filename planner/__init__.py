@@ -6,7 +6,9 @@ The public API is imported lazily so that `import planner` (and `planner --versi
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing itself is not imported: `planner` starts the worker before it
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

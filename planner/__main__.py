@@ -1,5 +1,5 @@
 """`python -m planner`: the same entry point as the `planner` console script."""
 
-from planner.cli.main import main
+from planner.cli.prestart import main
 
 raise SystemExit(main())

@@ -6,13 +6,11 @@ thread of this process, which cannot outlive it either."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import json
 import os
 import secrets
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -20,41 +18,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+from planner.cli import prestart as early
 from planner.errors import UsageError
 
 ERROR_PREFIX = "error: "  # planner.worker.child's first line when it cannot start
 NOT_STARTED = "the embedded worker did not start"
 
-PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 30.0
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGKILL when the parent goes (and if it already went)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-_prestarted: list[subprocess.Popen[bytes]] = []
 
 
 def prestart() -> None:
     """Start the embedded worker's interpreter now (Linux), so that its imports overlap
     planner's own and the plan's loading; `embedded_worker` configures it later. It writes
     nothing until then, and exits if it is never configured (`discard_prestarted`, or planner
-    exiting)."""
-    if sys.platform.startswith("linux") and not _prestarted:
-        with contextlib.suppress(UsageError):  # `embedded_worker` tries again and says why
-            _prestarted.append(_spawn())
+    exiting). planner's own process has started it already (planner/cli/prestart.py)."""
+    early.prestart()
 
 
 def discard_prestarted() -> None:
     """Stop a prestarted worker nobody configured (an invalid plan, say): the end of its input
     is its signal to exit."""
-    while _prestarted:
-        _stop(_prestarted.pop(), terminate=False, patience=5)
+    while early.prestarted:
+        _stop(early.prestarted.pop(), terminate=False, patience=5)
 
 
 @contextlib.contextmanager
@@ -111,26 +96,12 @@ def _spawn() -> subprocess.Popen[bytes]:
     Raises:
         UsageError: it cannot be started (not executable for this user, say).
     """
-    parent = os.getpid()
     try:
-        return _popen(parent)
+        return early.spawn()
     except OSError as exc:
         raise UsageError(
             f"{NOT_STARTED}: cannot start {sys.executable}: {exc.strerror or exc}"
         ) from exc
-
-
-def _popen(parent: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "planner.worker.child"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,  # until configured: then its log file
-        # its own session: a terminal's Ctrl-C reaches planner only, which then decides
-        # (grace period, cancel) and stops the worker itself
-        start_new_session=True,
-        preexec_fn=lambda: _die_with_parent(parent),
-    )
 
 
 def _close(stream: IO[bytes] | None) -> None:
@@ -186,7 +157,7 @@ def embedded_worker(base: Path, storage: Path | None = None) -> Iterator[tuple[s
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{NOT_STARTED}: cannot create {state}: {exc.strerror or exc}") from exc
-    process = _prestarted.pop() if _prestarted else _spawn()
+    process = early.prestarted.pop() if early.prestarted else _spawn()
     log_path = state / "worker.log"
     log_start = log_path.stat().st_size if log_path.is_file() else 0
     settings = {

@@ -4,7 +4,6 @@ stderr and a documented exit code (docs/cli.md)."""
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import traceback
 
@@ -12,6 +11,7 @@ import click
 
 from planner import __version__
 from planner.cli.globals import GlobalOptions, add_global_options, global_params
+from planner.cli.prestart import prepare
 from planner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, PlanError, PlannerError
 from planner.gcpause import exit_now, own_process
 from planner.render.style import force_color
@@ -71,36 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     start-up may freeze what it built, and the process ends here, with the exit code."""
     if argv is None:
         own_process()
-        # pydantic looks for plugins (observers of validation) in every installed package's
-        # metadata when it builds its first model: a scan that grows with the environment
-        # (17 ms of a command's start, tests/bench/README.md), for planner's internal models.
-        # Inherited by the embedded worker. A user's own setting wins.
-        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-        _prestart_worker(sys.argv[1:])
+        prepare(sys.argv[1:])  # done already by the console script: planner/cli/prestart.py
         exit_now(_main(sys.argv[1:]))
     return _main(argv)
-
-
-# the commands that start the embedded worker unless told of another (--api-url), and the
-# options after which they start none
-EMBEDDED_COMMANDS = ("run", "plan")
-NO_EMBEDDED = ("--api-url", "--offline", "-h", "--help")
-
-
-def _prestart_worker(args: list[str]) -> None:
-    """Start the embedded worker's interpreter before this command's own imports (click's
-    parsing of `--remote` alone imports the worker's location parsing): its start-up, the
-    longest part of a small run's, then overlaps all of planner's. Decided from the command
-    line as written; a wrong guess costs a child that exits unused (`embedded.prestarted`
-    reuses it, or stops it when the command needs none)."""
-    command = next((arg for arg in args if not arg.startswith("-")), None)
-    if command not in EMBEDDED_COMMANDS or os.environ.get("PLANNER_API_URL"):
-        return
-    if any(arg.split("=", 1)[0] in NO_EMBEDDED for arg in args):
-        return
-    from planner.cli.embedded import prestart
-
-    prestart()
 
 
 def _main(args: list[str]) -> int:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.cli import embedded
-from planner.cli import main as cli_main
+from planner.cli import prestart
 
 
 @pytest.mark.parametrize(
@@ -32,22 +31,14 @@ from planner.cli import main as cli_main
 def test_the_worker_starts_early_only_for_commands_that_use_the_embedded_one(
     args: list[str], started: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[None] = []
-    monkeypatch.setattr(embedded, "prestart", lambda: calls.append(None))
     monkeypatch.delenv("PLANNER_API_URL", raising=False)
 
-    cli_main._prestart_worker(args)
-
-    assert len(calls) == (1 if started else 0)
+    assert prestart.wants_worker(args) is started
 
 
 def test_an_api_url_from_the_environment_starts_no_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[None] = []
-    monkeypatch.setattr(embedded, "prestart", lambda: calls.append(None))
     monkeypatch.setenv("PLANNER_API_URL", "http://127.0.0.1:1/api/v1")
 
-    cli_main._prestart_worker(["run", "plan.yaml"])
-
-    assert calls == []
+    assert not prestart.wants_worker(["run", "plan.yaml"])
