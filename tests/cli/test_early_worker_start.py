@@ -6,6 +6,9 @@ and every process-level test run the whole path)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from planner.cli import prestart
@@ -42,3 +45,20 @@ def test_an_api_url_from_the_environment_starts_no_worker(
     monkeypatch.setenv("PLANNER_API_URL", "http://127.0.0.1:1/api/v1")
 
     assert not prestart.wants_worker(["run", "plan.yaml"])
+
+
+def test_the_entry_point_spawns_before_planner_imports_its_own_modules() -> None:
+    # the console script and `python -m planner` start in planner.cli.prestart, which must
+    # not pull in what the spawn is meant to overlap (click, pydantic, the CLI itself)
+    script = (
+        "from importlib.metadata import entry_points\n"
+        "print(entry_points(group='console_scripts')['planner'].value)\n"
+        "import sys, planner.cli.prestart\n"
+        "heavy = ('click', 'pydantic', 'yaml', 'httpx', 'planner.cli.main', 'planner.errors')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert done.stdout.splitlines() == ["planner.cli.prestart:main", "[]"], done.stderr
