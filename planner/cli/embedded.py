@@ -27,14 +27,6 @@ NOT_STARTED = "the embedded worker did not start"
 START_TIMEOUT = 30.0
 
 
-def prestart() -> None:
-    """Start the embedded worker's interpreter now (Linux), so that its imports overlap
-    planner's own and the plan's loading; `embedded_worker` configures it later. It writes
-    nothing until then, and exits if it is never configured (`discard_prestarted`, or planner
-    exiting). planner's own process has started it already (planner/cli/prestart.py)."""
-    early.prestart()
-
-
 def discard_prestarted() -> None:
     """Stop a prestarted worker nobody configured (an invalid plan, say): the end of its input
     is its signal to exit."""
@@ -44,9 +36,11 @@ def discard_prestarted() -> None:
 
 @contextlib.contextmanager
 def prestarted(wanted: bool) -> Iterator[None]:
-    """`prestart` (when `wanted`) for the block; whatever was not used is stopped after it."""
+    """The worker's interpreter started (when `wanted`: planner's own process has started it
+    already, planner/cli/prestart.py) for the block; whatever was not used is stopped after
+    it."""
     if wanted:
-        prestart()
+        early.prestart()
     try:
         yield
     finally:
